@@ -1,0 +1,141 @@
+"""Settings: arguments > ``ENGRAM_*`` environment > YAML config file > defaults.
+
+The only module that reads the environment. The config file is named by
+``--config`` or ``ENGRAM_CONFIG``; its string values may use ``$VAR``,
+``${VAR}`` and ``${VAR:-default}``. It is read with ``yaml.safe_load``: data,
+never code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from platformdirs import user_data_dir
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from engram.errors import ConfigError
+
+APP_NAME = "engram"
+# The parsed config file for the Settings() call under way (pydantic-settings
+# builds its sources from the class, so the file's data cannot be an argument).
+_file_data: ContextVar[dict[str, Any]] = ContextVar("engram_config_file", default={})
+_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def default_data_dir() -> Path:
+    """Where engram keeps its data: the user data directory, not a cache others may wipe."""
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'engram.db'}"
+
+
+def expand_vars(value: Any, environ: dict[str, str], source: str) -> Any:
+    """Expand ``$VAR``/``${VAR}``/``${VAR:-default}`` in every string of a YAML tree."""
+    if isinstance(value, dict):
+        return {k: expand_vars(v, environ, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_vars(v, environ, source) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.group("braced") or m.group("plain")
+        if name in environ:
+            return environ[name]
+        if m.group("default") is not None:
+            return m.group("default")
+        raise ConfigError(f"{source} uses ${name}, but the environment variable {name} is not set")
+
+    return _VAR.sub(replace, value)
+
+
+def read_config_file(path: Path, environ: dict[str, str]) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(data).__name__}")
+    return expand_vars(data, environ, f"config file {path}")
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class Settings(BaseSettings):
+    """Every setting of engram. Environment names are ``ENGRAM_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGRAM_", extra="forbid", validate_default=True)
+
+    database_url: str = Field(default_factory=default_database_url, description="Where the store lives.")
+    max_content_bytes: int = Field(1024 * 1024, ge=1, description="Largest content accepted, in bytes.")
+    async_workers: int = Field(4, ge=1, le=64, description="Worker threads behind AsyncMemory.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be a URL such as sqlite:///path/to/engram.db or memory://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, _file_data.get()))
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from arguments, environment, config file and defaults, in that order.
+
+    Raises:
+        ConfigError: the config file is unreadable or a value is invalid or unknown.
+    """
+    environ = dict(os.environ)
+    path = config_file or environ.get("ENGRAM_CONFIG")
+    file_data = read_config_file(Path(path), environ) if path else {}
+    unknown = set(file_data) - set(Settings.model_fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) in config file {path}: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(Settings.model_fields)}"
+        )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    token = _file_data.set(file_data)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+    finally:
+        _file_data.reset(token)

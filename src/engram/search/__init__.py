@@ -1,0 +1,1 @@
+"""Search: the query language (parsed once, compiled per backend) and text analysis."""

@@ -1,0 +1,133 @@
+"""Pure SQL builders for the SQLite backend: ``(...) -> (sql, params)``, no I/O.
+
+Values are always bound parameters. Metadata keys become JSON paths that are
+bound too, after validation against a strict pattern in ``engram.validation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engram._time import to_iso
+from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
+
+ENTRY_COLUMNS = "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at"
+SESSION_COLUMNS = "id, status, metadata, started_at, ended_at"
+TASK_COLUMNS = (
+    "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
+)
+
+# BM25 column weights for (ns, key, content): the namespace token never scores.
+BM25_WEIGHTS = (0.0, 1.0, 1.0)
+
+LIVE = "(e.expires_at IS NULL OR e.expires_at > ?)"
+
+UPSERT_ENTRY = """
+INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET
+    id = CASE WHEN entries.expires_at <= excluded.updated_at THEN excluded.id ELSE entries.id END,
+    created_at = CASE WHEN entries.expires_at <= excluded.updated_at
+                      THEN excluded.created_at ELSE entries.created_at END,
+    content = excluded.content,
+    metadata = excluded.metadata,
+    updated_at = excluded.updated_at,
+    expires_at = excluded.expires_at
+"""
+UPSERT_ENTRY_RETURNING = UPSERT_ENTRY + " RETURNING id, created_at"
+
+
+def json_path(key: str) -> str:
+    """``a.b`` -> ``$."a"."b"`` (keys were validated: no quotes can occur)."""
+    return "$" + "".join(f'."{part}"' for part in key.split("."))
+
+
+def metadata_conditions(metadata: MetadataFilter, column: str = "e.metadata") -> tuple[str, list[Any]]:
+    """Equality on JSON values, type-aware (``True`` does not equal ``1``)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, value in metadata.items():
+        path = json_path(key)
+        if value is None:
+            clauses.append(f"json_type({column}, ?) = 'null'")
+            params.append(path)
+        elif isinstance(value, bool):
+            clauses.append(f"json_type({column}, ?) = ?")
+            params += [path, "true" if value else "false"]
+        elif isinstance(value, (int, float)):
+            clauses.append(
+                f"json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) = ?"
+            )
+            params += [path, path, value]
+        else:
+            clauses.append(f"json_type({column}, ?) = 'text' AND json_extract({column}, ?) = ?")
+            params += [path, path, value]
+    return " AND ".join(clauses), params
+
+
+def list_entries_sql(query: EntryQuery, now: str) -> tuple[str, list[Any]]:
+    where = [LIVE]
+    params: list[Any] = [now]
+    if query.namespace is not None:
+        where.append("e.namespace = ?")
+        params.append(query.namespace)
+    if query.key_prefix:
+        # substr() instead of LIKE: no wildcard escaping, case-sensitive like keys.
+        where.append("substr(e.key, 1, ?) = ?")
+        params += [len(query.key_prefix), query.key_prefix]
+    if query.metadata:
+        clause, extra = metadata_conditions(query.metadata)
+        where.append(clause)
+        params += extra
+    sql = (
+        f"SELECT {ENTRY_COLUMNS} FROM entries e WHERE {' AND '.join(where)}"
+        " ORDER BY e.updated_at DESC, e.rowid DESC LIMIT ? OFFSET ?"
+    )
+    return sql, params + [query.limit, query.offset]
+
+
+def search_sql(
+    match: str, metadata: MetadataFilter, limit: int, now: str
+) -> tuple[str, list[Any]]:
+    """Full-text search; ``match`` already holds the namespace token (inside the index)."""
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    where = ["entries_fts MATCH ?", LIVE]
+    params: list[Any] = [match, now]
+    if metadata:
+        clause, extra = metadata_conditions(metadata)
+        where.append(clause)
+        params += extra
+    sql = (
+        f"SELECT {ENTRY_COLUMNS}, bm25(entries_fts, {weights}) AS rank"
+        " FROM entries_fts JOIN entries e ON e.rowid = entries_fts.rowid"
+        f" WHERE {' AND '.join(where)} ORDER BY rank LIMIT ?"
+    )
+    return sql, params + [limit]
+
+
+def list_sessions_sql(query: SessionQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query.status is not None:
+        where.append("status = ?")
+        params.append(query.status)
+    if query.ended_before is not None:
+        where.append("ended_at IS NOT NULL AND ended_at < ?")
+        params.append(to_iso(query.ended_before))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY started_at DESC, id LIMIT ? OFFSET ?"
+    return sql, params + [query.limit, query.offset]
+
+
+def list_tasks_sql(query: TaskQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query.session_id is not None:
+        where.append("session_id = ?")
+        params.append(query.session_id)
+    if query.status is not None:
+        where.append("status = ?")
+        params.append(query.status)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+    return sql, params + [query.limit, query.offset]

@@ -1,0 +1,411 @@
+"""The embedded default backend: one SQLite file in WAL mode.
+
+Concurrency model: every thread gets its own connection (WAL lets readers run
+beside the one writer); every write is a ``BEGIN IMMEDIATE`` transaction, so a
+writer takes the lock up front and waits for it up to the busy timeout instead
+of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from engram._time import from_iso, to_iso
+from engram.errors import BackendError, ConfigError, Conflict
+from engram.models import Entry, Session, Task
+from engram.search.fts5 import match_expression
+from engram.search.query import Node
+from engram.stores import _sql
+from engram.stores._sqlite_schema import MIGRATIONS
+from engram.stores.base import (
+    FTS,
+    MULTIPROCESS,
+    PERSISTENT,
+    VACUUM,
+    Counts,
+    EntryQuery,
+    MetadataFilter,
+    SessionQuery,
+    Store,
+    TaskQuery,
+)
+
+
+@lru_cache(maxsize=4096)
+def namespace_token(namespace: str) -> str:
+    """A digits-only token naming the namespace inside the FTS index.
+
+    Digits pass through unicode61 and the porter stemmer unchanged, and a
+    64-bit hash makes collisions between namespaces negligible.
+    """
+    return str(int.from_bytes(blake2b(namespace.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big"))
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    return Entry.model_construct(
+        id=row[0],
+        key=row[1],
+        namespace=row[2],
+        content=row[3],
+        metadata=json.loads(row[4]),
+        created_at=from_iso(row[5]),
+        updated_at=from_iso(row[6]),
+        expires_at=from_iso(row[7]),
+    )
+
+
+def _session(row: Sequence[Any]) -> Session:
+    return Session.model_construct(
+        id=row[0],
+        status=row[1],
+        metadata=json.loads(row[2]),
+        started_at=from_iso(row[3]),
+        ended_at=from_iso(row[4]),
+    )
+
+
+def _task(row: Sequence[Any]) -> Task:
+    return Task.model_construct(
+        id=row[0],
+        agent_type=row[1],
+        input=None if row[2] is None else json.loads(row[2]),
+        output=None if row[3] is None else json.loads(row[3]),
+        status=row[4],
+        session_id=row[5],
+        created_at=from_iso(row[6]),
+        updated_at=from_iso(row[7]),
+        completed_at=from_iso(row[8]),
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _entry_params(e: Entry) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.namespace,
+        e.key,
+        e.content,
+        _json(e.metadata),
+        to_iso(e.created_at),
+        to_iso(e.updated_at),
+        to_iso(e.expires_at),
+        namespace_token(e.namespace),
+    )
+
+
+def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str]]:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(f"sqlite URL {url!r} has a host; write sqlite:///relative.db or sqlite:////abs/path.db")
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path or path == ":memory:":
+        raise ConfigError(
+            f"sqlite URL {url!r} names no file: use sqlite:///path/to/engram.db, or memory:// for a store that lives in memory"
+        )
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return Path(path), options
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Translate sqlite3 errors into the engram error tree."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"{action} violates a constraint: {exc}") from exc
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise BackendError(
+                f"{action} failed: the database stayed locked past the busy timeout; "
+                "another process holds a long write transaction"
+            ) from exc
+        raise BackendError(f"{action} failed: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise BackendError(f"{action} failed: {exc}") from exc
+
+
+class SQLiteStore(Store):
+    """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM})
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, url: str | None = None):
+        self.path = Path(path)
+        super().__init__(url or f"sqlite:///{self.path}")
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the directory of {self.path}: {exc}") from exc
+        with _translated(f"opening {self.path}"):
+            self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> "SQLiteStore":
+        path, options = parse_sqlite_url(url)
+        unknown = set(options) - {"busy_timeout"}
+        if unknown:
+            raise ConfigError(f"unknown sqlite URL option(s): {', '.join(sorted(unknown))}; known: busy_timeout")
+        try:
+            timeout = float(options.get("busy_timeout", 30.0))
+        except ValueError as exc:
+            raise ConfigError(f"busy_timeout must be a number of seconds, got {options['busy_timeout']!r}") from exc
+        return cls(path, busy_timeout=timeout, url=url)
+
+    # -- connections ---------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise BackendError(f"{self.url} is closed")
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open {self.path}: {exc}") from exc
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL: a crash loses no committed-and-synced txn
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with _translated(action):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with _translated(action):
+            return self._conn().execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        with self._write("migrating the schema") as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS engram_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM engram_schema").fetchone()
+            version = row[0] if row else 0
+            if version > len(MIGRATIONS):
+                raise ConfigError(
+                    f"{self.path} has schema version {version}, newer than this engram "
+                    f"({len(MIGRATIONS)}): upgrade engram"
+                )
+            for script in MIGRATIONS[version:]:
+                for statement in _statements(script):
+                    conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO engram_schema (version) VALUES (?)", (len(MIGRATIONS),))
+            else:
+                conn.execute("UPDATE engram_schema SET version = ?", (len(MIGRATIONS),))
+
+    def schema_version(self) -> int:
+        return self._read("reading the schema version", "SELECT version FROM engram_schema")[0][0]
+
+    # -- entries -------------------------------------------------------------
+    def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        if len(entries) == 1:
+            e = entries[0]
+            with self._write("storing an entry") as conn:
+                row = conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e)).fetchone()
+            if row[0] == e.id:
+                return [e]
+            return [e.model_copy(update={"id": row[0], "created_at": from_iso(row[1])})]
+        with self._write(f"storing {len(entries)} entries") as conn:
+            conn.executemany(_sql.UPSERT_ENTRY, map(_entry_params, entries))
+        return list(entries)
+
+    def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
+        rows = self._read(
+            "reading an entry",
+            f"SELECT {_sql.ENTRY_COLUMNS} FROM entries e WHERE e.namespace = ? AND e.key = ? AND {_sql.LIVE}",
+            (namespace, key, to_iso(now)),
+        )
+        return _entry(rows[0]) if rows else None
+
+    def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
+        sql, params = _sql.list_entries_sql(query, to_iso(now))
+        return [_entry(r) for r in self._read("listing entries", sql, params)]
+
+    def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
+        with self._write("deleting an entry") as conn:
+            rows = conn.execute(
+                "DELETE FROM entries WHERE namespace = ? AND key = ? RETURNING expires_at", (namespace, key)
+            ).fetchall()
+        iso = to_iso(now)
+        return any(r[0] is None or r[0] > iso for r in rows)
+
+    def delete_namespace(self, namespace: str, *, now: datetime) -> int:
+        with self._write("deleting a namespace") as conn:
+            live = conn.execute(
+                "SELECT count(*) FROM entries e WHERE e.namespace = ? AND " + _sql.LIVE, (namespace, to_iso(now))
+            ).fetchone()[0]
+            conn.execute("DELETE FROM entries WHERE namespace = ?", (namespace,))
+        return live
+
+    def namespaces(self, *, now: datetime) -> list[str]:
+        rows = self._read(
+            "listing namespaces",
+            f"SELECT DISTINCT e.namespace FROM entries e WHERE {_sql.LIVE} ORDER BY e.namespace",
+            (to_iso(now),),
+        )
+        return [r[0] for r in rows]
+
+    def search_text(
+        self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
+    ) -> list[tuple[Entry, float]]:
+        match = match_expression(query, None if namespace is None else namespace_token(namespace))
+        sql, params = _sql.search_sql(match, metadata, limit, to_iso(now))
+        rows = self._read("searching", sql, params)
+        return [(_entry(r), -r[8]) for r in rows]
+
+    def prune_expired(self, *, now: datetime) -> int:
+        with self._write("pruning expired entries") as conn:
+            return conn.execute(
+                "DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (to_iso(now),)
+            ).rowcount
+
+    def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
+        last = 0
+        while True:
+            rows = self._read(
+                "exporting entries",
+                f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?",
+                (last, batch_size),
+            )
+            if not rows:
+                return
+            yield from (_entry(r) for r in rows)
+            last = rows[-1][8]
+
+    # -- sessions and tasks --------------------------------------------------
+    def put_session(self, session: Session) -> None:
+        with self._write("storing a session") as conn:
+            conn.execute(
+                f"INSERT INTO sessions ({_sql.SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,"
+                " started_at = excluded.started_at, ended_at = excluded.ended_at",
+                (session.id, session.status, _json(session.metadata), to_iso(session.started_at), to_iso(session.ended_at)),
+            )
+
+    def get_session(self, session_id: str) -> Session | None:
+        rows = self._read(
+            "reading a session", f"SELECT {_sql.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        )
+        return _session(rows[0]) if rows else None
+
+    def list_sessions(self, query: SessionQuery) -> list[Session]:
+        sql, params = _sql.list_sessions_sql(query)
+        return [_session(r) for r in self._read("listing sessions", sql, params)]
+
+    def put_task(self, task: Task) -> None:
+        with self._write("storing a task") as conn:
+            conn.execute(
+                f"INSERT INTO tasks ({_sql.TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET agent_type = excluded.agent_type, input = excluded.input,"
+                " output = excluded.output, status = excluded.status, session_id = excluded.session_id,"
+                " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+                " completed_at = excluded.completed_at",
+                (
+                    task.id,
+                    task.agent_type,
+                    None if task.input is None else _json(task.input),
+                    None if task.output is None else _json(task.output),
+                    task.status,
+                    task.session_id,
+                    to_iso(task.created_at),
+                    to_iso(task.updated_at),
+                    to_iso(task.completed_at),
+                ),
+            )
+
+    def get_task(self, task_id: str) -> Task | None:
+        rows = self._read("reading a task", f"SELECT {_sql.TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        return _task(rows[0]) if rows else None
+
+    def list_tasks(self, query: TaskQuery) -> list[Task]:
+        sql, params = _sql.list_tasks_sql(query)
+        return [_task(r) for r in self._read("listing tasks", sql, params)]
+
+    # -- operations ----------------------------------------------------------
+    def counts(self, *, now: datetime) -> Counts:
+        iso = to_iso(now)
+        entries, expired, namespaces = self._read(
+            "counting",
+            "SELECT count(*) FILTER (WHERE expires_at IS NULL OR expires_at > ?),"
+            " count(*) FILTER (WHERE expires_at <= ?),"
+            " count(DISTINCT namespace) FILTER (WHERE expires_at IS NULL OR expires_at > ?) FROM entries",
+            (iso, iso, iso),
+        )[0]
+        sessions = self._read("counting", "SELECT count(*) FROM sessions")[0][0]
+        tasks = self._read("counting", "SELECT count(*) FROM tasks")[0][0]
+        size = sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+            if p.exists()
+        )
+        return Counts(entries, namespaces, sessions, tasks, expired, size)
+
+    def vacuum(self) -> None:
+        with self._write("optimizing the full-text index") as conn:
+            conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('optimize')")
+        with _translated("vacuuming"):
+            conn = self._conn()
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (trigger bodies keep their semicolons)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip():
+        yield buffer

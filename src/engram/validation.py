@@ -1,0 +1,132 @@
+"""Argument checks shared by every front end; each failure names the field and the limit."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from engram.errors import ContentTooLarge, InvalidInput
+
+MAX_NAME_CHARS = 256
+MAX_LIMIT = 10_000
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
+# C0/C1 controls, DEL and lone surrogates (which no encoding can store).
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_METADATA_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,63}){0,7}$")
+
+
+def name(field: str, value: Any) -> str:
+    """A key or namespace: a non-empty string of at most 256 characters, no control characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise InvalidInput(f"{field} is {len(value)} characters; the limit is {MAX_NAME_CHARS}")
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise InvalidInput(
+            f"{field} contains control character {bad.group()!r} at position {bad.start()}; "
+            "use printable characters only"
+        )
+    return value
+
+
+def content(value: Any, max_bytes: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"content must be a string, not {type(value).__name__}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"content has an unpaired surrogate at position {exc.start}; it cannot be stored as UTF-8"
+        ) from exc
+    if size > max_bytes:
+        raise ContentTooLarge(
+            f"content is {size} bytes; the limit is {max_bytes} bytes (setting max_content_bytes)"
+        )
+    return value
+
+
+def json_value(field: str, value: Any, max_bytes: int) -> str:
+    """Check that ``value`` is plain JSON within the size limit; returns its text."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{field} must be JSON (str, number, bool, null, list, dict): {exc}") from exc
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} has an unpaired surrogate; it cannot be stored as UTF-8") from exc
+    if size > max_bytes:
+        raise ContentTooLarge(f"{field} is {size} bytes as JSON; the limit is {max_bytes} bytes")
+    return text
+
+
+def metadata(value: Any, max_bytes: int) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"metadata must be a JSON object (dict), not {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInput(f"metadata keys must be strings, got {key!r}")
+    json_value("metadata", value, max_bytes)
+    return value
+
+
+def metadata_filter(value: Any) -> dict[str, Any]:
+    """``{"key": scalar}`` with keys like ``topic`` or ``user.name`` (dots go into nested objects)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"metadata filter must be a dict, not {type(value).__name__}")
+    for key, wanted in value.items():
+        if not isinstance(key, str) or not _METADATA_KEY.match(key):
+            raise InvalidInput(
+                f"metadata filter key {key!r} is not allowed: use letters, digits, '_' and '-' "
+                "(up to 64), with '.' between nested keys"
+            )
+        if wanted is not None and not isinstance(wanted, (str, int, float, bool)):
+            raise InvalidInput(
+                f"metadata filter value for {key!r} must be a string, number, bool or null, "
+                f"not {type(wanted).__name__}"
+            )
+        if isinstance(wanted, float) and not math.isfinite(wanted):
+            raise InvalidInput(f"metadata filter value for {key!r} must be a finite number")
+    return value
+
+
+def ttl(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"ttl must be a number of seconds, not {value!r}")
+    if value <= 0 or value > MAX_TTL_SECONDS:
+        raise InvalidInput(f"ttl must be between 0 and {MAX_TTL_SECONDS} seconds (100 years), got {value}")
+    return float(value)
+
+
+def limit(value: Any, field: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise InvalidInput(f"{field} must be a whole number from 1 to {MAX_LIMIT}, got {value!r}")
+    return value
+
+
+def offset(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"offset must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def choice(field: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def identifier(field: str, value: Any) -> str:
+    """A record id (session, task): a non-empty string without control characters."""
+    return name(field, value)
