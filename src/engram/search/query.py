@@ -158,19 +158,20 @@ class _Parser:
         return kept[0] if len(kept) == 1 else And(tuple(kept))
 
     def unary(self) -> Node | None:
-        tok = self.peek()
-        assert tok is not None
-        if tok.kind in ("NOT", "NEG"):
+        # Count negations in a loop, not by recursion: "- - - ... a" of any
+        # length within MAX_QUERY_CHARS must not exhaust the Python stack.
+        negations = 0
+        while (tok := self.peek()) is not None and tok.kind in ("NOT", "NEG"):
             self.take()
             if self._at_end_of_group():
                 raise QuerySyntaxError(
                     f"{tok.text} at position {tok.pos} needs a term after it to exclude"
                 )
-            child = self.unary()
-            if child is None:
-                return None
-            return child.child if isinstance(child, Not) else Not(child)
-        return self.primary()
+            negations += 1
+        child = self.primary()
+        if child is None or negations % 2 == 0:
+            return child
+        return child.child if isinstance(child, Not) else Not(child)
 
     def primary(self) -> Node | None:
         tok = self.take()
