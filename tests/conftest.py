@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -23,7 +24,8 @@ from typing import Any
 import pytest
 
 import engram
-from engram.stores.base import FTS, MULTIPROCESS, PERSISTENT, VACUUM
+from engram.stores import base as store_base
+from engram.stores.registry import store_class
 
 # -- services ------------------------------------------------------------------
 
@@ -66,12 +68,51 @@ def _sqlite_backend(scratch: Path) -> Iterator[str]:
     yield f"sqlite:///{scratch / 't.db'}"
 
 
-# name -> factory. A later backend adds one line here, e.g.
-#   "postgresql": _postgres_backend,  (calls require_service(*POSTGRES), yields a URL
-#                                      to a fresh schema and drops it afterwards)
+@contextmanager
+def _json_backend(scratch: Path) -> Iterator[str]:
+    yield f"json:///{scratch / 'store'}"
+
+
+POSTGRES_TEST_URL = f"postgresql://postgres@{POSTGRES[1]}:{POSTGRES[2]}/test"
+REDIS_TEST_URL = f"redis://{REDIS[1]}:{REDIS[2]}/13"
+
+
+@contextmanager
+def _postgres_backend(scratch: Path) -> Iterator[str]:
+    """A fresh schema in the ``test`` database (small pool), dropped afterwards."""
+    require_service(*POSTGRES)
+    import psycopg
+
+    schema = f"engram_test_{uuid.uuid4().hex[:12]}"
+    yield f"{POSTGRES_TEST_URL}?schema={schema}&pool_size=1&max_overflow=8"
+    with psycopg.connect(POSTGRES_TEST_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # our own generated name
+
+
+@contextmanager
+def _redis_backend(scratch: Path) -> Iterator[str]:
+    """A fresh key prefix in Redis DB 13, its keys deleted afterwards.
+
+    A prefix rather than FLUSHDB, so that test runs sharing the server never wipe each other.
+    """
+    require_service(*REDIS)
+    import redis
+
+    prefix = f"engram-test-{uuid.uuid4().hex[:12]}"
+    yield f"{REDIS_TEST_URL}?prefix={prefix}"
+    with redis.Redis.from_url(REDIS_TEST_URL) as client:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
+
+
+# name -> factory: one line per backend.
 BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "memory": _memory_backend,
     "sqlite": _sqlite_backend,
+    "json": _json_backend,
+    "postgresql": _postgres_backend,
+    "redis": _redis_backend,
 }
 
 
@@ -87,6 +128,9 @@ def _no_engram_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ENGRAM_"):
             monkeypatch.delenv(name)
+    # Full-text only unless a test asks for an embedder: the local model would
+    # make every store() embed, and auto search hybrid, in tests about other things.
+    monkeypatch.setenv("ENGRAM_EMBEDDER", "none")
 
 
 @pytest.fixture(scope="session", params=sorted(BACKEND_FACTORIES))
@@ -95,7 +139,10 @@ def backend_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-KNOWN_CAPABILITIES = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM})
+# Every capability name declared in engram.stores.base (FTS = "fts", VACUUM = "vacuum", ...).
+KNOWN_CAPABILITIES = frozenset(
+    value for name, value in vars(store_base).items() if name.isupper() and isinstance(value, str)
+)
 
 
 def skip_unless_capable(request: pytest.FixtureRequest, capabilities: frozenset[str], backend: str) -> None:
@@ -126,13 +173,13 @@ class MemoryFactory:
         cm = BACKEND_FACTORIES[self.backend](scratch)
         url = cm.__enter__()
         self._cleanups.append(lambda: cm.__exit__(None, None, None))
+        self.skip_unless_capable(store_class(url).capabilities)
         return url
 
     def __call__(self, url: str | None = None, **settings: Any) -> engram.Memory:
         """A new ``Memory`` on a fresh store (or on ``url``); ``settings`` go to load_settings."""
         memory = engram.Memory(settings=engram.load_settings(database_url=url or self.url(), **settings))
         self._cleanups.append(memory.close)
-        self.skip_unless_capable(memory.backend.capabilities)
         return memory
 
     def skip_unless_capable(self, capabilities: frozenset[str]) -> None:
@@ -154,3 +201,26 @@ def memory_factory(request: pytest.FixtureRequest, backend_name: str, tmp_path: 
         yield factory
     finally:
         factory.close()
+
+
+@pytest.fixture(scope="module")
+def factory_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], MemoryFactory]]:
+    """``factory_of("sqlite")`` -> a module-scoped MemoryFactory of that backend (for hypothesis tests,
+    whose examples share one store, and for tests that compare two backends)."""
+    factories: list[MemoryFactory] = []
+    # Module-scoped stores are built before the autouse environment fixture runs:
+    # give them the same full-text-only setting.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ENGRAM_EMBEDDER", "none")
+
+    def make(backend: str) -> MemoryFactory:
+        factory = MemoryFactory(backend, tmp_path_factory.mktemp(backend))
+        factories.append(factory)
+        return factory
+
+    try:
+        yield make
+    finally:
+        for factory in factories:
+            factory.close()
+        patch.undo()

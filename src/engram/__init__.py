@@ -16,12 +16,33 @@ from engram.errors import (
     ContentTooLarge,
     EngramError,
     InvalidInput,
+    LLMError,
+    LLMOutputError,
     MissingDependency,
     NotFound,
     QuerySyntaxError,
+    Unsupported,
 )
 from engram.memory import AsyncMemory, Memory
-from engram.models import Entry, PruneReport, SearchHit, SearchResult, Session, Stats, Task
+from engram.models import (
+    Attachment,
+    Checkpoint,
+    Entry,
+    Message,
+    MessageHit,
+    MessageSearchResult,
+    Profile,
+    PruneReport,
+    SearchHit,
+    SearchResult,
+    Session,
+    Stats,
+    Summary,
+    Task,
+    Trait,
+)
+from engram.conversation import AsyncConversationMemory, ConversationContext, ConversationMemory, TurnResult
+from engram.llm.client import LLMClient
 
 __version__ = "0.1.0"
 
@@ -32,17 +53,29 @@ def open(url: str | None = None, *, settings: Settings | None = None) -> Memory:
 
 
 __all__ = [
+    "AsyncConversationMemory",
     "AsyncMemory",
+    "Attachment",
     "BackendError",
+    "Checkpoint",
     "ConfigError",
     "Conflict",
     "ContentTooLarge",
+    "ConversationContext",
+    "ConversationMemory",
     "EngramError",
     "Entry",
     "InvalidInput",
+    "LLMClient",
+    "LLMError",
+    "LLMOutputError",
     "Memory",
+    "Message",
+    "MessageHit",
+    "MessageSearchResult",
     "MissingDependency",
     "NotFound",
+    "Profile",
     "PruneReport",
     "QuerySyntaxError",
     "SearchHit",
@@ -50,7 +83,11 @@ __all__ = [
     "Session",
     "Settings",
     "Stats",
+    "Summary",
     "Task",
+    "Trait",
+    "TurnResult",
+    "Unsupported",
     "__version__",
     "load_settings",
     "open",

@@ -33,11 +33,14 @@ class _Context:
         self.db = db
         self.config = config
         self._memory: Memory | None = None
+        self.check_embedder = True  # reindex opens a store whose vectors may come from another model
 
     @property
     def memory(self) -> Memory:
         if self._memory is None:
-            self._memory = Memory(settings=load_settings(self.config, database_url=self.db))
+            self._memory = Memory(
+                settings=load_settings(self.config, database_url=self.db), check_embedder=self.check_embedder
+            )
         return self._memory
 
     def close(self) -> None:
@@ -246,10 +249,20 @@ def namespaces(as_json: bool) -> None:
 @click.option("--namespace", "-n", default=None, help="Only this namespace (default: all).")
 @click.option("--limit", default=10, show_default=True, help="How many results.")
 @click.option("--metadata", metavar="JSON", help="Only entries whose metadata has these values.")
+@click.option(
+    "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
+    help="fts: words; vector: meaning; hybrid: both fused; auto: hybrid where embeddings exist, else fts.",
+)
+@click.option("--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1).")
 @json_option
-def search(query: str, namespace: str | None, limit: int, metadata: str | None, as_json: bool) -> None:
-    """Full-text search: words, "exact phrase", a OR b, a AND b, prefix*, -excluded, (groups)."""
-    result = _memory().search(query, namespace=namespace, limit=limit, metadata=parse_json_option("--metadata", metadata))
+def search(
+    query: str, namespace: str | None, limit: int, metadata: str | None, mode: str, threshold: float | None, as_json: bool
+) -> None:
+    """Search by words and meaning. Query language: words, "exact phrase", a OR b, a AND b, prefix*, -excluded, (groups)."""
+    result = _memory().search(
+        query, namespace=namespace, limit=limit, metadata=parse_json_option("--metadata", metadata),
+        mode=mode, threshold=threshold,
+    )
     if as_json:
         emit_json(result)
     elif not result.results:
@@ -421,22 +434,60 @@ def import_(file: str, as_json: bool) -> None:
     _print_counts("imported", counts, as_json)
 
 
+@cli.command("copy")
+@click.argument("src_url", metavar="SRC_URL")
+@click.argument("dst_url", metavar="DST_URL")
+@click.option("--batch-size", default=1000, show_default=True, help="Records per batch.")
+@json_option
+def copy_(src_url: str, dst_url: str, batch_size: int, as_json: bool) -> None:
+    """Copy every record from SRC_URL into DST_URL (any two backends); safe to run again."""
+    from engram.copy import copy_store, count_records
+
+    settings = load_settings(click.get_current_context().find_object(_Context).config)
+    with Memory(src_url, settings=settings) as src, Memory(dst_url, settings=settings) as dst:
+        with progress_bar("copying", sum(count_records(src).values())) as advance:
+            counts = copy_store(src, dst, batch_size=batch_size, progress=advance)
+    _print_counts("copied and verified", counts, as_json)
+
+
 def _print_counts(verb: str, counts: dict[str, int], as_json: bool) -> None:
     if as_json:
         emit_json(counts)
     else:
-        out.print(f"{verb} " + ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items()))
+        plural = {"entry": "entries", "summary": "summaries"}
+        out.print(f"{verb} " + ", ".join(f"{n} {kind if n == 1 else plural.get(kind, kind + 's')}" for kind, n in counts.items()))
 
 
 @cli.command()
 @json_option
 def stats(as_json: bool) -> None:
     """Show what the store holds."""
-    s = _memory().stats()
+    memory = _memory()
+    s = memory.stats()
     if as_json:
         emit_json(s)
     else:
         _show(s, False)
+        if memory.embedder_note:
+            out.print(f"note: {memory.embedder_note}", markup=False)
+
+
+@cli.command()
+@click.option("--namespace", "-n", default=None, help="Only this namespace (default: all).")
+@json_option
+def reindex(namespace: str | None, as_json: bool) -> None:
+    """Embed entries that lack a vector with the configured embedder.
+
+    After a change of embedder, drops the old model's vectors and re-embeds every entry.
+    """
+    state = click.get_current_context().find_object(_Context)
+    state.check_embedder = False
+    with progress_bar("embedding", None) as advance:
+        done = state.memory.reindex(namespace, progress=advance)
+    if as_json:
+        emit_json({"embedded": done})
+    else:
+        out.print(f"embedded {done} entr{'y' if done == 1 else 'ies'}")
 
 
 @cli.command()
@@ -447,14 +498,36 @@ def vacuum() -> None:
 
 
 @cli.command()
+@click.option("--older-than-days", type=float, metavar="DAYS", help="Also remove messages and checkpoints created, and sessions ended, more than DAYS ago.")
+@click.option("--keep-last", "keep_last_per_session", type=int, metavar="N", help="Keep only the newest N messages of each session.")
+@click.option("--namespace", "-n", default=None, help="Only expired entries of this namespace (with no --session, conversations are left alone).")
+@click.option("--session", "session_id", metavar="ID", help="Only records of this session (with no --namespace, entries are left alone).")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
 @json_option
-def prune(as_json: bool) -> None:
-    """Remove expired entries for good."""
-    report = _memory().prune()
+def prune(
+    older_than_days: float | None, keep_last_per_session: int | None, namespace: str | None,
+    session_id: str | None, dry_run: bool, as_json: bool,
+) -> None:
+    """Remove expired entries, and old messages, sessions and checkpoints when asked."""
+    report = _memory().prune(
+        older_than_days=older_than_days, keep_last_per_session=keep_last_per_session,
+        namespace=namespace, session_id=session_id, dry_run=dry_run,
+    )
     if as_json:
         emit_json(report)
     else:
-        out.print(f"pruned {report.expired_entries} expired entries")
+        verb = "would prune" if dry_run else "pruned"
+        out.print(
+            f"{verb} {report.expired_entries} expired entries, {report.messages} messages, "
+            f"{report.sessions} ended sessions ({report.tasks} tasks), {report.checkpoints} checkpoints"
+        )
+
+
+# -- server ------------------------------------------------------------------------
+# serve, mcp, project, key, user, secrets, transactions live in engram.server.commands,
+# which registers them on `cli`; imported last because it uses the helpers above.
+import engram.server.commands  # noqa: E402,F401
+import engram.cli_chat  # noqa: E402,F401  (engram chat ..., engram checkpoint ...)
 
 
 def main() -> None:
@@ -462,4 +535,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m engram.cli`: run the importable module's group, where the server commands registered.
+    from engram.cli import main as _main
+
+    _main()

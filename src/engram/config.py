@@ -12,12 +12,13 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from engram.errors import ConfigError
 
@@ -48,10 +49,11 @@ def expand_vars(value: Any, environ: dict[str, str], source: str) -> Any:
 
     def replace(m: re.Match[str]) -> str:
         name = m.group("braced") or m.group("plain")
-        if name in environ:
-            return environ[name]
-        if m.group("default") is not None:
-            return m.group("default")
+        default = m.group("default")
+        if name in environ and not (default is not None and environ[name] == ""):
+            return environ[name]  # ${VAR:-default}, as in the shell, also replaces an empty VAR
+        if default is not None:
+            return default
         raise ConfigError(f"{source} uses ${name}, but the environment variable {name} is not set")
 
     return _VAR.sub(replace, value)
@@ -85,6 +87,38 @@ class _YamlSource(PydanticBaseSettingsSource):
         return dict(self.data)
 
 
+class DBConnectionSettings(BaseModel):
+    """Connection-pool settings of the server backends, under the names SQLAlchemy users know.
+
+    Set as JSON in ``ENGRAM_DB_CONNECTION_SETTINGS``; keys left out keep their
+    defaults. PostgreSQL maps them onto ``psycopg_pool.ConnectionPool``:
+    ``pool_size`` connections are kept open, at most ``pool_size + max_overflow``
+    exist, a caller waits ``pool_timeout`` seconds for one, ``pool_pre_ping``
+    checks a connection when it is handed out, ``pool_recycle`` is the maximum
+    age of a connection in seconds, ``echo`` logs every SQL statement at DEBUG.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pool_size: int = Field(20, ge=1, le=1000)
+    max_overflow: int = Field(30, ge=0, le=1000)
+    pool_timeout: float = Field(30.0, gt=0)
+    pool_pre_ping: bool = True
+    pool_recycle: float = Field(1800.0, gt=0)
+    echo: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = sorted(str(k) for k in value if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(cls.model_fields)}"
+                )
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of engram. Environment names are ``ENGRAM_`` + the field name in capitals."""
 
@@ -93,6 +127,48 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=default_database_url, description="Where the store lives.")
     max_content_bytes: int = Field(1024 * 1024, ge=1, description="Largest content accepted, in bytes.")
     async_workers: int = Field(4, ge=1, le=64, description="Worker threads behind AsyncMemory.")
+    embedder: Literal["auto", "local", "openai", "none"] = Field(
+        "auto",
+        description="What turns text into vectors: local (offline all-MiniLM-L6-v2, extra engram[local]), "
+        "openai (an OpenAI-compatible /v1/embeddings endpoint), none (full-text only), "
+        "auto (local when engram[local] is installed, else none).",
+    )
+    embedding_model: str | None = Field(
+        None, description="Model name: a local model directory for local, the served model for openai."
+    )
+    embedding_base_url: str = Field("https://api.openai.com/v1", description="Base URL of the openai embedder.")
+    embedding_api_key: str | None = Field(None, description="API key of the openai embedder (sent as a Bearer token).")
+    embedding_dimensions: int | None = Field(
+        None, ge=1, le=65536, description="Vector size; asked of the openai endpoint when set."
+    )
+    embedding_timeout: float = Field(30.0, gt=0, description="Seconds before one embeddings request times out.")
+    embedding_retries: int = Field(3, ge=0, le=10, description="Retries of a failed embeddings request, with backoff.")
+    embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    embedding_cache_size: int = Field(
+        10_000, ge=0, description="Embeddings kept in memory per process, keyed by (model, content hash)."
+    )
+    vector_exact_max: int = Field(
+        20_000, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index."
+    )
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible API, e.g. https://api.openai.com/v1 (summaries, profiles).")
+    llm_model: str | None = Field(None, description="Chat model name for summaries and profiles.")
+    llm_api_key: SecretStr | None = Field(None, description="API key sent as a Bearer token; never printed.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one LLM response.")
+    llm_max_retries: int = Field(3, ge=0, le=10, description="Retries of a failed LLM call (exponential backoff).")
+    llm_summary_every: int = Field(10, ge=1, description="Update a session summary after this many new messages.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) encrypting server variables, comma-separated, newest first "
+        "(default: a generated key file beside the database).",
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="API key the server accepts as its first admin key (default: one is generated)."
+    )
+    db_connection_settings: DBConnectionSettings = Field(
+        default_factory=DBConnectionSettings,
+        description="Connection pool of the PostgreSQL backend (JSON in the environment).",
+    )
+    db_connect_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a database server to answer a connect.")
 
     @field_validator("database_url")
     @classmethod
@@ -137,5 +213,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:  # e.g. an ENGRAM_* variable that should hold JSON and does not
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid settings: {exc}{cause}") from exc
     finally:
         _file_data.reset(token)

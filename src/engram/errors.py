@@ -12,6 +12,13 @@ catch sqlite3/psycopg/redis exceptions::
     ├── NotFound (KeyError)                the record named does not exist
     ├── Conflict                           the record is not in a state that allows it
     ├── MissingDependency (ImportError)    an optional extra is not installed
+    ├── Unsupported (NotImplementedError)  the backend does not offer this capability
+    ├── LLMError                           the language model failed or gave unusable output
+    │   └── LLMOutputError                 its output did not match the schema, after retries
+    ├── AuthError                          the server refused the caller (401)
+    │   ├── PermissionDenied               the key is valid but its role may not do this (403)
+    │   └── RateLimited                    too many failed authentications from one client (429)
+    ├── SecretKeyError                     the secret key cannot decrypt a stored variable
     └── BackendError                       the database failed (locked, unreachable, corrupt)
 
 Each class carries ``status`` (the HTTP status the server answers with) and
@@ -78,6 +85,53 @@ class MissingDependency(EngramError, ImportError):
     status = 500
 
 
+class Unsupported(EngramError, NotImplementedError):
+    """The backend lacks the capability the operation needs (see ``Store.capabilities``)."""
+
+    status = 501
+
+
+class LLMError(EngramError):
+    """The language model could not be reached, refused, or timed out after retries."""
+
+    status = 502
+
+
+class LLMOutputError(LLMError):
+    """The model's output did not match the expected schema, even after retries.
+
+    Nothing derived from that output was stored.
+    """
+
+
+class AuthError(EngramError):
+    """No API key, or one that is malformed, unknown, expired or revoked."""
+
+    status = 401
+
+
+class PermissionDenied(AuthError):
+    """The API key is valid, but its role does not allow the operation."""
+
+    status = 403
+
+
+class RateLimited(AuthError):
+    """Too many failed authentications from one client; ``retry_after`` says when to retry."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 60):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SecretKeyError(EngramError):
+    """A stored variable cannot be decrypted with the configured secret key (no plaintext fallback)."""
+
+    status = 500
+
+
 class BackendError(EngramError):
     """The storage backend failed: locked, unreachable or corrupt."""
 
@@ -85,13 +139,20 @@ class BackendError(EngramError):
 
 
 __all__ = [
+    "AuthError",
     "BackendError",
     "ConfigError",
     "Conflict",
     "ContentTooLarge",
     "EngramError",
     "InvalidInput",
+    "LLMError",
+    "LLMOutputError",
     "MissingDependency",
     "NotFound",
+    "PermissionDenied",
     "QuerySyntaxError",
+    "RateLimited",
+    "SecretKeyError",
+    "Unsupported",
 ]

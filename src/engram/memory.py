@@ -13,11 +13,13 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from engram import validation as check
+from engram._chat_api import ConversationAPI
+from engram._semantic import SemanticAPI, as_vector
 from engram._time import utcnow
 from engram.config import Settings, load_settings
 from engram.errors import Conflict, InvalidInput, NotFound
@@ -30,17 +32,21 @@ SESSION_STATUSES = ("active", "ended", "error")
 END_STATUSES = ("ended", "error")
 TASK_STATUSES = ("pending", "running", "completed", "failed")
 FINISHED_TASK_STATUSES = ("completed", "failed")
-_ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl"})
+_ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding"})
 
 Progress = Callable[[int], None]
 
 
-def open_store(url: str) -> Store:
-    """Open the backend for ``url`` (imports its module on first use)."""
-    return store_class(url).from_url(url)
+def open_store(url: str, settings: Settings | None = None) -> Store:
+    """Open the backend for ``url`` (imports its module on first use).
+
+    ``settings`` gives the backend what it needs beyond the URL (pool sizes,
+    timeouts); None means the defaults.
+    """
+    return store_class(url).from_url(url, settings=settings)
 
 
-class Memory:
+class Memory(ConversationAPI, SemanticAPI):
     """Persistent memory for agents, over the backend named by a URL.
 
     ``Memory("sqlite:///agent.db")``, ``Memory("memory://")``, or ``Memory()``
@@ -49,12 +55,26 @@ class Memory:
     already opened :class:`~engram.stores.base.Store` instead of a URL.
     """
 
-    def __init__(self, url: str | None = None, *, settings: Settings | None = None, backend: Store | None = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        backend: Store | None = None,
+        check_embedder: bool = True,
+    ):
         self.settings = settings or load_settings(database_url=url)
         if url is not None and settings is not None:
             self.settings = self.settings.model_copy(update={"database_url": url})
-        self.backend = backend or open_store(self.settings.database_url)
+        self.backend = backend or open_store(self.settings.database_url, self.settings)
         self._max_bytes = self.settings.max_content_bytes
+        try:
+            # Refuses a store whose vectors come from another model than the
+            # embedder configured (``check_embedder=False`` is for reindex).
+            self._init_semantic(check_embedder=check_embedder)
+        except BaseException:
+            self.backend.close()
+            raise
 
     @property
     def url(self) -> str:
@@ -95,31 +115,47 @@ class Memory:
         namespace: str = "default",
         metadata: dict[str, Any] | None = None,
         ttl: float | None = None,
+        embed: bool | None = None,
+        embedding: Any = None,
     ) -> Entry:
         """Store (upsert) one memory under ``(namespace, key)``.
 
         An existing entry keeps its id and created_at; content, metadata and
-        expiry are replaced and updated_at moves.
+        expiry are replaced and updated_at moves. Changed content drops the
+        old embedding; the new one is computed before anything is written.
 
         Args:
             ttl: seconds until the entry expires; None keeps it forever.
+            embed: None embeds the content when an embedder is configured;
+                False never; True requires an embedder.
+            embedding: a precomputed vector (list of floats or numpy array)
+                of the store's dimensions, instead of embedding here.
         Raises:
-            InvalidInput: a bad key, namespace, metadata or ttl.
+            InvalidInput: a bad key, namespace, metadata, ttl or embedding size.
             ContentTooLarge: content over ``max_content_bytes``.
         """
         now = utcnow()
         entry = self._entry(key, content, namespace, metadata, ttl, now)
-        return self.backend.put_entries([entry], now=now)[0]
+        given = None if embedding is None else as_vector(embedding)
+        vectors = self._vectors_for([entry], [given], embed)
+        stored = self.backend.put_entries([entry], now=now)[0]
+        self._attach(vectors)
+        return stored
 
-    def store_many(self, items: Iterable[Mapping[str, Any]], *, namespace: str = "default") -> int:
+    def store_many(
+        self, items: Iterable[Mapping[str, Any]], *, namespace: str = "default", embed: bool | None = None
+    ) -> int:
         """Store many memories in one transaction; returns how many were stored.
 
         Each item is a dict with ``key`` and ``content`` and optionally
-        ``metadata``, ``namespace`` (default: the ``namespace`` argument) and ``ttl``.
-        Nothing is stored when any item is invalid.
+        ``metadata``, ``namespace`` (default: the ``namespace`` argument),
+        ``ttl`` and ``embedding`` (a precomputed vector). Items without one
+        are embedded in batches when an embedder is configured (``embed`` as
+        in :meth:`store`). Nothing is stored when any item is invalid.
         """
         now = utcnow()
         entries = []
+        given: builtins.list[Any] = []
         for i, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise InvalidInput(f"item {i} must be a dict with key and content, not {type(item).__name__}")
@@ -143,10 +179,13 @@ class Memory:
                         now,
                     )
                 )
+                given.append(None if item.get("embedding") is None else as_vector(item["embedding"]))
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from None
         if entries:
+            vectors = self._vectors_for(entries, given, embed)
             self.backend.put_entries(entries, now=now)
+            self._attach(vectors)
         return len(entries)
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
@@ -192,26 +231,32 @@ class Memory:
         namespace: str | None = None,
         limit: int = 10,
         metadata: dict[str, Any] | None = None,
+        mode: str = "auto",
+        threshold: float | None = None,
+        vector: Any = None,
     ) -> SearchResult:
-        """Full-text search (BM25 over key and content), best first.
+        """Search by words, by meaning, or both, best first.
 
-        Query language: words (all must match, stemmed, case-insensitive),
-        ``"exact phrase"``, ``a AND b``, ``a OR b``, ``prefix*``, ``-excluded``
-        or ``NOT excluded``, and parentheses.
+        Modes: ``fts`` (BM25 over key and content, with the query language:
+        words must all match, stemmed, case-insensitive; ``"exact phrase"``,
+        ``a AND b``, ``a OR b``, ``prefix*``, ``-excluded`` or ``NOT excluded``,
+        parentheses); ``vector`` (cosine similarity to the query's embedding,
+        or to ``vector``); ``hybrid`` (both lists fused by rank; a question
+        without operators is searched as the OR of its content words);
+        ``auto`` (hybrid when the namespace has embeddings and a query vector
+        can be had, else fts).
 
+        Args:
+            threshold: drop vector candidates whose cosine similarity is below it.
+            vector: a precomputed query embedding, instead of embedding ``query``.
         Raises:
             QuerySyntaxError: the query cannot be parsed; the message says why.
+            InvalidInput: a bad mode, threshold or vector, or vector search without an embedder.
+            Unsupported: vector or hybrid mode on a backend without vector search.
         """
-        tree = parse(query)
-        hits = self.backend.search_text(
-            tree,
-            namespace=None if namespace is None else check.name("namespace", namespace),
-            metadata=check.metadata_filter(metadata),
-            limit=check.limit(limit),
-            now=utcnow(),
+        return self._search(
+            query, namespace=namespace, limit=limit, metadata=metadata, mode=mode, threshold=threshold, vector=vector
         )
-        results = [SearchHit.model_construct(entry=e, score=s, match_type="fts") for e, s in hits]
-        return SearchResult.model_construct(count=len(results), results=results)
 
     # -- sessions --------------------------------------------------------------
     def session_start(self, metadata: dict[str, Any] | None = None) -> Session:
@@ -263,6 +308,8 @@ class Memory:
             check.choice("status", status, SESSION_STATUSES)
         if ended_before is not None and not isinstance(ended_before, datetime):
             raise InvalidInput(f"ended_before must be a datetime, not {type(ended_before).__name__}")
+        if ended_before is not None and ended_before.tzinfo is None:
+            ended_before = ended_before.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
         return self.backend.list_sessions(
             SessionQuery(status=status, ended_before=ended_before, limit=check.limit(limit), offset=check.offset(offset))
         )
@@ -330,9 +377,32 @@ class Memory:
         )
 
     # -- operations --------------------------------------------------------------
-    def prune(self) -> PruneReport:
-        """Remove expired entries for good (they are already invisible to reads)."""
-        return PruneReport(expired_entries=self.backend.prune_expired(now=utcnow()))
+    def prune(
+        self,
+        *,
+        older_than_days: float | None = None,
+        keep_last_per_session: int | None = None,
+        namespace: str | None = None,
+        session_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Remove expired entries for good, and old conversation records when asked.
+
+        With no arguments only expired entries go (they are already invisible).
+        ``older_than_days`` also removes messages and checkpoints created, and
+        sessions (with their tasks, messages, summary, checkpoints) ended, that
+        many days ago; ``keep_last_per_session`` keeps only the newest N messages
+        of each session. ``namespace`` limits the entries pruned, ``session_id``
+        the conversation records; naming only one leaves the other kind alone.
+        ``dry_run`` counts what would go and removes nothing.
+        """
+        return self._prune(
+            older_than_days=older_than_days,
+            keep_last_per_session=keep_last_per_session,
+            namespace=namespace,
+            session_id=session_id,
+            dry_run=dry_run,
+        )
 
     def stats(self) -> Stats:
         """Counts of what the store holds."""
@@ -345,6 +415,8 @@ class Memory:
             tasks=c.tasks,
             expired_entries=c.expired_entries,
             size_bytes=c.size_bytes,
+            vectors=self.backend.count_vectors(None),
+            embedding_model=None if (m := self.backend.vector_model()) is None else m.name,
         )
 
     def vacuum(self) -> None:
@@ -420,6 +492,8 @@ class AsyncMemory:
     delete_namespace = _run_in_pool("delete_namespace")
     namespaces = _run_in_pool("namespaces")
     search = _run_in_pool("search")
+    reindex = _run_in_pool("reindex")
+    embed = _run_in_pool("embed")
     session_start = _run_in_pool("session_start")
     session_end = _run_in_pool("session_end")
     session_get = _run_in_pool("session_get")
@@ -429,6 +503,22 @@ class AsyncMemory:
     task_get = _run_in_pool("task_get")
     tasks = _run_in_pool("tasks")
     prune = _run_in_pool("prune")
+    add_message = _run_in_pool("add_message")
+    add_messages = _run_in_pool("add_messages")
+    message_get = _run_in_pool("message_get")
+    history = _run_in_pool("history")
+    delete_history = _run_in_pool("delete_history")
+    search_messages = _run_in_pool("search_messages")
+    summary = _run_in_pool("summary")
+    summary_save = _run_in_pool("summary_save")
+    profile = _run_in_pool("profile")
+    profile_save = _run_in_pool("profile_save")
+    profile_delete = _run_in_pool("profile_delete")
+    checkpoint_save = _run_in_pool("checkpoint_save")
+    checkpoint_get = _run_in_pool("checkpoint_get")
+    checkpoints = _run_in_pool("checkpoints")
+    checkpoint_resume = _run_in_pool("checkpoint_resume")
+    checkpoint_delete = _run_in_pool("checkpoint_delete")
     stats = _run_in_pool("stats")
     vacuum = _run_in_pool("vacuum")
     export = _run_in_pool("export")

@@ -36,11 +36,20 @@ class Entry(_Model):
 
 
 class SearchHit(_Model):
-    """One search result: the entry, how well it matched (higher is better) and how."""
+    """One search result: the entry, how well it matched (higher is better) and how.
+
+    ``score`` is BM25 for ``fts``, cosine similarity for ``vector`` and the
+    fused reciprocal-rank score for ``hybrid``. The component fields say what
+    each retriever saw (1-based ranks; None where it did not find the entry).
+    """
 
     entry: Entry
     score: float
     match_type: MatchType = "fts"
+    fts_score: float | None = None
+    fts_rank: int | None = None
+    vector_score: float | None = None
+    vector_rank: int | None = None
 
 
 class SearchResult(_Model):
@@ -84,16 +93,135 @@ class Stats(_Model):
     tasks: int
     expired_entries: int
     size_bytes: int | None = None
+    vectors: int = 0
+    embedding_model: str | None = None
 
 
 class PruneReport(_Model):
-    """What ``prune()`` removed, per kind."""
+    """What ``prune()`` removed (or, with ``dry_run``, would remove), per kind.
+
+    ``messages``, ``checkpoints`` and ``tasks`` include those that went with a
+    pruned session.
+    """
 
     expired_entries: int = 0
+    messages: int = 0
+    sessions: int = 0
+    checkpoints: int = 0
+    tasks: int = 0
+    dry_run: bool = False
+
+
+# -- conversation memory ------------------------------------------------------------
+
+MessageRole = Literal["system", "user", "assistant", "tool"]
+CheckpointStatus = Literal["paused", "resumed"]
+ProfileMode = Literal["update", "replace"]
+
+
+class Attachment(_Model):
+    """A reference to a stored blob or file (the bytes live elsewhere)."""
+
+    uri: str
+    name: str | None = None
+    media_type: str | None = None
+    size_bytes: int | None = None
+    metadata: dict[str, JSONValue] = Field(default_factory=dict)
+
+
+class Message(_Model):
+    """One chat message of a session.
+
+    ``seq`` is assigned by the store and only grows, so it orders messages
+    stably even when two share a timestamp. ``tool_calls`` uses the OpenAI
+    shape (``[{"id", "type": "function", "function": {"name", "arguments"}}]``);
+    a ``tool`` message names the call it answers in ``tool_call_id``.
+    """
+
+    id: str
+    session_id: str
+    role: MessageRole
+    content: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, JSONValue] = Field(default_factory=dict)
+    tool_calls: list[dict[str, JSONValue]] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    created_at: datetime
+    seq: int = 0
+
+
+class MessageHit(_Model):
+    """One message found by ``search_messages``: higher score is better."""
+
+    message: Message
+    score: float
+    match_type: MatchType = "fts"
+
+
+class MessageSearchResult(_Model):
+    """The hits of one message search, best first; ``count`` is ``len(results)``."""
+
+    count: int
+    results: list[MessageHit]
+
+
+class Summary(_Model):
+    """The running summary of a session, covering its first ``message_count`` messages.
+
+    ``last_seq`` is the ``seq`` of the newest message covered: the next update
+    reads only messages after it.
+    """
+
+    session_id: str
+    content: str
+    message_count: int
+    last_seq: int = 0
+    updated_at: datetime
+
+
+class Trait(_Model):
+    """One thing known about a user, with the ids of the messages it came from."""
+
+    value: JSONValue
+    source_message_ids: list[str] = Field(default_factory=list)
+    updated_at: datetime
+
+
+class Profile(_Model):
+    """What is known about a user: trait name -> :class:`Trait`."""
+
+    user_id: str
+    traits: dict[str, Trait] = Field(default_factory=dict)
+    updated_at: datetime
+
+
+class Checkpoint(_Model):
+    """An agent run's state saved when it paused (e.g. waiting for a human)."""
+
+    id: str
+    session_id: str
+    run_id: str | None = None
+    state: JSONValue = None
+    status: CheckpointStatus = "paused"
+    created_at: datetime
+    resumed_at: datetime | None = None
 
 
 __all__ = [
+    "Attachment",
+    "Checkpoint",
+    "CheckpointStatus",
+    "Message",
+    "MessageHit",
+    "MessageRole",
+    "MessageSearchResult",
+    "Profile",
+    "ProfileMode",
     "PruneReport",
+    "Summary",
+    "Trait",
     "Entry",
     "JSONValue",
     "MatchType",

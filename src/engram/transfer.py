@@ -4,6 +4,16 @@ Line 1 is a header ``{"format": "engram", "version": 1, ...}``; every further
 line is ``{"kind": "session" | "task" | "entry", "data": {...}}`` with the
 field names of ``engram.models``. Sessions come before tasks (tasks refer to
 them). Import upserts by natural identity, so re-importing changes nothing.
+
+Backends with conversation memory add ``message`` (in ``seq`` order, after
+the sessions), ``summary``, ``profile`` and ``checkpoint`` lines; counts name
+these kinds only when the file holds some. Imported messages get new ``seq``
+numbers in the same order, and summaries are re-pointed at them.
+
+Embeddings travel as optional additions (``engram._transfer_vectors``): an
+``embedding_model`` in the header and an ``"embedding"`` (base64 float32)
+beside the data of an entry that has one. Readers that do not know them skip
+them, so the format stays version 1.
 """
 
 from __future__ import annotations
@@ -15,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from engram import _transfer_vectors as vectors_io
 from engram import validation as check
 from engram._time import utcnow
 from engram.errors import ConfigError, InvalidInput
-from engram.models import Entry, Session, Task
+from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
+from engram.stores.base import CONVERSATION
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -27,30 +39,47 @@ FORMAT = "engram"
 VERSION = 1
 BATCH = 1000
 KINDS: dict[str, type[BaseModel]] = {"session": Session, "task": Task, "entry": Entry}
+CONVERSATION_KINDS: dict[str, type[BaseModel]] = {
+    "message": Message, "summary": Summary, "profile": Profile, "checkpoint": Checkpoint,
+}  # fmt: skip
+KINDS.update(CONVERSATION_KINDS)
+BASE_KINDS = ("session", "task", "entry")
 
 
-def _line(kind: str, record: BaseModel) -> str:
-    return json.dumps({"kind": kind, "data": record.model_dump(mode="json")}, ensure_ascii=False) + "\n"
+def _line(kind: str, record: BaseModel, embedding: Any = None) -> str:
+    line: dict[str, Any] = {"kind": kind, "data": record.model_dump(mode="json")}
+    if embedding is not None:
+        line["embedding"] = vectors_io.encode(embedding)
+    return json.dumps(line, ensure_ascii=False) + "\n"
 
 
 def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write every session, task and entry (expired ones too) of ``memory`` to ``path``."""
     store = memory.backend
-    counts = {kind: 0 for kind in KINDS}
+    counts = {kind: 0 for kind in BASE_KINDS}
     tmp = path.with_name(path.name + ".partial")
     try:
         with tmp.open("w", encoding="utf-8") as out:
             header = {"format": FORMAT, "version": VERSION, "exported_at": utcnow().isoformat(), "source": memory.url}
+            header.update(vectors_io.header_fields(store))
             out.write(json.dumps(header) + "\n")
             sources: list[tuple[str, Iterator[BaseModel]]] = [
                 ("session", store.iter_sessions()),
                 ("task", store.iter_tasks()),
                 ("entry", store.iter_entries()),
             ]
+            if CONVERSATION in store.capabilities:
+                sources += [
+                    ("message", store.iter_messages()),
+                    ("summary", store.iter_summaries()),
+                    ("profile", store.iter_profiles()),
+                    ("checkpoint", store.iter_checkpoints()),
+                ]
             for kind, records in sources:
-                for record in records:
-                    out.write(_line(kind, record))
-                    counts[kind] += 1
+                pairs = vectors_io.with_vectors(store, records) if kind == "entry" else ((r, None) for r in records)
+                for record, embedding in pairs:
+                    out.write(_line(kind, record, embedding))
+                    counts[kind] = counts.get(kind, 0) + 1
                     if progress:
                         progress(1)
         tmp.replace(path)  # a half-written export never takes the real name
@@ -97,15 +126,21 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, BaseModel]:
 def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Load an export into ``memory``; entries are upserted in batches."""
     store = memory.backend
-    counts = {kind: 0 for kind in KINDS}
+    counts = {kind: 0 for kind in BASE_KINDS}
     batch: list[Entry] = []
+    seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
+
+    embeddings: list[Any] = []
+    file_model = None
 
     def flush() -> None:
         if batch:
             store.put_entries(batch, now=utcnow())
+            vectors_io.import_vectors(memory, batch, embeddings, file_model)
             if progress:
                 progress(len(batch))
             batch.clear()
+            embeddings.clear()
 
     with _open(path) as f:
         header_line = f.readline()
@@ -119,13 +154,20 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             raise ConfigError(
                 f"{path} is export format version {header.get('version')}; this engram reads up to {VERSION}: upgrade engram"
             )
+        file_model = vectors_io.header_model(header)
         for number, line in enumerate(f, start=2):
             if not line.strip():
                 continue
             kind, record = _parse(path, number, line)
-            counts[kind] += 1
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind in CONVERSATION_KINDS:
+                _import_conversation(store, record, seqs)
+                if progress:
+                    progress(1)
+                continue
             if isinstance(record, Entry):
                 batch.append(record)
+                embeddings.append(vectors_io.line_embedding(path, number, line, file_model))
                 if len(batch) >= BATCH:
                     flush()
                 continue
@@ -137,3 +179,20 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
                 progress(1)
         flush()
     return counts
+
+
+def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:
+    """Insert a conversation record unless it is already there (so re-importing changes nothing)."""
+    if isinstance(record, Message):
+        existing = store.get_message(record.id)
+        stored = existing if existing is not None else store.append_messages([record])[0]
+        seqs.setdefault(record.session_id, []).append((record.seq, stored.seq))
+    elif isinstance(record, Summary):
+        mapped = [here for there, here in seqs.get(record.session_id, ()) if there <= record.last_seq]
+        if mapped:
+            record = record.model_copy(update={"last_seq": max(mapped)})
+        store.put_summary(record)
+    elif isinstance(record, Profile):
+        store.put_profile(record)
+    elif isinstance(record, Checkpoint) and store.get_checkpoint(record.id) is None:
+        store.put_checkpoint(record)

@@ -67,4 +67,113 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tasks_by_session ON tasks (session_id, created_at DESC);
     CREATE INDEX tasks_by_status ON tasks (status, created_at DESC);
     """,
+    # 2: conversation memory: messages (+ FTS5 with session/user tokens inside
+    # the index), session summaries, user profiles, HITL checkpoints.
+    """
+    CREATE TABLE messages (
+        seq          INTEGER PRIMARY KEY,  -- only grows: the stable order of a session
+        id           TEXT NOT NULL UNIQUE,
+        session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        role         TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+        content      TEXT NOT NULL,
+        user_id      TEXT,
+        agent_id     TEXT,
+        metadata     TEXT NOT NULL DEFAULT '{}',
+        tool_calls   TEXT,  -- JSON list, NULL when none
+        tool_call_id TEXT,
+        attachments  TEXT,  -- JSON list, NULL when none
+        created_at   TEXT NOT NULL,
+        sess         TEXT NOT NULL,  -- session token, matched inside the FTS index
+        usr          TEXT NOT NULL   -- user token ('' without a user), likewise
+    );
+    CREATE INDEX messages_by_session ON messages (session_id, seq);
+
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        sess, usr, content,
+        content = 'messages', content_rowid = 'seq',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
+        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF sess, usr, content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
+        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
+        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
+    END;
+
+    CREATE TABLE summaries (
+        session_id    TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+        content       TEXT NOT NULL,
+        message_count INTEGER NOT NULL,
+        last_seq      INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+
+    CREATE TABLE profiles (
+        user_id    TEXT PRIMARY KEY,
+        traits     TEXT NOT NULL,  -- JSON: name -> {value, source_message_ids, updated_at}
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE checkpoints (
+        id         TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        run_id     TEXT,
+        state      TEXT NOT NULL,  -- JSON
+        status     TEXT NOT NULL CHECK (status IN ('paused', 'resumed')),
+        created_at TEXT NOT NULL,
+        resumed_at TEXT
+    );
+    CREATE INDEX checkpoints_by_session ON checkpoints (session_id, created_at DESC);
+    CREATE INDEX checkpoints_by_created ON checkpoints (created_at);
+    """,
+    # 3: embeddings (issue 3). One float32 BLOB per entry, keyed by the entry's
+    # rowid; the model they come from; a change log that lets every process
+    # keep its in-memory vector index coherent with writes made by others.
+    """
+    CREATE TABLE entry_vectors (
+        rowid        INTEGER PRIMARY KEY,  -- entries.rowid
+        namespace    TEXT NOT NULL,
+        content_hash BLOB NOT NULL,        -- blake2b-128 of the content embedded
+        vector       BLOB NOT NULL         -- float32, little-endian, unit length
+    );
+    CREATE INDEX entry_vectors_by_namespace ON entry_vectors (namespace);
+    CREATE INDEX entry_vectors_by_hash ON entry_vectors (content_hash);
+
+    CREATE TABLE vector_model (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        name       TEXT NOT NULL,
+        dimensions INTEGER NOT NULL
+    );
+
+    CREATE TABLE vector_changes (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace   TEXT NOT NULL,
+        entry_rowid INTEGER NOT NULL
+    );
+    CREATE TRIGGER entry_vectors_logged_insert AFTER INSERT ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
+    END;
+    CREATE TRIGGER entry_vectors_logged_update AFTER UPDATE ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
+    END;
+    CREATE TRIGGER entry_vectors_logged_delete AFTER DELETE ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (old.namespace, old.rowid);
+    END;
+
+    -- A vector belongs to the content it embeds: deleting the entry or
+    -- changing its content drops the vector.
+    CREATE TRIGGER entries_vector_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM entry_vectors WHERE rowid = old.rowid;
+    END;
+    CREATE TRIGGER entries_vector_stale AFTER UPDATE OF content ON entries
+    WHEN old.content IS NOT new.content BEGIN
+        DELETE FROM entry_vectors WHERE rowid = old.rowid;
+    END;
+    """,
 ]

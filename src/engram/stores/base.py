@@ -13,10 +13,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from engram.models import Entry, Session, Task
+from engram.errors import Unsupported
+from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
 from engram.search.query import Node
+
+if TYPE_CHECKING:
+    from engram.config import Settings
 
 # Capabilities a backend may declare. The conformance suite skips exactly the
 # tests of capabilities a backend lacks, and the docs table is built from these.
@@ -24,6 +28,8 @@ FTS = "fts"  # full-text search with the query language
 MULTIPROCESS = "multiprocess"  # several processes may share one store safely
 PERSISTENT = "persistent"  # data outlives the process
 VACUUM = "vacuum"  # vacuum() reclaims space
+VECTOR = "vector"  # stores embeddings and searches them by cosine similarity
+CONVERSATION = "conversation"  # messages, summaries, profiles, checkpoints (the *_message(s)... primitives)
 
 MetadataFilter = dict[str, Any]
 
@@ -56,6 +62,24 @@ class TaskQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class VectorModel:
+    """The embedding model whose vectors a store holds: one per store, never mixed."""
+
+    name: str
+    dimensions: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorItem:
+    """A vector to attach to the entry ``(namespace, key)`` if its content is still ``content``."""
+
+    namespace: str
+    key: str
+    content: str
+    vector: Any  # numpy float32 array of unit length
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     entries: int
     namespaces: int
@@ -65,6 +89,47 @@ class Counts:
     size_bytes: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """What ``history`` asks for: messages of one session, oldest first.
+
+    Bounds are exclusive; ``limit`` keeps the *newest* N messages in range.
+    """
+
+    session_id: str
+    limit: int | None = None
+    before_seq: int | None = None
+    after_seq: int | None = None
+    before: datetime | None = None  # created_at < before
+    after: datetime | None = None  # created_at > after
+
+
+@dataclass(frozen=True, slots=True)
+class PrunePlan:
+    """What ``prune`` removes from conversation records; None means no rule of that kind.
+
+    ``before``: messages and checkpoints created before it, and sessions that
+    ended (``ended`` or ``error``) before it, with everything they hold.
+    ``keep_last_per_session``: all but the newest N messages of each session.
+    ``session_id``: only records of this session.
+    """
+
+    before: datetime | None = None
+    keep_last_per_session: int | None = None
+    session_id: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """How many conversation records a prune removed (or would remove)."""
+
+    messages: int = 0
+    sessions: int = 0
+    checkpoints: int = 0
+    tasks: int = 0
+
+
 class Store(ABC):
     """A backend. Subclasses set ``capabilities`` and implement the primitives."""
 
@@ -72,6 +137,13 @@ class Store(ABC):
 
     def __init__(self, url: str):
         self.url = url
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: "Settings | None" = None) -> "Store":
+        """Open the store a URL names; ``settings`` carries what the backend may need
+        beyond the URL (connection pool, timeouts). Backends override this to parse
+        their own URL; None means the defaults."""
+        return cls(url)  # type: ignore[call-arg]
 
     # -- entries -----------------------------------------------------------
     @abstractmethod
@@ -158,6 +230,183 @@ class Store(ABC):
         while batch := self.list_tasks(TaskQuery(limit=batch_size, offset=offset)):
             yield from batch
             offset += len(batch)
+
+    # -- conversation (capability CONVERSATION) -------------------------------
+    # Not abstract: a backend without the capability still instantiates, and
+    # these raise ``Unsupported``. A backend that implements them declares
+    # CONVERSATION in ``capabilities``.
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(
+            f"the {type(self).__name__} backend ({self.url}) does not support {what} "
+            f"(it lacks the {CONVERSATION!r} capability)"
+        )
+
+    def append_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """Store new messages in one transaction, in order, each with a ``seq`` above any before.
+
+        Returns the messages as stored (with their ``seq``).
+
+        Raises:
+            NotFound: a message's session does not exist (then nothing is stored).
+        """
+        raise self._unsupported("chat messages")
+
+    def get_message(self, message_id: str) -> Message | None:
+        """One message by id, or None."""
+        raise self._unsupported("chat messages")
+
+    def list_messages(self, query: MessageQuery) -> list[Message]:
+        """Messages of a session in ``seq`` order; with ``limit``, the newest N of the range."""
+        raise self._unsupported("chat messages")
+
+    def count_messages(self, session_id: str, *, after_seq: int = 0) -> int:
+        """How many messages of a session have ``seq > after_seq``."""
+        raise self._unsupported("chat messages")
+
+    def delete_messages(self, session_id: str) -> int:
+        """Delete every message of a session and its summary; returns how many messages went."""
+        raise self._unsupported("chat messages")
+
+    def search_messages(
+        self, query: Node, *, session_id: str | None, user_id: str | None, limit: int
+    ) -> list[tuple[Message, float]]:
+        """BM25 full-text search over message content, scoped inside the index; best first."""
+        raise self._unsupported("message search")
+
+    def iter_messages(self, *, batch_size: int = 1000) -> Iterator[Message]:
+        """Every message in ``seq`` order (for export and copy)."""
+        raise self._unsupported("chat messages")
+
+    def put_summary(self, summary: Summary) -> None:
+        """Insert or replace the summary of a session.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
+        raise self._unsupported("session summaries")
+
+    def get_summary(self, session_id: str) -> Summary | None:
+        raise self._unsupported("session summaries")
+
+    def put_profile(self, profile: Profile) -> None:
+        """Insert or replace the profile of a user."""
+        raise self._unsupported("user profiles")
+
+    def get_profile(self, user_id: str) -> Profile | None:
+        raise self._unsupported("user profiles")
+
+    def delete_profile(self, user_id: str) -> bool:
+        """Delete a user's profile; True when it existed."""
+        raise self._unsupported("user profiles")
+
+    def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Insert a new checkpoint.
+
+        Raises:
+            NotFound: its session does not exist.
+        """
+        raise self._unsupported("checkpoints")
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        raise self._unsupported("checkpoints")
+
+    def list_checkpoints(self, session_id: str, *, status: str | None = None) -> list[Checkpoint]:
+        """Checkpoints of a session, newest created first."""
+        raise self._unsupported("checkpoints")
+
+    def resume_checkpoint(self, checkpoint_id: str, *, now: datetime) -> Checkpoint:
+        """Atomically move a paused checkpoint to ``resumed``; returns it as stored.
+
+        Raises:
+            NotFound: no such checkpoint.
+            Conflict: it was already resumed (by this or any other caller).
+        """
+        raise self._unsupported("checkpoints")
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete a checkpoint; True when it existed."""
+        raise self._unsupported("checkpoints")
+
+    def iter_summaries(self) -> Iterator[Summary]:
+        """Every session summary (for export and copy)."""
+        raise self._unsupported("session summaries")
+
+    def iter_profiles(self) -> Iterator[Profile]:
+        """Every user profile (for export and copy)."""
+        raise self._unsupported("user profiles")
+
+    def iter_checkpoints(self) -> Iterator[Checkpoint]:
+        """Every checkpoint (for export and copy)."""
+        raise self._unsupported("checkpoints")
+
+    def prune_conversation(self, plan: PrunePlan) -> PruneCounts:
+        """Remove (or with ``plan.dry_run`` only count) what ``plan`` names."""
+        raise self._unsupported("conversation retention")
+
+    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
+        """Remove (or count) expired entries, optionally of one namespace only.
+
+        The default composes ``prune_expired`` and ``counts``; backends override
+        it to support a namespace.
+        """
+        if namespace is None:
+            return self.counts(now=now).expired_entries if dry_run else self.prune_expired(now=now)
+        raise self._unsupported("pruning the expired entries of one namespace")
+
+    # -- vectors (optional: backends that declare VECTOR override these) -----
+    # Not abstract, so a backend without vector support keeps working: these
+    # defaults report "nothing stored" for reads and refuse writes and searches.
+    def _no_vectors(self, what: str) -> Unsupported:
+        return Unsupported(
+            f"the {self.url.split(':', 1)[0]}:// backend cannot {what}: it does not support vector search "
+            "(use search mode fts, or a backend with the vector capability such as sqlite:// or memory://)"
+        )
+
+    def vector_model(self) -> VectorModel | None:
+        """The model of the stored vectors, or None when none was recorded."""
+        return None
+
+    def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
+        """Attach vectors to entries whose content is unchanged; returns how many were attached.
+
+        Records ``model`` when the store has none, in the same transaction.
+
+        Raises:
+            ConfigError: the store holds vectors of another model (``engram reindex`` fixes it).
+        """
+        raise self._no_vectors("store embeddings")
+
+    def search_vector(
+        self,
+        vector: Any,
+        *,
+        namespace: str | None,
+        metadata: MetadataFilter,
+        limit: int,
+        now: datetime,
+    ) -> list[tuple[Entry, float]]:
+        """Live entries nearest to ``vector`` by cosine similarity, best first."""
+        raise self._no_vectors("search by vector")
+
+    def count_vectors(self, namespace: str | None) -> int:
+        """How many entries of ``namespace`` (None: all) have a vector."""
+        return 0
+
+    def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """The vectors of those ``(namespace, key)`` entries that have one."""
+        return {}
+
+    def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, Any]:
+        """Stored vectors by the content hash they embed (a cache across processes)."""
+        return {}
+
+    def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
+        """Batches of entries lacking a vector (for reindex)."""
+        raise self._no_vectors("store embeddings")
+
+    def clear_vectors(self) -> int:
+        """Drop every vector and the recorded model (before a reindex with another model)."""
+        raise self._no_vectors("store embeddings")
 
     # -- operations ----------------------------------------------------------
     @abstractmethod

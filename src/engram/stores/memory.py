@@ -11,18 +11,21 @@ from datetime import datetime
 from threading import RLock
 from typing import ClassVar
 
+from engram.config import Settings
 from engram.errors import Conflict
 from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
 from engram.stores._filters import is_live, metadata_matches
-from engram.stores.base import FTS, Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
+from engram.stores._memory_chat import MemoryConversation
+from engram.stores._memory_vectors import MemoryVectors
+from engram.stores.base import CONVERSATION, FTS, VECTOR, Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryConversation, MemoryVectors, Store):
     """Everything in dictionaries; ``memory://`` (the rest of the URL is ignored)."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, CONVERSATION, VECTOR})
 
     def __init__(self, url: str = "memory://"):
         super().__init__(url)
@@ -36,7 +39,7 @@ class MemoryStore(Store):
         self._tasks: dict[str, Task] = {}
 
     @classmethod
-    def from_url(cls, url: str) -> "MemoryStore":
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> "MemoryStore":
         return cls(url)
 
     # -- entries -------------------------------------------------------------

@@ -22,6 +22,11 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "sqlite": Backend("engram.stores.sqlite:SQLiteStore", None),
     "memory": Backend("engram.stores.memory:MemoryStore", None),
+    "postgresql": Backend("engram.stores.postgres:PostgresStore", "postgres"),
+    "postgres": Backend("engram.stores.postgres:PostgresStore", "postgres"),
+    "redis": Backend("engram.stores.redis_store:RedisStore", "redis"),
+    "rediss": Backend("engram.stores.redis_store:RedisStore", "redis"),
+    "json": Backend("engram.stores.jsonfiles:JsonStore", None),
 }
 
 

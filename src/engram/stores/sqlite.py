@@ -22,17 +22,22 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from engram._time import from_iso, to_iso
+from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Entry, Session, Task
-from engram.search.fts5 import match_expression
+from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores import _sql
+from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_schema import MIGRATIONS
+from engram.stores._sqlite_vectors import SQLiteVectors
 from engram.stores.base import (
+    CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
     VACUUM,
+    VECTOR,
     Counts,
     EntryQuery,
     MetadataFilter,
@@ -141,10 +146,10 @@ def _translated(action: str) -> Iterator[None]:
         raise BackendError(f"{action} failed: {exc}") from exc
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteConversation, SQLiteVectors, Store):
     """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR})
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, url: str | None = None):
         self.path = Path(path)
@@ -162,7 +167,7 @@ class SQLiteStore(Store):
             self._migrate()
 
     @classmethod
-    def from_url(cls, url: str) -> "SQLiteStore":
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> "SQLiteStore":
         path, options = parse_sqlite_url(url)
         unknown = set(options) - {"busy_timeout"}
         if unknown:
@@ -286,10 +291,22 @@ class SQLiteStore(Store):
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
-        match = match_expression(query, None if namespace is None else namespace_token(namespace))
-        sql, params = _sql.search_sql(match, metadata, limit, to_iso(now))
-        rows = self._read("searching", sql, params)
-        return [(_entry(r), -r[8]) for r in rows]
+        match = index_match(query, None if namespace is None else namespace_token(namespace))
+        iso = to_iso(now)
+        if metadata:
+            sql, params = _sql.search_sql(match, metadata, limit, iso)
+            rows = self._read("searching", sql, params)
+            return [(_entry(r), -r[8]) for r in rows]
+        # Rank inside the index, then read only the k best entries; expired
+        # ones among them (rare) make us ask again for more.
+        k = limit
+        while True:
+            sql, params = _sql.search_top_sql(match, k, iso)
+            rows = self._read("searching", sql, params)
+            live = [r for r in rows if r[9]]
+            if len(live) >= limit or len(rows) < k:
+                return [(_entry(r), -r[8]) for r in live[:limit]]
+            k *= 4
 
     def prune_expired(self, *, now: datetime) -> int:
         with self._write("pruning expired entries") as conn:
@@ -381,6 +398,7 @@ class SQLiteStore(Store):
     def vacuum(self) -> None:
         with self._write("optimizing the full-text index") as conn:
             conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('optimize')")
+            conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
         with _translated("vacuuming"):
             conn = self._conn()
             conn.execute("VACUUM")

@@ -1,0 +1,462 @@
+"""The conversation half of the ``Memory`` facade: messages, summaries, profiles,
+checkpoints and retention.
+
+``Memory`` inherits these methods (and ``AsyncMemory`` wraps them like the
+rest), so they validate, assign ids and timestamps, and compose the
+CONVERSATION primitives of the store exactly as the entry methods do.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from engram import validation as check
+from engram._time import utcnow
+from engram.errors import InvalidInput, NotFound
+from engram.models import (
+    Attachment,
+    Checkpoint,
+    Message,
+    MessageHit,
+    MessageSearchResult,
+    Profile,
+    PruneReport,
+    Summary,
+    Trait,
+)
+from engram.search.query import parse
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+
+if TYPE_CHECKING:
+    from engram.stores.base import Store
+
+ROLES = ("system", "user", "assistant", "tool")
+CHECKPOINT_STATUSES = ("paused", "resumed")
+PROFILE_MODES = ("update", "replace")
+_MESSAGE_FIELDS = frozenset(
+    {"session_id", "role", "content", "user_id", "agent_id", "metadata", "tool_calls", "tool_call_id", "attachments"}
+)
+
+
+def _utc(field: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{field} must be a datetime or a message id, not {type(value).__name__}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)  # naive means UTC
+
+
+def _optional_name(field: str, value: Any) -> str | None:
+    return None if value is None else check.name(field, value)
+
+
+class ConversationAPI:
+    """Mixed into :class:`engram.Memory`; see the methods for the API."""
+
+    backend: "Store"
+    _max_bytes: int
+
+    # -- messages ----------------------------------------------------------------
+    def _message(
+        self,
+        session_id: Any,
+        role: Any,
+        content: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        metadata: Any = None,
+        tool_calls: Any = None,
+        tool_call_id: Any = None,
+        attachments: Any = None,
+        now: datetime,
+    ) -> Message:
+        check.choice("role", role, ROLES)
+        if content is None and role == "assistant" and tool_calls:
+            content = ""  # an assistant turn that only calls tools
+        calls: builtins.list[dict[str, Any]] = []
+        if tool_calls is not None:
+            if role != "assistant":
+                raise InvalidInput(f"tool_calls belong on an assistant message, not on a {role} message")
+            if not isinstance(tool_calls, (list, tuple)) or not all(isinstance(c, Mapping) for c in tool_calls):
+                raise InvalidInput("tool_calls must be a list of objects, e.g. [{'id': 'call_1', 'type': 'function', ...}]")
+            calls = [dict(c) for c in tool_calls]
+            for c in calls:
+                if "id" in c and not isinstance(c["id"], str):
+                    raise InvalidInput(f"a tool call id must be a string, got {c['id']!r}")
+            check.json_value("tool_calls", calls, self._max_bytes)
+        if tool_call_id is not None and role != "tool":
+            raise InvalidInput(f"tool_call_id belongs on a tool message, not on a {role} message")
+        files: builtins.list[Attachment] = []
+        for i, a in enumerate(attachments or ()):
+            if isinstance(a, Attachment):
+                files.append(a)
+            elif isinstance(a, Mapping):
+                try:
+                    files.append(Attachment.model_validate(dict(a)))
+                except ValueError as exc:
+                    raise InvalidInput(f"attachment {i} must have a uri and optional name, media_type, size_bytes, metadata: {exc}") from None
+            else:
+                raise InvalidInput(f"attachment {i} must be an Attachment or a dict with a uri, not {type(a).__name__}")
+            check.name(f"attachment {i} uri", files[-1].uri)
+        if files:
+            check.json_value("attachments", [f.model_dump(mode="json") for f in files], self._max_bytes)
+        return Message.model_construct(
+            id=str(uuid.uuid4()),
+            session_id=check.identifier("session id", session_id),
+            role=role,
+            content=check.content(content, self._max_bytes),
+            user_id=_optional_name("user_id", user_id),
+            agent_id=_optional_name("agent_id", agent_id),
+            metadata=check.metadata(metadata, self._max_bytes),
+            tool_calls=calls,
+            tool_call_id=_optional_name("tool_call_id", tool_call_id),
+            attachments=files,
+            created_at=now,
+            seq=0,
+        )
+
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        tool_calls: builtins.list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+        attachments: builtins.list[Attachment | dict[str, Any]] | None = None,
+    ) -> Message:
+        """Append one message to a session's history.
+
+        Args:
+            role: ``system``, ``user``, ``assistant`` or ``tool``.
+            tool_calls: on an assistant message, the calls it makes (OpenAI shape).
+            tool_call_id: on a tool message, the id of the call it answers.
+            attachments: references to stored blobs or files (``{"uri": ..., "name": ...}``).
+        Raises:
+            NotFound: the session does not exist.
+            InvalidInput: a bad role, content, metadata or tool field.
+        """
+        message = self._message(
+            session_id,
+            role,
+            content,
+            user_id=user_id,
+            agent_id=agent_id,
+            metadata=metadata,
+            tool_calls=tool_calls,
+            tool_call_id=tool_call_id,
+            attachments=attachments,
+            now=utcnow(),
+        )
+        return self.backend.append_messages([message])[0]
+
+    def add_messages(
+        self, messages: Iterable[Mapping[str, Any]], *, session_id: str | None = None
+    ) -> builtins.list[Message]:
+        """Append many messages in one transaction, in order; returns them as stored.
+
+        Each item is a dict with ``role`` and ``content`` and optionally every
+        keyword of :meth:`add_message`, and ``session_id`` (default: the
+        argument). Nothing is stored when any item is invalid.
+        """
+        now = utcnow()
+        built = []
+        for i, item in enumerate(messages):
+            if not isinstance(item, Mapping):
+                raise InvalidInput(f"message {i} must be a dict with role and content, not {type(item).__name__}")
+            unknown = set(item) - _MESSAGE_FIELDS
+            if unknown:
+                raise InvalidInput(
+                    f"message {i} has unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                    f"allowed: {', '.join(sorted(_MESSAGE_FIELDS))}"
+                )
+            fields = dict(item)
+            sid = fields.pop("session_id", session_id)
+            if sid is None:
+                raise InvalidInput(f"message {i} has no session_id")
+            if "role" not in fields:
+                raise InvalidInput(f"message {i} has no role")
+            try:
+                built.append(self._message(sid, fields.pop("role"), fields.pop("content", None), now=now, **fields))
+            except InvalidInput as exc:
+                raise type(exc)(f"message {i}: {exc}") from None
+        return self.backend.append_messages(built) if built else []
+
+    def message_get(self, id: str) -> Message | None:
+        """One message by id, or None."""
+        return self.backend.get_message(check.identifier("message id", id))
+
+    def _bound(self, field: str, value: Any, session_id: str) -> tuple[int | None, datetime | None]:
+        if value is None:
+            return None, None
+        if isinstance(value, Message):
+            value = value.id
+        if isinstance(value, str):
+            message = self.backend.get_message(check.identifier(field, value))
+            if message is None or message.session_id != session_id:
+                raise NotFound(f"{field}: message {value} is not in session {session_id}")
+            return message.seq, None
+        return None, _utc(field, value)
+
+    def history(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = None,
+        before: datetime | str | Message | None = None,
+        after: datetime | str | Message | None = None,
+    ) -> builtins.list[Message]:
+        """The messages of a session, oldest first.
+
+        Args:
+            limit: only the newest N (of those in range), still oldest first.
+            before / after: exclusive bounds: a time (``created_at``) or a message (id).
+        """
+        check.identifier("session id", session_id)
+        before_seq, before_time = self._bound("before", before, session_id)
+        after_seq, after_time = self._bound("after", after, session_id)
+        query = MessageQuery(
+            session_id=session_id,
+            limit=None if limit is None else check.limit(limit),
+            before_seq=before_seq,
+            after_seq=after_seq,
+            before=before_time,
+            after=after_time,
+        )
+        return self.backend.list_messages(query)
+
+    def delete_history(self, session_id: str) -> int:
+        """Delete every message of a session (and its summary); returns how many messages went."""
+        return self.backend.delete_messages(check.identifier("session id", session_id))
+
+    def search_messages(
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 10,
+    ) -> MessageSearchResult:
+        """Full-text search over message content (same query language as ``search``), best first.
+
+        ``session_id`` / ``user_id`` scope the search inside the index.
+
+        Raises:
+            QuerySyntaxError: the query cannot be parsed.
+        """
+        tree = parse(query)
+        hits = self.backend.search_messages(
+            tree,
+            session_id=None if session_id is None else check.identifier("session id", session_id),
+            user_id=_optional_name("user_id", user_id),
+            limit=check.limit(limit),
+        )
+        results = [MessageHit.model_construct(message=m, score=s, match_type="fts") for m, s in hits]
+        return MessageSearchResult.model_construct(count=len(results), results=results)
+
+    # -- summaries -----------------------------------------------------------------
+    def summary(self, session_id: str) -> Summary | None:
+        """The running summary of a session, or None."""
+        return self.backend.get_summary(check.identifier("session id", session_id))
+
+    def summary_save(self, session_id: str, content: str, *, message_count: int, last_seq: int = 0) -> Summary:
+        """Store the summary of a session, covering ``message_count`` messages up to ``last_seq``.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
+        for field, value in (("message_count", message_count), ("last_seq", last_seq)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput(f"{field} must be a whole number >= 0, got {value!r}")
+        summary = Summary.model_construct(
+            session_id=check.identifier("session id", session_id),
+            content=check.content(content, self._max_bytes),
+            message_count=message_count,
+            last_seq=last_seq,
+            updated_at=utcnow(),
+        )
+        self.backend.put_summary(summary)
+        return summary
+
+    # -- profiles ------------------------------------------------------------------
+    def profile(self, user_id: str) -> Profile | None:
+        """What is known about a user, or None."""
+        return self.backend.get_profile(check.name("user_id", user_id))
+
+    def profile_save(
+        self, user_id: str, traits: Mapping[str, Any], *, mode: str = "update"
+    ) -> Profile:
+        """Merge (``update``) traits into a user's profile, or ``replace`` it.
+
+        ``traits`` maps a name to a :class:`Trait`, or to a dict with ``value``
+        and ``source_message_ids``. In ``update`` mode a trait whose value is
+        None is removed, and a trait restated with the same value keeps its
+        earlier sources too.
+        """
+        check.name("user_id", user_id)
+        check.choice("mode", mode, PROFILE_MODES)
+        if not isinstance(traits, Mapping):
+            raise InvalidInput(f"traits must be a dict of name -> trait, not {type(traits).__name__}")
+        now = utcnow()
+        new: dict[str, Trait] = {}
+        for name, raw in traits.items():
+            check.name("trait name", name)
+            if isinstance(raw, Trait):
+                value, sources = raw.value, builtins.list(raw.source_message_ids)
+            elif isinstance(raw, Mapping) and "value" in raw and set(raw) <= {"value", "source_message_ids", "updated_at"}:
+                value, sources = raw["value"], raw.get("source_message_ids") or []
+            else:
+                raise InvalidInput(f"trait {name!r} must be a Trait or a dict with value and source_message_ids")
+            if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
+                raise InvalidInput(f"source_message_ids of trait {name!r} must be a list of message ids")
+            check.json_value(f"trait {name!r}", value, self._max_bytes)
+            new[name] = Trait.model_construct(value=value, source_message_ids=builtins.list(sources), updated_at=now)
+        merged: dict[str, Trait] = {}
+        if mode == "update":
+            old = self.backend.get_profile(user_id)
+            merged = dict(old.traits) if old else {}
+            for name, trait in new.items():
+                previous = merged.get(name)
+                if trait.value is None:
+                    merged.pop(name, None)
+                    continue
+                if previous is not None and previous.value == trait.value:
+                    sources = builtins.list(dict.fromkeys([*previous.source_message_ids, *trait.source_message_ids]))
+                    trait = trait.model_copy(update={"source_message_ids": sources})
+                merged[name] = trait
+        else:
+            merged = {n: t for n, t in new.items() if t.value is not None}
+        check.json_value("profile", {n: t.model_dump(mode="json") for n, t in merged.items()}, self._max_bytes)
+        profile = Profile.model_construct(user_id=user_id, traits=merged, updated_at=now)
+        self.backend.put_profile(profile)
+        return profile
+
+    def profile_delete(self, user_id: str) -> bool:
+        """Delete a user's profile; True when it existed."""
+        return self.backend.delete_profile(check.name("user_id", user_id))
+
+    # -- checkpoints ---------------------------------------------------------------
+    def checkpoint_save(
+        self, session_id: str, state: Any, *, run_id: str | None = None, status: str = "paused"
+    ) -> Checkpoint:
+        """Save an agent run's state (JSON only, never pickle), e.g. while it waits for a human.
+
+        Raises:
+            NotFound: the session does not exist.
+            InvalidInput: the state is not plain JSON.
+        """
+        check.choice("status", status, CHECKPOINT_STATUSES)
+        check.json_value("state", state, self._max_bytes)
+        now = utcnow()
+        checkpoint = Checkpoint.model_construct(
+            id=str(uuid.uuid4()),
+            session_id=check.identifier("session id", session_id),
+            run_id=_optional_name("run_id", run_id),
+            state=state,
+            status=status,
+            created_at=now,
+            resumed_at=now if status == "resumed" else None,
+        )
+        self.backend.put_checkpoint(checkpoint)
+        return checkpoint
+
+    def checkpoint_get(self, id: str) -> Checkpoint | None:
+        """One checkpoint, or None."""
+        return self.backend.get_checkpoint(check.identifier("checkpoint id", id))
+
+    def checkpoints(self, session_id: str, status: str | None = None) -> builtins.list[Checkpoint]:
+        """Checkpoints of a session, newest first, optionally only ``paused`` or ``resumed``."""
+        if status is not None:
+            check.choice("status", status, CHECKPOINT_STATUSES)
+        return self.backend.list_checkpoints(check.identifier("session id", session_id), status=status)
+
+    def checkpoint_resume(self, id: str) -> Any:
+        """Mark a paused checkpoint resumed and return its state.
+
+        Raises:
+            NotFound: no such checkpoint.
+            Conflict: it was already resumed; a run resumes once.
+        """
+        return self.backend.resume_checkpoint(check.identifier("checkpoint id", id), now=utcnow()).state
+
+    def checkpoint_delete(self, id: str) -> bool:
+        """Delete a checkpoint; True when it existed."""
+        return self.backend.delete_checkpoint(check.identifier("checkpoint id", id))
+
+    # -- retention -----------------------------------------------------------------
+    def _prune(
+        self,
+        *,
+        older_than_days: float | None,
+        keep_last_per_session: int | None,
+        namespace: str | None,
+        session_id: str | None,
+        dry_run: bool,
+    ) -> PruneReport:
+        now = utcnow()
+        if older_than_days is not None and (
+            isinstance(older_than_days, bool)
+            or not isinstance(older_than_days, (int, float))
+            or not math.isfinite(older_than_days)
+            or not 0 <= older_than_days <= 36500
+        ):
+            raise InvalidInput(f"older_than_days must be a number from 0 to 36500, got {older_than_days!r}")
+        if keep_last_per_session is not None and (
+            isinstance(keep_last_per_session, bool) or not isinstance(keep_last_per_session, int) or keep_last_per_session < 0
+        ):
+            raise InvalidInput(f"keep_last_per_session must be a whole number >= 0, got {keep_last_per_session!r}")
+        if namespace is not None:
+            check.name("namespace", namespace)
+        if session_id is not None:
+            check.identifier("session id", session_id)
+        # A namespace names entries, a session names conversation records: a
+        # filter of one kind only leaves the other kind alone.
+        expired = 0
+        if session_id is None or namespace is not None:
+            expired = self.backend.prune_entries(now=now, namespace=namespace, dry_run=dry_run)
+        counts = PruneCounts()
+        if (namespace is None or session_id is not None) and (
+            older_than_days is not None or keep_last_per_session is not None
+        ):
+            plan = PrunePlan(
+                before=None if older_than_days is None else now - timedelta(days=older_than_days),
+                keep_last_per_session=keep_last_per_session,
+                session_id=session_id,
+                dry_run=dry_run,
+            )
+            counts = self.backend.prune_conversation(plan)
+        return PruneReport(
+            expired_entries=expired,
+            messages=counts.messages,
+            sessions=counts.sessions,
+            checkpoints=counts.checkpoints,
+            tasks=counts.tasks,
+            dry_run=dry_run,
+        )
+
+
+CONVERSATION_METHODS = (
+    "add_message",
+    "add_messages",
+    "message_get",
+    "history",
+    "delete_history",
+    "search_messages",
+    "summary",
+    "summary_save",
+    "profile",
+    "profile_save",
+    "profile_delete",
+    "checkpoint_save",
+    "checkpoint_get",
+    "checkpoints",
+    "checkpoint_resume",
+    "checkpoint_delete",
+)

@@ -1,0 +1,269 @@
+"""Search by meaning in the facade: embedding on write, vector and hybrid search, reindex.
+
+Mixed into :class:`engram.memory.Memory`; the stores only keep vectors and
+find neighbours (capability VECTOR), everything else is decided here once
+for every backend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engram import validation as check
+from engram._time import utcnow
+from engram.embeddings import NO_EMBEDDER_NOTE, Embedder, create_embedder
+from engram.embeddings.cache import EmbeddingCache, content_hash
+from engram.errors import ConfigError, InvalidInput, Unsupported
+from engram.models import Entry, SearchHit, SearchResult
+from engram.search import hybrid
+from engram.search.query import parse
+from engram.stores.base import VECTOR, VectorItem, VectorModel
+
+if TYPE_CHECKING:
+    from engram.config import Settings
+    from engram.stores.base import Store
+
+SEARCH_MODES = ("auto", "fts", "vector", "hybrid")
+EXTERNAL_MODEL = "external"  # the model name recorded for vectors given precomputed, with no embedder
+
+
+def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
+    """A precomputed embedding (list of numbers or numpy array) as a unit float32 vector.
+
+    Raises:
+        InvalidInput: not a flat, finite, non-zero sequence of numbers.
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise InvalidInput(f"{field} must be a list of numbers or a numpy array, not {type(value).__name__}")
+    try:
+        vec = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{field} must be a list of numbers: {exc}") from exc
+    if vec.ndim != 1 or vec.size == 0:
+        raise InvalidInput(f"{field} must be a flat list of numbers, got shape {vec.shape}")
+    if not np.all(np.isfinite(vec)):
+        raise InvalidInput(f"{field} contains NaN or infinite values")
+    norm = float(np.linalg.norm(vec))
+    if norm == 0.0 or not math.isfinite(norm):
+        raise InvalidInput(f"{field} is the zero vector; it has no direction to compare")
+    return vec / norm
+
+
+class SemanticAPI:
+    """Embedding and vector/hybrid search for ``Memory``."""
+
+    settings: "Settings"
+    backend: "Store"
+    url: str
+
+    def _init_semantic(self, *, check_embedder: bool = True) -> None:
+        self.embedder: Embedder | None = create_embedder(self.settings)
+        self._embedding_cache = EmbeddingCache(self.settings.embedding_cache_size)
+        self._vectors = VECTOR in self.backend.capabilities
+        if self._vectors and hasattr(self.backend, "vector_exact_max"):
+            self.backend.vector_exact_max = self.settings.vector_exact_max  # type: ignore[attr-defined]
+        if check_embedder and self._vectors and self.embedder is not None:
+            recorded = self.backend.vector_model()
+            if recorded is not None and recorded.name != self.embedder.name:
+                raise ConfigError(
+                    f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), but the "
+                    f"configured embedder is {self.embedder.name}: run `engram reindex` to re-embed every entry "
+                    "with it (vectors of two models are never mixed), or configure the embedder that made them"
+                )
+
+    @property
+    def embedder_note(self) -> str | None:
+        """Why search is full-text only, or None when search by meaning is available."""
+        if not self._vectors:
+            return f"the {self.url.split(':', 1)[0]}:// backend has no vector search: search is full-text only"
+        return NO_EMBEDDER_NOTE if self.embedder is None else None
+
+    # -- embedding -------------------------------------------------------------
+    def _model_for(self, dimensions: int) -> VectorModel:
+        """The model a vector of ``dimensions`` is recorded under; checks the size."""
+        if self.embedder is not None:
+            model = VectorModel(self.embedder.name, self.embedder.dimensions)
+        else:
+            recorded = self.backend.vector_model()
+            model = recorded or VectorModel(EXTERNAL_MODEL, dimensions)
+        if dimensions != model.dimensions:
+            raise InvalidInput(
+                f"embedding has {dimensions} dimensions; this store takes {model.dimensions}-dimensional "
+                f"vectors of {model.name}"
+            )
+        return model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts with the configured embedder (cached by model and content hash).
+
+        Raises:
+            InvalidInput: no embedder is configured.
+        """
+        embedder = self.embedder
+        if embedder is None:
+            raise InvalidInput(f"cannot embed: {NO_EMBEDDER_NOTE}")
+        texts = list(texts)
+        out = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
+        digests = [content_hash(t) for t in texts]
+        missing: dict[bytes, list[int]] = {}
+        for i, digest in enumerate(digests):
+            vec = self._embedding_cache.get(embedder.name, digest)
+            if vec is None:
+                missing.setdefault(digest, []).append(i)
+            else:
+                out[i] = vec
+        if missing and self._vectors:
+            recorded = self.backend.vector_model()
+            if recorded is not None and recorded.name == embedder.name:
+                for digest, vec in self.backend.vectors_by_hash(list(missing)).items():
+                    for i in missing.pop(digest):
+                        out[i] = vec
+                    self._embedding_cache.put(embedder.name, digest, vec)
+        if missing:
+            order = list(missing)
+            vectors = embedder.embed([texts[missing[d][0]] for d in order])
+            for digest, vec in zip(order, vectors):
+                for i in missing[digest]:
+                    out[i] = vec
+                self._embedding_cache.put(embedder.name, digest, vec)
+        return out
+
+    def _vectors_for(
+        self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None
+    ) -> list[VectorItem]:
+        """Vectors to attach: the precomputed ones, plus embeddings where asked or configured."""
+        if embed and self.embedder is None:
+            raise InvalidInput(f"embed=True, but {NO_EMBEDDER_NOTE}")
+        if not self._vectors:
+            if any(g is not None for g in given) or embed:
+                raise Unsupported(self.embedder_note or "this backend cannot store embeddings")
+            return []
+        items: list[VectorItem] = []
+        to_embed: list[Entry] = []
+        model: VectorModel | None = None
+        for entry, vec in zip(entries, given):
+            if vec is not None:
+                model = model or self._model_for(len(vec))
+                if len(vec) != model.dimensions:
+                    self._model_for(len(vec))  # raises with the message
+                items.append(VectorItem(entry.namespace, entry.key, entry.content, vec))
+            elif embed is not False and self.embedder is not None:
+                to_embed.append(entry)
+        if to_embed:
+            vectors = self.embed([e.content for e in to_embed])
+            items += [VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(to_embed, vectors)]
+        return items
+
+    def _attach(self, items: Sequence[VectorItem]) -> None:
+        if items:
+            self.backend.put_vectors(items, model=self._model_for(len(items[0].vector)))
+
+    # -- search ----------------------------------------------------------------
+    def _query_vector(self, query: str, vector: Any) -> np.ndarray:
+        if vector is not None:
+            vec = as_vector(vector, "vector")
+            self._model_for(len(vec))
+            return vec
+        if self.embedder is None:
+            raise InvalidInput(f"search by meaning needs an embedder or vector=: {NO_EMBEDDER_NOTE}")
+        # A query may hold lone surrogates (content cannot); tokenizers and JSON APIs reject them.
+        return self.embed([query.encode("utf-8", "replace").decode("utf-8")])[0]
+
+    def _search(
+        self,
+        query: str,
+        *,
+        namespace: str | None,
+        limit: int,
+        metadata: dict[str, Any] | None,
+        mode: str,
+        threshold: float | None,
+        vector: Any,
+    ) -> SearchResult:
+        check.choice("mode", mode, SEARCH_MODES)
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0
+        ):
+            raise InvalidInput(f"threshold must be a cosine similarity from -1.0 to 1.0 (usually 0.0..1.0), got {threshold!r}")
+        if not isinstance(query, str):
+            raise InvalidInput(f"query must be a string, not {type(query).__name__}")
+        ns = None if namespace is None else check.name("namespace", namespace)
+        meta = check.metadata_filter(metadata)
+        limit = check.limit(limit)
+        now = utcnow()
+        if mode == "auto":
+            can_embed = vector is not None or self.embedder is not None
+            mode = "hybrid" if self._vectors and can_embed and self.backend.count_vectors(ns) > 0 else "fts"
+        if mode != "fts" and not self._vectors:
+            raise Unsupported(self.embedder_note or "no vector search")
+
+        if mode == "fts":
+            hits = self.backend.search_text(parse(query), namespace=ns, metadata=meta, limit=limit, now=now)
+            results = [
+                SearchHit.model_construct(entry=e, score=s, match_type="fts", fts_score=s, fts_rank=i,
+                                          vector_score=None, vector_rank=None)
+                for i, (e, s) in enumerate(hits, start=1)
+            ]
+            return SearchResult.model_construct(count=len(results), results=results)
+
+        qvec = self._query_vector(query, vector)
+        floor = -2.0 if threshold is None else float(threshold)
+        if mode == "vector":
+            found = self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=limit, now=now)
+            results = [
+                SearchHit.model_construct(entry=e, score=s, match_type="vector", fts_score=None, fts_rank=None,
+                                          vector_score=s, vector_rank=i)
+                for i, (e, s) in enumerate(found, start=1)
+                if s >= floor
+            ]
+            return SearchResult.model_construct(count=len(results), results=results)
+
+        depth = max(hybrid.CANDIDATES, limit)
+        keywords = hybrid.keyword_query(query) if query.strip() else None
+        fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
+        near = [
+            (e, s) for e, s in self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=depth, now=now)
+            if s >= floor
+        ]
+        fused = hybrid.fuse(fts, near)[:limit]
+        results = [
+            SearchHit.model_construct(entry=f.entry, score=f.score, match_type="hybrid", fts_score=f.fts_score,
+                                      fts_rank=f.fts_rank, vector_score=f.vector_score, vector_rank=f.vector_rank)
+            for f in fused
+        ]
+        return SearchResult.model_construct(count=len(results), results=results)
+
+    # -- reindex ---------------------------------------------------------------
+    def reindex(self, namespace: str | None = None, *, progress: Callable[[int], None] | None = None) -> int:
+        """Embed every entry that lacks a vector; returns how many were embedded.
+
+        When the store holds vectors of another model than the configured
+        embedder, they are all dropped first and every namespace is re-embedded
+        (one store never mixes two models), whatever ``namespace`` says.
+
+        Raises:
+            InvalidInput: no embedder is configured.
+            Unsupported: the backend has no vector search.
+        """
+        if self.embedder is None:
+            raise InvalidInput(f"reindex needs an embedder: {NO_EMBEDDER_NOTE}")
+        if not self._vectors:
+            raise Unsupported(self.embedder_note or "no vector search")
+        ns = None if namespace is None else check.name("namespace", namespace)
+        recorded = self.backend.vector_model()
+        if recorded is not None and (recorded.name, recorded.dimensions) != (self.embedder.name, self.embedder.dimensions):
+            self.backend.clear_vectors()
+            ns = None
+        done = 0
+        batch_size = self.settings.embedding_batch_size * 4
+        for batch in self.backend.entries_without_vectors(ns, batch_size=batch_size):
+            vectors = self.embed([e.content for e in batch])
+            self._attach([VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(batch, vectors)])
+            done += len(batch)
+            if progress:
+                progress(len(batch))
+        return done

@@ -1,0 +1,195 @@
+"""``engram chat ...`` and ``engram checkpoint ...``: thin commands over the conversation API.
+
+Registered on the ``engram`` group by ``engram.cli`` (imported last there).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from engram.cli import _memory, _show, _table, cli, emit_json, json_option, out, parse_datetime_option, parse_json_option
+from engram.errors import NotFound
+
+
+@cli.group()
+def chat() -> None:
+    """Add, show, search and delete the messages of a session."""
+
+
+def _print_history(messages: list[Any]) -> None:
+    for m in messages:
+        extra = ""
+        if m.tool_calls:
+            names = [str((c.get("function") or {}).get("name", "?")) for c in m.tool_calls if isinstance(c, dict)]
+            extra = f" [calls {', '.join(names)}]"
+        if m.tool_call_id:
+            extra = f" [result of {m.tool_call_id}]"
+        out.print(f"[bold]{m.role}[/bold] {m.created_at:%Y-%m-%d %H:%M:%S}{extra}", markup=True)
+        out.print(m.content, markup=False)
+
+
+@chat.command("add")
+@click.argument("session_id")
+@click.argument("role", type=click.Choice(["system", "user", "assistant", "tool"]))
+@click.argument("content")
+@click.option("--user-id", help="The user who wrote or is addressed.")
+@click.option("--agent-id", help="The agent that wrote it.")
+@click.option("--metadata", metavar="JSON", help="Metadata as a JSON object.")
+@click.option("--tool-calls", metavar="JSON", help="Tool calls of an assistant message (OpenAI shape, a JSON list).")
+@click.option("--tool-call-id", metavar="ID", help="On a tool message: the call it answers.")
+@click.option("--attachments", metavar="JSON", help='References to stored files, e.g. \'[{"uri": "file:///a.png"}]\'.')
+@json_option
+def chat_add(
+    session_id: str, role: str, content: str, user_id: str | None, agent_id: str | None, metadata: str | None,
+    tool_calls: str | None, tool_call_id: str | None, attachments: str | None, as_json: bool,
+) -> None:
+    """Append a message to SESSION_ID. Use - as CONTENT to read standard input."""
+    if content == "-":
+        content = sys.stdin.read()
+    m = _memory().add_message(
+        session_id, role, content, user_id=user_id, agent_id=agent_id,
+        metadata=parse_json_option("--metadata", metadata), tool_calls=parse_json_option("--tool-calls", tool_calls),
+        tool_call_id=tool_call_id, attachments=parse_json_option("--attachments", attachments),
+    )
+    if as_json:
+        emit_json(m)
+    else:
+        out.print(m.id)
+
+
+@chat.command("history")
+@click.argument("session_id")
+@click.option("--limit", type=int, help="Only the newest N messages.")
+@click.option("--before", metavar="ID|ISO-TIME", help="Only messages before this message id or time.")
+@click.option("--after", metavar="ID|ISO-TIME", help="Only messages after this message id or time.")
+@json_option
+def chat_history(session_id: str, limit: int | None, before: str | None, after: str | None, as_json: bool) -> None:
+    """Show the messages of SESSION_ID, oldest first."""
+
+    def bound(name: str, text: str | None) -> Any:
+        if text is None or not text[:1].isdigit() or len(text) == 36:  # a message id (UUID) stays a string
+            return text
+        return parse_datetime_option(name, text)
+
+    messages = _memory().history(session_id, limit=limit, before=bound("--before", before), after=bound("--after", after))
+    if as_json:
+        emit_json(messages)
+    elif not messages:
+        out.print("no messages")
+    else:
+        _print_history(messages)
+
+
+@chat.command("delete")
+@click.argument("session_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def chat_delete(session_id: str, yes: bool) -> None:
+    """Delete every message (and the summary) of SESSION_ID."""
+    if not yes:
+        click.confirm(f"Delete the history of session {session_id}?", abort=True)
+    out.print(f"deleted {_memory().delete_history(session_id)} messages")
+
+
+@chat.command("search")
+@click.argument("query")
+@click.option("--session", "session_id", metavar="ID", help="Only this session.")
+@click.option("--user-id", help="Only messages of this user.")
+@click.option("--limit", default=10, show_default=True)
+@json_option
+def chat_search(query: str, session_id: str | None, user_id: str | None, limit: int, as_json: bool) -> None:
+    """Full-text search over messages (same query language as `engram search`)."""
+    result = _memory().search_messages(query, session_id=session_id, user_id=user_id, limit=limit)
+    if as_json:
+        emit_json(result)
+    elif not result.results:
+        out.print("no matches")
+    else:
+        out.print(_table([h.message for h in result.results], ["session_id", "role", "content", "created_at"]))
+
+
+@chat.command("summary")
+@click.argument("session_id")
+@json_option
+def chat_summary(session_id: str, as_json: bool) -> None:
+    """Show the running summary of SESSION_ID."""
+    summary = _memory().summary(session_id)
+    if summary is None:
+        raise NotFound(f"session {session_id} has no summary")
+    _show(summary, as_json)
+
+
+@chat.command("profile")
+@click.argument("user_id")
+@json_option
+def chat_profile(user_id: str, as_json: bool) -> None:
+    """Show what is known about USER_ID."""
+    profile = _memory().profile(user_id)
+    if profile is None:
+        raise NotFound(f"no profile for user {user_id}")
+    if as_json:
+        emit_json(profile)
+    else:
+        for name, trait in profile.traits.items():
+            out.print(f"{name}: {trait.value!r}  (from {len(trait.source_message_ids)} message(s))", markup=False)
+
+
+@cli.group()
+def checkpoint() -> None:
+    """Save, list, resume and delete paused agent runs (HITL checkpoints)."""
+
+
+@checkpoint.command("save")
+@click.argument("session_id")
+@click.argument("state")
+@click.option("--run-id", help="The run this state belongs to.")
+@json_option
+def checkpoint_save(session_id: str, state: str, run_id: str | None, as_json: bool) -> None:
+    """Save STATE (JSON) for SESSION_ID as a paused checkpoint; prints its id."""
+    c = _memory().checkpoint_save(session_id, parse_json_option("STATE", state), run_id=run_id)
+    if as_json:
+        emit_json(c)
+    else:
+        out.print(c.id)
+
+
+@checkpoint.command("get")
+@click.argument("checkpoint_id")
+@json_option
+def checkpoint_get(checkpoint_id: str, as_json: bool) -> None:
+    """Show one checkpoint."""
+    c = _memory().checkpoint_get(checkpoint_id)
+    if c is None:
+        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+    _show(c, as_json)
+
+
+@checkpoint.command("list")
+@click.argument("session_id")
+@click.option("--status", type=click.Choice(["paused", "resumed"]))
+@json_option
+def checkpoint_list(session_id: str, status: str | None, as_json: bool) -> None:
+    """List the checkpoints of SESSION_ID, newest first."""
+    found = _memory().checkpoints(session_id, status=status)
+    if as_json:
+        emit_json(found)
+    else:
+        out.print(_table(found, ["id", "run_id", "status", "created_at", "resumed_at"]))
+
+
+@checkpoint.command("resume")
+@click.argument("checkpoint_id")
+def checkpoint_resume(checkpoint_id: str) -> None:
+    """Mark a paused checkpoint resumed and print its state (JSON). Fails if already resumed."""
+    emit_json(_memory().checkpoint_resume(checkpoint_id))
+
+
+@checkpoint.command("delete")
+@click.argument("checkpoint_id")
+def checkpoint_delete(checkpoint_id: str) -> None:
+    """Delete a checkpoint."""
+    if not _memory().checkpoint_delete(checkpoint_id):
+        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+    out.print(f"deleted checkpoint {checkpoint_id}")

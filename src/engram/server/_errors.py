@@ -1,0 +1,103 @@
+"""One JSON error shape for every error the REST API answers with.
+
+``{"error": {"type": "NotFound", "status": 404, "message": "...", "details": null}}``.
+engram errors map by their ``status`` attribute; request validation is an
+``InvalidInput`` (422) with ``details`` (locations and messages, never the
+rejected values, which may be secrets); routing errors keep their HTTP status;
+anything unexpected is a 500 whose message says nothing of its cause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from engram.errors import AuthError, EngramError, RateLimited
+
+log = logging.getLogger("engram.server")
+
+_HTTP_TYPES = {
+    400: "InvalidInput", 401: "AuthError", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed",
+    406: "NotAcceptable", 409: "Conflict", 413: "ContentTooLarge", 415: "UnsupportedMediaType",
+    422: "InvalidInput", 429: "RateLimited",
+}
+
+
+def error_response(status: int, type_: str, message: str, details: list[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"type": type_, "status": status, "message": message, "details": details}}
+    # ensure_ascii: an echoed name may hold a lone surrogate, which UTF-8 cannot encode.
+    return Response(
+        json.dumps(body, ensure_ascii=True), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def engram_error_response(exc: EngramError) -> Response:
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif type(exc) is AuthError:
+        headers = {"WWW-Authenticate": 'Bearer realm="engram"'}
+    return error_response(exc.status, type(exc).__name__, exc.message, headers=headers)
+
+
+def _detail(err: dict[str, Any]) -> dict[str, Any]:
+    return {"loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", ""))}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(EngramError)
+    async def _engram(request: Request, exc: EngramError) -> Response:
+        if exc.status >= 500:
+            log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
+        return engram_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        details = [_detail(e) for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details[:5])
+        return error_response(422, "InvalidInput", f"invalid request: {summary}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.url.path}"
+        elif exc.status_code == 405:
+            # Starlette names the methods of the first matching route only; a path
+            # served by several routes (GET and POST /memories) allows them all.
+            allowed = allowed_methods(request.app, request.url.path)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "HTTPError"), message, headers=headers)
+
+
+def _flat(routes: list[Any]) -> list[Any]:
+    flat = []
+    for route in routes:
+        nested = getattr(route, "original_router", None)  # newer FastAPI keeps included routers nested
+        flat.extend(_flat(nested.routes) if nested is not None else [route])
+    return flat
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    methods = {
+        m
+        for route in _flat(app.routes)
+        if getattr(route, "path_regex", None) is not None and route.path_regex.match(path)
+        for m in (getattr(route, "methods", None) or ())
+    }
+    return sorted(methods)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("%s %s raised %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        return error_response(500, "InternalError", "internal server error")

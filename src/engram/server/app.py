@@ -1,0 +1,126 @@
+"""The FastAPI application: REST under /api/v1, /health, /openapi.json, /docs, and MCP at /mcp."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from engram import __version__
+from engram.config import Settings, load_settings
+from engram.errors import EngramError
+from engram.server import _errors
+from engram.server.deps import authenticate, client_address, presented_key
+from engram.server.ratelimit import FailureLimiter
+from engram.server.tenancy import Tenancy
+
+DESCRIPTION = """Persistent memory for AI agents.
+
+Every route under `/api/v1` needs an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`)
+and works inside the key's project. Admin keys also manage projects, users, keys and variables and
+read the transaction log. Every error has one shape: `{"error": {"type", "status", "message", "details"}}`.
+MCP (streamable HTTP) is served at `/mcp` with the same keys.
+"""
+
+
+class MCPEndpoint:
+    """``/mcp``: authenticates like the REST API, then hands the request to the MCP session manager.
+
+    The principal travels in the ASGI scope's state, where the tools read it
+    (``ctx.request_context.request.state``) to pick the key's project.
+    """
+
+    def __init__(self, app: FastAPI):
+        self.app = app
+        self.handler: Any = None  # set while the app runs (see lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        client = client_address(scope.get("client"))
+        try:
+            self.app.state.limiter.check(client)
+            try:
+                key = presented_key(headers.get("authorization"), headers.get("x-api-key"))
+            except EngramError:
+                self.app.state.limiter.fail(client)
+                raise
+            principal = authenticate(self.app.state.tenancy, self.app.state.limiter, client, key)
+        except EngramError as exc:
+            await _errors.engram_error_response(exc)(scope, receive, send)
+            return
+        if self.handler is None:
+            await _errors.error_response(503, "BackendError", "the MCP endpoint is not running")(scope, receive, send)
+            return
+        scope.setdefault("state", {})["engram_principal"] = principal
+        await self.handler(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    tenancy: Tenancy | None = None,
+    max_auth_failures: int = 20,
+    auth_window: float = 60.0,
+) -> FastAPI:
+    """Build the server over ``tenancy`` (or one opened from ``settings``; closed on shutdown)."""
+    from engram.server import admin, routes
+    from engram.server.mcp import Target, build_mcp_server
+
+    owned = tenancy is None
+    tenancy = tenancy or Tenancy(settings or load_settings())
+
+    def resolve(ctx: Any) -> Target:
+        principal = ctx.request_context.request.state.engram_principal
+
+        def record(operation: str, target: str | None, outcome: str, status: int, ms: float) -> None:
+            tenancy.control.record(principal, operation, target, outcome, status, ms)
+
+        return Target(tenancy.memory(principal.project_id), record)
+
+    mcp_server = build_mcp_server(resolve)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A session manager runs once; build a fresh one for every start of the app.
+        # Host/Origin checks are off: they guard key-less local servers against DNS
+        # rebinding, and every request here must carry an API key a rebinding page lacks.
+        mcp_server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        manager = mcp_server.session_manager
+        async with manager.run():
+            endpoint.handler = manager.handle_request
+            try:
+                yield
+            finally:
+                endpoint.handler = None
+                if owned:
+                    tenancy.close()
+
+    app = FastAPI(
+        title="engram",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.tenancy = tenancy
+    app.state.limiter = FailureLimiter(max_auth_failures, auth_window)
+    _errors.install(app)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness: answers without a key."""
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(routes.router)
+    app.include_router(admin.router)
+    endpoint = MCPEndpoint(app)
+    app.router.routes.append(Route("/mcp", endpoint=endpoint, include_in_schema=False))
+    return app

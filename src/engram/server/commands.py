@@ -1,0 +1,293 @@
+"""The server's CLI commands: ``engram serve``, ``engram mcp``, and the control plane
+(``project``, ``key``, ``user``, ``secrets``, ``transactions``).
+
+They work on the same files as the server: the control database beside the
+store named by ``--db`` / ``ENGRAM_DATABASE_URL``. Registered on the main
+``engram`` group by ``engram.cli``; errors follow its rules (one line, exit 2
+for bad input, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import click
+
+import engram.cli as _engram_cli
+from engram.cli import _Context, _table, emit_json, err, json_option, out
+from engram.config import Settings, load_settings
+from engram.errors import MissingDependency
+from engram.server.control import DEFAULT_PROJECT
+from engram.server.tenancy import Tenancy
+
+
+def _settings() -> Settings:
+    state = click.get_current_context().find_object(_Context)
+    return load_settings(state.config, database_url=state.db)
+
+
+def _tenancy() -> Tenancy:
+    ctx = click.get_current_context()
+    tenancy = Tenancy(_settings())
+    ctx.call_on_close(tenancy.close)
+    return tenancy
+
+
+def _records(records: list[Any], columns: list[str], as_json: bool, empty: str) -> None:
+    if as_json:
+        emit_json(records)
+    elif not records:
+        out.print(empty)
+    else:
+        out.print(_table(records, columns))
+
+
+# -- serve and mcp --------------------------------------------------------------------
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told).")
+@click.option("--port", default=8420, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(host: str, port: int, log_level: str) -> None:
+    """Run the REST API and MCP server (needs pip install 'engram[server]').
+
+    The first start creates an admin key and prints it once (or registers
+    ENGRAM_ADMIN_KEY). Data lives beside the store named by --db.
+    """
+    try:
+        import uvicorn
+
+        from engram.server.app import create_app
+    except ImportError as exc:
+        raise MissingDependency(f"engram serve needs {exc.name}: pip install 'engram[server]'") from exc
+    settings = _settings()
+    tenancy = Tenancy(settings)
+    try:
+        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+        created = tenancy.control.bootstrap(admin_key)
+        app = create_app(tenancy=tenancy)
+    except BaseException:
+        tenancy.close()
+        raise
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
+    out.print(f"engram server on {url}  (store: {settings.database_url})")
+    out.print(f"API docs:   {url}/docs   OpenAPI: {url}/openapi.json   MCP: {url}/mcp")
+    if created is not None:
+        out.print("\nFirst start: an admin key for project 'default' was created. It is shown only this once:\n")
+        out.print(f"    {created.key}\n", markup=False)
+        out.print('Use it as "Authorization: Bearer <key>" or "X-API-Key: <key>".\n')
+    if not _is_loopback(host):
+        err.print(f"[yellow]warning:[/yellow] listening on {host}, reachable from other machines", markup=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        tenancy.close()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@click.command()
+@click.option("--project", metavar="NAME", help="Serve this project's store (default: the store named by --db).")
+def mcp(project: str | None) -> None:
+    """Serve the MCP tools over stdio (for agents that start engram as a subprocess)."""
+    try:
+        from engram.server.mcp import run_stdio
+    except ImportError as exc:
+        raise MissingDependency(f"engram mcp needs {exc.name}: pip install 'engram[server]'") from exc
+    if project is None:
+        from engram.memory import Memory
+
+        with Memory(settings=_settings()) as memory:
+            run_stdio(memory)
+        return
+    tenancy = _tenancy()
+    run_stdio(tenancy.memory(tenancy.control.project(project).id))
+
+
+# -- projects ----------------------------------------------------------------------------
+@click.group()
+def project() -> None:
+    """Create and list projects (each has its own store, keys and variables)."""
+
+
+@project.command("create")
+@click.argument("name")
+@json_option
+def project_create(name: str, as_json: bool) -> None:
+    """Create project NAME."""
+    created = _tenancy().control.create_project(name)
+    if as_json:
+        emit_json(created)
+    else:
+        out.print(f"created project {created.name} (id {created.id})")
+
+
+@project.command("list")
+@json_option
+def project_list(as_json: bool) -> None:
+    """List projects."""
+    control = _tenancy().control
+    control.ensure_default_project()
+    _records(control.projects(), ["name", "id", "created_at"], as_json, "no projects")
+
+
+# -- keys ----------------------------------------------------------------------------------
+@click.group()
+def key() -> None:
+    """Create, list and revoke API keys."""
+
+
+@key.command("create")
+@click.option("--project", "project_name", default=DEFAULT_PROJECT, show_default=True, help="The key's project.")
+@click.option("--role", type=click.Choice(["admin", "member"]), default="member", show_default=True)
+@click.option("--user", help="The user the key is issued to.")
+@click.option("--name", help="A label for the key.")
+@click.option("--expires-in", "expires_in", type=float, metavar="DAYS", help="Expire the key after DAYS days.")
+@json_option
+def key_create(project_name: str, role: str, user: str | None, name: str | None, expires_in: float | None,
+               as_json: bool) -> None:
+    """Create an API key and print it (the only time it is shown)."""
+    control = _tenancy().control
+    if project_name == DEFAULT_PROJECT:
+        control.ensure_default_project()
+    created = control.create_key(project_name, role, user=user, name=name, expires_in_days=expires_in)
+    if as_json:
+        emit_json(created)
+        return
+    out.print(f"created {created.role} key {created.prefix} for project {created.project}; it is shown only this once:")
+    click.echo(created.key)
+
+
+@key.command("list")
+@click.option("--project", "project_name", help="Only keys of this project.")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+@json_option
+def key_list(project_name: str | None, include_revoked: bool, as_json: bool) -> None:
+    """List API keys (prefixes only; keys are never stored)."""
+    keys = _tenancy().control.keys(project_name, include_revoked=include_revoked)
+    _records(keys, ["prefix", "project", "role", "user", "name", "expires_at", "revoked_at"], as_json, "no keys")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@json_option
+def key_revoke(key_id: str, as_json: bool) -> None:
+    """Revoke the key with KEY_ID (its id or prefix); it stops working at once."""
+    revoked = _tenancy().control.revoke_key(key_id)
+    if as_json:
+        emit_json(revoked)
+    else:
+        out.print(f"revoked {revoked.prefix}")
+
+
+# -- users -----------------------------------------------------------------------------------
+@click.group()
+def user() -> None:
+    """Create, list and delete users."""
+
+
+@user.command("create")
+@click.argument("name")
+@json_option
+def user_create(name: str, as_json: bool) -> None:
+    """Create user NAME."""
+    created = _tenancy().control.create_user(name)
+    if as_json:
+        emit_json(created)
+    else:
+        out.print(f"created user {created.name} (id {created.id})")
+
+
+@user.command("list")
+@json_option
+def user_list(as_json: bool) -> None:
+    """List users."""
+    _records(_tenancy().control.users(), ["name", "id", "created_at"], as_json, "no users")
+
+
+@user.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_delete(name: str, yes: bool) -> None:
+    """Delete user NAME and revoke their keys."""
+    if not yes:
+        click.confirm(f"Delete user {name!r} and revoke their keys?", abort=True)
+    revoked = _tenancy().control.delete_user(name)
+    out.print(f"deleted user {name}; revoked {revoked} key{'' if revoked == 1 else 's'}")
+
+
+# -- secrets ------------------------------------------------------------------------------------
+@click.group()
+def secrets() -> None:
+    """Manage the key that encrypts variables."""
+
+
+@secrets.command("rotate")
+@json_option
+def secrets_rotate(as_json: bool) -> None:
+    """Re-encrypt every variable under a new key (MultiFernet rotation).
+
+    With the key file, the file is rewritten. With ENGRAM_SECRET_KEY, the new
+    key is printed once: set ENGRAM_SECRET_KEY to it before restarting the server.
+    """
+    count, new_key = _tenancy().control.rotate_secrets()
+    if as_json:
+        emit_json({"rotated": count, "new_key": None if new_key is None else new_key.decode("ascii")})
+        return
+    out.print(f"re-encrypted {count} variable{'' if count == 1 else 's'} under a new key")
+    if new_key is not None:
+        out.print("set ENGRAM_SECRET_KEY to the new key (shown only this once) before restarting the server:")
+        click.echo(new_key.decode("ascii"))
+
+
+# -- transaction log ---------------------------------------------------------------------------------
+@click.group()
+def transactions() -> None:
+    """Read and prune the transaction log of writes through the server."""
+
+
+@transactions.command("list")
+@click.option("--project", "project_name", help="Only this project.")
+@click.option("--operation", help="Only this operation, e.g. memories.store.")
+@click.option("--outcome", help="Only this outcome: ok or an error type.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--offset", default=0, show_default=True)
+@json_option
+def transactions_list(project_name: str | None, operation: str | None, outcome: str | None, limit: int,
+                      offset: int, as_json: bool) -> None:
+    """List the log, newest first."""
+    records = _tenancy().control.transactions(
+        project=project_name, operation=operation, outcome=outcome, limit=limit, offset=offset
+    )
+    _records(records, ["at", "project", "key_prefix", "operation", "target", "outcome", "duration_ms"], as_json,
+             "no transactions")
+
+
+@transactions.command("prune")
+@click.option("--older-than-days", type=float, required=True, help="Delete records older than this.")
+@json_option
+def transactions_prune(older_than_days: float, as_json: bool) -> None:
+    """Delete log records older than --older-than-days (retention)."""
+    pruned = _tenancy().control.prune_transactions(older_than_days)
+    if as_json:
+        emit_json({"pruned": pruned})
+    else:
+        out.print(f"pruned {pruned} transaction record{'' if pruned == 1 else 's'}")
+
+
+COMMANDS = (serve, mcp, project, key, user, secrets, transactions)
+
+
+def register(group: click.Group) -> None:
+    for command in COMMANDS:
+        group.add_command(command)
+
+
+register(_engram_cli.cli)

@@ -1,0 +1,116 @@
+"""Where each project's data lives, and the open ``Memory`` of every project.
+
+Each project gets its own store, derived from the server's base URL, so one
+project's queries cannot reach another's rows whatever a route does:
+
+- ``sqlite:///dir/engram.db``: the project named ``default`` is that file
+  (so the CLI and the server's default project see the same memories); any
+  other project is ``dir/engram-projects/<project-id>.db``. The control plane
+  is ``dir/engram-control.db``, the secret key file ``dir/engram-secret.key``.
+- ``memory://``: one in-process store per project and an in-memory control plane.
+- other schemes: not yet a server base (a clear ``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from engram.config import Settings
+from engram.errors import ConfigError
+from engram.memory import Memory
+from engram.server.control import DEFAULT_PROJECT, ControlPlane
+from engram.server.models import Project
+from engram.stores.control import ControlStore
+from engram.stores.registry import scheme_of
+
+SERVER_SCHEMES = ("sqlite", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The files of a server beside its base store (all None for memory://)."""
+
+    control: Path | None
+    projects: Path | None
+    key_file: Path | None
+
+
+def layout(base_url: str) -> Layout:
+    scheme = scheme_of(base_url)
+    if scheme == "memory":
+        return Layout(None, None, None)
+    if scheme == "sqlite":
+        from engram.stores.sqlite import parse_sqlite_url
+
+        path, _ = parse_sqlite_url(base_url)
+        return Layout(
+            control=path.with_name(f"{path.stem}-control.db"),
+            projects=path.with_name(f"{path.stem}-projects"),
+            key_file=path.with_name(f"{path.stem}-secret.key"),
+        )
+    raise ConfigError(
+        f"the server keeps its projects in {' or '.join(s + '://' for s in SERVER_SCHEMES)} for now; "
+        f"{scheme}:// cannot be the server's database yet"
+    )
+
+
+def project_url(base_url: str, project: Project) -> str:
+    """The URL of ``project``'s own store."""
+    if project.name == DEFAULT_PROJECT:
+        return base_url
+    scheme = scheme_of(base_url)
+    if scheme == "memory":
+        return f"memory://project-{project.id}"
+    where = layout(base_url).projects
+    assert where is not None
+    query = urlsplit(base_url).query
+    return f"sqlite:///{where / (project.id + '.db')}" + (f"?{query}" if query else "")
+
+
+class Tenancy:
+    """The control plane plus one open ``Memory`` per project, opened on first use."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.base_url = settings.database_url
+        self.layout = layout(self.base_url)
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+
+        def vault():  # imported late: only variables need cryptography
+            from engram.server.vault import Vault
+
+            return Vault.load(secret, self.layout.key_file)
+
+        self.control = ControlPlane(ControlStore(self.layout.control), vault)
+        self._memories: dict[str, Memory] = {}
+        self._lock = threading.Lock()
+
+    def memory(self, project_id: str) -> Memory:
+        """The open ``Memory`` of a project (cached; closed by :meth:`close`)."""
+        memory = self._memories.get(project_id)
+        if memory is not None:
+            return memory
+        with self._lock:
+            memory = self._memories.get(project_id)
+            if memory is None:
+                project = self.control.project_by_id(project_id)
+                url = project_url(self.base_url, project)
+                memory = Memory(settings=self.settings.model_copy(update={"database_url": url}))
+                self._memories[project_id] = memory
+        return memory
+
+    def close(self) -> None:
+        with self._lock:
+            memories, self._memories = list(self._memories.values()), {}
+        for memory in memories:
+            memory.close()
+        self.control.close()
+
+    def __enter__(self) -> "Tenancy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,265 @@
+"""Redis key layout and Lua scripts of the ``redis://`` backend (pure: no I/O).
+
+Every key starts with a prefix (URL option ``prefix``, default ``engram``);
+``P`` below. ``{n}:{ns}:{key}`` ("tail") names an entry without ambiguity:
+``n`` is the length of the namespace in characters.
+
+=====================================  =========  =============================================
+key                                    type       holds
+=====================================  =========  =============================================
+``P:entry:{n}:{ns}:{key}``             hash       one entry: id, namespace, key, content,
+                                                  metadata (JSON), created_at, updated_at,
+                                                  expires_at (ISO-8601 UTC, "" = never), order
+                                                  (its order member). Redis expires it
+                                                  ``expiry_grace`` seconds after expires_at.
+``P:ns:{ns}:order``                    zset       order members of the namespace (score 0)
+``P:ns:{ns}:expiry``                   zset       order members of the entries that expire,
+                                                  scored by expires_at (µs since the epoch)
+``P:order``                            zset       order members of every namespace (score 0)
+``P:namespaces``                       set        namespaces that hold entries
+``P:seq``                              string     counter: first-insert sequence of entries
+``P:session:{id}``                     hash       id, status, metadata, started_at, ended_at, order
+``P:sessions``                         zset       session order members (score 0)
+``P:sessions:status:{status}``         zset       the same, per status
+``P:task:{id}``                        hash       id, agent_type, input, output (JSON), status,
+                                                  session_id ("" = none), created_at,
+                                                  updated_at, completed_at, order
+``P:tasks``                            zset       task order members (score 0)
+``P:tasks:status:{status}``            zset       the same, per status
+``P:tasks:session:{session_id}``       zset       the same, per session
+=====================================  =========  =============================================
+
+Order members sort lexicographically (all scores are 0, so rank order is
+lexicographic order):
+
+* entry: ``{updated_at ISO, 32 chars}|{first-insert seq, 16 digits}|{tail}`` —
+  the last member is the newest; equal ``updated_at`` falls back to insertion
+  order, like SQLite's rowid.
+* session/task: ``{10**16 - 1 - started/created µs, 16 digits}|{id}`` — the first
+  member is the newest; ties by id.
+
+Every change to an entry, session or task is one Lua script, so the record
+and its index entries change together (atomic across processes). Scripts
+touch keys they derive from the prefix, so the backend needs a standalone
+Redis (or one Redis Cluster hash slot), not a sharded Cluster.
+
+An entry counts as expired while its order member sits in the namespace's
+expiry set with a score at or before now, whether Redis has already dropped
+its hash or not; ``prune()`` removes such members (and their hashes), so the
+counts stay exact like the unpruned rows of the SQL backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from engram._time import to_iso
+
+ISO_CHARS = 32
+SEQ_DIGITS = 16
+TAIL_START = ISO_CHARS + 1 + SEQ_DIGITS + 1  # 0-based index of the tail in an entry order member
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INVERT = 10**16 - 1
+
+
+def micros(dt: datetime) -> int:
+    """Microseconds since the epoch (exact in a double until the year 2255)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class Keys:
+    """Key names under one prefix."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.order = f"{prefix}:order"
+        self.namespaces = f"{prefix}:namespaces"
+        self.seq = f"{prefix}:seq"
+        self.entry_prefix = f"{prefix}:entry:"
+        self.sessions = f"{prefix}:sessions"
+        self.tasks = f"{prefix}:tasks"
+
+    @staticmethod
+    def tail(namespace: str, key: str) -> str:
+        return f"{len(namespace)}:{namespace}:{key}"
+
+    def entry(self, namespace: str, key: str) -> str:
+        return self.entry_prefix + self.tail(namespace, key)
+
+    def entry_of_member(self, member: str) -> str:
+        return self.entry_prefix + member[TAIL_START:]
+
+    def ns_order(self, namespace: str) -> str:
+        return f"{self.prefix}:ns:{namespace}:order"
+
+    def ns_expiry(self, namespace: str) -> str:
+        return f"{self.prefix}:ns:{namespace}:expiry"
+
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}:session:{session_id}"
+
+    def sessions_by_status(self, status: str) -> str:
+        return f"{self.prefix}:sessions:status:{status}"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    def tasks_by_status(self, status: str) -> str:
+        return f"{self.prefix}:tasks:status:{status}"
+
+    def tasks_by_session(self, session_id: str) -> str:
+        return f"{self.prefix}:tasks:session:{session_id}"
+
+    def entry_keys(self, namespace: str, key: str) -> list[str]:
+        """KEYS of PUT_ENTRY and DELETE_ENTRY, in their order."""
+        return [
+            self.entry(namespace, key),
+            self.ns_order(namespace),
+            self.ns_expiry(namespace),
+            self.order,
+            self.namespaces,
+            self.seq,
+        ]
+
+    def namespace_keys(self, namespace: str) -> list[str]:
+        """KEYS of DELETE_NAMESPACE and PRUNE_NAMESPACE, in their order."""
+        return [self.ns_order(namespace), self.ns_expiry(namespace), self.order, self.namespaces]
+
+
+def namespace_of_tail(tail: str) -> str:
+    """``7:default:k`` -> ``default``."""
+    length, _, rest = tail.partition(":")
+    return rest[: int(length)]
+
+
+def key_of_member(member: str) -> str:
+    tail = member[TAIL_START:]
+    length, _, rest = tail.partition(":")
+    return rest[int(length) + 1 :]
+
+
+def entry_member(updated_at: datetime) -> str:
+    """The start of an entry's order member (the script adds seq and tail)."""
+    return to_iso(updated_at)  # type: ignore[return-value]
+
+
+def newest_first_member(at: datetime, ident: str) -> str:
+    return f"{_INVERT - micros(at):0{SEQ_DIGITS}d}|{ident}"
+
+
+# KEYS: entry, ns order, ns expiry, order, namespaces, seq
+# ARGV: id, namespace, key, content, metadata, created_at, updated_at, expires_at ("" = never),
+#       expires_us ("" = never), now (ISO), tail, pexpireat (ms)
+# An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
+PUT_ENTRY = f"""
+local id, created = ARGV[1], ARGV[6]
+local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order')
+local seq
+if old[4] then
+  if old[3] == '' or old[3] > ARGV[10] then
+    id = old[1]
+    created = old[2]
+  end
+  redis.call('ZREM', KEYS[2], old[4])
+  redis.call('ZREM', KEYS[4], old[4])
+  if old[3] ~= '' then redis.call('ZREM', KEYS[3], old[4]) end
+  seq = string.sub(old[4], {ISO_CHARS + 2}, {ISO_CHARS + 1 + SEQ_DIGITS})
+else
+  seq = string.format('%0{SEQ_DIGITS}d', redis.call('INCR', KEYS[6]))
+  redis.call('SADD', KEYS[5], ARGV[2])
+end
+local member = ARGV[7] .. '|' .. seq .. '|' .. ARGV[11]
+redis.call('HSET', KEYS[1], 'id', id, 'namespace', ARGV[2], 'key', ARGV[3], 'content', ARGV[4],
+  'metadata', ARGV[5], 'created_at', created, 'updated_at', ARGV[7], 'expires_at', ARGV[8], 'order', member)
+redis.call('ZADD', KEYS[2], 0, member)
+redis.call('ZADD', KEYS[4], 0, member)
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[9], member)
+  redis.call('PEXPIREAT', KEYS[1], ARGV[12])
+elseif old[3] and old[3] ~= '' then
+  redis.call('PERSIST', KEYS[1])
+end
+return {{id, created}}
+"""
+
+# KEYS: as PUT_ENTRY (seq unused).  ARGV: namespace, now (ISO).  Returns 1 when the entry was live.
+DELETE_ENTRY = """
+local old = redis.call('HMGET', KEYS[1], 'expires_at', 'order')
+if not old[2] then return 0 end
+local live = 0
+if old[1] == '' or old[1] > ARGV[2] then live = 1 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], old[2])
+redis.call('ZREM', KEYS[3], old[2])
+redis.call('ZREM', KEYS[4], old[2])
+if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
+return live
+"""
+
+# KEYS: ns order, ns expiry, order, namespaces.  ARGV: namespace, now (µs), entry key prefix.
+# Returns how many live entries went.
+DELETE_NAMESPACE = f"""
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local expired = redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[2])
+for _, member in ipairs(members) do
+  redis.call('DEL', ARGV[3] .. string.sub(member, {TAIL_START + 1}))
+  redis.call('ZREM', KEYS[3], member)
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return #members - expired
+"""
+
+# KEYS: as DELETE_NAMESPACE.  ARGV: namespace, now (µs), entry key prefix.  Returns how many went.
+# A hash is deleted only if it still belongs to the expired member (the key may hold a newer entry).
+PRUNE_NAMESPACE = f"""
+local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+for _, member in ipairs(members) do
+  local entry = ARGV[3] .. string.sub(member, {TAIL_START + 1})
+  if redis.call('HGET', entry, 'order') == member then redis.call('DEL', entry) end
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZREM', KEYS[3], member)
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
+return #members
+"""
+
+# KEYS: session, sessions.  ARGV: prefix, id, status, metadata, started_at, ended_at ("" = none), member
+PUT_SESSION = """
+local old = redis.call('HMGET', KEYS[1], 'status', 'order')
+if old[1] then
+  redis.call('ZREM', ARGV[1] .. ':sessions:status:' .. old[1], old[2])
+  redis.call('ZREM', KEYS[2], old[2])
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'status', ARGV[3], 'metadata', ARGV[4],
+  'started_at', ARGV[5], 'ended_at', ARGV[6], 'order', ARGV[7])
+redis.call('ZADD', KEYS[2], 0, ARGV[7])
+redis.call('ZADD', ARGV[1] .. ':sessions:status:' .. ARGV[3], 0, ARGV[7])
+return 1
+"""
+
+# KEYS: task, tasks, session of the task (or the task key again when it has none).
+# ARGV: prefix, id, agent_type, input, output, status, session_id ("" = none),
+#       created_at, updated_at, completed_at ("" = none), member
+PUT_TASK = """
+if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[3]) == 0 then
+  return redis.error_reply('ENGRAM_CONFLICT session ' .. ARGV[7] .. ' does not exist')
+end
+local old = redis.call('HMGET', KEYS[1], 'status', 'session_id', 'order')
+if old[1] then
+  redis.call('ZREM', ARGV[1] .. ':tasks:status:' .. old[1], old[3])
+  if old[2] ~= '' then redis.call('ZREM', ARGV[1] .. ':tasks:session:' .. old[2], old[3]) end
+  redis.call('ZREM', KEYS[2], old[3])
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'agent_type', ARGV[3], 'input', ARGV[4], 'output', ARGV[5],
+  'status', ARGV[6], 'session_id', ARGV[7], 'created_at', ARGV[8], 'updated_at', ARGV[9],
+  'completed_at', ARGV[10], 'order', ARGV[11])
+redis.call('ZADD', KEYS[2], 0, ARGV[11])
+redis.call('ZADD', ARGV[1] .. ':tasks:status:' .. ARGV[6], 0, ARGV[11])
+if ARGV[7] ~= '' then redis.call('ZADD', ARGV[1] .. ':tasks:session:' .. ARGV[7], 0, ARGV[11]) end
+return 1
+"""

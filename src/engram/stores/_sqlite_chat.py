@@ -1,0 +1,307 @@
+"""Conversation primitives of the SQLite backend: messages, summaries, profiles, checkpoints.
+
+A mixin of :class:`engram.stores.sqlite.SQLiteStore`: it runs the pure
+builders of ``_sql_chat`` through the store's ``_write`` / ``_read``, so the
+transaction and error-translation rules are the store's own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from engram._time import from_iso, to_iso
+from engram.errors import Conflict, NotFound
+from engram.models import Attachment, Checkpoint, Message, Profile, Summary, Trait
+from engram.search.query import Node
+from engram.stores import _sql_chat as sql
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_params(m: Message, seq: int | None) -> tuple[Any, ...]:
+    return (
+        seq,
+        m.id,
+        m.session_id,
+        m.role,
+        m.content,
+        m.user_id,
+        m.agent_id,
+        _json(m.metadata),
+        _json(m.tool_calls) if m.tool_calls else None,
+        m.tool_call_id,
+        _json([a.model_dump(mode="json") for a in m.attachments]) if m.attachments else None,
+        to_iso(m.created_at),
+        sql.scope_token(m.session_id),
+        "" if m.user_id is None else sql.scope_token(m.user_id),
+    )
+
+
+def _built(cls: type[Any], values: dict[str, Any]) -> Any:
+    """A model from trusted, complete values (read back from our own tables).
+
+    What ``model_construct`` does, without its per-field default handling:
+    reading history is dominated by building models, not by SQLite.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _message(row: Sequence[Any]) -> Message:
+    metadata, calls, files = row[6], row[7], row[9]
+    return _built(
+        Message,
+        {
+            "id": row[0],
+            "session_id": row[1],
+            "role": row[2],
+            "content": row[3],
+            "user_id": row[4],
+            "agent_id": row[5],
+            "metadata": {} if metadata == "{}" else json.loads(metadata),
+            "tool_calls": json.loads(calls) if calls else [],
+            "tool_call_id": row[8],
+            "attachments": [Attachment.model_construct(**a) for a in json.loads(files)] if files else [],
+            "created_at": datetime.fromisoformat(row[10]),
+            "seq": row[11],
+        },
+    )
+
+
+def _summary(row: Sequence[Any]) -> Summary:
+    return Summary.model_construct(
+        session_id=row[0], content=row[1], message_count=row[2], last_seq=row[3], updated_at=from_iso(row[4])
+    )
+
+
+def _checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint.model_construct(
+        id=row[0],
+        session_id=row[1],
+        run_id=row[2],
+        state=json.loads(row[3]),
+        status=row[4],
+        created_at=from_iso(row[5]),
+        resumed_at=from_iso(row[6]),
+    )
+
+
+def _profile(user_id: str, traits: str, updated_at: str) -> Profile:
+    return Profile.model_construct(
+        user_id=user_id,
+        traits={
+            name: Trait.model_construct(
+                value=t["value"], source_message_ids=t["source_message_ids"], updated_at=from_iso(t["updated_at"])
+            )
+            for name, t in json.loads(traits).items()
+        },
+        updated_at=from_iso(updated_at),
+    )
+
+
+def _is_foreign_key_failure(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.IntegrityError) and "FOREIGN KEY" in str(cause)
+
+
+class SQLiteConversation:
+    """Implements the CONVERSATION primitives of ``Store`` on SQLite."""
+
+    # Provided by SQLiteStore.
+    _write: Any
+    _read: Any
+
+    def _write_to_session(self, action: str, session_ids: Sequence[str]) -> AbstractContextManager[sqlite3.Connection]:
+        return _SessionWrite(self, action, session_ids)
+
+    # -- messages --------------------------------------------------------------
+    def append_messages(self, messages: Sequence[Message]) -> list[Message]:
+        if not messages:
+            return []
+        action = "storing a message" if len(messages) == 1 else f"storing {len(messages)} messages"
+        with self._write_to_session(action, [m.session_id for m in messages]) as conn:
+            if len(messages) == 1:  # one statement: SQLite picks the next seq (max + 1)
+                first = conn.execute(sql.INSERT_MESSAGE + " RETURNING seq", message_params(messages[0], None)).fetchone()[0]
+            else:
+                first = conn.execute(sql.NEXT_SEQ).fetchone()[0]
+                conn.executemany(sql.INSERT_MESSAGE, [message_params(m, first + i) for i, m in enumerate(messages)])
+        return [_built(Message, {**m.__dict__, "seq": first + i}) for i, m in enumerate(messages)]
+
+    def get_message(self, message_id: str) -> Message | None:
+        rows = self._read("reading a message", f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
+        return _message(rows[0]) if rows else None
+
+    def list_messages(self, query: MessageQuery) -> list[Message]:
+        statement, params = sql.list_messages_sql(query)
+        return [_message(r) for r in self._read("reading the history", statement, params)]
+
+    def count_messages(self, session_id: str, *, after_seq: int = 0) -> int:
+        return self._read(
+            "counting messages",
+            "SELECT count(*) FROM messages WHERE session_id = ? AND seq > ?",
+            (session_id, after_seq),
+        )[0][0]
+
+    def delete_messages(self, session_id: str) -> int:
+        with self._write("deleting the history") as conn:
+            conn.execute("DELETE FROM summaries WHERE session_id = ?", (session_id,))
+            return conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,)).rowcount
+
+    def search_messages(
+        self, query: Node, *, session_id: str | None, user_id: str | None, limit: int
+    ) -> list[tuple[Message, float]]:
+        statement, params = sql.search_messages_sql(sql.message_match(query, session_id, user_id), limit)
+        return [(_message(r), -r[12]) for r in self._read("searching messages", statement, params)]
+
+    def iter_messages(self, *, batch_size: int = 1000) -> Iterator[Message]:
+        last = 0
+        while rows := self._read(
+            "exporting messages",
+            f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.seq > ? ORDER BY m.seq LIMIT ?",
+            (last, batch_size),
+        ):
+            yield from (_message(r) for r in rows)
+            last = rows[-1][11]
+
+    # -- summaries and profiles -----------------------------------------------
+    def put_summary(self, summary: Summary) -> None:
+        with self._write_to_session("storing a summary", [summary.session_id]) as conn:
+            conn.execute(
+                sql.UPSERT_SUMMARY,
+                (summary.session_id, summary.content, summary.message_count, summary.last_seq, to_iso(summary.updated_at)),
+            )
+
+    def get_summary(self, session_id: str) -> Summary | None:
+        rows = self._read(
+            "reading a summary", f"SELECT {sql.SUMMARY_COLUMNS} FROM summaries WHERE session_id = ?", (session_id,)
+        )
+        return _summary(rows[0]) if rows else None
+
+    def put_profile(self, profile: Profile) -> None:
+        traits = {name: t.model_dump(mode="json") for name, t in profile.traits.items()}
+        with self._write("storing a profile") as conn:
+            conn.execute(sql.UPSERT_PROFILE, (profile.user_id, _json(traits), to_iso(profile.updated_at)))
+
+    def get_profile(self, user_id: str) -> Profile | None:
+        rows = self._read("reading a profile", "SELECT user_id, traits, updated_at FROM profiles WHERE user_id = ?", (user_id,))
+        return _profile(*rows[0]) if rows else None
+
+    def delete_profile(self, user_id: str) -> bool:
+        with self._write("deleting a profile") as conn:
+            return conn.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,)).rowcount > 0
+
+    # -- checkpoints -----------------------------------------------------------
+    def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        c = checkpoint
+        with self._write_to_session("storing a checkpoint", [c.session_id]) as conn:
+            conn.execute(
+                sql.INSERT_CHECKPOINT,
+                (c.id, c.session_id, c.run_id, _json(c.state), c.status, to_iso(c.created_at), to_iso(c.resumed_at)),
+            )
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        rows = self._read(
+            "reading a checkpoint", f"SELECT {sql.CHECKPOINT_COLUMNS} FROM checkpoints WHERE id = ?", (checkpoint_id,)
+        )
+        return _checkpoint(rows[0]) if rows else None
+
+    def list_checkpoints(self, session_id: str, *, status: str | None = None) -> list[Checkpoint]:
+        statement, params = sql.list_checkpoints_sql(session_id, status)
+        return [_checkpoint(r) for r in self._read("listing checkpoints", statement, params)]
+
+    def resume_checkpoint(self, checkpoint_id: str, *, now: datetime) -> Checkpoint:
+        with self._write("resuming a checkpoint") as conn:
+            row = conn.execute(sql.RESUME_CHECKPOINT, (to_iso(now), checkpoint_id)).fetchone()
+            if row is None:
+                exists = conn.execute("SELECT resumed_at FROM checkpoints WHERE id = ?", (checkpoint_id,)).fetchone()
+        if row is not None:
+            return _checkpoint(row)
+        if exists is None:
+            raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+        raise Conflict(f"checkpoint {checkpoint_id} was already resumed at {exists[0]}")
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        with self._write("deleting a checkpoint") as conn:
+            return conn.execute("DELETE FROM checkpoints WHERE id = ?", (checkpoint_id,)).rowcount > 0
+
+    def iter_summaries(self) -> Iterator[Summary]:
+        rows = self._read("exporting summaries", f"SELECT {sql.SUMMARY_COLUMNS} FROM summaries ORDER BY session_id")
+        return (_summary(r) for r in rows)
+
+    def iter_profiles(self) -> Iterator[Profile]:
+        rows = self._read("exporting profiles", "SELECT user_id, traits, updated_at FROM profiles ORDER BY user_id")
+        return (_profile(*r) for r in rows)
+
+    def iter_checkpoints(self) -> Iterator[Checkpoint]:
+        rows = self._read("exporting checkpoints", f"SELECT {sql.CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY created_at, id")
+        return (_checkpoint(r) for r in rows)
+
+    # -- retention -------------------------------------------------------------
+    def prune_conversation(self, plan: PrunePlan) -> PruneCounts:
+        selections = {
+            "messages": sql.doomed_messages_sql(plan),
+            "checkpoints": sql.doomed_checkpoints_sql(plan),
+            "tasks": sql.doomed_tasks_sql(plan),
+            "sessions": sql.doomed_sessions_sql(plan),
+        }
+        counts: dict[str, int] = {}
+        # Count and delete in one write transaction, so the report is exact.
+        with self._write("pruning conversations") as conn:
+            for kind, selection in selections.items():
+                counts[kind] = 0 if selection is None else conn.execute(*sql.count_sql(selection)).fetchone()[0]
+            if not plan.dry_run:
+                for kind, key in (("messages", "seq"), ("checkpoints", "id"), ("sessions", "id")):
+                    selection = selections[kind]
+                    if selection is not None and counts[kind]:
+                        # Sessions cascade to their tasks, summaries and whatever else they hold.
+                        conn.execute(f"DELETE FROM {kind} WHERE {key} IN ({selection[0]})", selection[1])
+        return PruneCounts(**counts)
+
+    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
+        where = "expires_at IS NOT NULL AND expires_at <= ?"
+        params: list[Any] = [to_iso(now)]
+        if namespace is not None:
+            where += " AND namespace = ?"
+            params.append(namespace)
+        if dry_run:
+            return self._read("counting expired entries", f"SELECT count(*) FROM entries WHERE {where}", params)[0][0]
+        with self._write("pruning expired entries") as conn:
+            return conn.execute(f"DELETE FROM entries WHERE {where}", params).rowcount
+
+
+class _SessionWrite:
+    """A write transaction whose foreign-key failure means "no such session": NotFound."""
+
+    def __init__(self, store: SQLiteConversation, action: str, session_ids: Sequence[str]):
+        self.store = store
+        self.action = action
+        self.session_ids = session_ids
+        self._cm: AbstractContextManager[sqlite3.Connection] | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._cm = self.store._write(self.action)
+        return self._cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
+        try:
+            return self._cm.__exit__(*exc)
+        except Conflict as error:
+            if not _is_foreign_key_failure(error):
+                raise
+            missing = sorted(
+                {s for s in self.session_ids if not self.store._read("checking sessions", "SELECT 1 FROM sessions WHERE id = ?", (s,))}
+            )
+            raise NotFound(f"session {', '.join(missing) or '?'} does not exist") from error.__cause__

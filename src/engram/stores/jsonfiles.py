@@ -1,0 +1,292 @@
+"""JSON-files backend (``json:///path/to/dir``): a directory anyone can read, diff and back up.
+
+Layout of the directory::
+
+    entries.json    {"format": "engram-json", "version": 1, "kind": "entries", "records": [...]}
+    sessions.json   the same envelope, "kind": "sessions"
+    tasks.json      the same envelope, "kind": "tasks"
+    .lock           empty; held with flock() by the process that writes
+
+Records have exactly the fields of ``engram.models`` (one record a line).
+Entries keep their first-insert order, which breaks ties of ``updated_at``.
+
+Writes: take the lock (``fcntl.flock``, exclusive; one writer across
+processes), reload whatever another process changed, apply the change, write
+the changed file to a temporary file, fsync it, rename it over the old one and
+fsync the directory. Readers never lock: a rename is atomic, so they see the
+old file or the new one, never half of one. Every call first checks the
+files' identity (inode, mtime, size) and reloads those that changed.
+
+In memory the data lives in a :class:`~engram.stores.memory.MemoryStore`, so
+semantics (upserts, TTL, BM25 search over ``engram.search.bm25``) are exactly
+those of ``memory://``. Each write rewrites one whole file: meant for tiny
+deployments (thousands of entries, not millions).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from engram._time import utcnow
+from engram.config import Settings
+from engram.errors import BackendError, ConfigError, Conflict
+from engram.models import Entry, Session, Task
+from engram.search.query import Node
+from engram.stores.base import (
+    FTS,
+    MULTIPROCESS,
+    PERSISTENT,
+    Counts,
+    EntryQuery,
+    MetadataFilter,
+    SessionQuery,
+    Store,
+    TaskQuery,
+)
+from engram.stores.memory import MemoryStore
+
+FORMAT = "engram-json"
+VERSION = 1
+KINDS: dict[str, type[BaseModel]] = {"sessions": Session, "tasks": Task, "entries": Entry}
+LOCK_FILE = ".lock"
+
+_Stamp = tuple[int, int, int] | None
+
+
+def parse_json_url(url: str) -> Path:
+    """``json:///rel/dir`` -> ``rel/dir``; ``json:////abs/dir`` -> ``/abs/dir``."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(f"json URL {url!r} has a host; write json:///relative/dir or json:////abs/dir")
+    if parts.query:
+        raise ConfigError(f"json URL {url!r} takes no options")
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise ConfigError(f"json URL {url!r} names no directory: use json:///path/to/dir")
+    return Path(path)
+
+
+def _stamp(path: Path) -> _Stamp:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def render(kind: str, records: list[BaseModel]) -> str:
+    """The text of one file: the envelope, then one record a line."""
+    head = json.dumps({"format": FORMAT, "version": VERSION, "kind": kind}, ensure_ascii=False)[:-1]
+    lines = ",\n".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) for r in records)
+    return f'{head}, "records": [\n{lines}\n]}}\n' if records else f'{head}, "records": []}}\n'
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:  # mkstemp makes 0600; keep the file's mode (readable, like any file the user creates)
+            os.fchmod(fd, path.stat().st_mode & 0o777)
+        except FileNotFoundError:
+            os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class JsonStore(Store):
+    """A directory of JSON files; see the module docstring for the layout and the locking."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT})
+
+    def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
+        self.directory = Path(directory)
+        super().__init__(url or f"json:///{self.directory}")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / LOCK_FILE).touch(exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the JSON store directory {self.directory}: {exc.strerror or exc}") from exc
+        self._lock = threading.RLock()
+        self._mem = MemoryStore("memory://")
+        self._stamps: dict[str, _Stamp] = {kind: None for kind in KINDS}
+        self._loaded = False
+        self._closed = False
+        with self._lock:
+            self._refresh()
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> "JsonStore":
+        return cls(parse_json_url(url), url=url)
+
+    # -- files -----------------------------------------------------------------------
+    def _path(self, kind: str) -> Path:
+        return self.directory / f"{kind}.json"
+
+    def _read(self, kind: str) -> list[Any]:
+        path = self._path(kind)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("records"), list):
+            raise BackendError(f"{path} is not an engram JSON store file (no {FORMAT!r} envelope)")
+        if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+            raise ConfigError(f"{path} is format version {data.get('version')}; this engram reads up to {VERSION}")
+        model = KINDS[kind]
+        records = []
+        for i, raw in enumerate(data["records"]):
+            try:
+                records.append(model.model_validate(raw))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(map(str, first["loc"]))
+                raise BackendError(f"{path}, record {i}: field {where}: {first['msg']}") from exc
+        return records
+
+    def _refresh(self) -> None:
+        """Reload everything when a file changed under us (another process wrote it)."""
+        if self._closed:
+            raise BackendError(f"{self.url} is closed")
+        stamps = {kind: _stamp(self._path(kind)) for kind in KINDS}
+        if self._loaded and stamps == self._stamps:
+            return
+        mem = MemoryStore("memory://")
+        sessions, tasks, entries = (self._read(kind) for kind in KINDS)
+        for s in sessions:
+            mem.put_session(s)
+        for t in tasks:
+            try:
+                mem.put_task(t)
+            except Conflict as exc:
+                raise BackendError(f"{self._path('tasks')}: task {t.id}: {exc}") from exc
+        if entries:
+            mem.put_entries(entries, now=utcnow())
+        self._mem, self._stamps, self._loaded = mem, stamps, True
+
+    def _save(self, kind: str) -> None:
+        if kind == "entries":
+            records: list[BaseModel] = list(self._mem.iter_entries())
+        elif kind == "sessions":
+            records = sorted(self._mem.iter_sessions(), key=lambda s: (s.started_at, s.id))
+        else:
+            records = sorted(self._mem.iter_tasks(), key=lambda t: (t.created_at, t.id))
+        path = self._path(kind)
+        try:
+            write_atomically(path, render(kind, records))
+        except OSError as exc:
+            raise BackendError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        self._stamps[kind] = _stamp(path)
+
+    @contextmanager
+    def _writing(self, *kinds: str) -> Iterator[MemoryStore]:
+        with self._lock:
+            try:
+                with (self.directory / LOCK_FILE).open("a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    self._refresh()
+                    yield self._mem
+                    for kind in kinds:
+                        self._save(kind)
+            except OSError as exc:
+                self._loaded = False  # memory may be ahead of the files: reload next time
+                raise BackendError(f"writing {self.directory} failed: {exc.strerror or exc}") from exc
+            except BaseException:
+                self._loaded = False
+                raise
+
+    def _reading(self) -> MemoryStore:
+        with self._lock:
+            self._refresh()
+            return self._mem
+
+    # -- entries -----------------------------------------------------------------------
+    def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        with self._writing("entries") as mem:
+            return mem.put_entries(entries, now=now)
+
+    def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
+        return self._reading().get_entry(namespace, key, now=now)
+
+    def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
+        return self._reading().list_entries(query, now=now)
+
+    def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
+        with self._writing("entries") as mem:
+            return mem.delete_entry(namespace, key, now=now)
+
+    def delete_namespace(self, namespace: str, *, now: datetime) -> int:
+        with self._writing("entries") as mem:
+            return mem.delete_namespace(namespace, now=now)
+
+    def namespaces(self, *, now: datetime) -> list[str]:
+        return self._reading().namespaces(now=now)
+
+    def search_text(
+        self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
+    ) -> list[tuple[Entry, float]]:
+        return self._reading().search_text(query, namespace=namespace, metadata=metadata, limit=limit, now=now)
+
+    def prune_expired(self, *, now: datetime) -> int:
+        with self._writing("entries") as mem:
+            return mem.prune_expired(now=now)
+
+    def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
+        return self._reading().iter_entries(batch_size=batch_size)
+
+    # -- sessions and tasks --------------------------------------------------------------
+    def put_session(self, session: Session) -> None:
+        with self._writing("sessions") as mem:
+            mem.put_session(session)
+
+    def get_session(self, session_id: str) -> Session | None:
+        return self._reading().get_session(session_id)
+
+    def list_sessions(self, query: SessionQuery) -> list[Session]:
+        return self._reading().list_sessions(query)
+
+    def put_task(self, task: Task) -> None:
+        with self._writing("tasks") as mem:
+            mem.put_task(task)
+
+    def get_task(self, task_id: str) -> Task | None:
+        return self._reading().get_task(task_id)
+
+    def list_tasks(self, query: TaskQuery) -> list[Task]:
+        return self._reading().list_tasks(query)
+
+    # -- operations ------------------------------------------------------------------------
+    def counts(self, *, now: datetime) -> Counts:
+        c = self._reading().counts(now=now)
+        size = sum(st[2] for st in self._stamps.values() if st is not None)
+        return Counts(c.entries, c.namespaces, c.sessions, c.tasks, c.expired_entries, size)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True

@@ -1,0 +1,500 @@
+"""Redis backend (``redis://[:password@]host:6379/0``, ``rediss://`` for TLS): redis-py.
+
+Entries, sessions and tasks live in hashes indexed by sorted sets; the key
+layout is drawn in :mod:`engram.stores._redis_layout` (and docs/backends.md).
+Every change is one Lua script, so an upsert keeps id and created_at and its
+indexes move with it atomically, whatever other processes do. A TTL is a
+Redis expiry (``PEXPIREAT``, at expiry + ``expiry_grace``) on the entry's
+hash; ``prune()`` deletes expired entries at once and clears the index
+entries of those Redis already dropped.
+
+Full-text search runs client-side when the server has no search module:
+the namespace's entries are read (and cached per process by their order
+member, which changes on every update) and ranked with
+``engram.search.bm25``. Its cost grows with the namespace (about 10k entries
+per namespace is the practical limit; see docs/backends.md for measurements).
+Searching every namespace reads every entry.
+
+URL options: ``prefix`` (default ``engram``) — the first part of every key,
+so several stores can share one Redis database; ``expiry_grace`` (seconds,
+default 3600) — how long Redis keeps an entry after it expired (invisible to
+reads, still exported and copied) before dropping it; 0 drops it at once. Pool: ``max_connections`` =
+``pool_size + max_overflow`` and ``pool_timeout`` of ``db_connection_settings``
+(a blocking pool), ``db_connect_timeout`` for connecting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+
+from engram._time import from_iso, to_iso
+from engram.config import DBConnectionSettings, Settings
+from engram.errors import BackendError, ConfigError, Conflict
+from engram.models import Entry, Session, Task
+from engram.search.bm25 import AnalyzedText, CompiledQuery
+from engram.search.query import Node
+from engram.stores import _redis_layout as lay
+from engram.stores._filters import is_live, metadata_matches
+from engram.stores.base import (
+    FTS,
+    MULTIPROCESS,
+    PERSISTENT,
+    Counts,
+    EntryQuery,
+    MetadataFilter,
+    SessionQuery,
+    Store,
+    TaskQuery,
+)
+
+PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+HOW_TO_START = (
+    "start Redis (`sudo service redis-server start`, or `redis-server --daemonize yes`) "
+    "or point ENGRAM_DATABASE_URL (or --db) at a running server"
+)
+SCAN_BATCH = 200
+# Seconds Redis keeps an expired entry before dropping it: until then it is
+# invisible to reads but still exported, copied and counted as expired, like
+# an unpruned row of the SQL backends.
+EXPIRY_GRACE = 3600.0
+# Cached analyzed entries kept per process for client-side search.
+SEARCH_CACHE_ENTRIES = 200_000
+
+
+def parse_redis_url(url: str) -> tuple[str, str, float]:
+    """Split our options off a Redis URL; returns (URL for redis-py, prefix, expiry grace in seconds)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        raise ConfigError(f"{url!r} is not a redis:// URL")
+    prefix, grace = "engram", str(EXPIRY_GRACE)
+    rest = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "prefix":
+            prefix = value
+        elif name == "expiry_grace":
+            grace = value
+        else:
+            rest.append((name, value))
+    if not PREFIX.match(prefix):
+        raise ConfigError(f"Redis key prefix {prefix!r} must be 1-64 letters, digits, '_', '-' or '.'")
+    try:
+        seconds = float(grace)
+    except ValueError:
+        seconds = -1.0
+    if not (0 <= seconds < math.inf):
+        raise ConfigError(f"expiry_grace in the Redis URL must be a number of seconds >= 0, got {grace!r}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), prefix, seconds
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _entry(h: dict[str, str]) -> Entry:
+    return Entry.model_construct(
+        id=h["id"],
+        key=h["key"],
+        namespace=h["namespace"],
+        content=h["content"],
+        metadata=json.loads(h["metadata"]),
+        created_at=from_iso(h["created_at"]),
+        updated_at=from_iso(h["updated_at"]),
+        expires_at=from_iso(h["expires_at"] or None),
+    )
+
+
+def _session(h: dict[str, str]) -> Session:
+    return Session.model_construct(
+        id=h["id"],
+        status=h["status"],
+        metadata=json.loads(h["metadata"]),
+        started_at=from_iso(h["started_at"]),
+        ended_at=from_iso(h["ended_at"] or None),
+    )
+
+
+def _task(h: dict[str, str]) -> Task:
+    return Task.model_construct(
+        id=h["id"],
+        agent_type=h["agent_type"],
+        input=json.loads(h["input"]),
+        output=json.loads(h["output"]),
+        status=h["status"],
+        session_id=h["session_id"] or None,
+        created_at=from_iso(h["created_at"]),
+        updated_at=from_iso(h["updated_at"]),
+        completed_at=from_iso(h["completed_at"] or None),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class RedisStore(Store):
+    """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT})
+
+    def __init__(self, url: str, *, pool: DBConnectionSettings | None = None, connect_timeout: float = 20.0):
+        redis_url, prefix, self.expiry_grace = parse_redis_url(url)
+        super().__init__(_redact(url))
+        parts = urlsplit(redis_url)
+        self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+        self.keys = lay.Keys(prefix)
+        pool = pool or DBConnectionSettings()
+        try:
+            self._pool = redis.BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=pool.pool_size + pool.max_overflow,
+                timeout=pool.pool_timeout,
+                socket_connect_timeout=connect_timeout,
+                decode_responses=True,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"invalid Redis URL {self.url!r}: {exc}") from exc
+        self._client = redis.Redis(connection_pool=self._pool)
+        self._put_entry = self._client.register_script(lay.PUT_ENTRY)
+        self._delete_entry = self._client.register_script(lay.DELETE_ENTRY)
+        self._delete_namespace = self._client.register_script(lay.DELETE_NAMESPACE)
+        self._prune_namespace = self._client.register_script(lay.PRUNE_NAMESPACE)
+        self._put_session = self._client.register_script(lay.PUT_SESSION)
+        self._put_task = self._client.register_script(lay.PUT_TASK)
+        self._cache: dict[str, tuple[Entry, AnalyzedText]] = {}
+        self._cache_lock = threading.Lock()
+        with self._translated(f"connecting to Redis at {self._where}"):
+            self._client.ping()
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> "RedisStore":
+        if settings is None:
+            return cls(url)
+        return cls(url, pool=settings.db_connection_settings, connect_timeout=settings.db_connect_timeout)
+
+    # -- plumbing ----------------------------------------------------------------------
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}; {HOW_TO_START}") from exc
+        except redis.ResponseError as exc:
+            if "ENGRAM_CONFLICT" in str(exc):
+                message = str(exc).split("ENGRAM_CONFLICT", 1)[1].strip()
+                raise Conflict(f"{action} violates a constraint: {message}") from exc
+            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}") from exc
+        except redis.RedisError as exc:
+            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}") from exc
+
+    def _hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        """HGETALL of many keys in one round trip ({} where a key is gone)."""
+        if not keys:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return pipe.execute()
+
+    def _scan(
+        self,
+        index: str,
+        load: Callable[[dict[str, str]], Any],
+        keep: Callable[[Any], bool] | None,
+        offset: int,
+        limit: int,
+        key_of: Callable[[str], str],
+        *,
+        reverse: bool = False,
+    ) -> list[Any]:
+        """Walk a sorted index in rank order (``reverse``: from the top), load each record,
+        keep those passing ``keep``, and page with offset/limit."""
+        found: list[Any] = []
+        skipped = 0
+        position = 0
+        batch = offset + limit
+        read = self._client.zrevrange if reverse else self._client.zrange
+        while len(found) < limit:
+            members = read(index, position, position + batch - 1)
+            if not members:
+                break
+            position += len(members)
+            for h in self._hashes([key_of(m) for m in members]):
+                if not h:
+                    continue  # removed (or expired) since the index was read
+                record = load(h)
+                if keep is not None and not keep(record):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                found.append(record)
+                if len(found) == limit:
+                    break
+            batch = SCAN_BATCH
+        return found
+
+    # -- entries -------------------------------------------------------------------------
+    def _entry_call(self, e: Entry, now: datetime, client: Any) -> Any:
+        updated = to_iso(e.updated_at)
+        created = updated if e.created_at is e.updated_at else to_iso(e.created_at)
+        if e.expires_at is None:
+            expires = expires_us = pexpireat = ""
+        else:
+            us = lay.micros(e.expires_at)
+            expires, expires_us = to_iso(e.expires_at), str(us)
+            pexpireat = str(math.ceil(us / 1000 + self.expiry_grace * 1000))
+        return self._put_entry(
+            keys=self.keys.entry_keys(e.namespace, e.key),
+            args=[
+                e.id,
+                e.namespace,
+                e.key,
+                e.content,
+                _json(e.metadata),
+                created,
+                updated,
+                expires,
+                expires_us,
+                updated if now is e.updated_at else to_iso(now),
+                self.keys.tail(e.namespace, e.key),
+                pexpireat,
+            ],
+            client=client,
+        )
+
+    def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        with self._translated(f"storing {len(entries)} entries" if len(entries) > 1 else "storing an entry"):
+            if len(entries) == 1:
+                results = [self._entry_call(entries[0], now, self._client)]
+            else:
+                pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: all or nothing, in order
+                for e in entries:
+                    self._entry_call(e, now, pipe)
+                results = pipe.execute()
+        stored = []
+        for e, (ident, created) in zip(entries, results):
+            if ident == e.id:
+                stored.append(e)
+            else:
+                stored.append(e.model_copy(update={"id": ident, "created_at": from_iso(created)}))
+        return stored
+
+    def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
+        with self._translated("reading an entry"):
+            h = self._client.hgetall(self.keys.entry(namespace, key))
+        if not h:
+            return None
+        entry = _entry(h)
+        return entry if is_live(entry, now) else None
+
+    def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
+        index = self.keys.order if query.namespace is None else self.keys.ns_order(query.namespace)
+        prefix, metadata = query.key_prefix, query.metadata
+
+        def keep(e: Entry) -> bool:  # expired but unpruned entries still sit in the index
+            return (
+                is_live(e, now)
+                and (not prefix or e.key.startswith(prefix))
+                and (not metadata or metadata_matches(e.metadata, metadata))
+            )
+
+        with self._translated("listing entries"):
+            return self._scan(
+                index, _entry, keep, query.offset, query.limit, self.keys.entry_of_member, reverse=True
+            )
+
+    def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
+        with self._translated("deleting an entry"):
+            live = self._delete_entry(keys=self.keys.entry_keys(namespace, key), args=[namespace, to_iso(now)])
+        return bool(live)
+
+    def delete_namespace(self, namespace: str, *, now: datetime) -> int:
+        with self._translated("deleting a namespace"):
+            return int(
+                self._delete_namespace(
+                    keys=self.keys.namespace_keys(namespace),
+                    args=[namespace, lay.micros(now), self.keys.entry_prefix],
+                )
+            )
+
+    def _namespace_counts(self, now: datetime) -> dict[str, tuple[int, int]]:
+        """namespace -> (live, expired) entries."""
+        names = sorted(self._client.smembers(self.keys.namespaces))
+        pipe = self._client.pipeline(transaction=False)
+        cutoff = lay.micros(now)
+        for ns in names:
+            pipe.zcard(self.keys.ns_order(ns))
+            pipe.zcount(self.keys.ns_expiry(ns), "-inf", cutoff)
+        values = pipe.execute()
+        return {ns: (values[2 * i] - values[2 * i + 1], values[2 * i + 1]) for i, ns in enumerate(names)}
+
+    def namespaces(self, *, now: datetime) -> list[str]:
+        with self._translated("listing namespaces"):
+            counts = self._namespace_counts(now)
+        return [ns for ns, (live, _) in counts.items() if live > 0]
+
+    def _analyzed(self, members: list[str]) -> list[tuple[Entry, AnalyzedText]]:
+        """Entries of ``members`` with their analyzed text, from the cache or from Redis."""
+        with self._cache_lock:
+            cached = {m: self._cache.get(m) for m in members}
+        missing = [m for m, hit in cached.items() if hit is None]
+        fresh: dict[str, tuple[Entry, AnalyzedText]] = {}
+        for i in range(0, len(missing), 1000):
+            chunk = missing[i : i + 1000]
+            for member, h in zip(chunk, self._hashes([self.keys.entry_of_member(m) for m in chunk])):
+                if h:
+                    entry = _entry(h)
+                    fresh[member] = (entry, AnalyzedText.of(entry.key, entry.content))
+        with self._cache_lock:
+            if len(self._cache) + len(fresh) > SEARCH_CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache.update(fresh)
+        return [pair for m in members if (pair := cached.get(m) or fresh.get(m)) is not None]
+
+    def search_text(
+        self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
+    ) -> list[tuple[Entry, float]]:
+        index = self.keys.order if namespace is None else self.keys.ns_order(namespace)
+        with self._translated("searching"):
+            docs = self._analyzed(self._client.zrange(index, 0, -1))
+        candidates = [
+            (e, doc) for e, doc in docs if is_live(e, now) and (not metadata or metadata_matches(e.metadata, metadata))
+        ]
+        ranked = CompiledQuery(query).rank(candidates, [doc for _, doc in docs])
+        return ranked[:limit]  # type: ignore[return-value]
+
+    def prune_expired(self, *, now: datetime) -> int:
+        cutoff = lay.micros(now)
+        with self._translated("pruning expired entries"):
+            expired = [ns for ns, (_, n) in self._namespace_counts(now).items() if n > 0]
+            return sum(
+                int(self._prune_namespace(keys=self.keys.namespace_keys(ns), args=[ns, cutoff, self.keys.entry_prefix]))
+                for ns in expired
+            )
+
+    def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
+        position = 0
+        while True:
+            with self._translated("exporting entries"):
+                members = self._client.zrange(self.keys.order, position, position + batch_size - 1)
+                hashes = self._hashes([self.keys.entry_of_member(m) for m in members])
+            if not members:
+                return
+            position += len(members)
+            yield from (_entry(h) for h in hashes if h)
+
+    # -- sessions and tasks ------------------------------------------------------------------
+    def put_session(self, session: Session) -> None:
+        with self._translated("storing a session"):
+            self._put_session(
+                keys=[self.keys.session(session.id), self.keys.sessions],
+                args=[
+                    self.keys.prefix,
+                    session.id,
+                    session.status,
+                    _json(session.metadata),
+                    to_iso(session.started_at),
+                    to_iso(session.ended_at) or "",
+                    lay.newest_first_member(session.started_at, session.id),
+                ],
+            )
+
+    def get_session(self, session_id: str) -> Session | None:
+        with self._translated("reading a session"):
+            h = self._client.hgetall(self.keys.session(session_id))
+        return _session(h) if h else None
+
+    def list_sessions(self, query: SessionQuery) -> list[Session]:
+        index = self.keys.sessions if query.status is None else self.keys.sessions_by_status(query.status)
+        keep = None
+        if query.ended_before is not None:
+            cutoff = query.ended_before
+
+            def keep(s: Session) -> bool:
+                return s.ended_at is not None and lay.micros(s.ended_at) < lay.micros(cutoff)
+
+        with self._translated("listing sessions"):
+            return self._scan(index, _session, keep, query.offset, query.limit, self._session_key)
+
+    def _session_key(self, member: str) -> str:
+        return self.keys.session(member.split("|", 1)[1])
+
+    def _task_key(self, member: str) -> str:
+        return self.keys.task(member.split("|", 1)[1])
+
+    def put_task(self, task: Task) -> None:
+        session_key = self.keys.session(task.session_id) if task.session_id else self.keys.task(task.id)
+        with self._translated("storing a task"):
+            self._put_task(
+                keys=[self.keys.task(task.id), self.keys.tasks, session_key],
+                args=[
+                    self.keys.prefix,
+                    task.id,
+                    task.agent_type,
+                    _json(task.input),
+                    _json(task.output),
+                    task.status,
+                    task.session_id or "",
+                    to_iso(task.created_at),
+                    to_iso(task.updated_at),
+                    to_iso(task.completed_at) or "",
+                    lay.newest_first_member(task.created_at, task.id),
+                ],
+            )
+
+    def get_task(self, task_id: str) -> Task | None:
+        with self._translated("reading a task"):
+            h = self._client.hgetall(self.keys.task(task_id))
+        return _task(h) if h else None
+
+    def list_tasks(self, query: TaskQuery) -> list[Task]:
+        keep = None
+        if query.session_id is not None:
+            index = self.keys.tasks_by_session(query.session_id)
+            if query.status is not None:
+                status = query.status
+
+                def keep(t: Task) -> bool:
+                    return t.status == status
+
+        elif query.status is not None:
+            index = self.keys.tasks_by_status(query.status)
+        else:
+            index = self.keys.tasks
+        with self._translated("listing tasks"):
+            return self._scan(index, _task, keep, query.offset, query.limit, self._task_key)
+
+    # -- operations ----------------------------------------------------------------------------
+    def counts(self, *, now: datetime) -> Counts:
+        with self._translated("counting"):
+            per_namespace = self._namespace_counts(now)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zcard(self.keys.sessions)
+            pipe.zcard(self.keys.tasks)
+            sessions, tasks = pipe.execute()
+        live = sum(n for n, _ in per_namespace.values())
+        expired = sum(x for _, x in per_namespace.values())
+        namespaces = sum(1 for n, _ in per_namespace.values() if n > 0)
+        return Counts(live, namespaces, sessions, tasks, expired, None)
+
+    def close(self) -> None:
+        self._pool.disconnect()
