@@ -106,6 +106,20 @@ def _redis_backend(scratch: Path) -> Iterator[str]:
             client.delete(*keys[i : i + 1000])
 
 
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL schema (skips, or fails on CI, without a server)."""
+    with _postgres_backend(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh Redis key prefix (skips, or fails on CI, without a server)."""
+    with _redis_backend(tmp_path) as url:
+        yield url
+
+
 # name -> factory: one line per backend.
 BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "memory": _memory_backend,

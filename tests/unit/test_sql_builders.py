@@ -93,6 +93,7 @@ def test_search_sql():
     assert "bm25(entries_fts, 0.0, 1.0, 1.0)" in sql
     assert sql.endswith("ORDER BY rank LIMIT ?")
     assert "JOIN entries e ON e.rowid = entries_fts.rowid" in sql
+    assert "namespace" not in sql.split(" WHERE ")[1]  # matched inside the index, never filtered after it
 
 
 def test_search_sql_without_metadata():

@@ -15,6 +15,8 @@ key                                    type       holds
 ``P:ns:{ns}:order``                    zset       order members of the namespace (score 0)
 ``P:ns:{ns}:expiry``                   zset       order members of the entries that expire,
                                                   scored by expires_at (µs since the epoch)
+``P:ns:{ns}:version``                  string     counter, moved by every change to the
+                                                  namespace (client-side search caches by it)
 ``P:order``                            zset       order members of every namespace (score 0)
 ``P:namespaces``                       set        namespaces that hold entries
 ``P:seq``                              string     counter: first-insert sequence of entries
@@ -98,6 +100,9 @@ class Keys:
     def ns_expiry(self, namespace: str) -> str:
         return f"{self.prefix}:ns:{namespace}:expiry"
 
+    def ns_version(self, namespace: str) -> str:
+        return f"{self.prefix}:ns:{namespace}:version"
+
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:session:{session_id}"
 
@@ -122,11 +127,12 @@ class Keys:
             self.order,
             self.namespaces,
             self.seq,
+            self.ns_version(namespace),
         ]
 
     def namespace_keys(self, namespace: str) -> list[str]:
         """KEYS of DELETE_NAMESPACE and PRUNE_NAMESPACE, in their order."""
-        return [self.ns_order(namespace), self.ns_expiry(namespace), self.order, self.namespaces]
+        return [self.ns_order(namespace), self.ns_expiry(namespace), self.order, self.namespaces, self.ns_version(namespace)]
 
 
 def namespace_of_tail(tail: str) -> str:
@@ -150,7 +156,7 @@ def newest_first_member(at: datetime, ident: str) -> str:
     return f"{_INVERT - micros(at):0{SEQ_DIGITS}d}|{ident}"
 
 
-# KEYS: entry, ns order, ns expiry, order, namespaces, seq
+# KEYS: entry, ns order, ns expiry, order, namespaces, seq, ns version
 # ARGV: id, namespace, key, content, metadata, created_at, updated_at, expires_at ("" = never),
 #       expires_us ("" = never), now (ISO), tail, pexpireat (ms)
 # An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
@@ -176,6 +182,7 @@ redis.call('HSET', KEYS[1], 'id', id, 'namespace', ARGV[2], 'key', ARGV[3], 'con
   'metadata', ARGV[5], 'created_at', created, 'updated_at', ARGV[7], 'expires_at', ARGV[8], 'order', member)
 redis.call('ZADD', KEYS[2], 0, member)
 redis.call('ZADD', KEYS[4], 0, member)
+redis.call('INCR', KEYS[7])
 if ARGV[9] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[9], member)
   redis.call('PEXPIREAT', KEYS[1], ARGV[12])
@@ -195,12 +202,13 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], old[2])
 redis.call('ZREM', KEYS[3], old[2])
 redis.call('ZREM', KEYS[4], old[2])
+redis.call('INCR', KEYS[7])
 if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
 return live
 """
 
-# KEYS: ns order, ns expiry, order, namespaces.  ARGV: namespace, now (µs), entry key prefix.
-# Returns how many live entries went.
+# KEYS: ns order, ns expiry, order, namespaces, ns version.  ARGV: namespace, now (µs), entry key prefix.
+# Returns how many live entries went. The version moves on (never resets: caches key on it).
 DELETE_NAMESPACE = f"""
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 local expired = redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[2])
@@ -210,6 +218,7 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('INCR', KEYS[5])
 return #members - expired
 """
 
@@ -224,6 +233,7 @@ for _, member in ipairs(members) do
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZREM', KEYS[3], member)
 end
+if #members > 0 then redis.call('INCR', KEYS[5]) end
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
 return #members
 """

@@ -42,6 +42,7 @@ from engram.config import DBConnectionSettings, Settings
 from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
+from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
 from engram.stores._filters import is_live, metadata_matches
@@ -67,7 +68,7 @@ SCAN_BATCH = 200
 # invisible to reads but still exported, copied and counted as expired, like
 # an unpruned row of the SQL backends.
 EXPIRY_GRACE = 3600.0
-# Cached analyzed entries kept per process for client-side search.
+# Analyzed entries kept per process for client-side search (all namespaces together).
 SEARCH_CACHE_ENTRIES = 200_000
 
 
@@ -150,6 +151,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class _Scope:
+    """The client-side search index of one namespace (or of all of them)."""
+
+    def __init__(self) -> None:
+        self.index: InvertedIndex[str] = InvertedIndex()
+        self.entries: dict[str, Entry] = {}
+        self.version: Any = None  # the namespace version(s) the index reflects
+        self.loaded = False
+
+
 class RedisStore(Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
@@ -179,8 +190,8 @@ class RedisStore(Store):
         self._prune_namespace = self._client.register_script(lay.PRUNE_NAMESPACE)
         self._put_session = self._client.register_script(lay.PUT_SESSION)
         self._put_task = self._client.register_script(lay.PUT_TASK)
-        self._cache: dict[str, tuple[Entry, AnalyzedText]] = {}
-        self._cache_lock = threading.Lock()
+        self._scopes: dict[str, _Scope] = {}  # search indexes by scope, least recently used first
+        self._scopes_lock = threading.Lock()
         with self._translated(f"connecting to Redis at {self._where}"):
             self._client.ping()
 
@@ -352,35 +363,67 @@ class RedisStore(Store):
             counts = self._namespace_counts(now)
         return [ns for ns, (live, _) in counts.items() if live > 0]
 
-    def _analyzed(self, members: list[str]) -> list[tuple[Entry, AnalyzedText]]:
-        """Entries of ``members`` with their analyzed text, from the cache or from Redis."""
-        with self._cache_lock:
-            cached = {m: self._cache.get(m) for m in members}
-        missing = [m for m, hit in cached.items() if hit is None]
-        fresh: dict[str, tuple[Entry, AnalyzedText]] = {}
-        for i in range(0, len(missing), 1000):
-            chunk = missing[i : i + 1000]
+    def _load(self, members: list[str]) -> dict[str, tuple[Entry, AnalyzedText]]:
+        """Entries of ``members`` (those still stored) with their analyzed text."""
+        loaded: dict[str, tuple[Entry, AnalyzedText]] = {}
+        for i in range(0, len(members), 1000):
+            chunk = members[i : i + 1000]
             for member, h in zip(chunk, self._hashes([self.keys.entry_of_member(m) for m in chunk])):
                 if h:
                     entry = _entry(h)
-                    fresh[member] = (entry, AnalyzedText.of(entry.key, entry.content))
-        with self._cache_lock:
-            if len(self._cache) + len(fresh) > SEARCH_CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache.update(fresh)
-        return [pair for m in members if (pair := cached.get(m) or fresh.get(m)) is not None]
+                    loaded[member] = (entry, AnalyzedText.of(entry.key, entry.content))
+        return loaded
+
+    def _search_scope(self, namespace: str | None) -> _Scope:
+        """The cached search index of a namespace (None: of all), brought up to date.
+
+        Every change to a namespace moves its version counter; the index is
+        re-read only when a version moved, and then only entries whose order
+        member is new are loaded (a member names one version of one entry).
+        """
+        scope = "" if namespace is None else "ns:" + namespace
+        if namespace is None:
+            names = sorted(self._client.smembers(self.keys.namespaces))
+            versions = self._client.mget([self.keys.ns_version(ns) for ns in names]) if names else []
+            version: Any = tuple(zip(names, versions))
+            index = self.keys.order
+        else:
+            version = self._client.get(self.keys.ns_version(namespace))
+            index = self.keys.ns_order(namespace)
+        found = self._scopes.pop(scope, None) or _Scope()
+        self._scopes[scope] = found  # most recently used last
+        if found.loaded and found.version == version:
+            return found
+        members = self._client.zrange(index, 0, -1)
+        entries = found.entries
+
+        def load(missing: list[str]) -> dict[str, AnalyzedText]:
+            loaded = self._load(missing)
+            entries.update((m, e) for m, (e, _) in loaded.items())
+            return {m: doc for m, (_, doc) in loaded.items()}
+
+        found.index.sync(members, load)
+        for gone in [m for m in entries if m not in found.index.docs]:
+            del entries[gone]
+        found.version, found.loaded = version, True
+        while sum(len(s.entries) for s in self._scopes.values()) > SEARCH_CACHE_ENTRIES and len(self._scopes) > 1:
+            self._scopes.pop(next(iter(self._scopes)))
+        return found
 
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
-        index = self.keys.order if namespace is None else self.keys.ns_order(namespace)
-        with self._translated("searching"):
-            docs = self._analyzed(self._client.zrange(index, 0, -1))
-        candidates = [
-            (e, doc) for e, doc in docs if is_live(e, now) and (not metadata or metadata_matches(e.metadata, metadata))
-        ]
-        ranked = CompiledQuery(query).rank(candidates, [doc for _, doc in docs])
-        return ranked[:limit]  # type: ignore[return-value]
+        compiled = CompiledQuery(query)
+        with self._translated("searching"), self._scopes_lock:
+            scope = self._search_scope(namespace)
+            entries = scope.entries
+
+            def accept(member: str) -> bool:
+                e = entries[member]
+                return is_live(e, now) and (not metadata or metadata_matches(e.metadata, metadata))
+
+            ranked = scope.index.rank(compiled, accept)[:limit]
+            return [(entries[m], score) for m, score in ranked]
 
     def prune_expired(self, *, now: datetime) -> int:
         cutoff = lay.micros(now)
