@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store-many", type=int, help="entries per store_many() run (default 100k)")
     ap.add_argument("--store-n", type=int, help="single store() calls per side (default 2000)")
     ap.add_argument("--queries", type=int, help="search queries per size (default 400)")
-    ap.add_argument("--reps", type=int, help="store_many() repetitions per side (default 3)")
+    ap.add_argument("--reps", type=int, help="store_many() repetitions per side (default 5)")
     ap.add_argument("--only", choices=("store", "store_many", "search"), action="append", help="run only these")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where databases go (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the search database afterwards")
@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     args.store_many = args.store_many or (5_000 if quick else 100_000)
     args.store_n = args.store_n or (300 if quick else 2_000)
     args.queries = args.queries or (100 if quick else 400)
-    args.reps = args.reps or (1 if quick else 3)
+    args.reps = args.reps or (1 if quick else 5)
     only = set(args.only or ("store", "store_many", "search"))
 
     console = Console(stderr=True)

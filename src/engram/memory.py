@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,12 @@ FINISHED_TASK_STATUSES = ("completed", "failed")
 _ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding"})
 
 Progress = Callable[[int], None]
+
+
+def _new_id() -> str:
+    """A random UUID4 as text: ``str(uuid.uuid4())`` (same bits) in half the time."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def open_store(url: str, settings: Settings | None = None) -> Store:
@@ -97,7 +104,7 @@ class Memory(ConversationAPI, SemanticAPI):
     def _entry(self, key: Any, content: Any, namespace: Any, metadata: Any, ttl: Any, now: datetime) -> Entry:
         seconds = check.ttl(ttl)
         return Entry.model_construct(
-            id=str(uuid.uuid4()),
+            id=_new_id(),
             key=check.name("key", key),
             namespace=check.name("namespace", namespace),
             content=check.content(content, self._max_bytes),
@@ -159,8 +166,8 @@ class Memory(ConversationAPI, SemanticAPI):
         for i, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise InvalidInput(f"item {i} must be a dict with key and content, not {type(item).__name__}")
-            unknown = set(item) - _ITEM_FIELDS
-            if unknown:
+            if not _ITEM_FIELDS.issuperset(item):
+                unknown = set(item) - _ITEM_FIELDS
                 raise InvalidInput(
                     f"item {i} has unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                     f"allowed: {', '.join(sorted(_ITEM_FIELDS))}"

@@ -14,6 +14,8 @@ MAX_LIMIT = 10_000
 MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
 # C0/C1 controls, DEL and lone surrogates (which no encoding can store).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# One encoder for every check: json.dumps with options builds a new one per call.
+_to_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,63}){0,7}$")
 
 
@@ -53,7 +55,7 @@ def content(value: Any, max_bytes: int) -> str:
 def json_value(field: str, value: Any, max_bytes: int) -> str:
     """Check that ``value`` is plain JSON within the size limit; returns its text."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _to_json(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{field} must be JSON (str, number, bool, null, list, dict): {exc}") from exc
     try:

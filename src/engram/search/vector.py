@@ -4,11 +4,18 @@ Vectors are unit length, so cosine similarity is a dot product. Up to
 ``exact_max`` vectors the index scans a contiguous float32 matrix with one
 matrix-vector product (numpy's speed: measured within 1.1x of a bare
 ``matrix @ q`` scan); above it an HNSW graph answers in well under a
-millisecond (hnswlib; usearch was measured too, but its extension crashes
-the process when onnxruntime is imported after it). The crossover is measured by ``bench/vectors.py``: the exact scan
-costs about 1 ms per 25k vectors of 384 dimensions on 2 cores, HNSW ~0.2-0.5 ms
-flat, so exact wins below ~10-20k vectors and its answers are exact, which is
-why the default ``vector_exact_max`` is 20,000.
+millisecond (hnswlib; usearch was tried too, but its extension crashes the
+process when onnxruntime is imported after it).
+
+The crossover is measured by ``bench/vectors.py``. Query latency alone
+favours HNSW early: exact top-10 costs ~0.06 ms per 1k vectors of 384 dims on
+2 idle cores (6.4 ms at 100k), HNSW ~0.1-0.3 ms flat, so HNSW answers faster
+from ~3-5k vectors (measured crossover: 2k exact 0.054 ms vs HNSW 0.059 ms;
+5k and above HNSW wins). But the graph is built in-process when a namespace
+is first searched (measured ~1.3 s per 1k vectors on 2 busy cores), and the
+exact scan is exact; so the default ``vector_exact_max`` is 20,000, where a
+scan still takes ~1-2 ms and a process that asks a few questions never pays
+a build. Long-running servers with big namespaces may lower it.
 
 Keys are integers chosen by the store (SQLite's rowid). The index is
 maintained incrementally (``upsert``/``remove``), so a store can keep it

@@ -202,6 +202,38 @@ class MemoryConversation:
         with self._lock:
             return iter(sorted(self._chat.checkpoints.values(), key=lambda c: (c.created_at, c.id)))
 
+    # -- bulk restore (for stores that keep a MemoryStore as their working copy) ---
+    def _restore_conversation(
+        self,
+        messages: Sequence[Message],
+        summaries: Sequence[Summary],
+        profiles: Sequence[Profile],
+        checkpoints: Sequence[Checkpoint],
+    ) -> None:
+        """Load records as they were saved, ``seq`` included (json:// reading its files)."""
+        chat = self._chat
+        with self._lock:
+            for m in sorted(messages, key=lambda m: m.seq):
+                chat.by_session.setdefault(m.session_id, []).append(m)
+                chat.by_id[m.id] = m
+                chat.analyzed[m.id] = AnalyzedText.of(m.content)
+                chat.last_seq = max(chat.last_seq, m.seq)
+            chat.summaries.update({s.session_id: s for s in summaries})
+            chat.profiles.update({p.user_id: p for p in profiles})
+            chat.checkpoints.update({c.id: c for c in checkpoints})
+
+    def _conversation_records(self, kind: str) -> list[Any]:
+        """The records of one kind in a stable order, for writing them out."""
+        chat = self._chat
+        with self._lock:
+            if kind == "messages":
+                return sorted(chat.by_id.values(), key=lambda m: m.seq)
+            if kind == "summaries":
+                return sorted(chat.summaries.values(), key=lambda s: s.session_id)
+            if kind == "profiles":
+                return sorted(chat.profiles.values(), key=lambda p: p.user_id)
+            return sorted(chat.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:
         chat = self._chat

@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -70,6 +71,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX engram_tasks_by_session ON engram_tasks (session_id, created_at DESC, id);
     CREATE INDEX engram_tasks_by_status ON engram_tasks (status, created_at DESC, id);
     """,
+    # 2: conversation memory: messages (tsvector with session/user lexemes + GIN),
+    # summaries, profiles, checkpoints.
+    CONVERSATION_SCHEMA,
 ]
 
 # -- schema version --------------------------------------------------------------

@@ -114,14 +114,15 @@ def search_top_sql(match: str, k: int, now: str) -> tuple[str, list[Any]]:
     ones and, when expired rows leave fewer than it wants out of ``k``, asks
     again with a larger ``k``.
     """
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    sql = (
-        f"SELECT {ENTRY_COLUMNS}, f.score AS rank, {LIVE}"
-        f" FROM (SELECT rowid, bm25(entries_fts, {weights}) AS score FROM entries_fts"
-        " WHERE entries_fts MATCH ? ORDER BY score LIMIT ?) AS f"
-        " JOIN entries e ON e.rowid = f.rowid ORDER BY f.score"
-    )
-    return sql, [now, match, k]
+    return _SEARCH_TOP, [now, match, k]
+
+
+_SEARCH_TOP = (
+    f"SELECT {ENTRY_COLUMNS}, f.score AS rank, {LIVE}"
+    f" FROM (SELECT rowid, bm25(entries_fts, {', '.join(str(w) for w in BM25_WEIGHTS)}) AS score"
+    " FROM entries_fts WHERE entries_fts MATCH ? ORDER BY score LIMIT ?) AS f"
+    " JOIN entries e ON e.rowid = f.rowid ORDER BY f.score"
+)
 
 
 def list_sessions_sql(query: SessionQuery) -> tuple[str, list[Any]]:

@@ -5,6 +5,8 @@ Layout of the directory::
     entries.json    {"format": "engram-json", "version": 1, "kind": "entries", "records": [...]}
     sessions.json   the same envelope, "kind": "sessions"
     tasks.json      the same envelope, "kind": "tasks"
+    messages.json, summaries.json, profiles.json, checkpoints.json
+                    conversation memory, the same envelope (written once used)
     .lock           empty; held with flock() by the process that writes
 
 Records have exactly the fields of ``engram.models`` (one record a line).
@@ -42,9 +44,11 @@ from pydantic import BaseModel, ValidationError
 from engram._time import utcnow
 from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
-from engram.models import Entry, Session, Task
+from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
 from engram.search.query import Node
+from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
 from engram.stores.base import (
+    CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
@@ -59,7 +63,10 @@ from engram.stores.memory import MemoryStore
 
 FORMAT = "engram-json"
 VERSION = 1
-KINDS: dict[str, type[BaseModel]] = {"sessions": Session, "tasks": Task, "entries": Entry}
+KINDS: dict[str, type[BaseModel]] = {
+    "sessions": Session, "tasks": Task, "entries": Entry,
+    "messages": Message, "summaries": Summary, "profiles": Profile, "checkpoints": Checkpoint,
+}  # fmt: skip
 LOCK_FILE = ".lock"
 
 _Stamp = tuple[int, int, int] | None
@@ -118,10 +125,10 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-class JsonStore(Store):
+class JsonStore(JsonConversation, Store):
     """A directory of JSON files; see the module docstring for the layout and the locking."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION})
 
     def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
         self.directory = Path(directory)
@@ -178,7 +185,8 @@ class JsonStore(Store):
         if self._loaded and stamps == self._stamps:
             return
         mem = MemoryStore("memory://")
-        sessions, tasks, entries = (self._read(kind) for kind in KINDS)
+        data = {kind: self._read(kind) for kind in KINDS}
+        sessions, tasks, entries = data["sessions"], data["tasks"], data["entries"]
         for s in sessions:
             mem.put_session(s)
         for t in tasks:
@@ -188,6 +196,7 @@ class JsonStore(Store):
                 raise BackendError(f"{self._path('tasks')}: task {t.id}: {exc}") from exc
         if entries:
             mem.put_entries(entries, now=utcnow())
+        mem._restore_conversation(*(data[kind] for kind in CONVERSATION_FILES))
         self._mem, self._stamps, self._loaded = mem, stamps, True
 
     def _save(self, kind: str) -> None:
@@ -195,6 +204,8 @@ class JsonStore(Store):
             records: list[BaseModel] = list(self._mem.iter_entries())
         elif kind == "sessions":
             records = sorted(self._mem.iter_sessions(), key=lambda s: (s.started_at, s.id))
+        elif kind in CONVERSATION_FILES:
+            records = self._mem._conversation_records(kind)
         else:
             records = sorted(self._mem.iter_tasks(), key=lambda t: (t.created_at, t.id))
         path = self._path(kind)

@@ -39,7 +39,9 @@ from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores import _postgres_sql as q
+from engram.stores._postgres_chat import PostgresConversation
 from engram.stores.base import (
+    CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
@@ -286,10 +288,10 @@ def _first_line(exc: BaseException) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresConversation, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION})
 
     def __init__(
         self,
@@ -345,9 +347,10 @@ class PostgresStore(Store):
         with self._translated(action), self._pool.connection() as conn:
             yield conn
 
-    def _run(self, conn: psycopg.Connection, sql: str, params: Any = None) -> psycopg.Cursor:
+    def _run(self, conn: psycopg.Connection, sql: str | pgsql.Composable, params: Any = None) -> psycopg.Cursor:
         if self._echo:
-            log.debug("SQL %s -- %r", " ".join(sql.split()), params)
+            text = sql if isinstance(sql, str) else sql.as_string(conn)
+            log.debug("SQL %s -- %r", " ".join(text.split()), params)
         return conn.execute(sql, params)
 
     def _fetch(self, action: str, sql: str, params: Any = None) -> list[Any]:
@@ -398,14 +401,18 @@ class PostgresStore(Store):
             with self._conn("storing an entry") as conn:
                 rows = [self._run(conn, q.UPSERT_ENTRY, params[0]).fetchone()]
         else:
-            rows = []
+            # Rows are locked in (namespace, key) order, the same in every process, so
+            # concurrent batches with overlapping keys never deadlock. The sort is
+            # stable: a key repeated in the batch is still upserted in input order.
+            order = sorted(range(len(entries)), key=lambda i: (entries[i].namespace, entries[i].key))
+            rows = [None] * len(entries)
             with self._conn(f"storing {len(entries)} entries") as conn, conn.transaction(), conn.cursor() as cur:
                 if self._echo:
                     log.debug("SQL %s -- x%d", " ".join(q.UPSERT_ENTRY.split()), len(params))
                 # Pipelined; one statement per entry, so a key repeated in the batch upserts twice.
-                cur.executemany(q.UPSERT_ENTRY, params, returning=True)
-                for _ in cur.results():
-                    rows.append(cur.fetchone())
+                cur.executemany(q.UPSERT_ENTRY, [params[i] for i in order], returning=True)
+                for i, _ in zip(order, cur.results()):
+                    rows[i] = cur.fetchone()
         stored = []
         for e, (ident, created) in zip(entries, rows):
             if ident == e.id:
