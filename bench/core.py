@@ -192,15 +192,38 @@ def pct(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+class Timings:
+    """Wall-clock and CPU (this thread) seconds of each timed call."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+
 @dataclass
 class Row:
     benchmark: str
-    engram: float  # seconds
-    baseline: float  # seconds
+    engram: float  # seconds, wall clock
+    baseline: float  # seconds, wall clock
     target_ratio: float | None = None
     target_abs: float | None = None  # seconds, for engram
     note: str = ""
     samples: int = 0
+    engram_cpu: float | None = None  # the same statistic in CPU seconds of the calling thread
+    baseline_cpu: float | None = None
+
+    @classmethod
+    def of(cls, benchmark: str, eng: Timings, raw: Timings, q: float, **kw: Any) -> "Row":
+        """Row of the q-quantile of both sides (wall clock, and CPU in the notes)."""
+        row = cls(benchmark, pct(eng.wall, q), pct(raw.wall, q), samples=len(eng.wall), **kw)
+        row.engram_cpu, row.baseline_cpu = pct(eng.cpu, q), pct(raw.cpu, q)
+        cpu = f"cpu {fmt_time(row.engram_cpu)} vs {fmt_time(row.baseline_cpu)}"
+        row.note = f"{row.note}; {cpu}" if row.note else cpu
+        return row
 
     @property
     def ratio(self) -> float:
@@ -252,7 +275,12 @@ class Bench:
     info: dict[str, Any] = field(default_factory=dict)
 
     def log(self, message: str) -> None:
+        self.sample_load()
         self.console.log(message)
+
+    def sample_load(self) -> None:
+        """Note the 1-minute load average: other processes inflate wall-clock times."""
+        self.info.setdefault("load_average", []).append(round(os.getloadavg()[0], 2))
 
     def progress(self) -> Progress:
         return Progress(
@@ -285,26 +313,25 @@ class Bench:
                 raw.execute(RAW_INSERT, row)
                 raw.execute("COMMIT")
 
-            eng_times: list[float] = []
-            raw_times: list[float] = []
-            clock = time.perf_counter
+            eng, base = Timings(), Timings()
+            clock, cpu = time.perf_counter, time.thread_time
             store = memory.store
             for b in range(0, n, block):
 
                 def run_engram() -> None:
                     for it in eng_items[b : b + block]:
-                        t0 = clock()
+                        t0, c0 = clock(), cpu()
                         store(it["key"], it["content"], namespace=it["namespace"], metadata=it["metadata"])
-                        eng_times.append(clock() - t0)
+                        eng.add(clock() - t0, cpu() - c0)
 
                 def run_raw() -> None:
                     execute = raw.execute
                     for row in raw_timed[b : b + block]:
-                        t0 = clock()
+                        t0, c0 = clock(), cpu()
                         execute("BEGIN IMMEDIATE")
                         execute(RAW_INSERT, row)
                         execute("COMMIT")
-                        raw_times.append(clock() - t0)
+                        base.add(clock() - t0, cpu() - c0)
 
                 gc.collect()
                 for run in (run_engram, run_raw) if (b // block) % 2 == 0 else (run_raw, run_engram):
@@ -314,17 +341,15 @@ class Bench:
             raw.close()
             remove_db(eng_path)
             remove_db(raw_path)
-        self.rows.append(
-            Row("store() one entry, p50", pct(eng_times, 0.5), pct(raw_times, 0.5), target_ratio=2.5, samples=n)
-        )
-        self.rows.append(Row("store() one entry, p95", pct(eng_times, 0.95), pct(raw_times, 0.95), samples=n))
+        self.rows.append(Row.of("store() one entry, p50", eng, base, 0.5, target_ratio=2.5))
+        self.rows.append(Row.of("store() one entry, p95", eng, base, 0.95))
 
     # -- store_many(): N entries in one transaction ----------------------------------------------
     def bench_store_many(self) -> None:
         n, reps = self.args.store_many, self.args.reps
         items = self.corpus.items(0, n, seed=23)
-        eng_times: list[float] = []
-        raw_times: list[float] = []
+        eng, base = Timings(), Timings()
+        clock, cpu = time.perf_counter, time.thread_time
         with self.progress() as progress:
             task = progress.add_task(f"store_many({n:,})", total=2 * reps, rate="")
             for rep in range(reps):
@@ -335,40 +360,40 @@ class Bench:
                     memory = open_memory(path)
                     try:
                         gc.collect()
-                        t0 = time.perf_counter()
+                        t0, c0 = clock(), cpu()
                         stored = memory.store_many(items)
-                        eng_times.append(time.perf_counter() - t0)
+                        eng.add(clock() - t0, cpu() - c0)
                         assert stored == n
                     finally:
                         memory.close()
                         remove_db(path)
-                    progress.update(task, advance=1, rate=f"engram {fmt_time(eng_times[-1])}")
+                    progress.update(task, advance=1, rate=f"engram {fmt_time(eng.wall[-1])}")
 
                 def run_raw() -> None:
                     path = self.workdir / f"store-many-raw-{rep}.db"
                     conn = raw_connect(path, create=True)
                     try:
                         gc.collect()
-                        t0 = time.perf_counter()
+                        t0, c0 = clock(), cpu()
                         conn.execute("BEGIN IMMEDIATE")
                         conn.executemany(RAW_INSERT, rows)
                         conn.execute("COMMIT")
-                        raw_times.append(time.perf_counter() - t0)
+                        base.add(clock() - t0, cpu() - c0)
                     finally:
                         conn.close()
                         remove_db(path)
-                    progress.update(task, advance=1, rate=f"raw {fmt_time(raw_times[-1])}")
+                    progress.update(task, advance=1, rate=f"raw {fmt_time(base.wall[-1])}")
 
                 for run in (run_engram, run_raw) if rep % 2 == 0 else (run_raw, run_engram):
                     run()
         self.rows.append(
-            Row(
+            Row.of(
                 f"store_many() {human(n)} entries",
-                statistics.median(eng_times),
-                statistics.median(raw_times),
+                eng,
+                base,
+                0.5,
                 target_ratio=1.5,
-                note=f"median of {reps}; {n / statistics.median(eng_times):,.0f} entries/s",
-                samples=reps,
+                note=f"median of {reps}; {n / pct(eng.wall, 0.5):,.0f} entries/s",
             )
         )
 
@@ -446,38 +471,37 @@ class Bench:
         if multi:
             self.log(f"{multi} searches issued more than one statement; the baseline runs them all")
 
-        eng_times: list[float] = []
-        raw_times: list[float] = []
+        eng, base = Timings(), Timings()
+        cpu = time.thread_time
         task = progress.add_task(f"search @ {human(size)}", total=len(queries), rate="")
         gc.collect()
         for i, ((q, ns), stmts) in enumerate(zip(queries, statements)):
             # Alternate which side goes first, so neither always finds the cache the other warmed.
             for side in (0, 1) if i % 2 == 0 else (1, 0):
                 if side == 0:
-                    t0 = clock()
+                    t0, c0 = clock(), cpu()
                     search(q, namespace=ns, limit=10)
-                    eng_times.append(clock() - t0)
+                    eng.add(clock() - t0, cpu() - c0)
                 else:
-                    t0 = clock()
+                    t0, c0 = clock(), cpu()
                     for sql, params in stmts:
                         raw.execute(sql, params).fetchall()
-                    raw_times.append(clock() - t0)
+                    base.add(clock() - t0, cpu() - c0)
             progress.update(task, advance=1)
+        self.sample_load()
         note = f"{len(queries)} queries, {statistics.mean(hits):.1f} hits avg"
         self.rows.append(
-            Row(
+            Row.of(
                 f"search() @ {human(size)}, p50",
-                pct(eng_times, 0.5),
-                pct(raw_times, 0.5),
+                eng,
+                base,
+                0.5,
                 target_ratio=1.5,
                 target_abs=0.005 if size >= 1_000_000 else None,
                 note=note,
-                samples=len(queries),
             )
         )
-        self.rows.append(
-            Row(f"search() @ {human(size)}, p95", pct(eng_times, 0.95), pct(raw_times, 0.95), samples=len(queries))
-        )
+        self.rows.append(Row.of(f"search() @ {human(size)}, p95", eng, base, 0.95))
 
 
 def human(n: int) -> str:
@@ -563,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     bench.info["seconds"] = round(time.perf_counter() - started, 1)
+    bench.sample_load()
+    loads = bench.info["load_average"]
 
     if args.json:
         print(json.dumps({"info": bench.info, "results": [r.as_json() for r in bench.rows]}, indent=2))
@@ -594,6 +620,15 @@ def main(argv: list[str] | None = None) -> int:
                 else ""
             )
         )
+        out.print(
+            f"1-minute load average during the run: {min(loads):g} to {max(loads):g} on {bench.info['cpus']} CPUs. "
+            "Ratios compare calls interleaved in the same run; the notes give CPU time of the calling thread."
+        )
+        if max(loads) > (os.cpu_count() or 1):
+            out.print(
+                "[yellow]Other processes competed for the CPUs: wall-clock times (and the absolute target) "
+                "are inflated; the CPU times in the notes are closer to an idle machine.[/yellow]"
+            )
     failed = [r for r in bench.rows if r.passed is False]
     return 1 if failed and args.strict else 0
 

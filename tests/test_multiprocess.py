@@ -24,10 +24,13 @@ READERS = 2
 TIMEOUT_S = 90
 
 
-def _writer(url: str, worker: int, count: int, start: mp.Event, errors: mp.Queue, done: mp.Queue) -> None:
+def _writer(
+    url: str, worker: int, count: int, ready: mp.Queue, start: mp.Event, errors: mp.Queue, done: mp.Queue
+) -> None:
     try:
-        start.wait(30)
-        with engram.Memory(url) as memory:
+        with engram.Memory(url) as memory:  # every process opens (and migrates) the new file at once
+            ready.put(worker)
+            start.wait(TIMEOUT_S)
             for i in range(count):
                 memory.store(
                     f"w{worker}-k{i}",
@@ -41,12 +44,15 @@ def _writer(url: str, worker: int, count: int, start: mp.Event, errors: mp.Queue
         done.put(worker)
 
 
-def _reader(url: str, worker: int, start: mp.Event, stop: mp.Event, errors: mp.Queue, reads: mp.Queue) -> None:
+def _reader(
+    url: str, worker: int, ready: mp.Queue, start: mp.Event, stop: mp.Event, errors: mp.Queue, reads: mp.Queue
+) -> None:
     n = 0
     try:
-        start.wait(30)
         with engram.Memory(url) as memory:
-            while not stop.is_set():
+            ready.put(worker)
+            start.wait(TIMEOUT_S)
+            while n == 0 or not stop.is_set():  # at least one full round, however late it starts
                 memory.list(limit=50)
                 memory.list(namespace="ns1", metadata={"worker": 1}, limit=10)
                 memory.search("entry written", limit=10)
@@ -96,35 +102,41 @@ def test_four_writers_and_two_readers_share_one_file(tmp_path: Path):
     ctx = mp.get_context("spawn")
     url = f"sqlite:///{tmp_path / 'shared.db'}"  # every process creates/migrates it concurrently
     start, stop = ctx.Event(), ctx.Event()
-    errors_q, done_q, reads_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    ready_q, errors_q, done_q, reads_q = ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue()
 
     writers = [
-        ctx.Process(target=_writer, args=(url, w, WRITES_PER_WRITER, start, errors_q, done_q), name=f"writer-{w}")
+        ctx.Process(
+            target=_writer, args=(url, w, WRITES_PER_WRITER, ready_q, start, errors_q, done_q), name=f"writer-{w}"
+        )
         for w in range(WRITERS)
     ]
     readers = [
-        ctx.Process(target=_reader, args=(url, r, start, stop, errors_q, reads_q), name=f"reader-{r}")
+        ctx.Process(target=_reader, args=(url, r, ready_q, start, stop, errors_q, reads_q), name=f"reader-{r}")
         for r in range(READERS)
     ]
     for p in writers + readers:
         p.start()
-    start.set()
 
     problems: list[str] = []
     finished = []
     try:
+        for _ in writers + readers:  # start together, once every process has its store open
+            ready_q.get(timeout=TIMEOUT_S)
+        start.set()
         for _ in writers:
             finished.append(done_q.get(timeout=TIMEOUT_S))
     except queue.Empty:
-        problems.append(f"only writers {sorted(finished)} finished within {TIMEOUT_S}s")
+        problems.append(f"not every process got ready, or only writers {sorted(finished)} finished, within {TIMEOUT_S}s")
     finally:
+        start.set()
         stop.set()
         _join_all(writers + readers, problems)
 
     problems += _drain(errors_q)
     reads = _drain(reads_q)
+    locked = [p for p in problems if "locked" in p]
+    assert locked == [], "database is locked:\n" + "\n".join(locked)
     assert problems == [], "\n".join(problems)
-    assert not any("locked" in p for p in problems)
     assert len(reads) == READERS and all(n > 0 for n in reads), f"readers did not read: {reads}"
 
     with engram.Memory(url) as memory:

