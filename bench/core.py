@@ -15,9 +15,14 @@ synchronous=NORMAL):
 * ``store_many()`` of N entries  vs  BEGIN IMMEDIATE; executemany(INSERT); COMMIT
   into a fresh database of the same schema.  Target: <= 1.5x raw.
 * ``search()`` over 100k and 1M entries in 100 namespaces, namespaced 1-2 word
-  queries drawn from the entries' words  vs  the very SQL statement the store
-  issues (FTS5 MATCH with the namespace token inside it), run with sqlite3.
-  Target: p50 <= 1.5x raw, and <= 5 ms p50 at 1M.
+  queries drawn from the entries' words  vs  the very SQL statements the store
+  issues for each query (recorded on a warm-up pass: FTS5 MATCH with the
+  namespace token inside it), run on a plain sqlite3 connection to the same
+  file.  Target: p50 <= 1.5x raw, and <= 5 ms p50 at 1M.
+
+The notes give the CPU time of the calling thread for the same statistic:
+on a machine busy with other work, wall-clock times (and so the absolute
+target) are inflated, while ratios of interleaved calls hold.
 
 Entry texts are sentences of the LoCoMo dialogue turns (read at run time from
 ``--data``, never copied into the repository), recombined at random to reach
@@ -496,7 +501,9 @@ class Bench:
                 eng,
                 base,
                 0.5,
-                target_ratio=1.5,
+                # The targets are set for 100k and 1M entries; below, the query
+                # is so cheap that they do not apply (a --quick run only smoke-tests).
+                target_ratio=1.5 if size >= 100_000 else None,
                 target_abs=0.005 if size >= 1_000_000 else None,
                 note=note,
             )

@@ -8,6 +8,7 @@ for every backend.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from engram.stores.base import Store
 
 SEARCH_MODES = ("auto", "fts", "vector", "hybrid")
+WORD_COUNT_CAP = 64 * hybrid.TEXT_BUDGET  # counting a word's entries stops here (only the order matters)
+WORD_COUNT_TTL_S = 300.0
 EXTERNAL_MODEL = "external"  # the model name recorded for vectors given precomputed, with no embedder
 
 
@@ -224,6 +227,12 @@ class SemanticAPI:
 
         depth = max(hybrid.CANDIDATES, limit)
         keywords = hybrid.keyword_query(query) if query.strip() else None
+        if keywords is not None and not hybrid.has_operators(query):
+            keywords = hybrid.prune_keywords(
+                keywords,
+                lambda node, cap: self.backend.count_text_matches(node, namespace=ns, cap=cap),
+                self._word_frequency,
+            )
         fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
         near = [
             (e, s) for e, s in self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=depth, now=now)
@@ -236,6 +245,23 @@ class SemanticAPI:
             for f in fused
         ]
         return SearchResult.model_construct(count=len(results), results=results)
+
+    def _word_frequency(self, term: Any) -> int:
+        """How many entries of the whole store hold ``term`` (capped; cached for a few minutes).
+
+        Only orders a question's words from rare to common, so a slightly
+        stale count does no harm, and the cache saves a count per word.
+        """
+        cache: dict[Any, tuple[int, float]] = self.__dict__.setdefault("_word_counts", {})
+        now = time.monotonic()
+        hit = cache.get(term)
+        if hit is not None and now - hit[1] < WORD_COUNT_TTL_S:
+            return hit[0]
+        count = self.backend.count_text_matches(term, namespace=None, cap=WORD_COUNT_CAP) or 0
+        if len(cache) >= 8192:
+            cache.clear()
+        cache[term] = (count, now)
+        return count
 
     # -- reindex ---------------------------------------------------------------
     def reindex(self, namespace: str | None = None, *, progress: Callable[[int], None] | None = None) -> int:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engram import validation as check
 from engram._time import utcnow
-from engram.errors import InvalidInput, LLMError
+from engram.errors import InvalidInput, LLMError, NotFound
 from engram.llm._prompt import quote
 from engram.models import Message, Profile, Summary
 
@@ -209,8 +209,6 @@ class ConversationMemory:
         self.summarizer = Summarizer(memory, llm, every=every) if llm is not None else None  # type: ignore[arg-type]
         self.profiles = ProfileExtractor(memory, llm, mode=profile_mode) if llm is not None else None  # type: ignore[arg-type]
         if memory.session_get(self.session_id) is None:
-            from engram.errors import NotFound
-
             raise NotFound(f"session {self.session_id} does not exist: start one with memory.session_start()")
 
     def __repr__(self) -> str:
@@ -274,8 +272,6 @@ class ConversationMemory:
                 fields = {k: v for k, v in item.items() if k not in ("role", "content", "session_id")}
                 messages.append(self.memory._message(self.session_id, item.get("role"), item.get("content"), now=now, **fields))
             if self.memory.session_get(self.session_id) is None:
-                from engram.errors import NotFound
-
                 raise NotFound(f"session {self.session_id} does not exist")
         errors: list[str] = []
         summary = profile = None

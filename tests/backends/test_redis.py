@@ -170,3 +170,11 @@ def test_task_for_a_missing_session_is_a_conflict(redis_url):
         task = memory.task_create("agent", None)
         with pytest.raises(engram.Conflict, match="does not exist"):
             memory.backend.put_task(task.model_copy(update={"session_id": "nope"}))
+
+
+def test_closed_store_raises_backend_error(redis_url):
+    memory = engram.Memory(redis_url)
+    memory.close()
+    memory.close()
+    with pytest.raises(engram.BackendError, match="closed"):
+        memory.get("k")

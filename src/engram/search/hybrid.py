@@ -15,12 +15,22 @@ k=60 gives 0.653 (below BM25 alone, 0.678), k=5 gives 0.726, k=1..5 are
 within 0.01 of each other, and extra weight on either list did not help;
 a min-max score blend peaked at the same 0.726. Candidate depth 20-100
 changes any@10 by under 0.01.
+
+BM25 scores every entry that matches, and the OR of a question's words
+matches a lot of a big namespace: at 100k entries a typical question
+matched ~16k, and scoring them (SQLite's bm25(), ~2 us a row) was most of a
+hybrid search (~30-40 ms of ~60). :func:`prune_keywords` keeps that set
+under :data:`TEXT_BUDGET`: when more entries match, the most common words are
+dropped, rarest kept, as long as what is left still fits. Common words
+weigh least in BM25 (lowest IDF) and the vector list still sees everything,
+so this costs little recall; a namespace whose matches fit (all of LoCoMo's
+conversations) is searched exactly as before.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +42,7 @@ RRF_K = 5
 FTS_WEIGHT = 1.0
 VECTOR_WEIGHT = 1.0
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
+TEXT_BUDGET = 1000  # entries BM25 may score for one question's OR of words
 
 _OPERATORS = re.compile(r'["()*]|\b(?:AND|OR|NOT)\b|(?:^|\s)-\S')
 
@@ -80,6 +91,39 @@ def keyword_query(query: str) -> Node | None:
     return terms[0] if len(terms) == 1 else Or(terms)
 
 
+def prune_keywords(
+    node: Node,
+    in_scope: Callable[[Node, int], int | None],
+    overall: Callable[[Term], int],
+    *,
+    budget: int = TEXT_BUDGET,
+) -> Node:
+    """``node`` (an OR of words from :func:`keyword_query`) cut down to what BM25 can score quickly.
+
+    ``in_scope(node, cap)`` counts the entries of the searched scope that
+    match, stopping at ``cap`` (None: cannot count, nothing is dropped);
+    ``overall(term)`` says how common a word is in the whole store (the
+    statistic BM25's IDF uses). When more than ``budget`` entries match, the
+    words are taken rarest first for as long as their OR still matches at
+    most ``budget`` entries; the rarest word is always kept.
+    """
+    if not isinstance(node, Or) or not all(isinstance(c, Term) for c in node.children):
+        return node
+    total = in_scope(node, budget + 1)
+    if total is None or total <= budget:
+        return node
+    order = sorted(range(len(node.children)), key=lambda i: (overall(node.children[i]), i))
+    kept = [order[0]]
+    for i in order[1:]:
+        trial = sorted(kept + [i])
+        count = in_scope(Or(tuple(node.children[j] for j in trial)), budget + 1)
+        if count is None or count > budget:
+            break
+        kept = trial
+    terms = tuple(node.children[j] for j in sorted(kept))
+    return terms[0] if len(terms) == 1 else Or(terms)
+
+
 @dataclass(slots=True)
 class Fused:
     """One entry after fusion: its fused score and where each list ranked it (1-based)."""
@@ -118,4 +162,14 @@ def fuse(
     return sorted(by_id.values(), key=lambda f: (-f.score, best_rank(f)))
 
 
-__all__ = ["CANDIDATES", "Fused", "QuerySyntaxError", "STOPWORDS", "fuse", "has_operators", "keyword_query"]
+__all__ = [
+    "CANDIDATES",
+    "TEXT_BUDGET",
+    "Fused",
+    "QuerySyntaxError",
+    "STOPWORDS",
+    "fuse",
+    "has_operators",
+    "keyword_query",
+    "prune_keywords",
+]

@@ -176,4 +176,14 @@ MIGRATIONS: list[str] = [
         DELETE FROM entry_vectors WHERE rowid = old.rowid;
     END;
     """,
+    # 4: an identity for this database, so files derived from it (the HNSW
+    # graphs saved in <db>.vectors/) are never taken for another database's,
+    # e.g. after the file was deleted and created again at the same path.
+    """
+    CREATE TABLE engram_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO engram_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    """,
 ]

@@ -2,18 +2,29 @@
 
 Vectors live in ``entry_vectors`` (float32 BLOBs keyed by the entry's rowid);
 searches run on an in-memory :class:`~engram.search.vector.VectorIndex` per
-namespace, loaded on first use. Every change to ``entry_vectors`` is logged
-by triggers in ``vector_changes``; before each search the store reads the
-log past the last sequence number it has seen (one indexed lookup when
-nothing changed) and applies just those changes, so writes from other
-processes on the same file are visible to the next search.
+namespace, loaded on first use and kept for the life of the store. Every
+change to ``entry_vectors`` is logged by triggers in ``vector_changes``;
+before each search the store reads the log past the last sequence number it
+has seen (one indexed lookup when nothing changed) and applies just those
+changes, so writes from other processes on the same file are visible to the
+next search.
+
+A namespace big enough for an HNSW graph has it saved in ``<db>.vectors/``
+(:mod:`engram.stores._vector_files`) with the sequence number it reflects:
+a new process loads the graph, replays only the changes logged since, and
+saves it again once it has applied enough of them (or when closed). Bulk
+writes (``store_many``, import, reindex, copy) bring a big namespace's graph
+up to date as they go, so the build is paid by the bulk job, not by the
+first search after it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,13 +33,17 @@ from engram._time import to_iso
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex
+from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex, ann_available
 from engram.stores import _sql
+from engram.stores._vector_files import VectorFiles, save_threshold
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 # Keep this many change-log rows; a process further behind reloads from scratch.
 CHANGE_LOG_KEEP = 100_000
 _CHUNK = 500  # bound parameters per IN (...) list
+# A write of at least this many vectors into one namespace brings its HNSW
+# graph up to date right away (when the namespace is big enough for one).
+BULK_SYNC = 1000
 
 
 def _blob(vector: np.ndarray) -> bytes:
@@ -53,9 +68,19 @@ class SQLiteVectors:
         state = self.__dict__.get("_vstate")
         if state is None:
             state = self.__dict__.setdefault(
-                "_vstate", {"indexes": {}, "seq": None, "model": None, "lock": threading.RLock()}
+                "_vstate", {"indexes": {}, "seq": None, "files": None, "lock": threading.RLock()}
             )
         return state
+
+    def _vector_files(self) -> VectorFiles | None:
+        """Where this database's HNSW graphs are saved (None before schema 4)."""
+        state = self._vector_state()
+        if state["files"] is None:
+            rows = self._read("reading the store id", "SELECT value FROM engram_meta WHERE key = 'store_id'")  # type: ignore[attr-defined]
+            if not rows:
+                return None
+            state["files"] = VectorFiles(Path(f"{self.path}.vectors"), rows[0][0])  # type: ignore[attr-defined]
+        return state["files"]
 
     # -- model ---------------------------------------------------------------
     def vector_model(self) -> VectorModel | None:
@@ -92,7 +117,45 @@ class SQLiteVectors:
             conn.execute(
                 "DELETE FROM vector_changes WHERE seq <= (SELECT max(seq) FROM vector_changes) - ?", (CHANGE_LOG_KEEP,)
             )
+        if stored >= BULK_SYNC and ann_available():
+            for ns, n in Counter(i.namespace for i in items).items():
+                if n >= BULK_SYNC:
+                    self._sync_after_write(ns, model.dimensions)
         return stored
+
+    def _sync_after_write(self, namespace: str, dimensions: int) -> None:
+        """Bring a big namespace's HNSW graph up to date after a bulk write (build it when it crossed the size)."""
+        state = self._vector_state()
+        with state["lock"]:
+            if namespace not in state["indexes"]:
+                files = self._vector_files()
+                if files is None or not files.versions(namespace):
+                    n = self._read(  # type: ignore[attr-defined]
+                        "counting vectors", "SELECT count(*) FROM entry_vectors WHERE namespace = ?", (namespace,)
+                    )[0][0]
+                    if n <= self.vector_exact_max:
+                        return  # exact: loads in milliseconds when first searched
+            self._refresh(save=False)
+            index = self._index(namespace, dimensions)
+            # Saved now only when much has changed since; otherwise when closed.
+            if index.uses_ann and index.changes >= max(save_threshold(len(index)), len(index) // 4):
+                self._save_index(namespace, index)
+
+    def _save_index(self, namespace: str, index: VectorIndex) -> None:
+        files = self._vector_files()
+        model = self.vector_model()
+        if files is not None and model is not None and model.dimensions == index.dimensions:
+            files.save(namespace, index, self._vector_state()["seq"], model)
+
+    def save_vector_indexes(self) -> None:
+        """Save the HNSW graphs that took enough changes since they were loaded or saved (on close)."""
+        state = self._vector_state()
+        with state["lock"]:
+            if state["seq"] is None:
+                return
+            for ns, index in list(state["indexes"].items()):
+                if index.uses_ann and index.changes >= save_threshold(len(index)):
+                    self._save_index(ns, index)
 
     def clear_vectors(self) -> int:
         with self._write("dropping vectors") as conn:  # type: ignore[attr-defined]
@@ -102,6 +165,9 @@ class SQLiteVectors:
         state = self._vector_state()
         with state["lock"]:
             state["indexes"].clear()
+            files = self._vector_files()
+            if files is not None:
+                files.remove()
         return n
 
     # -- reads -------------------------------------------------------------------
@@ -164,8 +230,11 @@ class SQLiteVectors:
             last = rows[-1][8]
 
     # -- the in-memory indexes ---------------------------------------------------
-    def _refresh(self) -> None:
-        """Apply changes logged since the last look (by any process) to the loaded indexes."""
+    def _refresh(self, *, save: bool = True) -> None:
+        """Apply changes logged since the last look (by any process) to the loaded indexes.
+
+        With ``save``, a graph that took enough changes is saved again.
+        """
         state = self._vector_state()
         seq = self._read("reading vector changes", "SELECT max(seq) FROM vector_changes")[0][0] or 0  # type: ignore[attr-defined]
         seen = state["seq"]
@@ -190,33 +259,85 @@ class SQLiteVectors:
             if ns in state["indexes"]:
                 by_namespace.setdefault(ns, []).append(rowid)
         for ns, rowids in by_namespace.items():
-            index: VectorIndex = state["indexes"][ns]
-            current: dict[int, bytes] = {}
-            for part in _chunks(rowids):
-                rows = self._read(  # type: ignore[attr-defined]
-                    "reading vectors",
-                    f"SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({','.join('?' * len(part))})",
-                    [ns, *part],
-                )
-                current.update({r[0]: r[1] for r in rows})
-            index.remove([r for r in rowids if r not in current])
-            if current:
-                keys = list(current)
-                index.upsert(keys, np.vstack([_vec(current[k]) for k in keys]))
+            self._apply(ns, state["indexes"][ns], rowids)
         state["seq"] = seq
+        if save:
+            for ns in by_namespace:
+                index = state["indexes"][ns]
+                if index.uses_ann and index.changes >= save_threshold(len(index)):
+                    self._save_index(ns, index)
+
+    def _apply(self, namespace: str, index: VectorIndex, rowids: Sequence[int]) -> None:
+        """Make ``index`` hold the current vectors of ``rowids`` (or not hold them, when gone)."""
+        current: dict[int, bytes] = {}
+        for part in _chunks(list(rowids)):
+            rows = self._read(  # type: ignore[attr-defined]
+                "reading vectors",
+                f"SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({','.join('?' * len(part))})",
+                [namespace, *part],
+            )
+            current.update({r[0]: r[1] for r in rows})
+        index.remove([r for r in rowids if r not in current])
+        if current:
+            keys = list(current)
+            index.upsert(keys, np.vstack([_vec(current[k]) for k in keys]))
+
+    def _load_saved(self, namespace: str, dimensions: int) -> VectorIndex | None:
+        """The namespace's saved HNSW graph brought up to the seen sequence number, or None."""
+        files = self._vector_files()
+        if files is None or not ann_available() or not files.versions(namespace):
+            return None
+        model = self.vector_model()
+        if model is None or model.dimensions != dimensions:
+            return None
+        seen = self._vector_state()["seq"]
+        newest, oldest = self._read(  # type: ignore[attr-defined]
+            "reading vector changes", "SELECT max(seq), min(seq) FROM vector_changes"
+        )[0]
+        loaded = files.load(namespace, model, exact_max=self.vector_exact_max, max_hwm=newest or 0)
+        if loaded is None:
+            return None
+        index, hwm = loaded
+        if hwm < seen:
+            if oldest is None or oldest > hwm + 1:
+                return None  # the log no longer reaches back to the graph's mark: rebuild
+            rows = self._read(  # type: ignore[attr-defined]
+                "reading vector changes",
+                "SELECT DISTINCT entry_rowid FROM vector_changes WHERE namespace = ? AND seq > ? AND seq <= ?",
+                (namespace, hwm, seen),
+            )
+            self._apply(namespace, index, [r[0] for r in rows])
+        # Cheap sanity check: as many live vectors as the database holds, unless it changed meanwhile.
+        count, now = self._read(  # type: ignore[attr-defined]
+            "counting vectors",
+            "SELECT (SELECT count(*) FROM entry_vectors WHERE namespace = ?), (SELECT max(seq) FROM vector_changes)",
+            (namespace,),
+        )[0]
+        if (now or 0) == max(seen, hwm) and count != len(index):
+            return None
+        return index
 
     def _index(self, namespace: str, dimensions: int) -> VectorIndex:
         state = self._vector_state()
         index = state["indexes"].get(namespace)
         if index is None or index.dimensions != dimensions:
-            rows = self._read(  # type: ignore[attr-defined]
-                "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
-            )
-            index = VectorIndex(dimensions, exact_max=self.vector_exact_max)
-            if rows:
-                keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimensions)
-                index.upsert(keys, matrix)
+            index = self._load_saved(namespace, dimensions)
+            if index is None:
+                rows = self._read(  # type: ignore[attr-defined]
+                    "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
+                )
+                index = VectorIndex(dimensions, exact_max=self.vector_exact_max)
+                if rows:
+                    keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimensions)
+                    index.upsert(keys, matrix)
+                files = self._vector_files()
+                if index.uses_ann:
+                    self._save_index(namespace, index)  # built once, not by every process
+                elif files is not None and files.versions(namespace):
+                    files.remove(namespace)  # small again (or unreadable): nothing worth keeping
+            elif index.changes >= save_threshold(len(index)):
+                self._save_index(namespace, index)
             state["indexes"][namespace] = index
         return index
 

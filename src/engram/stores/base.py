@@ -186,6 +186,14 @@ class Store(ABC):
     ) -> list[tuple[Entry, float]]:
         """BM25 full-text search over key and content; higher score is better."""
 
+    def count_text_matches(self, query: Node, *, namespace: str | None, cap: int) -> int | None:
+        """How many entries (expired ones included) match ``query``, counting no further than ``cap``.
+
+        None when the backend cannot count cheaply (the default). Hybrid search
+        uses it to keep the OR of a question's words from scoring a huge set.
+        """
+        return None
+
     @abstractmethod
     def prune_expired(self, *, now: datetime) -> int:
         """Remove expired entries; returns how many."""

@@ -8,19 +8,21 @@ Redis expiry (``PEXPIREAT``, at expiry + ``expiry_grace``) on the entry's
 hash; ``prune()`` deletes expired entries at once and clears the index
 entries of those Redis already dropped.
 
-Full-text search runs client-side when the server has no search module:
-the namespace's entries are read (and cached per process by their order
-member, which changes on every update) and ranked with
-``engram.search.bm25``. Its cost grows with the namespace (about 10k entries
-per namespace is the practical limit; see docs/backends.md for measurements).
-Searching every namespace reads every entry.
+Full-text search runs client-side (plain Redis has no text index): each
+process keeps an inverted index of a namespace's analyzed entries
+(``engram.search.inverted``, BM25 as in ``engram.search.bm25``), checks the
+namespace's version counter before every search and re-reads the member list
+only when a write moved it, loading just the entries it has not seen. Measured
+limits are in docs/backends.md (about 10k entries per namespace). Searching
+every namespace indexes every entry.
 
 URL options: ``prefix`` (default ``engram``) — the first part of every key,
 so several stores can share one Redis database; ``expiry_grace`` (seconds,
 default 3600) — how long Redis keeps an entry after it expired (invisible to
-reads, still exported and copied) before dropping it; 0 drops it at once. Pool: ``max_connections`` =
-``pool_size + max_overflow`` and ``pool_timeout`` of ``db_connection_settings``
-(a blocking pool), ``db_connect_timeout`` for connecting.
+reads, still exported and copied) before dropping it; 0 drops it at once.
+Pool: ``max_connections`` = ``pool_size + max_overflow`` and ``pool_timeout``
+of ``db_connection_settings`` (a blocking pool), ``db_connect_timeout`` for
+connecting.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ class RedisStore(Store):
         self._put_task = self._client.register_script(lay.PUT_TASK)
         self._scopes: dict[str, _Scope] = {}  # search indexes by scope, least recently used first
         self._scopes_lock = threading.Lock()
+        self._closed = False
         with self._translated(f"connecting to Redis at {self._where}"):
             self._client.ping()
 
@@ -204,6 +207,8 @@ class RedisStore(Store):
     # -- plumbing ----------------------------------------------------------------------
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
+        if self._closed:
+            raise BackendError(f"{action} failed: the store for {self._where} is closed")
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -538,4 +543,5 @@ class RedisStore(Store):
         return Counts(live, namespaces, sessions, tasks, expired, None)
 
     def close(self) -> None:
+        self._closed = True
         self._pool.disconnect()

@@ -334,6 +334,15 @@ class SQLiteStore(SQLiteConversation, SQLiteVectors, Store):
                 return [(_entry(r), -r[8]) for r in live[:limit]]
             k *= 4
 
+    def count_text_matches(self, query: Node, *, namespace: str | None, cap: int) -> int:
+        # Walks at most ``cap`` index rows and scores none (bm25 is the costly part).
+        match = index_match(query, None if namespace is None else namespace_token(namespace))
+        return self._read(
+            "counting matches",
+            "SELECT count(*) FROM (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)",
+            (match, cap),
+        )[0][0]
+
     def prune_expired(self, *, now: datetime) -> int:
         with self._write("pruning expired entries") as conn:
             return conn.execute(
@@ -431,6 +440,11 @@ class SQLiteStore(SQLiteConversation, SQLiteVectors, Store):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
+        if not self._closed:
+            try:
+                self.save_vector_indexes()  # HNSW graphs that took many changes: the next process loads them
+            except Exception:  # noqa: BLE001 - a graph not saved is rebuilt later; closing must not fail
+                pass
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
