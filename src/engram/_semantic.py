@@ -8,8 +8,10 @@ for every backend.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +33,22 @@ if TYPE_CHECKING:
 SEARCH_MODES = ("auto", "fts", "vector", "hybrid")
 WORD_COUNT_CAP = 64 * hybrid.TEXT_BUDGET  # counting a word's entries stops here (only the order matters)
 WORD_COUNT_TTL_S = 300.0
+PARALLEL_EMBED = True
 EXTERNAL_MODEL = "external"  # the model name recorded for vectors given precomputed, with no embedder
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _embedding_pool() -> ThreadPoolExecutor:
+    """Threads that embed hybrid queries beside the full-text search (one process-wide pool)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engram-embed")
+    return _pool
 
 
 def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
@@ -213,9 +230,9 @@ class SemanticAPI:
             ]
             return SearchResult.model_construct(count=len(results), results=results)
 
-        qvec = self._query_vector(query, vector)
         floor = -2.0 if threshold is None else float(threshold)
         if mode == "vector":
+            qvec = self._query_vector(query, vector)
             found = self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=limit, now=now)
             results = [
                 SearchHit.model_construct(entry=e, score=s, match_type="vector", fts_score=None, fts_rank=None,
@@ -225,6 +242,10 @@ class SemanticAPI:
             ]
             return SearchResult.model_construct(count=len(results), results=results)
 
+        # The query's embedding (~3-5 ms of model time) is computed on another
+        # thread while the full-text half runs here: both release the GIL.
+        pending = _embedding_pool().submit(self._query_vector, query, vector) if vector is None and PARALLEL_EMBED else None
+        qvec = self._query_vector(query, vector) if pending is None else None
         depth = max(hybrid.CANDIDATES, limit)
         keywords = hybrid.keyword_query(query) if query.strip() else None
         if keywords is not None and not hybrid.has_operators(query):
@@ -233,7 +254,11 @@ class SemanticAPI:
                 lambda node, cap: self.backend.count_text_matches(node, namespace=ns, cap=cap),
                 self._word_frequency,
             )
-        fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
+        try:
+            fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
+        finally:
+            if pending is not None:
+                qvec = pending.result()
         near = [
             (e, s) for e, s in self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=depth, now=now)
             if s >= floor
