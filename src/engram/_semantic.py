@@ -8,10 +8,8 @@ for every backend.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,22 +31,7 @@ if TYPE_CHECKING:
 SEARCH_MODES = ("auto", "fts", "vector", "hybrid")
 WORD_COUNT_CAP = 64 * hybrid.TEXT_BUDGET  # counting a word's entries stops here (only the order matters)
 WORD_COUNT_TTL_S = 300.0
-PARALLEL_EMBED = True
 EXTERNAL_MODEL = "external"  # the model name recorded for vectors given precomputed, with no embedder
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _embedding_pool() -> ThreadPoolExecutor:
-    """Threads that embed hybrid queries beside the full-text search (one process-wide pool)."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engram-embed")
-    return _pool
 
 
 def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
@@ -117,8 +100,11 @@ class SemanticAPI:
             )
         return model
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, look_in_store: bool = True) -> np.ndarray:
         """Embed texts with the configured embedder (cached by model and content hash).
+
+        ``look_in_store=False`` skips looking for stored vectors of the same
+        text (two reads that a search query, rarely a stored text, never needs).
 
         Raises:
             InvalidInput: no embedder is configured.
@@ -136,7 +122,7 @@ class SemanticAPI:
                 missing.setdefault(digest, []).append(i)
             else:
                 out[i] = vec
-        if missing and self._vectors:
+        if missing and self._vectors and look_in_store:
             recorded = self.backend.vector_model()
             if recorded is not None and recorded.name == embedder.name:
                 for digest, vec in self.backend.vectors_by_hash(list(missing)).items():
@@ -191,7 +177,7 @@ class SemanticAPI:
         if self.embedder is None:
             raise InvalidInput(f"search by meaning needs an embedder or vector=: {NO_EMBEDDER_NOTE}")
         # A query may hold lone surrogates (content cannot); tokenizers and JSON APIs reject them.
-        return self.embed([query.encode("utf-8", "replace").decode("utf-8")])[0]
+        return self.embed([query.encode("utf-8", "replace").decode("utf-8")], look_in_store=False)[0]
 
     def _search(
         self,
@@ -242,10 +228,7 @@ class SemanticAPI:
             ]
             return SearchResult.model_construct(count=len(results), results=results)
 
-        # The query's embedding (~3-5 ms of model time) is computed on another
-        # thread while the full-text half runs here: both release the GIL.
-        pending = _embedding_pool().submit(self._query_vector, query, vector) if vector is None and PARALLEL_EMBED else None
-        qvec = self._query_vector(query, vector) if pending is None else None
+        qvec = self._query_vector(query, vector)
         depth = max(hybrid.CANDIDATES, limit)
         keywords = hybrid.keyword_query(query) if query.strip() else None
         if keywords is not None and not hybrid.has_operators(query):
@@ -254,11 +237,7 @@ class SemanticAPI:
                 lambda node, cap: self.backend.count_text_matches(node, namespace=ns, cap=cap),
                 self._word_frequency,
             )
-        try:
-            fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
-        finally:
-            if pending is not None:
-                qvec = pending.result()
+        fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
         near = [
             (e, s) for e, s in self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=depth, now=now)
             if s >= floor
