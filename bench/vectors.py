@@ -11,9 +11,17 @@ Every number is a median measured side by side in this run, with its target:
 - vector top-10 at each size: the exact path (VectorIndex) vs a bare numpy
   ``matrix @ q`` + argpartition scan (target <= 1.3x), and HNSW vs numpy
   (target >= 20x faster at 1M, recall@10 >= 0.95); plus the exact/HNSW
-  crossover;
+  crossover. HNSW graphs are built with the product's parameters on every
+  core and cached in bench/.data/ (saved and loaded as the stores do), so
+  only the first run at 1M pays the build (~15-25 min on 2 busy cores);
 - hybrid search end to end (query embedding included) over 100k entries in
-  one namespace of a SQLite store (target p50 <= 15 ms).
+  one namespace of a SQLite store (target p50 <= 15 ms), plus what the first
+  search costs a new process: loading the saved HNSW graph, where it used to
+  rebuild it (the build is paid once, by store_many).
+
+The machine is shared: every table prints the load average next to its
+numbers; compare ratios measured in the same run, not absolute times across
+runs.
 
 Vectors are real sentence embeddings: the LoCoMo turns and questions embedded
 with all-MiniLM-L6-v2 (cached in bench/.data/), extended to 100k/1M by
@@ -25,7 +33,9 @@ HNSW recall collapses. Queries are real question embeddings.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +48,7 @@ from rich.table import Table
 
 import engram
 from engram.embeddings.local import LocalEmbedder
-from engram.search.vector import VectorIndex, top_k
+from engram.search.vector import HNSW_CONNECTIVITY, HNSW_EXPANSION_ADD, VectorIndex
 
 DATA = Path(__file__).parent / ".data"
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
@@ -133,55 +143,102 @@ def bench_embedding(turns: list[str], questions: list[str]) -> list[tuple]:
     return rows
 
 
-def bench_vectors(base: np.ndarray, queries: np.ndarray, sizes: list[int]) -> tuple[list[tuple], list[tuple]]:
+def load_note() -> str:
+    return "load average %.1f %.1f %.1f" % os.getloadavg()
+
+
+def cached_ann(matrix: np.ndarray) -> tuple[VectorIndex, str]:
+    """An HNSW VectorIndex over ``matrix`` (keys 0..n-1), from bench/.data/ when built before."""
+    digest = hashlib.blake2b(matrix[:: max(1, len(matrix) // 1000)].tobytes(), digest_size=6).hexdigest()
+    stem = DATA / f"ann-{len(matrix)}-M{HNSW_CONNECTIVITY}-ef{HNSW_EXPANSION_ADD}-{digest}"
+    graph, info = stem.with_suffix(".hnsw"), stem.with_suffix(".json")
+    if graph.exists() and info.exists():
+        t = time.perf_counter()
+        ann = VectorIndex.load(graph, json.loads(info.read_text()), exact_max=0)
+        return ann, f"loaded {time.perf_counter() - t:.1f} s"
+    t = time.perf_counter()
+    ann = VectorIndex(matrix.shape[1], exact_max=0)
+    ann.upsert(np.arange(len(matrix)), matrix)
+    built = time.perf_counter() - t
+    DATA.mkdir(exist_ok=True)
+    tmp = stem.with_suffix(".hnsw.tmp")
+    meta = ann.save(tmp)
+    tmp.replace(graph)
+    info.write_text(json.dumps(meta))
+    return ann, f"built {built:.0f} s"
+
+
+def bench_vectors(
+    base: np.ndarray, queries: np.ndarray, sizes: list[int], ann_queries: np.ndarray
+) -> tuple[list[tuple], list[tuple]]:
     rows, crossover = [], []
     for n in sizes:
         matrix = synthetic(base, n)
         exact = VectorIndex(matrix.shape[1], exact_max=10**12)
         exact.upsert(np.arange(n), matrix)
-        np_ms = p50(lambda q: numpy_scan(matrix, q), queries)
-        ex_ms = p50(lambda q: exact.search(q, 10), queries)
-        t = time.perf_counter()
-        ann = VectorIndex(matrix.shape[1], exact_max=0)
-        ann.upsert(np.arange(n), matrix)
-        build_s = time.perf_counter() - t
-        ann_ms = p50(lambda q: ann.search(q, 10), queries)
+        # Side by side, query by query, so both see the same load.
+        np_t, ex_t = [], []
+        for q in queries:
+            for fn, times in ((lambda: numpy_scan(matrix, q), np_t), (lambda: exact.search(q, 10), ex_t)):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+        np_ms, ex_ms = statistics.median(np_t) * 1000, statistics.median(ex_t) * 1000
+        del exact
+        ann, how = cached_ann(matrix)
+        ann.search(queries[0], 10)
+        ann_ms = p50(lambda q: ann.search(q, 10), ann_queries)
+        np_ms_again = p50(lambda q: numpy_scan(matrix, q), queries)  # numpy again, beside the HNSW numbers
         recall = statistics.mean(
-            len(set(numpy_scan(matrix, q).tolist()) & set(ann.search(q, 10)[0].tolist())) / 10 for q in queries
+            len(set(numpy_scan(matrix, q).tolist()) & set(ann.search(q, 10)[0].tolist())) / 10 for q in ann_queries
         )
+        np_ref = statistics.median([np_ms, np_ms_again])
         rows.append((f"{n:,}", f"{np_ms:.2f}", f"{ex_ms:.2f}", f"{ex_ms / np_ms:.2f}x (<= 1.3x)", f"{ann_ms:.3f}",
-                     f"{np_ms / ann_ms:.0f}x (>= 20x at 1M)", f"{recall:.3f} (>= 0.95)", f"{build_s:.0f} s"))
-        del exact, ann, matrix
+                     f"{np_ref / ann_ms:.0f}x (>= 20x at 1M)", f"{recall:.3f} (>= 0.95)", how))
+        del ann, matrix
     for n in (2_000, 5_000, 10_000, 20_000, 50_000):
         matrix = synthetic(base, n)
         exact = VectorIndex(matrix.shape[1], exact_max=10**12)
         exact.upsert(np.arange(n), matrix)
-        ann = VectorIndex(matrix.shape[1], exact_max=0)
-        ann.upsert(np.arange(n), matrix)
-        crossover.append((f"{n:,}", f"{p50(lambda q: exact.search(q, 10), queries):.3f}", f"{p50(lambda q: ann.search(q, 10), queries):.3f}"))
+        ann, _ = cached_ann(matrix)
+        crossover.append((f"{n:,}", f"{p50(lambda q: numpy_scan(matrix, q), queries):.3f}",
+                          f"{p50(lambda q: exact.search(q, 10), queries):.3f}", f"{p50(lambda q: ann.search(q, 10), queries):.3f}"))
     return rows, crossover
 
 
-def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: int = 100_000) -> tuple:
+def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: int = 100_000) -> list[tuple]:
     matrix = synthetic(base, n)
-    with tempfile.TemporaryDirectory() as tmp:
+    rows = []
+    with tempfile.TemporaryDirectory(dir=DATA if DATA.exists() else None) as tmp:
         settings = engram.load_settings(database_url=f"sqlite:///{tmp}/h.db", embedder="local", embedding_cache_size=0)
         with engram.Memory(settings=settings) as m:
+            t = time.perf_counter()
             for start in range(0, n, 10_000):
                 m.store_many(
                     [{"key": str(i), "content": f"{turns[i % len(turns)]} ({i})", "embedding": matrix[i]} for i in range(start, min(n, start + 10_000))],
                     namespace="big",
                 )
-            qs = questions[:100]
-            m.search(qs[0], namespace="big", mode="hybrid")  # loads the vectors and builds the HNSW graph
+            ingest = time.perf_counter() - t
+        rows.append((f"store_many {n:,} entries with vectors (builds and saves the HNSW graph)", f"{ingest:.0f} s", "", None))
+        qs = questions[:150]
+        with engram.Memory(settings=settings) as m:  # a new store, as a new process sees it
+            m.embed(["warm up the model"])
+            t = time.perf_counter()
+            m.search(qs[0], namespace="big", mode="hybrid")  # loads the saved graph
+            first = time.perf_counter() - t
+            rows.append(("first hybrid search of a new process (loads the saved graph)", f"{first:.2f} s", "was a rebuild", None))
             ms = p50(lambda q: m.search(q, namespace="big", mode="hybrid"), qs)
-    return (f"{n:,}", f"{ms:.2f} ms", "<= 15 ms", ms <= 15)
+            rows.append((f"hybrid search p50, {n:,} entries", f"{ms:.2f} ms", "<= 15 ms", ms <= 15))
+            embed_ms = p50(lambda q: m.embedder.embed([q]), qs)
+            rows.append(("  of which one-query embedding p50", f"{embed_ms:.2f} ms", "", None))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--queries", type=int, default=50, help="queries per exact/numpy measurement")
+    parser.add_argument("--ann-queries", type=int, default=300, help="queries per HNSW measurement")
     parser.add_argument("--locomo", type=Path, default=LOCOMO)
     parser.add_argument("--skip", nargs="*", default=[], choices=["embedding", "vectors", "hybrid"])
     args = parser.parse_args(argv)
@@ -190,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     t_vecs, q_vecs = real_embeddings(embedder, turns, questions)
     base = np.vstack([t_vecs, q_vecs[len(q_vecs) // 2 :]])  # half the questions are data, half are queries
     queries = q_vecs[: min(args.queries, len(q_vecs) // 2)]
-    console.print(f"real embeddings: {len(t_vecs)} turns + {len(q_vecs)} questions (all-MiniLM-L6-v2)")
+    ann_queries = q_vecs[: min(args.ann_queries, len(q_vecs) // 2)]
+    console.print(f"real embeddings: {len(t_vecs)} turns + {len(q_vecs)} questions (all-MiniLM-L6-v2); {load_note()}")
     if "embedding" not in args.skip:
         table = Table(title="embedding and ingest")
         for c in ("measure", "value", "vs target", "ok"):
@@ -198,27 +256,31 @@ def main(argv: list[str] | None = None) -> int:
         for r in bench_embedding(turns, questions):
             table.add_row(r[0], r[1], r[2], "" if r[3] is None else ("yes" if r[3] else "NO"))
         console.print(table)
+        console.print(load_note())
     if "vectors" not in args.skip:
-        rows, crossover = bench_vectors(base, queries, args.sizes)
+        rows, crossover = bench_vectors(base, queries, args.sizes, ann_queries)
         table = Table(title="vector top-10 p50 (ms), 384 dims")
-        for c in ("vectors", "numpy scan", "engram exact", "exact/numpy", "engram HNSW", "numpy/HNSW", "HNSW recall@10", "HNSW build"):
+        for c in ("vectors", "numpy scan", "engram exact", "exact/numpy", "engram HNSW", "numpy/HNSW", "HNSW recall@10", "HNSW graph"):
             table.add_column(c, justify="right")
         for r in rows:
             table.add_row(*r)
         console.print(table)
+        console.print(load_note())
         table = Table(title="crossover: exact vs HNSW top-10 p50 (ms)")
-        for c in ("vectors", "exact", "HNSW"):
+        for c in ("vectors", "numpy", "exact", "HNSW"):
             table.add_column(c, justify="right")
         for r in crossover:
             table.add_row(*r)
         console.print(table)
+        console.print(load_note())
     if "hybrid" not in args.skip:
-        r = bench_hybrid(base, turns, questions)
         table = Table(title="hybrid search end to end (query embedding included), one namespace, SQLite")
-        for c in ("entries", "p50", "target", "ok"):
+        for c in ("measure", "value", "target", "ok"):
             table.add_column(c)
-        table.add_row(r[0], r[1], r[2], "yes" if r[3] else "NO")
+        for r in bench_hybrid(base, turns, questions):
+            table.add_row(r[0], r[1], r[2], "" if r[3] is None else ("yes" if r[3] else "NO"))
         console.print(table)
+        console.print(load_note())
     return 0
 
 

@@ -236,6 +236,7 @@ class SemanticAPI:
                 keywords,
                 lambda node, cap: self.backend.count_text_matches(node, namespace=ns, cap=cap),
                 self._word_frequency,
+                budget=hybrid.TEXT_BUDGET,
             )
         fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
         near = [

@@ -89,8 +89,8 @@ def import_vectors(
         return
     embedder = memory.embedder
     recorded = store.vector_model()
-    target = embedder.name if embedder is not None else (recorded.name if recorded else None)
-    usable = file_model is not None and (target is None or target == file_model.name)
+    target = VectorModel(embedder.name, embedder.dimensions) if embedder is not None else recorded
+    usable = file_model is not None and (target is None or target == file_model)
     kept = [
         VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(entries, embeddings) if usable and v is not None
     ]

@@ -111,11 +111,23 @@ def copy_store(
         copied[kind.name] = 0
         for batch in _batches(kind.read(src.backend, batch_size), batch_size):
             kind.write(dst.backend, batch)
+            if kind.name == "entry":
+                _copy_vectors(src, dst, batch)
             copied[kind.name] += len(batch)
             if progress:
                 progress(len(batch))
     verify(before, dst.backend.counts(now=utcnow()), copied, dst.url)
     return copied
+
+
+def _copy_vectors(src: "Memory", dst: "Memory", entries: Sequence[Any]) -> None:
+    """Carry the entries' embeddings along, as import does: kept when the destination's model
+    is theirs (or none yet), and whatever lacks a usable one embedded when ``dst`` has an embedder."""
+    from engram._transfer_vectors import import_vectors
+
+    vectors = src.backend.get_vectors([(e.namespace, e.key) for e in entries])
+    found = [vectors.get((e.namespace, e.key)) for e in entries]
+    import_vectors(dst, entries, found, src.backend.vector_model() if vectors else None)
 
 
 def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) -> None:

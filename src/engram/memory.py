@@ -424,6 +424,10 @@ class Memory(ConversationAPI, SemanticAPI):
             size_bytes=c.size_bytes,
             vectors=self.backend.count_vectors(None),
             embedding_model=None if (m := self.backend.vector_model()) is None else m.name,
+            messages=c.messages,
+            summaries=c.summaries,
+            profiles=c.profiles,
+            checkpoints=c.checkpoints,
         )
 
     def vacuum(self) -> None:

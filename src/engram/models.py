@@ -84,7 +84,11 @@ class Task(_Model):
 
 
 class Stats(_Model):
-    """Counts of what a store holds."""
+    """Counts of what a store holds.
+
+    ``messages``, ``summaries``, ``profiles`` and ``checkpoints`` count the
+    conversation records (0 on a backend without conversation memory).
+    """
 
     url: str
     entries: int
@@ -95,6 +99,10 @@ class Stats(_Model):
     size_bytes: int | None = None
     vectors: int = 0
     embedding_model: str | None = None
+    messages: int = 0
+    summaries: int = 0
+    profiles: int = 0
+    checkpoints: int = 0
 
 
 class PruneReport(_Model):

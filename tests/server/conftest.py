@@ -20,6 +20,7 @@ from engram.server.tenancy import Tenancy  # noqa: E402
 
 CANARY = "zebracanary"  # a word that appears only in project alpha's data
 CANARY_SECRET = "canary-secret-6b1f0e9d-never-in-clear"
+CANARY_USER = "canary-user"  # a user_id with messages and a profile in project alpha
 
 
 @dataclass
@@ -58,11 +59,16 @@ def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: in
     entry = alpha.store("secret-key", f"{CANARY} lives in alpha", namespace="secret-ns", metadata={"tag": CANARY})
     session = alpha.session_start({"note": CANARY})
     task = alpha.task_create("planner", {"goal": CANARY}, session_id=session.id)
+    message = alpha.add_message(session.id, "user", f"{CANARY} says hello", user_id=CANARY_USER)
+    alpha.summary_save(session.id, f"the user is {CANARY}", message_count=1, last_seq=message.seq)
+    alpha.profile_save(CANARY_USER, {"pet": {"value": CANARY, "source_message_ids": [message.id]}})
+    checkpoint = alpha.checkpoint_save(session.id, {"waiting_for": CANARY}, run_id="run-1")
     control.set_variable(control.project("alpha").id, "CANARY_VAR", CANARY_SECRET)
     app = create_app(tenancy=tenancy, max_auth_failures=max_auth_failures)
     client = TestClient(app)
     return World(tenancy, app, client, keys,
-                 {"entry": entry.id, "session": session.id, "task": task.id, "revoked_key": revoked.id})
+                 {"entry": entry.id, "session": session.id, "task": task.id, "revoked_key": revoked.id,
+                  "message": message.id, "checkpoint": checkpoint.id})
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from engram.server import deps
 
-from .conftest import CANARY, CANARY_SECRET, World, build_world
+from .conftest import CANARY, CANARY_SECRET, CANARY_USER, World, build_world
 
 UNAUTHENTICATED = ("none", "malformed", "unknown", "revoked", "expired")
 PRINCIPALS = (*UNAUTHENTICATED, "member_b", "admin_b", "member_a", "admin_a")
@@ -34,6 +34,11 @@ def bodies(world: World) -> dict[str, Any]:
         "tasks.create": {"agent_type": "probe", "session_id": world.ids["session"]},
         "tasks.update": {"status": "running"},
         "variables.set": {"value": "probe"},
+        "messages.add": {"role": "user", "content": "probe", "user_id": CANARY_USER},
+        "messages.add_many": {"messages": [{"role": "user", "content": "probe"}]},
+        "messages.search": {"query": CANARY},
+        "checkpoints.save": {"state": {"probe": True}},
+        "prune": {"older_than_days": 36500, "dry_run": True},
         "admin.projects.create": {"name": f"probe-project-{n}"},
         "admin.users.create": {"name": f"probe-user-{n}"},
         "admin.keys.create": {"project": "alpha", "role": "member"},
@@ -49,6 +54,8 @@ def path_values(world: World, route: APIRoute) -> dict[str, str]:
         "task_id": world.ids["task"],
         "name": "CANARY_VAR" if "/variables/" in route.path else "nobody",
         "key_id": world.ids["revoked_key"],
+        "user_id": CANARY_USER,
+        "checkpoint_id": world.ids["checkpoint"],
     }
 
 
@@ -128,6 +135,9 @@ def test_matrix(tmp_path, who: str) -> None:
             assert alpha.session_get(world.ids["session"]).status == "active"
             assert alpha.task_get(world.ids["task"]).status == "pending"
             assert control.variable(control.project("alpha").id, "CANARY_VAR").value == CANARY_SECRET
+            assert [m.id for m in alpha.history(world.ids["session"])] == [world.ids["message"]]
+            assert alpha.summary(world.ids["session"]) is not None and alpha.profile(CANARY_USER) is not None
+            assert alpha.checkpoint_get(world.ids["checkpoint"]).status == "paused"
     world.tenancy.close()
 
 

@@ -252,3 +252,44 @@ def test_vector_index_save_and_load_keeps_deletions(tmp_path) -> None:
     assert loaded.search(vectors[1], 2)[0].tolist() in ([0, 1], [1, 0])
     with pytest.raises(ValueError):
         VectorIndex(DIM).save(tmp_path / "exact.hnsw")
+
+
+def _worker(db: str, worker: int) -> None:
+    """One process: writes, deletes and searches, so it replays, saves and closes concurrently with others."""
+    def no_build(self, keys, vectors):
+        raise AssertionError("a process rebuilt the graph instead of loading a saved one")
+
+    VectorIndex._build_ann = no_build  # type: ignore[method-assign]
+    vectors = clustered(300, seed=100 + worker)
+    with open_memory(Path(db)) as m:
+        nearest(m, vectors[0])  # loads the saved graph
+        for i in range(0, 300, 3):
+            m.delete(f"k{i + worker}", namespace="big")
+        fill(m, vectors, start=10_000 * (worker + 1))
+        nearest(m, vectors[1])  # replays >= 256 changes: saves a new version
+        fill(m, vectors[:10], start=20_000 * (worker + 1))  # left for close() or the next reader
+
+
+def test_processes_saving_at_once_leave_a_graph_that_is_never_stale(tmp_path, builds) -> None:
+    import multiprocessing
+
+    db = tmp_path / "mp.db"
+    with open_memory(db) as m:
+        fill(m, clustered(300))
+        nearest(m, clustered(1)[0])
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(str(db), w)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    with open_memory(db) as m:
+        rows = m.backend._read("", "SELECT e.key, v.vector FROM entries e JOIN entry_vectors v ON v.rowid = e.rowid")
+        current = {key: np.frombuffer(blob, dtype="<f4") for key, blob in rows}
+        assert m.backend.count_vectors("big") == len(current)
+        for q in clustered(20, seed=7):
+            got = nearest(m, q)
+            assert set(got) <= set(current)
+            assert len(set(got) & set(exact_nearest(current, q))) >= 9
+    assert builds == [300]  # nobody rebuilt: every process went on from a saved graph

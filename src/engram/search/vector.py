@@ -131,7 +131,16 @@ class VectorIndex:
                 self._ann_add(keys, vectors)  # an existing key is updated (and undeleted) in place
                 return
             self._grow(self._n + len(keys))
-            for key, vec in zip(keys.tolist(), vectors):
+            listed = keys.tolist()
+            if not any(k in self._pos for k in listed) and len(set(listed)) == len(listed):
+                # All new (loading a namespace, a bulk write): one copy, no per-row loop.
+                start, end = self._n, self._n + len(listed)
+                self._matrix[start:end] = vectors
+                self._keys[start:end] = keys
+                self._pos.update(zip(listed, range(start, end)))
+                self._n = end
+                listed = []
+            for key, vec in zip(listed, vectors):
                 pos = self._pos.get(key)
                 if pos is None:
                     pos = self._n

@@ -79,6 +79,11 @@ def install(app: FastAPI) -> None:
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
         return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "HTTPError"), message, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("%s %s raised %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        return error_response(500, "InternalError", "internal server error")
+
 
 def _flat(routes: list[Any]) -> list[Any]:
     flat = []
@@ -96,8 +101,3 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         for m in (getattr(route, "methods", None) or ())
     }
     return sorted(methods)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("%s %s raised %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-        return error_response(500, "InternalError", "internal server error")

@@ -68,7 +68,7 @@ def create_app(
     auth_window: float = 60.0,
 ) -> FastAPI:
     """Build the server over ``tenancy`` (or one opened from ``settings``; closed on shutdown)."""
-    from engram.server import admin, routes
+    from engram.server import admin, chat, routes
     from engram.server.mcp import Target, build_mcp_server
 
     owned = tenancy is None
@@ -120,6 +120,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
+    app.include_router(chat.router)
     app.include_router(admin.router)
     endpoint = MCPEndpoint(app)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, include_in_schema=False))

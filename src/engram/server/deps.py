@@ -25,7 +25,7 @@ from engram.server.tenancy import Tenancy
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # POST routes that only read (a search body is too rich for a query string): not logged.
-READ_ONLY_OPERATIONS = frozenset({"search"})
+READ_ONLY_OPERATIONS = frozenset({"search", "messages.search"})
 _bearer = HTTPBearer(auto_error=False, description="An engram API key: `Authorization: Bearer <key>`.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An engram API key.")
 

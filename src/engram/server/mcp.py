@@ -1,4 +1,4 @@
-"""The MCP server: engram's memory, sessions and tasks as tools for agents.
+"""The MCP server: engram's memory, sessions, tasks and chat memory as tools for agents.
 
 Built on the official SDK (``mcp.server.mcpserver.MCPServer``). The same tools
 serve two transports: ``engram mcp`` over stdio on one local store, and
@@ -23,12 +23,14 @@ from pydantic import Field
 
 from engram.errors import EngramError
 from engram.memory import Memory
+from engram.server.mcp_chat import CHAT_TOOL_DESCRIPTIONS, register_chat_tools
 from engram.server.routes import SearchMode, search_kwargs
 
 INSTRUCTIONS = (
     "engram is persistent memory for agents. Store facts with memory_store under a namespace and key, "
-    "find them with memory_search (words, \"phrases\", OR, prefix*, -exclusions), and track work with "
-    "sessions and tasks."
+    "find them with memory_search (words, \"phrases\", OR, prefix*, -exclusions), track work with "
+    "sessions and tasks, keep a session's chat history with the chat_ tools, and save the state of a run "
+    "paused for a human with checkpoint_save (resume it once with checkpoint_resume)."
 )
 
 TOOL_DESCRIPTIONS: dict[str, str] = {
@@ -64,6 +66,7 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
         "(completed and failed record completed_at). Returns the task."
     ),
     "task_list": "List tasks, newest first, optionally of one session and with one status. Returns {tasks}.",
+    **CHAT_TOOL_DESCRIPTIONS,
 }
 
 
@@ -238,6 +241,7 @@ def build_mcp_server(resolve: Resolver) -> MCPServer:
     ) -> dict[str, Any]:
         return await call(ctx, None, None, lambda m: {"tasks": _dump(m.tasks(session_id=session_id, status=status, limit=limit, offset=offset))})
 
+    register_chat_tools(tool, call, _dump)
     return server
 
 

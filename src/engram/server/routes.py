@@ -66,7 +66,7 @@ VariablePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
 
 def _iso_only(value: Any) -> Any:
     """ISO 8601 text only: pydantic would also read "0.5" as a Unix time, which the schema does not promise."""
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", value):
         raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
     return value
 
@@ -261,10 +261,27 @@ def stats(caller: CallerDep) -> Stats:
     return caller.memory.stats().model_copy(update={"url": f"project:{caller.principal.project}"})
 
 
-@router.post("/prune", name="prune", response_model=PruneReport, responses=errors(), tags=["operations"])
-def prune(caller: CallerDep) -> PruneReport:
-    """Remove expired entries of the key's project for good."""
-    return caller.memory.prune()
+class PruneBody(BaseModel):
+    model_config = {"extra": "forbid", "strict": True}  # strict: JSON true is not a number of days
+
+    older_than_days: Annotated[float, Field(ge=0, le=36500, allow_inf_nan=False)] | None = Field(
+        None, description="Also remove messages and checkpoints created, and sessions ended, this many days ago."
+    )
+    keep_last_per_session: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = Field(
+        None, description="Keep only the newest N messages of each session."
+    )
+    namespace: Name | None = Field(None, description="Only expired entries of this namespace (conversation records stay).")
+    session_id: Name | None = Field(None, description="Only conversation records of this session (entries stay).")
+    dry_run: bool = Field(False, description="Count what would go; remove nothing.")
+
+
+@router.post("/prune", name="prune", response_model=PruneReport, responses=errors(403), tags=["operations"])
+def prune(caller: AdminDep, body: PruneBody | None = None) -> PruneReport:
+    """Retention for the key's project (admin): expired entries, and old conversation records when asked."""
+    body = body or PruneBody()
+    options = body.model_dump(exclude_none=True)
+    caller.target = " ".join(f"{k}={v}" for k, v in options.items() if k != "dry_run" or v) or None
+    return caller.memory.prune(**options)
 
 
 # -- variables --------------------------------------------------------------------------------

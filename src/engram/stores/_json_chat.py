@@ -35,6 +35,10 @@ class JsonConversation:
         with self._write("messages") as mem:
             return mem.append_messages(messages)
 
+    def put_messages(self, messages: Sequence[Message]) -> list[Message]:
+        with self._write("messages") as mem:
+            return mem.put_messages(messages)
+
     def get_message(self, message_id: str) -> Message | None:
         return self._reading().get_message(message_id)
 

@@ -72,6 +72,21 @@ class MemoryConversation:
                 stored.append(m)
         return stored
 
+    def put_messages(self, messages: Sequence[Message]) -> list[Message]:
+        chat = self._chat
+        with self._lock:
+            self._require_sessions([m.session_id for m in messages if m.id not in chat.by_id])
+            stored = []
+            for m in messages:
+                if m.id not in chat.by_id:
+                    chat.last_seq = m.seq if m.seq > chat.last_seq else chat.last_seq + 1
+                    m = m.model_copy(update={"seq": chat.last_seq})
+                    chat.by_session.setdefault(m.session_id, []).append(m)
+                    chat.by_id[m.id] = m
+                    chat.analyzed[m.id] = AnalyzedText.of(m.content)
+                stored.append(chat.by_id[m.id])
+        return stored
+
     def get_message(self, message_id: str) -> Message | None:
         return self._chat.by_id.get(message_id)
 
@@ -201,6 +216,17 @@ class MemoryConversation:
     def iter_checkpoints(self) -> Iterator[Checkpoint]:
         with self._lock:
             return iter(sorted(self._chat.checkpoints.values(), key=lambda c: (c.created_at, c.id)))
+
+    def _conversation_counts(self) -> dict[str, int]:
+        """messages, summaries, profiles, checkpoints (for ``counts``)."""
+        chat = self._chat
+        with self._lock:
+            return {
+                "messages": len(chat.by_id),
+                "summaries": len(chat.summaries),
+                "profiles": len(chat.profiles),
+                "checkpoints": len(chat.checkpoints),
+            }
 
     # -- bulk restore (for stores that keep a MemoryStore as their working copy) ---
     def _restore_conversation(

@@ -158,6 +158,30 @@ class PostgresConversation:
                             break
         return [m.model_copy(update={"seq": s}) for m, s in zip(messages, seqs)]
 
+    def put_messages(self, messages: Sequence[Message]) -> list[Message]:
+        if not messages:
+            return []
+        stored: dict[str, Message] = {}
+        out: list[Message] = []
+        with self._session_write(f"copying {len(messages)} messages", [m.session_id for m in messages]) as conn:
+            with conn.transaction():
+                self._run(conn, q.LOCK_MESSAGES)
+                ids = list(dict.fromkeys(m.id for m in messages))
+                stored.update((r[0], _message(r)) for r in self._run(conn, q.GET_MESSAGES, {"ids": ids}).fetchall())
+                last = self._run(conn, q.LAST_SEQ).fetchone()[0]
+                new = []
+                for m in messages:
+                    if m.id not in stored:
+                        last = m.seq if m.seq > last else last + 1
+                        stored[m.id] = m.model_copy(update={"seq": last})
+                        new.append({**message_params(m), "seq": last})
+                    out.append(stored[m.id])
+                if new:
+                    with conn.cursor() as cur:
+                        cur.executemany(q.PUT_MESSAGE, new)
+                    self._run(conn, q.SYNC_SEQ, {"seq": last})
+        return out
+
     def get_message(self, message_id: str) -> Message | None:
         rows = self._fetch("reading a message", q.GET_MESSAGE, {"id": message_id})
         return _message(rows[0]) if rows else None
@@ -252,6 +276,11 @@ class PostgresConversation:
 
     def iter_checkpoints(self) -> Iterator[Checkpoint]:
         return (_checkpoint(r) for r in self._fetch("exporting checkpoints", q.ITER_CHECKPOINTS))
+
+    def _conversation_counts(self) -> dict[str, int]:
+        """messages, summaries, profiles, checkpoints (for ``counts``)."""
+        row = self._fetch("counting", q.COUNT_CONVERSATION)[0]
+        return dict(zip(("messages", "summaries", "profiles", "checkpoints"), row))
 
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:

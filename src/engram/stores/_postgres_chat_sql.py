@@ -77,7 +77,33 @@ VALUES (%(id)s, %(session_id)s, %(role)s, %(content)s, %(escaped)s, %(user_id)s,
         %(tsv)s::tsvector)
 RETURNING seq
 """
+COUNT_CONVERSATION = (
+    "SELECT (SELECT count(*) FROM engram_messages), (SELECT count(*) FROM engram_summaries),"
+    " (SELECT count(*) FROM engram_profiles), (SELECT count(*) FROM engram_checkpoints)"
+)
 GET_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m WHERE m.id = %(id)s"
+GET_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m WHERE m.id = ANY(%(ids)s)"
+# put_messages: a batch with chosen seq values. Taken under LOCK_MESSAGES, which waits
+# for every open insert and holds off new ones, so the seq chosen are free; then
+# SYNC_SEQ moves the identity sequence past them for the inserts that follow.
+LOCK_MESSAGES = "LOCK TABLE engram_messages IN SHARE ROW EXCLUSIVE MODE"
+LAST_SEQ = (
+    "SELECT greatest((SELECT coalesce(max(seq), 0) FROM engram_messages),"
+    " coalesce(pg_sequence_last_value(pg_get_serial_sequence('engram_messages', 'seq')::regclass), 0))"
+)
+PUT_MESSAGE = """
+INSERT INTO engram_messages AS m
+    (seq, id, session_id, role, content, content_escaped, user_id, agent_id, metadata, tool_calls, tool_call_id,
+     attachments, created_at, tsv)
+OVERRIDING SYSTEM VALUE
+VALUES (%(seq)s, %(id)s, %(session_id)s, %(role)s, %(content)s, %(escaped)s, %(user_id)s, %(agent_id)s,
+        %(metadata)s::json, %(tool_calls)s::json, %(tool_call_id)s, %(attachments)s::json, %(created_at)s,
+        %(tsv)s::tsvector)
+"""
+SYNC_SEQ = (
+    "SELECT setval(pg_get_serial_sequence('engram_messages', 'seq'), greatest(%(seq)s,"
+    " coalesce(pg_sequence_last_value(pg_get_serial_sequence('engram_messages', 'seq')::regclass), 0)))"
+)
 COUNT_MESSAGES = "SELECT count(*) FROM engram_messages WHERE session_id = %(session_id)s AND seq > %(after)s"
 DELETE_SUMMARY = "DELETE FROM engram_summaries WHERE session_id = %(session_id)s"
 DELETE_MESSAGES = "DELETE FROM engram_messages WHERE session_id = %(session_id)s"

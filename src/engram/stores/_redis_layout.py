@@ -29,6 +29,26 @@ key                                    type       holds
 ``P:tasks``                            zset       task order members (score 0)
 ``P:tasks:status:{status}``            zset       the same, per status
 ``P:tasks:session:{session_id}``       zset       the same, per session
+``P:msg:{id}``                         hash       one message: id, session_id, role, content,
+                                                  metadata (JSON), created_at, seq; and only
+                                                  when set: user_id, agent_id, tool_call_id,
+                                                  tool_calls (JSON), attachments (JSON)
+``P:msgs``                             zset       message ids of every session, scored by seq
+``P:msgs:session:{session_id}``        zset       message ids of one session, scored by seq
+``P:msgs:created``                     zset       message ids scored by created_at (µs; prune)
+``P:msgs:seq``                         string     counter: the last message seq handed out
+``P:msgs:removed``                     string     counter, moved by every message deletion
+                                                  (client-side message search caches by it)
+``P:summary:{session_id}``             hash       session_id, content, message_count,
+                                                  last_seq, updated_at
+``P:summaries``                        set        session ids that have a summary
+``P:profile:{user_id}``                hash       user_id, traits (JSON), updated_at
+``P:profiles``                         set        user ids that have a profile
+``P:checkpoint:{id}``                  hash       id, session_id, state (JSON), status,
+                                                  created_at; and only when set: run_id,
+                                                  resumed_at
+``P:checkpoints``                      zset       checkpoint ids scored by created_at (µs)
+``P:checkpoints:session:{session_id}`` zset       the same, per session
 =====================================  =========  =============================================
 
 Order members sort lexicographically (all scores are 0, so rank order is
@@ -44,6 +64,11 @@ Every change to an entry, session or task is one Lua script, so the record
 and its index entries change together (atomic across processes). Scripts
 touch keys they derive from the prefix, so the backend needs a standalone
 Redis (or one Redis Cluster hash slot), not a sharded Cluster.
+
+Conversation records (messages, summaries, checkpoints) are written by the
+scripts of :mod:`engram.stores._redis_chat_lua`, which refuse records of a
+session that does not exist; ``seq`` comes from ``P:msgs:seq`` inside the
+script, so it only grows and orders a session's messages stably.
 
 An entry counts as expired while its order member sits in the namespace's
 expiry set with a score at or before now, whether Redis has already dropped
@@ -83,6 +108,13 @@ class Keys:
         self.entry_prefix = f"{prefix}:entry:"
         self.sessions = f"{prefix}:sessions"
         self.tasks = f"{prefix}:tasks"
+        self.messages = f"{prefix}:msgs"
+        self.messages_created = f"{prefix}:msgs:created"
+        self.messages_seq = f"{prefix}:msgs:seq"
+        self.messages_removed = f"{prefix}:msgs:removed"
+        self.summaries = f"{prefix}:summaries"
+        self.profiles = f"{prefix}:profiles"
+        self.checkpoints = f"{prefix}:checkpoints"
 
     @staticmethod
     def tail(namespace: str, key: str) -> str:
@@ -117,6 +149,25 @@ class Keys:
 
     def tasks_by_session(self, session_id: str) -> str:
         return f"{self.prefix}:tasks:session:{session_id}"
+
+    # -- conversation records --------------------------------------------------------------
+    def message(self, message_id: str) -> str:
+        return f"{self.prefix}:msg:{message_id}"
+
+    def session_messages(self, session_id: str) -> str:
+        return f"{self.prefix}:msgs:session:{session_id}"
+
+    def summary(self, session_id: str) -> str:
+        return f"{self.prefix}:summary:{session_id}"
+
+    def profile(self, user_id: str) -> str:
+        return f"{self.prefix}:profile:{user_id}"
+
+    def checkpoint(self, checkpoint_id: str) -> str:
+        return f"{self.prefix}:checkpoint:{checkpoint_id}"
+
+    def session_checkpoints(self, session_id: str) -> str:
+        return f"{self.prefix}:checkpoints:session:{session_id}"
 
     def entry_keys(self, namespace: str, key: str) -> list[str]:
         """KEYS of PUT_ENTRY and DELETE_ENTRY, in their order."""

@@ -29,6 +29,10 @@ INSERT_MESSAGE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1 FROM messages"
+COUNT_CONVERSATION = (
+    "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM summaries),"
+    " (SELECT count(*) FROM profiles), (SELECT count(*) FROM checkpoints)"
+)
 
 UPSERT_SUMMARY = (
     f"INSERT INTO summaries ({SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?)"

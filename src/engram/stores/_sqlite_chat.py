@@ -146,6 +146,30 @@ class SQLiteConversation:
                 conn.executemany(sql.INSERT_MESSAGE, [message_params(m, first + i) for i, m in enumerate(messages)])
         return [_built(Message, {**m.__dict__, "seq": first + i}) for i, m in enumerate(messages)]
 
+    def put_messages(self, messages: Sequence[Message]) -> list[Message]:
+        if not messages:
+            return []
+        stored: dict[str, Message] = {}
+        out: list[Message] = []
+        with self._write_to_session(f"copying {len(messages)} messages", [m.session_id for m in messages]) as conn:
+            ids = list(dict.fromkeys(m.id for m in messages))
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows = conn.execute(
+                    f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                stored.update((r[0], _message(r)) for r in rows)
+            last = conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+            new = []
+            for m in messages:
+                if m.id not in stored:
+                    last = m.seq if m.seq > last else last + 1
+                    stored[m.id] = _built(Message, {**m.__dict__, "seq": last})
+                    new.append(message_params(m, last))
+                out.append(stored[m.id])
+            conn.executemany(sql.INSERT_MESSAGE, new)
+        return out
+
     def get_message(self, message_id: str) -> Message | None:
         rows = self._read("reading a message", f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
         return _message(rows[0]) if rows else None
@@ -257,6 +281,11 @@ class SQLiteConversation:
     def iter_checkpoints(self) -> Iterator[Checkpoint]:
         rows = self._read("exporting checkpoints", f"SELECT {sql.CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY created_at, id")
         return (_checkpoint(r) for r in rows)
+
+    def _conversation_counts(self) -> dict[str, int]:
+        """messages, summaries, profiles, checkpoints (for ``counts``)."""
+        row = self._read("counting", sql.COUNT_CONVERSATION)[0]
+        return dict(zip(("messages", "summaries", "profiles", "checkpoints"), row))
 
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:

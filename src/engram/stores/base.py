@@ -87,6 +87,11 @@ class Counts:
     tasks: int
     expired_entries: int
     size_bytes: int | None = None
+    # Conversation records (0 on a backend without CONVERSATION).
+    messages: int = 0
+    summaries: int = 0
+    profiles: int = 0
+    checkpoints: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +261,24 @@ class Store(ABC):
 
         Raises:
             NotFound: a message's session does not exist (then nothing is stored).
+        """
+        raise self._unsupported("chat messages")
+
+    def put_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """Store messages saved elsewhere, by id, in one transaction (copy and import); idempotent.
+
+        A message whose id is stored already is left as it is. The others are
+        inserted in input order, each keeping its ``seq`` when that is above
+        every ``seq`` the store has handed out, else taking the next one: so
+        messages given in ``seq`` order keep their order after whatever the
+        store held, and into an empty store they keep their ``seq`` (and the
+        summaries pointing at them stay true). ``created_at`` and every other
+        field are kept.
+
+        Returns every message as stored, in input order.
+
+        Raises:
+            NotFound: a new message's session does not exist (then nothing is stored).
         """
         raise self._unsupported("chat messages")
 

@@ -27,6 +27,7 @@ deployments (thousands of entries, not millions).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -296,7 +297,7 @@ class JsonStore(JsonConversation, Store):
     def counts(self, *, now: datetime) -> Counts:
         c = self._reading().counts(now=now)
         size = sum(st[2] for st in self._stamps.values() if st is not None)
-        return Counts(c.entries, c.namespaces, c.sessions, c.tasks, c.expired_entries, size)
+        return dataclasses.replace(c, size_bytes=size)
 
     def close(self) -> None:
         with self._lock:

@@ -180,6 +180,7 @@ class MemoryStore(MemoryConversation, MemoryVectors, Store):
             sessions=sessions,
             tasks=tasks,
             expired_entries=len(entries) - len(live),
+            **self._conversation_counts(),
         )
 
     def close(self) -> None:

@@ -495,7 +495,7 @@ class PostgresStore(PostgresConversation, Store):
     # -- operations ------------------------------------------------------------------------
     def counts(self, *, now: datetime) -> Counts:
         entries, namespaces, sessions, tasks, expired, size = self._fetch("counting", q.COUNTS, {"now": now})[0]
-        return Counts(entries, namespaces, sessions, tasks, expired, size)
+        return Counts(entries, namespaces, sessions, tasks, expired, size, **self._conversation_counts())
 
     def vacuum(self) -> None:
         with self._conn("vacuuming") as conn:  # autocommit: VACUUM cannot run in a transaction

@@ -8,6 +8,10 @@ Redis expiry (``PEXPIREAT``, at expiry + ``expiry_grace``) on the entry's
 hash; ``prune()`` deletes expired entries at once and clears the index
 entries of those Redis already dropped.
 
+Conversation records (messages, summaries, profiles, checkpoints) are the
+mixin :class:`engram.stores._redis_chat.RedisConversation`, on the same
+client and key prefix.
+
 Full-text search runs client-side (plain Redis has no text index): each
 process keeps an inverted index of a namespace's analyzed entries
 (``engram.search.inverted``, BM25 as in ``engram.search.bm25``), checks the
@@ -41,14 +45,16 @@ import redis
 
 from engram._time import from_iso, to_iso
 from engram.config import DBConnectionSettings, Settings
-from engram.errors import BackendError, ConfigError, Conflict
+from engram.errors import BackendError, ConfigError, Conflict, NotFound
 from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
+from engram.stores._redis_chat import RedisConversation
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import (
+    CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
@@ -163,10 +169,10 @@ class _Scope:
         self.loaded = False
 
 
-class RedisStore(Store):
+class RedisStore(RedisConversation, Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT})
+    capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MULTIPROCESS, PERSISTENT})
 
     def __init__(self, url: str, *, pool: DBConnectionSettings | None = None, connect_timeout: float = 20.0):
         redis_url, prefix, self.expiry_grace = parse_redis_url(url)
@@ -192,6 +198,7 @@ class RedisStore(Store):
         self._prune_namespace = self._client.register_script(lay.PRUNE_NAMESPACE)
         self._put_session = self._client.register_script(lay.PUT_SESSION)
         self._put_task = self._client.register_script(lay.PUT_TASK)
+        self._init_conversation()
         self._scopes: dict[str, _Scope] = {}  # search indexes by scope, least recently used first
         self._scopes_lock = threading.Lock()
         self._closed = False
@@ -214,6 +221,8 @@ class RedisStore(Store):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}; {HOW_TO_START}") from exc
         except redis.ResponseError as exc:
+            if "ENGRAM_NOT_FOUND" in str(exc):
+                raise NotFound(str(exc).split("ENGRAM_NOT_FOUND", 1)[1].strip()) from exc
             if "ENGRAM_CONFLICT" in str(exc):
                 message = str(exc).split("ENGRAM_CONFLICT", 1)[1].strip()
                 raise Conflict(f"{action} violates a constraint: {message}") from exc
@@ -537,10 +546,11 @@ class RedisStore(Store):
             pipe.zcard(self.keys.sessions)
             pipe.zcard(self.keys.tasks)
             sessions, tasks = pipe.execute()
+            conversation = self._conversation_counts()
         live = sum(n for n, _ in per_namespace.values())
         expired = sum(x for _, x in per_namespace.values())
         namespaces = sum(1 for n, _ in per_namespace.values() if n > 0)
-        return Counts(live, namespaces, sessions, tasks, expired, None)
+        return Counts(live, namespaces, sessions, tasks, expired, None, **conversation)
 
     def close(self) -> None:
         self._closed = True

@@ -449,7 +449,7 @@ class SQLiteStore(SQLiteConversation, SQLiteVectors, Store):
             for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
             if p.exists()
         )
-        return Counts(entries, namespaces, sessions, tasks, expired, size)
+        return Counts(entries, namespaces, sessions, tasks, expired, size, **self._conversation_counts())
 
     def vacuum(self) -> None:
         with self._write("optimizing the full-text index") as conn:

@@ -1,0 +1,137 @@
+"""The MCP tools for conversation memory: chat messages, summaries, profiles, checkpoints.
+
+Registered by ``engram.server.mcp.build_mcp_server`` with its ``tool`` and
+``call`` helpers, so they resolve the project, log writes and turn errors into
+tool errors exactly like the other tools. Lookups that can miss share their
+NotFound messages with the REST routes (``engram.server.chat``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from engram.memory import Memory
+from engram.server.chat import checkpoints_of, history_of, profile_of, summary_of
+
+CHAT_TOOL_DESCRIPTIONS: dict[str, str] = {
+    "chat_add_message": (
+        "Append a message to a session's chat history. role is system, user, assistant or tool; optionally the "
+        "user_id and agent_id it belongs to, a metadata object, tool_calls (on an assistant message, OpenAI shape) "
+        "or tool_call_id (on a tool message: the call it answers). Returns the stored message with its id."
+    ),
+    "chat_history": (
+        "Get a session's chat messages, oldest first: the newest limit messages (default 50), optionally only "
+        "those before or after a message id or an ISO 8601 date-time. Returns {messages}."
+    ),
+    "chat_search": (
+        "Search chat messages by content, best match first, with the query language of memory_search (words, "
+        "\"exact phrase\", a OR b, prefix*, -excluded); optionally only one session's or one user's messages. "
+        "Returns {count, results: [{message, score, match_type}]}."
+    ),
+    "chat_summary": (
+        "Get the running summary of a session: its content and how many messages it covers. "
+        "An error when the session has no summary yet."
+    ),
+    "user_profile": (
+        "Get what is known about a user (by user_id): traits, each with its value and the ids of the messages "
+        "it came from. An error when there is no profile."
+    ),
+    "checkpoint_save": (
+        "Save the state of a paused agent run (any JSON value) in a session, e.g. while it waits for a human, "
+        "optionally with the run's run_id. Returns the checkpoint; keep its id to resume."
+    ),
+    "checkpoint_resume": (
+        "Resume a paused checkpoint: mark it resumed and return {id, state}. "
+        "A checkpoint resumes once; resuming it again is an error."
+    ),
+    "checkpoint_list": (
+        "List a session's checkpoints, newest first, optionally only paused or resumed ones. Returns {checkpoints}."
+    ),
+}
+
+Call = Callable[[Context, "str | None", Any, Callable[[Memory], Any]], Awaitable[Any]]
+SessionArg = Annotated[str, Field(description="The session's id.")]
+UserArg = Annotated[str | None, Field(description="The user the message belongs to.")]
+Bound = "A message id of the session, or an ISO 8601 date-time."
+
+
+def register_chat_tools(tool: Callable[[Callable[..., Any]], Any], call: Call, dump: Callable[[Any], Any]) -> None:
+    """Add the chat-memory tools to a server through its ``tool`` decorator and ``call`` runner."""
+
+    @tool
+    async def chat_add_message(
+        session_id: SessionArg,
+        role: Annotated[Literal["system", "user", "assistant", "tool"], Field(description="Who speaks.")],
+        content: Annotated[str, Field(description="The text of the message.")],
+        ctx: Context,
+        user_id: UserArg = None,
+        agent_id: Annotated[str | None, Field(description="The agent the message belongs to.")] = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="JSON object of metadata.")] = None,
+        tool_calls: Annotated[
+            list[dict[str, Any]] | None, Field(description="On an assistant message: the tool calls it makes.")
+        ] = None,
+        tool_call_id: Annotated[str | None, Field(description="On a tool message: the call it answers.")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.chat_add_message", session_id, lambda m: dump(m.add_message(
+            session_id, role, content, user_id=user_id, agent_id=agent_id, metadata=metadata,
+            tool_calls=tool_calls, tool_call_id=tool_call_id)))
+
+    @tool
+    async def chat_history(
+        session_id: SessionArg,
+        ctx: Context,
+        limit: Annotated[int, Field(description="How many of the newest messages at most (1 to 10000).")] = 50,
+        before: Annotated[str | None, Field(description=f"Only messages before this. {Bound}")] = None,
+        after: Annotated[str | None, Field(description=f"Only messages after this. {Bound}")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: {"messages": dump(
+            history_of(m, session_id, limit=limit, before=before, after=after))})
+
+    @tool
+    async def chat_search(
+        query: Annotated[str, Field(description="What to look for, in the query language.")],
+        ctx: Context,
+        session_id: Annotated[str | None, Field(description="Only messages of this session.")] = None,
+        user_id: Annotated[str | None, Field(description="Only messages of this user.")] = None,
+        limit: Annotated[int, Field(description="How many at most (1 to 10000).")] = 10,
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: dump(
+            m.search_messages(query, session_id=session_id, user_id=user_id, limit=limit)))
+
+    @tool
+    async def chat_summary(session_id: SessionArg, ctx: Context) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: dump(summary_of(m, session_id)))
+
+    @tool
+    async def user_profile(
+        user_id: Annotated[str, Field(description="The user's id.")], ctx: Context
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: dump(profile_of(m, user_id)))
+
+    @tool
+    async def checkpoint_save(
+        session_id: SessionArg,
+        state: Annotated[Any, Field(description="The run's state: any JSON value.")],
+        ctx: Context,
+        run_id: Annotated[str | None, Field(description="The id of the paused run.")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.checkpoint_save", "id", lambda m: dump(
+            m.checkpoint_save(session_id, state, run_id=run_id)))
+
+    @tool
+    async def checkpoint_resume(
+        id: Annotated[str, Field(description="The checkpoint's id.")], ctx: Context
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.checkpoint_resume", id, lambda m: {"id": id, "state": m.checkpoint_resume(id)})
+
+    @tool
+    async def checkpoint_list(
+        session_id: SessionArg,
+        ctx: Context,
+        status: Annotated[Literal["paused", "resumed"] | None, Field(description="Only checkpoints with this status.")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: {"checkpoints": dump(checkpoints_of(m, session_id, status))})
