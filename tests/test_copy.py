@@ -26,7 +26,38 @@ def populate(memory: engram.Memory) -> None:
     t1 = memory.task_create("researcher", {"q": "why?"}, session_id=active.id)
     memory.task_update(t1.id, "completed", output={"a": 42})
     memory.task_create("loner", None)
+    chat(memory, active.id)
     time.sleep(0.1)  # let "gone" expire: expired entries are copied too
+
+
+def chat(memory: engram.Memory, session_id: str) -> None:
+    """5 messages, a summary, 2 profiles and 2 checkpoints (one resumed) in ``session_id``."""
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    memory.add_message(session_id, "user", "What is the weather in Oslo? 🌧", user_id="u1", metadata={"lang": "en"})
+    memory.add_message(session_id, "assistant", None, tool_calls=[call], agent_id="bot")
+    memory.add_message(session_id, "tool", '{"temp": -3}', tool_call_id="c1", attachments=[{"uri": "blob://x", "name": "map.png"}])
+    last = memory.add_messages(
+        [{"role": "assistant", "content": "Cold: -3 degrees."}, {"role": "user", "content": "thanks", "user_id": "u1"}],
+        session_id=session_id,
+    )[-1]
+    memory.summary_save(session_id, "Asked about Oslo weather.", message_count=5, last_seq=last.seq)
+    memory.profile_save("u1", {"city": {"value": "Oslo", "source_message_ids": [last.id]}})
+    memory.profile_save("u2", {"pet": {"value": {"kind": "cat"}, "source_message_ids": []}})
+    memory.checkpoint_save(session_id, {"step": 1, "pending": ["approve"]}, run_id="r1")
+    done = memory.checkpoint_save(session_id, {"step": 2})
+    memory.checkpoint_resume(done.id)
+
+
+def conversation(memory: engram.Memory) -> dict[str, object]:
+    """Every conversation record of ``memory``, comparable across backends."""
+    sessions = sorted(s.id for s in memory.sessions(limit=10_000))
+    return {
+        "history": {s: [m.model_dump() for m in memory.history(s)] for s in sessions},
+        "summaries": {s: (x.model_dump() if (x := memory.summary(s)) else None) for s in sessions},
+        "profiles": {u: memory.profile(u).model_dump() for u in ("u1", "u2") if memory.profile(u)},
+        "checkpoints": {s: [c.model_dump() for c in memory.checkpoints(s)] for s in sessions},
+        "found": sorted(h.message.id for h in memory.search_messages("oslo OR cold OR thanks", limit=50).results),
+    }
 
 
 def everything(memory: engram.Memory) -> dict[str, object]:
@@ -36,8 +67,13 @@ def everything(memory: engram.Memory) -> dict[str, object]:
         "sessions": sorted((s.model_dump() for s in memory.sessions(limit=10_000)), key=lambda d: d["id"]),
         "tasks": sorted((t.model_dump() for t in memory.tasks(limit=10_000)), key=lambda d: d["id"]),
         "counts": (stats.entries, stats.namespaces, stats.sessions, stats.tasks, stats.expired_entries),
+        "chat_counts": (stats.messages, stats.summaries, stats.profiles, stats.checkpoints),
         "search": sorted((h.entry.key, h.entry.namespace) for h in memory.search("bulk OR teal", limit=50).results),
+        **conversation(memory),
     }
+
+
+COUNTS = {"session": 2, "task": 2, "entry": 29, "message": 5, "summary": 1, "profile": 2, "checkpoint": 2}
 
 
 @pytest.fixture
@@ -70,8 +106,8 @@ def test_copy_moves_everything_and_is_idempotent(url_of, src_backend, dst_backen
         populate(src)
         seen: list[int] = []
         counts = copy_store(src, dst, batch_size=7, progress=seen.append)
-        assert counts == {"session": 2, "task": 2, "entry": 29}
-        assert sum(seen) == 33
+        assert counts == COUNTS
+        assert sum(seen) == sum(COUNTS.values())
         assert everything(dst) == everything(src)
         for ns, key in [("user:1", "colour"), ("user:1", "pet"), ("default", "bulk-3")]:
             assert dst.get(key, namespace=ns) == src.get(key, namespace=ns)  # ids and timestamps kept
@@ -120,11 +156,73 @@ def test_cli_copy(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["copy", src, dst])
     assert result.exit_code == 0, result.output
-    assert "copied and verified 2 sessions, 2 tasks, 29 entries" in result.output
+    assert (
+        "copied and verified 2 sessions, 2 tasks, 29 entries, 5 messages, 1 summary, 2 profiles, 2 checkpoints"
+        in result.output
+    )
     result = runner.invoke(cli, ["copy", src, dst, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout[result.stdout.index("{"):]) == {"session": 2, "task": 2, "entry": 29}
+    assert json.loads(result.stdout[result.stdout.index("{"):]) == COUNTS
     with engram.Memory(src) as a, engram.Memory(dst) as b:
         assert everything(a) == everything(b)
     result = runner.invoke(cli, ["copy", src, src])
     assert result.exit_code == 2 and "same store" in result.output
+
+
+def test_copy_chain_sqlite_postgres_redis_json_and_a_rerun_changes_nothing(url_of):
+    chain = [url_of("sqlite", "a"), url_of("postgres", "b"), url_of("redis", "c"), url_of("json", "d")]
+    stores = [engram.Memory(url) for url in chain]
+    try:
+        populate(stores[0])
+        original = everything(stores[0])
+        for src, dst in zip(stores, stores[1:]):
+            assert copy_store(src, dst, batch_size=3) == COUNTS
+            assert everything(dst) == original  # seq kept too: each destination started empty
+        for src, dst in zip(stores, stores[1:]):
+            assert copy_store(src, dst, batch_size=3) == COUNTS  # read and written again ...
+            assert everything(dst) == original  # ... and nothing changed, nothing doubled
+        # A checkpoint resumed in the source since the last copy is brought up to date.
+        paused = stores[0].checkpoints(stores[0].sessions(status="active")[0].id, status="paused")[0]
+        stores[0].checkpoint_resume(paused.id)
+        copy_store(stores[0], stores[1])
+        assert stores[1].checkpoint_get(paused.id) == stores[0].checkpoint_get(paused.id)
+    finally:
+        for m in stores:
+            m.close()
+
+
+@pytest.mark.parametrize("dst_backend", ["sqlite", "memory", "json", "postgres", "redis"])
+def test_copy_into_a_store_with_its_own_messages_renumbers_and_keeps_order(url_of, dst_backend):
+    with engram.Memory(url_of("sqlite", "src")) as src, engram.Memory(url_of(dst_backend, "dst")) as dst:
+        populate(src)
+        own = dst.session_start()
+        for i in range(8):  # seq 1..8 there: the source's numbers are taken
+            dst.add_message(own.id, "user", f"own message {i}")
+        copy_store(src, dst)
+        active = src.sessions(status="active")[0].id
+        theirs, ours = src.history(active), dst.history(active)
+        assert [m.id for m in ours] == [m.id for m in theirs]  # same messages, same order
+        assert [m.model_dump(exclude={"seq"}) for m in ours] == [m.model_dump(exclude={"seq"}) for m in theirs]
+        assert min(m.seq for m in ours) > 8
+        assert dst.summary(active).last_seq == ours[-1].seq  # re-pointed at the same message
+        assert [m.content for m in dst.history(own.id)] == [f"own message {i}" for i in range(8)]
+        stats = dst.stats()
+        assert (stats.messages, stats.summaries, stats.profiles, stats.checkpoints) == (13, 1, 2, 2)
+        snapshot = (everything(dst), dst.history(own.id))
+        copy_store(src, dst)
+        assert (everything(dst), dst.history(own.id)) == snapshot
+        later = dst.add_message(active, "user", "after the copy")
+        assert later.seq > ours[-1].seq
+
+
+def test_stats_count_conversation_records(url_of):
+    with engram.Memory(url_of("sqlite", "s")) as memory:
+        populate(memory)
+        stats = memory.stats()
+        assert (stats.messages, stats.summaries, stats.profiles, stats.checkpoints) == (5, 1, 2, 2)
+    result = CliRunner().invoke(cli, ["--db", url_of("sqlite", "s"), "stats", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout[result.stdout.index("{"):])
+    assert {k: shown[k] for k in ("messages", "summaries", "profiles", "checkpoints")} == {
+        "messages": 5, "summaries": 1, "profiles": 2, "checkpoints": 2,
+    }  # fmt: skip

@@ -1,7 +1,11 @@
 """Copy everything from one store to another, whatever their backends (``engram copy SRC DST``).
 
 Records keep their ids and timestamps; sessions go first (tasks refer to
-them), then tasks, then entries in batches through ``Store.put_entries``.
+them), then tasks, then entries in batches through ``Store.put_entries``,
+then the conversation records of backends that have them: messages in
+``seq`` order through ``Store.put_messages`` (which skips ids already there
+and keeps each ``seq`` where it can), summaries (their ``last_seq`` re-pointed
+at the same message in the destination), profiles and checkpoints.
 Every write is an upsert by identity, so a copy that stopped half-way can
 simply be run again. Afterwards the destination is counted per kind and a
 difference raises :class:`~engram.errors.BackendError`.
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from engram._time import utcnow
 from engram.errors import BackendError, ConfigError
-from engram.stores.base import Counts, Store
+from engram.stores.base import CONVERSATION, Counts, MessageQuery, Store
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -50,6 +54,39 @@ def _put_entries(store: Store, batch: Sequence[Any]) -> None:
     store.put_entries(batch, now=utcnow())
 
 
+def _conversation(read: Callable[[Store], Iterator[Any]]) -> Callable[[Store, int], Iterator[Any]]:
+    """``read`` on a source with conversation records; nothing from one without."""
+    return lambda s, n: read(s) if CONVERSATION in s.capabilities else iter(())
+
+
+def _summaries_with_anchor(src: Store) -> Iterator[tuple[Any, str | None]]:
+    """Each summary with the id of the newest message it covers in ``src`` (None: none left)."""
+    for summary in src.iter_summaries():
+        newest = src.list_messages(MessageQuery(summary.session_id, limit=1, before_seq=summary.last_seq + 1))
+        yield summary, newest[0].id if newest else None
+
+
+def _put_summaries(dst: Store, batch: Sequence[tuple[Any, str | None]]) -> None:
+    # The destination may have numbered the messages differently (it held
+    # others): point last_seq at the same message there.
+    for summary, anchor in batch:
+        there = dst.get_message(anchor) if anchor is not None else None
+        if there is not None and there.seq != summary.last_seq:
+            summary = summary.model_copy(update={"last_seq": there.seq})
+        dst.put_summary(summary)
+
+
+def _put_checkpoint(dst: Store, checkpoint: Any) -> None:
+    existing = dst.get_checkpoint(checkpoint.id)
+    if existing == checkpoint:
+        return
+    if existing is not None:
+        if existing.status == "resumed" and checkpoint.status == "paused":
+            return  # resumed in the destination: a run resumes once, a copy never re-opens it
+        dst.delete_checkpoint(checkpoint.id)  # e.g. resumed in the source since the last copy
+    dst.put_checkpoint(checkpoint)
+
+
 KINDS: list[Kind] = [
     Kind(
         "session",
@@ -69,6 +106,20 @@ KINDS: list[Kind] = [
         lambda s, batch: _put_entries(s, batch),
         lambda c: c.entries + c.expired_entries,  # expired entries are copied too
     ),
+    Kind(
+        "message",
+        lambda s, n: s.iter_messages(batch_size=n) if CONVERSATION in s.capabilities else iter(()),
+        lambda s, batch: s.put_messages(batch),  # in seq order; ids already there are skipped
+        lambda c: c.messages,
+    ),
+    Kind("summary", _conversation(_summaries_with_anchor), _put_summaries, lambda c: c.summaries),
+    Kind(
+        "profile",
+        _conversation(lambda s: s.iter_profiles()),
+        _put_each(lambda s, r: s.put_profile(r)),
+        lambda c: c.profiles,
+    ),
+    Kind("checkpoint", _conversation(lambda s: s.iter_checkpoints()), _put_each(_put_checkpoint), lambda c: c.checkpoints),
 ]
 
 

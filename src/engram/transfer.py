@@ -7,8 +7,10 @@ them). Import upserts by natural identity, so re-importing changes nothing.
 
 Backends with conversation memory add ``message`` (in ``seq`` order, after
 the sessions), ``summary``, ``profile`` and ``checkpoint`` lines; counts name
-these kinds only when the file holds some. Imported messages get new ``seq``
-numbers in the same order, and summaries are re-pointed at them.
+these kinds only when the file holds some. Messages are imported in batches
+through ``Store.put_messages``: an id already there is skipped, and a message
+keeps its ``seq`` unless the store has handed that number out already (then it
+takes the next one, in the same order); summaries are re-pointed at them.
 
 Embeddings travel as optional additions (``engram._transfer_vectors``): an
 ``embedding_model`` in the header and an ``"embedding"`` (base64 float32)
@@ -132,6 +134,15 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
 
     embeddings: list[Any] = []
     file_model = None
+    messages: list[Message] = []
+
+    def flush_messages() -> None:
+        if messages:
+            for sent, stored in zip(messages, store.put_messages(messages)):
+                seqs.setdefault(sent.session_id, []).append((sent.seq, stored.seq))
+            if progress:
+                progress(len(messages))
+            messages.clear()
 
     def flush() -> None:
         if batch:
@@ -160,7 +171,13 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
                 continue
             kind, record = _parse(path, number, line)
             counts[kind] = counts.get(kind, 0) + 1
+            if isinstance(record, Message):
+                messages.append(record)
+                if len(messages) >= BATCH:
+                    flush_messages()
+                continue
             if kind in CONVERSATION_KINDS:
+                flush_messages()  # a summary is re-pointed at the messages before it
                 _import_conversation(store, record, seqs)
                 if progress:
                     progress(1)
@@ -178,16 +195,13 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             if progress:
                 progress(1)
         flush()
+        flush_messages()
     return counts
 
 
 def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:
-    """Insert a conversation record unless it is already there (so re-importing changes nothing)."""
-    if isinstance(record, Message):
-        existing = store.get_message(record.id)
-        stored = existing if existing is not None else store.append_messages([record])[0]
-        seqs.setdefault(record.session_id, []).append((record.seq, stored.seq))
-    elif isinstance(record, Summary):
+    """Upsert a summary or profile, insert a checkpoint unless it is there (re-importing changes nothing)."""
+    if isinstance(record, Summary):
         mapped = [here for there, here in seqs.get(record.session_id, ()) if there <= record.last_seq]
         if mapped:
             record = record.model_copy(update={"last_seq": max(mapped)})

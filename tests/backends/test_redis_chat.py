@@ -166,7 +166,29 @@ def test_prune_and_delete_history_leave_no_stray_keys(redis_url, raw, monkeypatc
             "sessions": 0, "tasks": 0, "messages": 0, "summaries": 0, "checkpoints": 0,
         }  # fmt: skip
         stray = {k for k in _keys(raw, prefix) if raw.type(k) in ("hash", "zset", "set")}
-        assert stray == set(), stray  # only counters remain
+        assert stray == {f"{prefix}:msgs:removals"}, stray  # and counters: nothing else remains
+
+
+def test_search_cache_catches_up_from_the_removal_log_and_falls_back_past_its_floor(redis_url, monkeypatch):
+    import engram.stores._redis_chat as chat
+
+    with engram.Memory(redis_url) as reader, engram.Memory(redis_url) as writer:
+        sessions = [writer.session_start().id for _ in range(4)]
+        for s in sessions:
+            writer.add_messages([{"role": "user", "content": f"tea {i}"} for i in range(3)], session_id=s)
+        assert reader.search_messages("tea", limit=50).count == 12
+        reads: list[str] = []
+        real = reader.backend._client.zrange
+        monkeypatch.setattr(reader.backend._client, "zrange", lambda *a, **kw: reads.append(a[0]) or real(*a, **kw))
+        writer.delete_history(sessions[0])
+        assert reader.search_messages("tea", limit=50).count == 9
+        assert reads == []  # caught up from the log, without re-reading the id list
+        keys = reader.backend.keys
+        writer.backend._client.set(keys.messages_removals_floor, 10**9)  # as if the log were trimmed past us
+        writer.delete_history(sessions[1])
+        assert reader.search_messages("tea", limit=50).count == 6
+        assert reads == [keys.messages]  # fell back to the whole list
+        assert chat.lua.REMOVAL_LOG >= 1000
 
 
 def test_put_messages_is_one_script_and_refuses_unknown_sessions(redis_url):
@@ -181,3 +203,27 @@ def test_put_messages_is_one_script_and_refuses_unknown_sessions(redis_url):
         stored = memory.backend.put_messages([m, fresh])
         assert stored[0] == m and stored[1].seq == 50
         assert memory.add_message(s.id, "user", "y").seq == 51  # the counter moved past it
+
+
+def test_the_removal_log_is_trimmed_by_whole_deletions(redis_url, raw):
+    from engram.stores import _redis_chat_lua as lua
+
+    assert str(lua.REMOVAL_LOG) in lua.DELETE_MESSAGES
+    with engram.Memory(redis_url) as memory:
+        store, keys = memory.backend, memory.backend.keys
+        small = store._client.register_script(lua.DELETE_MESSAGES.replace(str(lua.REMOVAL_LOG), "3"))
+        s = memory.session_start()
+        sent = memory.add_messages([{"role": "user", "content": f"m{i}"} for i in range(6)], session_id=s.id)
+        ids, seqs = [m.id for m in sent], [str(m.seq) for m in sent]
+        run = lambda *chunk: small(  # noqa: E731
+            keys=[keys.messages, keys.messages_created, keys.messages_removed, keys.messages_removals,
+                  keys.messages_removals_floor],
+            args=[keys.prefix, *chunk],
+        )  # fmt: skip
+        assert run(ids[0], ids[1]) == 2 and run(ids[2], ids[3]) == 2
+        # 4 logged > 3 kept: the whole first deletion (removal counter 1) goes, and the floor says so.
+        assert raw.zrange(keys.messages_removals, 0, -1, withscores=True) == [(seqs[2], 2.0), (seqs[3], 2.0)]
+        assert raw.get(keys.messages_removals_floor) == "1"
+        assert run(ids[4], ids[5], "no-such-message") == 2
+        assert raw.get(keys.messages_removals_floor) == "2"
+        assert [m.content for m in memory.history(s.id)] == []

@@ -7,7 +7,7 @@ and isolation between projects (alpha holds canary chat data, see conftest).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .conftest import CANARY, CANARY_USER, World
@@ -60,7 +60,7 @@ def test_messages_add_history_search_delete(world: World) -> None:
     assert history(limit=2) == ["sunny", "It is sunny in Lisbon"]
     assert history(after=first["id"], limit=1) == ["It is sunny in Lisbon"]
     assert history(before=batch.json()[1]["id"]) == ["I moved to Lisbon", ""]
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert history(before=future, limit=1) == ["It is sunny in Lisbon"]
     assert history(after=future) == []
     assert history(after="2000-01-01") == history()

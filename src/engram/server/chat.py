@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from engram.errors import InvalidInput, NotFound
 from engram.memory import Memory
-from engram.models import Attachment, Checkpoint, Message, MessageSearchResult, Profile, Summary
+from engram.models import (
+    Attachment,
+    Checkpoint,
+    Message,
+    MessageSearchResult,
+    Profile,
+    Summary,
+)
 from engram.server.deps import CallerDep
 from engram.server.models import DeletedCount, Limit, Name
 from engram.server.routes import IdPath, errors

@@ -121,12 +121,16 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
 
 @dataclass
 class _MessageIndex:
-    """This process's search index of every message, keyed by seq."""
+    """This process's search index of every message, keyed by seq.
+
+    Only what ranking and scoping need is held (analyzed content, id, session,
+    user); the hits are read in full when a search returns them.
+    """
 
     index: InvertedIndex[int] = field(default_factory=InvertedIndex)
-    messages: dict[int, Message] = field(default_factory=dict)
+    scope: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)  # seq -> (id, session, user)
     last_seq: int = 0  # the highest seq handed out when last synced
-    removed: Any = None  # the removal counter when last synced
+    removed: int = 0  # the removal counter when last synced
     loaded: bool = False
 
 
@@ -149,6 +153,7 @@ class RedisConversation:
         self._resume_checkpoint = register(lua.RESUME_CHECKPOINT)
         self._delete_checkpoints = register(lua.DELETE_CHECKPOINTS)
         self._delete_sessions = register(lua.DELETE_SESSIONS)
+        self._search_fields = register(lua.SEARCH_FIELDS)
         self._message_index = _MessageIndex()
         self._message_index_lock = threading.Lock()
 
@@ -238,32 +243,49 @@ class RedisConversation:
                 self._delete_history(
                     keys=[
                         k.session_messages(session_id), k.messages, k.messages_created, k.messages_removed,
-                        k.summary(session_id), k.summaries,
+                        k.summary(session_id), k.summaries, k.messages_removals, k.messages_removals_floor,
                     ],
                     args=[k.prefix, session_id],
                 )
             )  # fmt: skip
 
+    def _drop(self, cache: _MessageIndex, seqs: Iterator[int] | list[int]) -> None:
+        for seq in seqs:
+            if cache.scope.pop(seq, None) is not None:
+                cache.index.remove(seq)
+
+    def _index_messages(self, cache: _MessageIndex, wanted: dict[int, str]) -> None:
+        """Add the messages ``wanted`` (seq -> id) that are still stored to ``cache``."""
+        items = list(wanted.items())
+        for chunk in _chunks(items):
+            flat = self._search_fields(args=[self.keys.message(""), *(ident for _, ident in chunk)])
+            for i, (seq, ident) in enumerate(chunk):
+                content, session, user = flat[3 * i : 3 * i + 3]
+                if session is not None:  # else deleted since the id list was read
+                    cache.scope[seq] = (ident, session, user)
+                    cache.index.add(seq, AnalyzedText.of(content))
+
     def _sync_message_index(self) -> _MessageIndex:
-        """This process's message index, brought up to date (call under its lock)."""
+        """This process's message index, brought up to date (call under its lock).
+
+        Deletions since the last sync are read from the removal log, appends by
+        ``seq`` range (seq only grows); the whole id list is re-read only on the
+        first search, or when the log no longer reaches back to the last sync.
+        """
         cache, client, k = self._message_index, self._client, self.keys
-        top_text, removed = client.mget([k.messages_seq, k.messages_removed])
-        top = int(top_text or 0)
+        top, removed, floor = (int(v or 0) for v in client.mget([k.messages_seq, k.messages_removed, k.messages_removals_floor]))
         if cache.loaded and removed == cache.removed and top == cache.last_seq:
             return cache
-        if cache.loaded and removed == cache.removed and top > cache.last_seq:
-            # Only appends since the last sync: seq only grows, so read the new range.
-            fresh = client.zrangebyscore(k.messages, f"({cache.last_seq}", top, withscores=True)
+        if cache.loaded and cache.removed >= floor and removed >= cache.removed and top >= cache.last_seq:
+            if removed > cache.removed:
+                gone = client.zrangebyscore(k.messages_removals, f"({cache.removed}", removed)
+                self._drop(cache, (int(seq) for seq in gone))
+            fresh = client.zrangebyscore(k.messages, f"({cache.last_seq}", top, withscores=True) if top > cache.last_seq else []
             wanted = {int(score): ident for ident, score in fresh}
-        else:
+        else:  # first sync, or the log was trimmed past ours, or the store was emptied
             wanted = {int(score): ident for ident, score in client.zrange(k.messages, 0, -1, withscores=True)}
-            for seq in [s for s, m in cache.messages.items() if wanted.get(s) != m.id]:
-                cache.index.remove(seq)
-                del cache.messages[seq]
-        missing = [ident for seq, ident in wanted.items() if seq not in cache.messages]
-        for m in self._load_messages(missing):
-            cache.messages[m.seq] = m
-            cache.index.add(m.seq, AnalyzedText.of(m.content))
+            self._drop(cache, [s for s, held in cache.scope.items() if wanted.get(s) != held[0]])
+        self._index_messages(cache, {seq: ident for seq, ident in wanted.items() if seq not in cache.scope})
         cache.last_seq, cache.removed, cache.loaded = top, removed, True
         return cache
 
@@ -273,14 +295,15 @@ class RedisConversation:
         compiled = CompiledQuery(query, weights=(1.0,))
         with self._translated("searching messages"), self._message_index_lock:
             cache = self._sync_message_index()
-            messages = cache.messages
+            scope = cache.scope
 
             def accept(seq: int) -> bool:
-                m = messages[seq]
-                return (session_id is None or m.session_id == session_id) and (user_id is None or m.user_id == user_id)
+                _, session, user = scope[seq]
+                return (session_id is None or session == session_id) and (user_id is None or user == user_id)
 
-            ranked = cache.index.rank(compiled, accept)[:limit]
-            return [(messages[seq], score) for seq, score in ranked]
+            ranked = [(scope[seq][0], score) for seq, score in cache.index.rank(compiled, accept)[:limit]]
+            found = {m.id: m for m in self._load_messages([ident for ident, _ in ranked])}
+        return [(found[ident], score) for ident, score in ranked if ident in found]
 
     def iter_messages(self, *, batch_size: int = 1000) -> Iterator[Message]:
         after = 0
@@ -519,14 +542,17 @@ class RedisConversation:
             for chunk in _chunks(messages):
                 gone["messages"] += int(
                     self._delete_messages_script(
-                        keys=[k.messages, k.messages_created, k.messages_removed], args=[k.prefix, *chunk]
+                        keys=[k.messages, k.messages_created, k.messages_removed, k.messages_removals,
+                              k.messages_removals_floor],
+                        args=[k.prefix, *chunk],
                     )
                 )
             for chunk in _chunks(checkpoints):
                 gone["checkpoints"] += int(self._delete_checkpoints(keys=[k.checkpoints], args=[k.prefix, *chunk]))
             for chunk in _chunks(sessions, SESSIONS_PER_SCRIPT):
                 n_sessions, n_messages, n_checkpoints, n_tasks = self._delete_sessions(
-                    keys=[k.sessions, k.messages, k.messages_created, k.messages_removed, k.summaries, k.checkpoints, k.tasks],
+                    keys=[k.sessions, k.messages, k.messages_created, k.messages_removed, k.summaries, k.checkpoints,
+                          k.tasks, k.messages_removals, k.messages_removals_floor],
                     args=[k.prefix, *chunk],
                 )
                 gone["sessions"] += int(n_sessions)

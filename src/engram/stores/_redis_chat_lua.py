@@ -10,6 +10,37 @@ which the store translates into ``NotFound`` / ``Conflict``.
 
 from __future__ import annotations
 
+# Message deletions are logged for the client-side search caches of other
+# processes: the removal counter moves once per deleting script, and the seq of
+# every message it removed goes into a sorted set scored by that counter value,
+# so a cache catches up by reading just the log entries above its own counter.
+# The log keeps the newest REMOVAL_LOG entries (whole script runs); the
+# counter value of the last run trimmed away is the floor: a cache older than
+# it re-reads the id list instead.
+REMOVAL_LOG = 100_000
+
+# log_removals(seqs, counter, log, floor): call at the end of a deleting script.
+_LOG_REMOVALS = f"""
+local function log_removals(seqs, counter, log, floor)
+  if #seqs == 0 then return end
+  local version = redis.call('INCR', counter)
+  for i = 1, #seqs, 1000 do
+    local args = {{}}
+    for j = i, math.min(i + 999, #seqs) do
+      args[#args + 1] = version
+      args[#args + 1] = seqs[j]
+    end
+    redis.call('ZADD', log, unpack(args))
+  end
+  local n = redis.call('ZCARD', log)
+  if n > {REMOVAL_LOG} then
+    local edge = redis.call('ZRANGE', log, n - {REMOVAL_LOG} - 1, n - {REMOVAL_LOG} - 1, 'WITHSCORES')
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', edge[2])
+    redis.call('SET', floor, edge[2])
+  end
+end
+"""
+
 # KEYS: msgs, msgs:seq, msgs:created
 # ARGV: prefix, mode, n, then per message: id, session_id, wanted seq, created_at (µs),
 #       number of field pairs, field, value, ...
@@ -69,38 +100,56 @@ redis.call('SET', KEYS[2], string.format('%d', last))
 return out
 """
 
-# KEYS: session's messages, msgs, msgs:created, msgs:removed, summary, summaries
+# KEYS: session's messages, msgs, msgs:created, msgs:removed, summary, summaries,
+#       msgs:removals, msgs:removals:floor
 # ARGV: prefix, session_id.  Returns how many messages went (the summary goes too).
-DELETE_HISTORY = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do
+DELETE_HISTORY = _LOG_REMOVALS + """
+local pairs_ = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local seqs = {}
+for i = 1, #pairs_, 2 do
+  local id = pairs_[i]
   redis.call('DEL', ARGV[1] .. ':msg:' .. id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
+  seqs[#seqs + 1] = pairs_[i + 1]
 end
 redis.call('DEL', KEYS[1], KEYS[5])
 redis.call('SREM', KEYS[6], ARGV[2])
-if #ids > 0 then redis.call('INCR', KEYS[4]) end
-return #ids
+log_removals(seqs, KEYS[4], KEYS[7], KEYS[8])
+return #seqs
 """
 
-# KEYS: msgs, msgs:created, msgs:removed.  ARGV: prefix, message ids...
+# KEYS: msgs, msgs:created, msgs:removed, msgs:removals, msgs:removals:floor.  ARGV: prefix, message ids...
 # Returns how many of them were stored (and are gone now).
-DELETE_MESSAGES = """
-local n = 0
+DELETE_MESSAGES = _LOG_REMOVALS + """
+local seqs = {}
 for i = 2, #ARGV do
   local key = ARGV[1] .. ':msg:' .. ARGV[i]
-  local session = redis.call('HGET', key, 'session_id')
-  if session then
+  local m = redis.call('HMGET', key, 'session_id', 'seq')
+  if m[1] then
     redis.call('DEL', key)
-    redis.call('ZREM', ARGV[1] .. ':msgs:session:' .. session, ARGV[i])
+    redis.call('ZREM', ARGV[1] .. ':msgs:session:' .. m[1], ARGV[i])
     redis.call('ZREM', KEYS[1], ARGV[i])
     redis.call('ZREM', KEYS[2], ARGV[i])
-    n = n + 1
+    seqs[#seqs + 1] = m[2]
   end
 end
-if n > 0 then redis.call('INCR', KEYS[3]) end
-return n
+log_removals(seqs, KEYS[3], KEYS[4], KEYS[5])
+return #seqs
+"""
+
+# ARGV: message key prefix ("P:msg:"), message ids...
+# Returns content, session_id, user_id of each (false where gone): what the search
+# index needs, in one reply (half the time of a pipeline of HMGET).
+SEARCH_FIELDS = """
+local out = {}
+for i = 2, #ARGV do
+  local v = redis.call('HMGET', ARGV[1] .. ARGV[i], 'content', 'session_id', 'user_id')
+  out[#out + 1] = v[1] or false
+  out[#out + 1] = v[2] or false
+  out[#out + 1] = v[3] or false
+end
+return out
 """
 
 # KEYS: session, summary, summaries.  ARGV: session_id, content, message_count, last_seq, updated_at
@@ -160,13 +209,15 @@ end
 return n
 """
 
-# KEYS: sessions, msgs, msgs:created, msgs:removed, summaries, checkpoints, tasks
+# KEYS: sessions, msgs, msgs:created, msgs:removed, summaries, checkpoints, tasks,
+#       msgs:removals, msgs:removals:floor
 # ARGV: prefix, session ids...
 # Deletes each session with everything it holds: messages, summary, checkpoints, tasks.
 # Returns {sessions, messages, checkpoints, tasks} that went.
-DELETE_SESSIONS = """
+DELETE_SESSIONS = _LOG_REMOVALS + """
 local p = ARGV[1]
-local sessions, messages, checkpoints, tasks = 0, 0, 0, 0
+local sessions, checkpoints, tasks = 0, 0, 0
+local seqs = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   local s = redis.call('HMGET', p .. ':session:' .. id, 'status', 'order')
@@ -177,11 +228,12 @@ for i = 2, #ARGV do
     sessions = sessions + 1
   end
   local key = p .. ':msgs:session:' .. id
-  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    redis.call('DEL', p .. ':msg:' .. m)
-    redis.call('ZREM', KEYS[2], m)
-    redis.call('ZREM', KEYS[3], m)
-    messages = messages + 1
+  local held = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for j = 1, #held, 2 do
+    redis.call('DEL', p .. ':msg:' .. held[j])
+    redis.call('ZREM', KEYS[2], held[j])
+    redis.call('ZREM', KEYS[3], held[j])
+    seqs[#seqs + 1] = held[j + 1]
   end
   redis.call('DEL', key, p .. ':summary:' .. id)
   redis.call('SREM', KEYS[5], id)
@@ -203,6 +255,6 @@ for i = 2, #ARGV do
   end
   redis.call('DEL', key)
 end
-if messages > 0 then redis.call('INCR', KEYS[4]) end
-return {sessions, messages, checkpoints, tasks}
+log_removals(seqs, KEYS[4], KEYS[8], KEYS[9])
+return {sessions, #seqs, checkpoints, tasks}
 """

@@ -37,8 +37,13 @@ key                                    type       holds
 ``P:msgs:session:{session_id}``        zset       message ids of one session, scored by seq
 ``P:msgs:created``                     zset       message ids scored by created_at (µs; prune)
 ``P:msgs:seq``                         string     counter: the last message seq handed out
-``P:msgs:removed``                     string     counter, moved by every message deletion
-                                                  (client-side message search caches by it)
+``P:msgs:removed``                     string     counter, moved once by every script that
+                                                  deletes messages
+``P:msgs:removals``                    zset       seq of deleted messages, scored by the
+                                                  removal counter of their deletion: the newest
+                                                  100,000 (client-side search catches up by it)
+``P:msgs:removals:floor``              string     the removal counter of the last deletion
+                                                  trimmed from that log
 ``P:summary:{session_id}``             hash       session_id, content, message_count,
                                                   last_seq, updated_at
 ``P:summaries``                        set        session ids that have a summary
@@ -112,6 +117,8 @@ class Keys:
         self.messages_created = f"{prefix}:msgs:created"
         self.messages_seq = f"{prefix}:msgs:seq"
         self.messages_removed = f"{prefix}:msgs:removed"
+        self.messages_removals = f"{prefix}:msgs:removals"
+        self.messages_removals_floor = f"{prefix}:msgs:removals:floor"
         self.summaries = f"{prefix}:summaries"
         self.profiles = f"{prefix}:profiles"
         self.checkpoints = f"{prefix}:checkpoints"
