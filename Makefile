@@ -1,10 +1,10 @@
-# One command each: `make run` (the demo) and `make test` (the whole suite).
+# One command each: `make run` (the server) and `make test` (the whole suite).
 # Each creates the virtual environment it needs in .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run serve test bench venv clean
+.PHONY: run serve demo test bench venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,16 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-run: venv
-	$(PY) examples/quickstart.py
-
 # The REST + MCP server on the embedded default store; prints its URL, the docs URL
 # and, on the first start, the admin key.
-serve: venv
+run: venv
 	$(VENV)/bin/engram serve
+
+serve: run
+
+# A short library demo: stores, searches and prints, on the embedded default store.
+demo: venv
+	$(PY) examples/quickstart.py
 
 test: venv
 	$(PY) -m pytest -q

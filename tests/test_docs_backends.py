@@ -52,6 +52,21 @@ def test_redis_key_layout_is_documented():
         keys.tasks,
         keys.tasks_by_status("{status}"),
         keys.tasks_by_session("{session_id}"),
+        keys.message("{id}"),
+        keys.messages,
+        keys.session_messages("{session_id}"),
+        keys.messages_created,
+        keys.messages_seq,
+        keys.messages_removed,
+        keys.messages_removals,
+        keys.messages_removals_floor,
+        keys.summary("{session_id}"),
+        keys.summaries,
+        keys.profile("{user_id}"),
+        keys.profiles,
+        keys.checkpoint("{id}"),
+        keys.checkpoints,
+        keys.session_checkpoints("{session_id}"),
     ]
     for key in documented:
         assert f"`{key}`" in document, key
