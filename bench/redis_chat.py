@@ -130,12 +130,13 @@ def main() -> None:
             gc.collect()
             for run in (eng_block, raw_block) if b % 2 == 0 else (raw_block, eng_block):
                 run(b)
-        rows.append(("add_message() p50, vs a raw MULTI of the same writes", core.pct(eng_add, 0.5), core.pct(raw_add, 0.5), len(eng_add)))
+        name = "add_message() p50, vs a raw MULTI of the same writes"
+        rows.append((name, core.pct(eng_add, 0.5), core.pct(raw_add, 0.5), len(eng_add)))
 
         eng_hist: list[float] = []
         raw_hist: list[float] = []
         index = f"{raw_prefix}:msgs:session:{session}"
-        for i in range(args.n):
+        for _ in range(args.n):
             t0 = clock()
             memory.history(session, limit=50)
             t1 = clock()
@@ -147,7 +148,8 @@ def main() -> None:
             t2 = clock()
             eng_hist.append(t1 - t0)
             raw_hist.append(t2 - t1)
-        rows.append(("history(limit=50) p50, vs ZREVRANGEBYSCORE + HGETALL pipeline", core.pct(eng_hist, 0.5), core.pct(raw_hist, 0.5), len(eng_hist)))
+        name = "history(limit=50) p50, vs ZREVRANGEBYSCORE + HGETALL pipeline"
+        rows.append((name, core.pct(eng_hist, 0.5), core.pct(raw_hist, 0.5), len(eng_hist)))
     finally:
         memory.close()
         drop_prefix(client, prefix)

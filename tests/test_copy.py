@@ -35,7 +35,9 @@ def chat(memory: engram.Memory, session_id: str) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
     memory.add_message(session_id, "user", "What is the weather in Oslo? 🌧", user_id="u1", metadata={"lang": "en"})
     memory.add_message(session_id, "assistant", None, tool_calls=[call], agent_id="bot")
-    memory.add_message(session_id, "tool", '{"temp": -3}', tool_call_id="c1", attachments=[{"uri": "blob://x", "name": "map.png"}])
+    memory.add_message(
+        session_id, "tool", '{"temp": -3}', tool_call_id="c1", attachments=[{"uri": "blob://x", "name": "map.png"}]
+    )
     last = memory.add_messages(
         [{"role": "assistant", "content": "Cold: -3 degrees."}, {"role": "user", "content": "thanks", "user_id": "u1"}],
         session_id=session_id,

@@ -7,6 +7,7 @@ Backends without the ``conversation`` capability skip this whole module.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -105,6 +106,40 @@ def test_put_messages_with_an_unknown_session_stores_nothing(memory):
     with pytest.raises(engram.NotFound):
         memory.backend.put_messages([message(s.id, "ok", 1), message("no-such-session", "lost", 2)])
     assert memory.history(s.id) == [] and memory.stats().messages == 0
+
+
+def test_put_messages_racing_appends_keeps_seq_unique(memory_factory):
+    url = memory_factory.url()
+    copier = memory_factory(url)
+    # Separate stores on one database where the backend has one; memory:// lives in one object.
+    writers = [copier] * 3 if url == "memory://" else [memory_factory(url) for _ in range(3)]
+    s = copier.session_start()
+    errors: list[BaseException] = []
+
+    def append(memory: engram.Memory, n: int) -> None:
+        try:
+            for i in range(20):
+                memory.add_message(s.id, "user", f"append {n}.{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def put() -> None:
+        try:
+            for b in range(10):
+                copier.backend.put_messages([message(s.id, f"copied-{b}-{i}", 1 + i) for i in range(5)])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(w, n)) for n, w in enumerate(writers)] + [threading.Thread(target=put)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history = copier.history(s.id)
+    assert len(history) == 110 and len({m.seq for m in history}) == 110
+    copied = [m.id for m in history if m.id.startswith("copied-")]
+    assert copied == [f"copied-{b}-{i}" for b in range(10) for i in range(5)]  # in the order given
 
 
 # -- export / import ---------------------------------------------------------------------

@@ -8,12 +8,13 @@ usearch was tried too, but its extension crashes the process when
 onnxruntime is imported after it.
 
 The exact scan is single-threaded on purpose. numpy's ``matrix @ q`` is an
-OpenBLAS gemv that goes multi-threaded above a few thousand rows; on 2 cores
-shared with other work its threads wait for each other, and measured under
-load (bench/vectors.py, load average ~8 on 2 cores) it jumped from 0.12 ms at
-5k vectors to 11-19 ms at 20k, while the single-threaded product took 1.2-1.9
-ms at 20k and 0.3-0.45x numpy's time at 100k and 1M. Small matrices (in
-cache) still use one gemv, which is fastest there.
+OpenBLAS gemv that goes multi-threaded as the matrix grows; on 2 cores shared
+with other work its threads wait for each other: measured with both cores
+busy elsewhere, it jumped from 0.32 ms at 8k vectors to 3.2 ms at 12k and
+8.2 ms at 20k, while the single-threaded product below took 0.85 and 1.3 ms
+(and 0.3-0.5x numpy's time at 100k and 1M). On idle cores numpy is up to
+1.7x faster between 8k and 20k, a fraction of a millisecond; up to 8k rows
+one gemv is fastest either way, so it is used there.
 
 The crossover is measured by ``bench/vectors.py``: exact top-10 costs ~0.06
 ms per 1k vectors of 384 dims, HNSW ~0.1-0.3 ms flat, so HNSW answers faster
@@ -39,8 +40,10 @@ import numpy as np
 DEFAULT_EXACT_MAX = 20_000
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
-HNSW_EXPANSION_SEARCH = 128
-SMALL_SCAN = 4096  # rows up to which the exact scan is one gemv (in cache, fastest)
+HNSW_EXPANSION_SEARCH = 128  # the search beam (ef) up to ~160k vectors ...
+HNSW_VECTORS_PER_EF = 1250  # ... then one more per this many vectors (ef 800 at 1M) ...
+HNSW_EXPANSION_SEARCH_MAX = 1024  # ... up to this
+SMALL_SCAN = 8192  # rows up to which the exact scan is one gemv (fastest there, even under load)
 
 
 def ann_available() -> bool:
@@ -57,6 +60,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.argsort(-scores, kind="stable")
     part = np.argpartition(-scores, k - 1)[:k]
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def search_expansion(size: int) -> int:
+    """HNSW's search beam for a graph of ``size`` vectors.
+
+    A fixed beam loses recall as the graph grows: on bench/vectors.py's data
+    (M=16, ef_construction=128) ef=128 gave recall@10 0.978 at 100k but 0.765
+    at 1M, where ef=500 gave 0.931 and ef=800 0.958 (0.9 ms a query against
+    ~190 ms for numpy's scan). So the beam grows with the graph.
+    """
+    return max(HNSW_EXPANSION_SEARCH, min(HNSW_EXPANSION_SEARCH_MAX, size // HNSW_VECTORS_PER_EF))
 
 
 def dot_scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -189,6 +203,7 @@ class VectorIndex:
         added = set(keys.tolist())
         self._live |= added
         self._dead -= added
+        ann.set_ef(search_expansion(len(self._live)))
 
     def _build_ann(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         """Replace whatever the index holds by an HNSW graph of these vectors (all threads)."""
@@ -196,7 +211,7 @@ class VectorIndex:
 
         ann = hnswlib.Index(space="ip", dim=self.dimensions)
         ann.init_index(max_elements=max(len(keys), 1024), ef_construction=HNSW_EXPANSION_ADD, M=HNSW_CONNECTIVITY)
-        ann.set_ef(HNSW_EXPANSION_SEARCH)
+        ann.set_ef(search_expansion(len(keys)))
         ann.add_items(vectors, keys, num_threads=-1)
         self._ann = ann
         self._live = set(np.asarray(keys).tolist())
@@ -305,9 +320,9 @@ class VectorIndex:
         ann.load_index(str(path))
         if ann.dim != index.dimensions:
             raise ValueError(f"{path} holds {ann.dim}-dimensional vectors, not {index.dimensions}")
-        ann.set_ef(HNSW_EXPANSION_SEARCH)
         dead = {int(k) for k in info.get("deleted", ())}
         live = set(ann.get_ids_list()) - dead
+        ann.set_ef(search_expansion(len(live)))
         if len(live) != int(info["count"]):
             raise ValueError(f"{path} holds {len(live)} live vectors, its description says {info['count']}")
         index._ann, index._live, index._dead = ann, live, dead

@@ -178,7 +178,8 @@ class RedisConversation:
         if not messages:
             return []
         seqs = self._store_messages(messages, "put", f"copying {len(messages)} messages")
-        stored = {m.id: m for m in self._load_messages([m.id for m, s in zip(messages, seqs) if s < 0])}
+        with self._translated("reading messages"):
+            stored = {m.id: m for m in self._load_messages([m.id for m, s in zip(messages, seqs) if s < 0])}
         out = []
         for m, s in zip(messages, seqs):
             if s > 0:

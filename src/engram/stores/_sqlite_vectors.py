@@ -42,8 +42,10 @@ from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 CHANGE_LOG_KEEP = 100_000
 _CHUNK = 500  # bound parameters per IN (...) list
 # A write of at least this many vectors into one namespace brings its HNSW
-# graph up to date right away (when the namespace is big enough for one).
-BULK_SYNC = 1000
+# graph up to date right away (when the namespace is big enough for one):
+# store_many, import and copy write 1000 at a time, reindex 4 embedding
+# batches (256 by default).
+BULK_SYNC = 256
 
 
 def _blob(vector: np.ndarray) -> bytes:
