@@ -144,7 +144,8 @@ def bench_embedding(turns: list[str], questions: list[str]) -> list[tuple]:
 
 
 def load_note() -> str:
-    return "load average %.1f %.1f %.1f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
 def cached_ann(matrix: np.ndarray) -> tuple[VectorIndex, str]:
@@ -227,10 +228,16 @@ def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: in
             m.search(qs[0], namespace="big", mode="hybrid")  # loads the saved graph
             first = time.perf_counter() - t
             rows.append(("first hybrid search of a new process (loads the saved graph)", f"{first:.2f} s", "was a rebuild", None))
-            ms = p50(lambda q: m.search(q, namespace="big", mode="hybrid"), qs)
+            search_t, embed_t = [], []
+            for q in qs:  # side by side, so both see the same load
+                for fn, times in ((lambda: m.search(q, namespace="big", mode="hybrid"), search_t),
+                                  (lambda: m.embedder.embed([q]), embed_t)):
+                    t = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t)
+            ms, embed_ms = statistics.median(search_t) * 1000, statistics.median(embed_t) * 1000
             rows.append((f"hybrid search p50, {n:,} entries", f"{ms:.2f} ms", "<= 15 ms", ms <= 15))
-            embed_ms = p50(lambda q: m.embedder.embed([q]), qs)
-            rows.append(("  of which one-query embedding p50", f"{embed_ms:.2f} ms", "", None))
+            rows.append(("  one-query embedding p50, measured alongside", f"{embed_ms:.2f} ms", "", None))
     return rows
 
 

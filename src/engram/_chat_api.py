@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from engram import validation as check
+from engram._semantic import WORD_COUNT_CAP as cap_words
+from engram._semantic import as_vector
 from engram._time import utcnow
 from engram.errors import InvalidInput, NotFound
 from engram.models import (
@@ -29,8 +31,13 @@ from engram.models import (
     Summary,
     Trait,
 )
-from engram.search.query import parse
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.base import (
+    MESSAGE_VECTOR,
+    MessageQuery,
+    MessageVectorItem,
+    PruneCounts,
+    PrunePlan,
+)
 
 if TYPE_CHECKING:
     from engram.stores.base import Store
@@ -39,7 +46,10 @@ ROLES = ("system", "user", "assistant", "tool")
 CHECKPOINT_STATUSES = ("paused", "resumed")
 PROFILE_MODES = ("update", "replace")
 _MESSAGE_FIELDS = frozenset(
-    {"session_id", "role", "content", "user_id", "agent_id", "metadata", "tool_calls", "tool_call_id", "attachments"}
+    {
+        "session_id", "role", "content", "user_id", "agent_id", "metadata", "tool_calls", "tool_call_id",
+        "attachments", "embedding",
+    }
 )
 
 
@@ -58,6 +68,37 @@ class ConversationAPI:
 
     backend: "Store"
     _max_bytes: int
+    # From SemanticAPI (both are mixed into Memory).
+    _embeddings: Any
+    _model_for: Any
+    _check_search: Any
+    _ranked: Any
+    embedder_note: Any
+
+    # -- message vectors -----------------------------------------------------------
+    @property
+    def _message_vectors(self) -> bool:
+        return MESSAGE_VECTOR in self.backend.capabilities
+
+    def _no_message_vectors_note(self) -> str:
+        return (
+            f"the {self.backend.url.split(':', 1)[0]}:// backend cannot search messages by meaning "
+            f"(it lacks the {MESSAGE_VECTOR!r} capability): search them with mode='fts'"
+        )
+
+    def _message_vectors_for(
+        self, messages: builtins.list[Message], given: builtins.list[Any], embed: bool | None
+    ) -> builtins.list[tuple[int, Any]]:
+        """What to embed for these messages, computed before anything is written."""
+        note = self.embedder_note if self._message_vectors else self._no_message_vectors_note()
+        return self._embeddings(
+            [m.content for m in messages], given, embed, capable=self._message_vectors, note=note, skip_empty=True
+        )
+
+    def _attach_message_vectors(self, stored: builtins.list[Message], found: builtins.list[tuple[int, Any]]) -> None:
+        if found:
+            items = [MessageVectorItem(stored[i].id, stored[i].content, v) for i, v in found]
+            self.backend.put_message_vectors(items, model=self._model_for(len(items[0].vector)))
 
     # -- messages ----------------------------------------------------------------
     def _message(
@@ -131,6 +172,8 @@ class ConversationAPI:
         tool_calls: builtins.list[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         attachments: builtins.list[Attachment | dict[str, Any]] | None = None,
+        embed: bool | None = None,
+        embedding: Any = None,
     ) -> Message:
         """Append one message to a session's history.
 
@@ -139,9 +182,14 @@ class ConversationAPI:
             tool_calls: on an assistant message, the calls it makes (OpenAI shape).
             tool_call_id: on a tool message, the id of the call it answers.
             attachments: references to stored blobs or files (``{"uri": ..., "name": ...}``).
+            embed: None embeds the content when an embedder is configured (and
+                the backend can search messages by meaning); False never; True
+                requires an embedder.
+            embedding: a precomputed vector of the store's dimensions, instead of embedding here.
         Raises:
             NotFound: the session does not exist.
-            InvalidInput: a bad role, content, metadata or tool field.
+            InvalidInput: a bad role, content, metadata, tool field or embedding.
+            Unsupported: ``embedding`` given to a backend that cannot keep message vectors.
         """
         message = self._message(
             session_id,
@@ -155,19 +203,26 @@ class ConversationAPI:
             attachments=attachments,
             now=utcnow(),
         )
-        return self.backend.append_messages([message])[0]
+        given = None if embedding is None else as_vector(embedding)
+        vectors = self._message_vectors_for([message], [given], embed)
+        stored = self.backend.append_messages([message])
+        self._attach_message_vectors(stored, vectors)
+        return stored[0]
 
     def add_messages(
-        self, messages: Iterable[Mapping[str, Any]], *, session_id: str | None = None
+        self, messages: Iterable[Mapping[str, Any]], *, session_id: str | None = None, embed: bool | None = None
     ) -> builtins.list[Message]:
         """Append many messages in one transaction, in order; returns them as stored.
 
         Each item is a dict with ``role`` and ``content`` and optionally every
-        keyword of :meth:`add_message`, and ``session_id`` (default: the
-        argument). Nothing is stored when any item is invalid.
+        keyword of :meth:`add_message` (``embedding`` included), and
+        ``session_id`` (default: the argument). Messages without an embedding
+        are embedded in one batch when an embedder is configured (``embed`` as
+        in :meth:`add_message`). Nothing is stored when any item is invalid.
         """
         now = utcnow()
         built = []
+        given: builtins.list[Any] = []
         for i, item in enumerate(messages):
             if not isinstance(item, Mapping):
                 raise InvalidInput(f"message {i} must be a dict with role and content, not {type(item).__name__}")
@@ -184,10 +239,17 @@ class ConversationAPI:
             if "role" not in fields:
                 raise InvalidInput(f"message {i} has no role")
             try:
+                vec = fields.pop("embedding", None)
                 built.append(self._message(sid, fields.pop("role"), fields.pop("content", None), now=now, **fields))
+                given.append(None if vec is None else as_vector(vec))
             except InvalidInput as exc:
                 raise type(exc)(f"message {i}: {exc}") from None
-        return self.backend.append_messages(built) if built else []
+        if not built:
+            return []
+        vectors = self._message_vectors_for(built, given, embed)
+        stored = self.backend.append_messages(built)
+        self._attach_message_vectors(stored, vectors)
+        return stored
 
     def message_get(self, id: str) -> Message | None:
         """One message by id, or None."""
@@ -240,25 +302,51 @@ class ConversationAPI:
         self,
         query: str,
         *,
+        mode: str = "auto",
+        threshold: float | None = None,
+        vector: Any = None,
         session_id: str | None = None,
         user_id: str | None = None,
         limit: int = 10,
     ) -> MessageSearchResult:
-        """Full-text search over message content (same query language as ``search``), best first.
+        """Search message content by words, by meaning, or both, best first.
 
-        ``session_id`` / ``user_id`` scope the search inside the index.
+        The modes, query language and fusion are those of :meth:`search`:
+        ``fts`` (BM25, the query language), ``vector`` (cosine similarity to
+        the query's embedding or to ``vector``), ``hybrid`` (both fused by
+        rank), ``auto`` (hybrid when messages have embeddings and a query
+        vector can be had, else fts). ``session_id`` / ``user_id`` scope every
+        list of candidates, the vector one included.
 
         Raises:
-            QuerySyntaxError: the query cannot be parsed.
+            QuerySyntaxError: the query cannot be parsed (fts mode).
+            InvalidInput: a bad mode, threshold or vector, or search by meaning without an embedder.
+            Unsupported: vector or hybrid mode on a backend that cannot search messages by meaning.
         """
-        tree = parse(query)
-        hits = self.backend.search_messages(
-            tree,
-            session_id=None if session_id is None else check.identifier("session id", session_id),
-            user_id=_optional_name("user_id", user_id),
-            limit=check.limit(limit),
+        self._check_search(query, mode, threshold)
+        sid = None if session_id is None else check.identifier("session id", session_id)
+        uid = _optional_name("user_id", user_id)
+        limit = check.limit(limit)
+        backend = self.backend
+        match, fused = self._ranked(
+            query,
+            mode=mode,
+            limit=limit,
+            threshold=threshold,
+            vector=vector,
+            capable=self._message_vectors,
+            has_vectors=lambda: backend.count_message_vectors() > 0,
+            text=lambda node, n: backend.search_messages(node, session_id=sid, user_id=uid, limit=n),
+            near=lambda qvec, n: backend.search_message_vectors(qvec, session_id=sid, user_id=uid, limit=n),
+            count=lambda node, cap: backend.count_message_text_matches(node, session_id=sid, user_id=uid, cap=cap),
+            frequency=lambda term: backend.count_message_text_matches(term, session_id=None, user_id=None, cap=cap_words) or 0,
+            unsupported=None if self._message_vectors else self._no_message_vectors_note(),
         )
-        results = [MessageHit.model_construct(message=m, score=s, match_type="fts") for m, s in hits]
+        results = [
+            MessageHit.model_construct(message=f.entry, score=f.score, match_type=match, fts_score=f.fts_score,
+                                       fts_rank=f.fts_rank, vector_score=f.vector_score, vector_rank=f.vector_rank)
+            for f in fused
+        ]
         return MessageSearchResult.model_construct(count=len(results), results=results)
 
     # -- summaries -----------------------------------------------------------------

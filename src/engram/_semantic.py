@@ -22,7 +22,13 @@ from engram.errors import ConfigError, InvalidInput, Unsupported
 from engram.models import Entry, SearchHit, SearchResult
 from engram.search import hybrid
 from engram.search.query import parse
-from engram.stores.base import VECTOR, VectorItem, VectorModel
+from engram.stores.base import (
+    MESSAGE_VECTOR,
+    VECTOR,
+    MessageVectorItem,
+    VectorItem,
+    VectorModel,
+)
 
 if TYPE_CHECKING:
     from engram.config import Settings
@@ -138,31 +144,53 @@ class SemanticAPI:
                 self._embedding_cache.put(embedder.name, digest, vec)
         return out
 
-    def _vectors_for(
-        self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None
-    ) -> list[VectorItem]:
-        """Vectors to attach: the precomputed ones, plus embeddings where asked or configured."""
+    def _embeddings(
+        self,
+        contents: Sequence[str],
+        given: Sequence[Any],
+        embed: bool | None,
+        *,
+        capable: bool,
+        note: str | None,
+        skip_empty: bool = False,
+    ) -> list[tuple[int, np.ndarray]]:
+        """``(position, vector)`` for each record to get one: the precomputed vectors, plus
+        embeddings (in one batch) where asked or configured. Shared by entries and messages.
+
+        With ``skip_empty``, empty contents (an assistant turn that only calls
+        tools) are not embedded; a vector given for one is kept.
+        """
         if embed and self.embedder is None:
             raise InvalidInput(f"embed=True, but {NO_EMBEDDER_NOTE}")
-        if not self._vectors:
+        if not capable:
             if any(g is not None for g in given) or embed:
-                raise Unsupported(self.embedder_note or "this backend cannot store embeddings")
+                raise Unsupported(note or "this backend cannot store embeddings")
             return []
-        items: list[VectorItem] = []
-        to_embed: list[Entry] = []
+        out: list[tuple[int, np.ndarray]] = []
+        to_embed: list[int] = []
         model: VectorModel | None = None
-        for entry, vec in zip(entries, given):
+        for i, (content, vec) in enumerate(zip(contents, given)):
             if vec is not None:
                 model = model or self._model_for(len(vec))
                 if len(vec) != model.dimensions:
                     self._model_for(len(vec))  # raises with the message
-                items.append(VectorItem(entry.namespace, entry.key, entry.content, vec))
-            elif embed is not False and self.embedder is not None:
-                to_embed.append(entry)
+                out.append((i, vec))
+            elif embed is not False and self.embedder is not None and (content or not skip_empty):
+                to_embed.append(i)
         if to_embed:
-            vectors = self.embed([e.content for e in to_embed])
-            items += [VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(to_embed, vectors)]
-        return items
+            vectors = self.embed([contents[i] for i in to_embed])
+            out += list(zip(to_embed, vectors))
+        return out
+
+    def _vectors_for(
+        self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None
+    ) -> list[VectorItem]:
+        """Vectors to attach: the precomputed ones, plus embeddings where asked or configured."""
+        found = self._embeddings(
+            [e.content for e in entries], given, embed, capable=self._vectors,
+            note=self.embedder_note or "this backend cannot store embeddings",
+        )
+        return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found]
 
     def _attach(self, items: Sequence[VectorItem]) -> None:
         if items:
@@ -179,6 +207,65 @@ class SemanticAPI:
         # A query may hold lone surrogates (content cannot); tokenizers and JSON APIs reject them.
         return self.embed([query.encode("utf-8", "replace").decode("utf-8")], look_in_store=False)[0]
 
+    @staticmethod
+    def _check_search(query: Any, mode: Any, threshold: Any) -> None:
+        check.choice("mode", mode, SEARCH_MODES)
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0
+        ):
+            raise InvalidInput(f"threshold must be a cosine similarity from -1.0 to 1.0 (usually 0.0..1.0), got {threshold!r}")
+        if not isinstance(query, str):
+            raise InvalidInput(f"query must be a string, not {type(query).__name__}")
+
+    def _ranked(
+        self,
+        query: str,
+        *,
+        mode: str,
+        limit: int,
+        threshold: float | None,
+        vector: Any,
+        capable: bool,
+        has_vectors: Callable[[], bool],
+        text: Callable[[Any, int], Sequence[tuple[Any, float]]],
+        near: Callable[[np.ndarray, int], Sequence[tuple[Any, float]]],
+        count: Callable[[Any, int], int | None],
+        frequency: Callable[[Any], int],
+        unsupported: str | None = None,
+    ) -> tuple[str, list[hybrid.Fused]]:
+        """The search modes, once for every kind of record (entries, messages).
+
+        ``text(node, n)`` and ``near(qvec, n)`` are the kind's full-text and
+        vector retrievers (best first, already scoped); ``count`` and
+        ``frequency`` feed :func:`hybrid.prune_keywords`. Returns the mode
+        that ran (``auto`` resolved) and the hits as :class:`hybrid.Fused`.
+        """
+        if mode == "auto":
+            can_embed = vector is not None or self.embedder is not None
+            mode = "hybrid" if capable and can_embed and has_vectors() else "fts"
+        if mode != "fts" and not capable:
+            raise Unsupported(unsupported or self.embedder_note or "no vector search")
+
+        if mode == "fts":
+            hits = text(parse(query), limit)
+            return "fts", [hybrid.Fused(e, s, fts_rank=i, fts_score=s) for i, (e, s) in enumerate(hits, start=1)]
+
+        floor = -2.0 if threshold is None else float(threshold)
+        qvec = self._query_vector(query, vector)
+        if mode == "vector":
+            found = near(qvec, limit)
+            return "vector", [
+                hybrid.Fused(e, s, vector_rank=i, vector_score=s) for i, (e, s) in enumerate(found, start=1) if s >= floor
+            ]
+
+        depth = max(hybrid.CANDIDATES, limit)
+        keywords = hybrid.keyword_query(query) if query.strip() else None
+        if keywords is not None and not hybrid.has_operators(query):
+            keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
+        fts = [] if keywords is None else text(keywords, depth)
+        nearest = [(e, s) for e, s in near(qvec, depth) if s >= floor]
+        return "hybrid", hybrid.fuse(fts, nearest)[:limit]
+
     def _search(
         self,
         query: str,
@@ -190,62 +277,27 @@ class SemanticAPI:
         threshold: float | None,
         vector: Any,
     ) -> SearchResult:
-        check.choice("mode", mode, SEARCH_MODES)
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0
-        ):
-            raise InvalidInput(f"threshold must be a cosine similarity from -1.0 to 1.0 (usually 0.0..1.0), got {threshold!r}")
-        if not isinstance(query, str):
-            raise InvalidInput(f"query must be a string, not {type(query).__name__}")
+        self._check_search(query, mode, threshold)
         ns = None if namespace is None else check.name("namespace", namespace)
         meta = check.metadata_filter(metadata)
         limit = check.limit(limit)
         now = utcnow()
-        if mode == "auto":
-            can_embed = vector is not None or self.embedder is not None
-            mode = "hybrid" if self._vectors and can_embed and self.backend.count_vectors(ns) > 0 else "fts"
-        if mode != "fts" and not self._vectors:
-            raise Unsupported(self.embedder_note or "no vector search")
-
-        if mode == "fts":
-            hits = self.backend.search_text(parse(query), namespace=ns, metadata=meta, limit=limit, now=now)
-            results = [
-                SearchHit.model_construct(entry=e, score=s, match_type="fts", fts_score=s, fts_rank=i,
-                                          vector_score=None, vector_rank=None)
-                for i, (e, s) in enumerate(hits, start=1)
-            ]
-            return SearchResult.model_construct(count=len(results), results=results)
-
-        floor = -2.0 if threshold is None else float(threshold)
-        if mode == "vector":
-            qvec = self._query_vector(query, vector)
-            found = self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=limit, now=now)
-            results = [
-                SearchHit.model_construct(entry=e, score=s, match_type="vector", fts_score=None, fts_rank=None,
-                                          vector_score=s, vector_rank=i)
-                for i, (e, s) in enumerate(found, start=1)
-                if s >= floor
-            ]
-            return SearchResult.model_construct(count=len(results), results=results)
-
-        qvec = self._query_vector(query, vector)
-        depth = max(hybrid.CANDIDATES, limit)
-        keywords = hybrid.keyword_query(query) if query.strip() else None
-        if keywords is not None and not hybrid.has_operators(query):
-            keywords = hybrid.prune_keywords(
-                keywords,
-                lambda node, cap: self.backend.count_text_matches(node, namespace=ns, cap=cap),
-                self._word_frequency,
-                budget=hybrid.TEXT_BUDGET,
-            )
-        fts = [] if keywords is None else self.backend.search_text(keywords, namespace=ns, metadata=meta, limit=depth, now=now)
-        near = [
-            (e, s) for e, s in self.backend.search_vector(qvec, namespace=ns, metadata=meta, limit=depth, now=now)
-            if s >= floor
-        ]
-        fused = hybrid.fuse(fts, near)[:limit]
+        backend = self.backend
+        match, fused = self._ranked(
+            query,
+            mode=mode,
+            limit=limit,
+            threshold=threshold,
+            vector=vector,
+            capable=self._vectors,
+            has_vectors=lambda: backend.count_vectors(ns) > 0,
+            text=lambda node, n: backend.search_text(node, namespace=ns, metadata=meta, limit=n, now=now),
+            near=lambda qvec, n: backend.search_vector(qvec, namespace=ns, metadata=meta, limit=n, now=now),
+            count=lambda node, cap: backend.count_text_matches(node, namespace=ns, cap=cap),
+            frequency=self._word_frequency,
+        )
         results = [
-            SearchHit.model_construct(entry=f.entry, score=f.score, match_type="hybrid", fts_score=f.fts_score,
+            SearchHit.model_construct(entry=f.entry, score=f.score, match_type=match, fts_score=f.fts_score,
                                       fts_rank=f.fts_rank, vector_score=f.vector_score, vector_rank=f.vector_rank)
             for f in fused
         ]
@@ -270,7 +322,8 @@ class SemanticAPI:
 
     # -- reindex ---------------------------------------------------------------
     def reindex(self, namespace: str | None = None, *, progress: Callable[[int], None] | None = None) -> int:
-        """Embed every entry that lacks a vector; returns how many were embedded.
+        """Embed every entry (and, without ``namespace``, every chat message) that lacks a vector;
+        returns how many were embedded.
 
         When the store holds vectors of another model than the configured
         embedder, they are all dropped first and every namespace is re-embedded
@@ -297,4 +350,14 @@ class SemanticAPI:
             done += len(batch)
             if progress:
                 progress(len(batch))
+        if ns is None and MESSAGE_VECTOR in self.backend.capabilities:  # messages belong to no namespace
+            for messages in self.backend.messages_without_vectors(batch_size=batch_size):
+                vectors = self.embed([m.content for m in messages])
+                self.backend.put_message_vectors(
+                    [MessageVectorItem(m.id, m.content, v) for m, v in zip(messages, vectors)],
+                    model=self._model_for(vectors.shape[1]),
+                )
+                done += len(messages)
+                if progress:
+                    progress(len(messages))
         return done

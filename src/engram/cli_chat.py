@@ -10,7 +10,17 @@ from typing import Any
 
 import click
 
-from engram.cli import _memory, _show, _table, cli, emit_json, json_option, out, parse_datetime_option, parse_json_option
+from engram.cli import (
+    _memory,
+    _show,
+    _table,
+    cli,
+    emit_json,
+    json_option,
+    out,
+    parse_datetime_option,
+    parse_json_option,
+)
 from engram.errors import NotFound
 
 
@@ -98,10 +108,20 @@ def chat_delete(session_id: str, yes: bool) -> None:
 @click.option("--session", "session_id", metavar="ID", help="Only this session.")
 @click.option("--user-id", help="Only messages of this user.")
 @click.option("--limit", default=10, show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
+    help="fts: words; vector: meaning; hybrid: both fused; auto: hybrid where messages have embeddings, else fts.",
+)
+@click.option("--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1).")
 @json_option
-def chat_search(query: str, session_id: str | None, user_id: str | None, limit: int, as_json: bool) -> None:
-    """Full-text search over messages (same query language as `engram search`)."""
-    result = _memory().search_messages(query, session_id=session_id, user_id=user_id, limit=limit)
+def chat_search(
+    query: str, session_id: str | None, user_id: str | None, limit: int, mode: str, threshold: float | None,
+    as_json: bool,
+) -> None:
+    """Search messages by words and meaning (same modes and query language as `engram search`)."""
+    result = _memory().search_messages(
+        query, mode=mode, threshold=threshold, session_id=session_id, user_id=user_id, limit=limit
+    )
     if as_json:
         emit_json(result)
     elif not result.results:

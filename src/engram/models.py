@@ -161,11 +161,18 @@ class Message(_Model):
 
 
 class MessageHit(_Model):
-    """One message found by ``search_messages``: higher score is better."""
+    """One message found by ``search_messages``: higher score is better.
+
+    ``score`` and the component fields mean what they mean on :class:`SearchHit`.
+    """
 
     message: Message
     score: float
     match_type: MatchType = "fts"
+    fts_score: float | None = None
+    fts_rank: int | None = None
+    vector_score: float | None = None
+    vector_rank: int | None = None
 
 
 class MessageSearchResult(_Model):

@@ -43,7 +43,8 @@ def test_unreachable_server_says_how_to_start_it():
 
 
 def test_capabilities_are_declared_honestly():
-    assert RedisStore.capabilities == {"conversation", "fts", "multiprocess", "persistent"}  # no vacuum, no vectors
+    # no vacuum; vectors are searched client-side (docs/backends.md)
+    assert RedisStore.capabilities == {"conversation", "fts", "multiprocess", "persistent", "vector"}
 
 
 def test_key_layout_is_as_documented(redis_url, raw):

@@ -70,6 +70,8 @@ def test_messages_add_history_search_delete(world: World) -> None:
     assert found["results"][0]["match_type"] == "fts" and found["results"][0]["score"] > 0
     in_session = c.post(f"{API}/messages/search", headers=h, json={"query": "lisbon", "session_id": sid}).json()
     assert in_session["count"] == 2
+    words = c.post(f"{API}/messages/search", headers=h, json={"query": "lisbon", "mode": "fts", "threshold": 0.5}).json()
+    assert words["count"] == 2 and {r["match_type"] for r in words["results"]} == {"fts"}
 
     assert c.delete(f"{API}/sessions/{sid}/messages", headers=h).json() == {"deleted": 4}
     assert history() == []
@@ -102,6 +104,9 @@ def test_bad_input_is_a_4xx_in_the_one_shape(world: World) -> None:
     assert_error(c.delete(f"{API}/sessions/missing/messages", headers=h), 404)
     assert_error(c.post(f"{API}/messages/search", headers=h, json={"query": '"unclosed'}), 400, "QuerySyntaxError")
     assert_error(c.post(f"{API}/messages/search", headers=h, json={"query": "a", "limit": 0}), 422)
+    assert_error(c.post(f"{API}/messages/search", headers=h, json={"query": "a", "mode": "nearest"}), 422)
+    no_embedder = c.post(f"{API}/messages/search", headers=h, json={"query": "a", "mode": "vector"})
+    assert_error(no_embedder, 422, "InvalidInput")
     nan_state = c.post(f"{API}/sessions/{sid}/checkpoints", headers={**h, "Content-Type": "application/json"},
                        content='{"state": NaN}')
     assert_error(nan_state, 422, "InvalidInput")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import engram
-import engram.search.hybrid as hybrid
+from engram.search import hybrid
 from engram.search.hybrid import keyword_query, prune_keywords
-from engram.search.query import Or, Term
+from engram.search.query import And, Or, Term
 
 
 def counter(sizes: dict[str, int]):
@@ -26,12 +26,13 @@ def test_nothing_is_dropped_while_the_matches_fit() -> None:
     assert prune_keywords(node, in_scope, overall, budget=1000) is node
 
 
-def test_common_words_go_first_and_the_rarest_stays() -> None:
+def test_entries_need_a_rare_word_and_every_word_still_scores() -> None:
     node = keyword_query("melanie painted a sunset by the lake")
     in_scope, overall = counter({"melanie": 5000, "painted": 400, "sunset": 50, "lake": 700})
-    assert prune_keywords(node, in_scope, overall, budget=1000) == Or((Term(("painted",)), Term(("sunset",))))
+    rare = Or((Term(("painted",)), Term(("sunset",))))
+    assert prune_keywords(node, in_scope, overall, budget=1000) == And((rare, node))
     in_scope, overall = counter({"melanie": 5000, "painted": 4000, "sunset": 3000, "lake": 7000})
-    assert prune_keywords(node, in_scope, overall, budget=1000) == Term(("sunset",))
+    assert prune_keywords(node, in_scope, overall, budget=1000) == And((Term(("sunset",)), node))
 
 
 def test_other_queries_and_uncountable_backends_are_left_alone() -> None:

@@ -20,11 +20,15 @@ BM25 scores every entry that matches, and the OR of a question's words
 matches a lot of a big namespace: at 100k entries a typical question
 matched ~16k, and scoring them (SQLite's bm25(), ~2 us a row) was most of a
 hybrid search (~30-40 ms of ~60). :func:`prune_keywords` keeps that set
-under :data:`TEXT_BUDGET`: when more entries match, the most common words are
-dropped, rarest kept, as long as what is left still fits. Common words
-weigh least in BM25 (lowest IDF) and the vector list still sees everything,
-so this costs little recall; a namespace whose matches fit (all of LoCoMo's
-conversations) is searched exactly as before.
+under :data:`TEXT_BUDGET`: when more entries match, only entries holding one
+of the rarer words are candidates (as many of the rarest as fit the budget),
+and all the words still score them. Dropping the common words outright lost
+a third of the recall on LoCoMo's questions over a 100k-entry namespace
+(any@10 0.363 unpruned, 0.247 at a budget of 1000): a speaker's name is
+common, yet it is what tells two similar turns apart. Keeping them in the
+score gave 0.337 at 1000, 0.357 at 2000, 0.377 at 4000, with the text half
+of the search at 3.4, 4.0 and 5.6 ms against 17.7 unpruned. A namespace whose
+matches fit (all of LoCoMo's conversations) is searched exactly as before.
 """
 
 from __future__ import annotations
@@ -35,14 +39,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from engram.errors import QuerySyntaxError
-from engram.search.query import Node, Or, Term, parse
+from engram.search.query import And, Node, Or, Term, parse
 from engram.search.text import tokens
 
 RRF_K = 5
 FTS_WEIGHT = 1.0
 VECTOR_WEIGHT = 1.0
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
-TEXT_BUDGET = 1000  # entries BM25 may score for one question's OR of words
+TEXT_BUDGET = 2000  # entries BM25 may score for one question's OR of words
 
 _OPERATORS = re.compile(r'["()*]|\b(?:AND|OR|NOT)\b|(?:^|\s)-\S')
 
@@ -105,7 +109,8 @@ def prune_keywords(
     ``overall(term)`` says how common a word is in the whole store (the
     statistic BM25's IDF uses). When more than ``budget`` entries match, the
     words are taken rarest first for as long as their OR still matches at
-    most ``budget`` entries; the rarest word is always kept.
+    most ``budget`` entries (the rarest always), and the result is
+    ``rare AND node``: entries need a rare word, every word scores.
     """
     if not isinstance(node, Or) or not all(isinstance(c, Term) for c in node.children):
         return node
@@ -121,7 +126,10 @@ def prune_keywords(
             break
         kept = trial
     terms = tuple(node.children[j] for j in sorted(kept))
-    return terms[0] if len(terms) == 1 else Or(terms)
+    rare = terms[0] if len(terms) == 1 else Or(terms)
+    # Entries must hold a rare word; every word still scores, so an entry
+    # that has a common word too (a name, say) ranks above one that has not.
+    return And((rare, node))
 
 
 @dataclass(slots=True)
@@ -164,10 +172,10 @@ def fuse(
 
 __all__ = [
     "CANDIDATES",
+    "STOPWORDS",
     "TEXT_BUDGET",
     "Fused",
     "QuerySyntaxError",
-    "STOPWORDS",
     "fuse",
     "has_operators",
     "keyword_query",

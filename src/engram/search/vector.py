@@ -16,11 +16,13 @@ busy elsewhere, it jumped from 0.32 ms at 8k vectors to 3.2 ms at 12k and
 1.7x faster between 8k and 20k, a fraction of a millisecond; up to 8k rows
 one gemv is fastest either way, so it is used there.
 
-The crossover is measured by ``bench/vectors.py``: exact top-10 costs ~0.06
-ms per 1k vectors of 384 dims, HNSW ~0.1-0.3 ms flat, so HNSW answers faster
-from ~3-5k vectors. But an HNSW graph costs ~0.5-1.3 ms per vector to build,
+The crossover is measured by ``bench/vectors.py`` (top-10, 384 dims, load
+average ~2 on 2 cores): exact 0.05 / 0.11 / 0.41 / 1.06 / 2.8 ms at 2k / 5k /
+10k / 20k / 50k vectors, HNSW 0.07 / 0.09 / 0.10 / 0.15 / 0.18 ms, so HNSW
+answers faster from ~5k vectors. But an HNSW graph costs ~0.3-1.3 ms per
+vector to build (100k in 51 s, 1M in 302 s on both cores; more under load),
 and the exact scan is exact, so the default ``vector_exact_max`` is 20,000,
-where a scan still takes ~1-2 ms. Stores persist graphs (see
+where a scan still takes ~1 ms. Stores persist graphs (see
 ``engram.stores._vector_files``), so the build is paid once, not per process.
 
 Keys are integers chosen by the store (SQLite's rowid). The index is
@@ -306,7 +308,7 @@ class VectorIndex:
             return {"dimensions": self.dimensions, "count": len(self._live), "deleted": sorted(self._dead)}
 
     @classmethod
-    def load(cls, path: str | Path, info: dict[str, Any], *, exact_max: int = DEFAULT_EXACT_MAX) -> "VectorIndex":
+    def load(cls, path: str | Path, info: dict[str, Any], *, exact_max: int = DEFAULT_EXACT_MAX) -> VectorIndex:
         """An index over the HNSW graph saved at ``path`` with :meth:`save` (``info`` is what it returned).
 
         Raises:

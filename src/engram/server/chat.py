@@ -27,7 +27,7 @@ from engram.models import (
 )
 from engram.server.deps import CallerDep
 from engram.server.models import DeletedCount, Limit, Name
-from engram.server.routes import IdPath, errors
+from engram.server.routes import IdPath, SearchMode, errors
 
 router = APIRouter(prefix="/api/v1")
 UserPath = Annotated[str, Path(min_length=1, max_length=256, description="The user's id (user_id of messages).")]
@@ -140,6 +140,10 @@ class MessageSearchBody(_Body):
     session_id: Name | None = Field(None, description="Only messages of this session.")
     user_id: Name | None = Field(None, description="Only messages of this user.")
     limit: Limit = 10
+    mode: SearchMode = Field(
+        "auto", description="auto (hybrid where messages have embeddings, else fts), fts, vector or hybrid."
+    )
+    threshold: Annotated[float, Field(ge=-1.0, le=1.0)] | None = Field(None, description="Minimum vector similarity.")
 
 
 class CheckpointRequest(_Body):
@@ -196,8 +200,11 @@ def delete_history(session_id: IdPath, caller: CallerDep) -> DeletedCount:
 @router.post("/messages/search", name="messages.search", response_model=MessageSearchResult,
              responses=errors(400), tags=["messages"])
 def search_messages(body: MessageSearchBody, caller: CallerDep) -> MessageSearchResult:
-    """Full-text search over message content, best first: {"count", "results": [{"message", "score", "match_type"}]}."""
-    return caller.memory.search_messages(body.query, session_id=body.session_id, user_id=body.user_id, limit=body.limit)
+    """Search message content by words, meaning or both, best first: {"count", "results": [{"message", "score", "match_type", ...}]}."""
+    return caller.memory.search_messages(
+        body.query, mode=body.mode, threshold=body.threshold, session_id=body.session_id, user_id=body.user_id,
+        limit=body.limit,
+    )
 
 
 @router.get("/sessions/{session_id}/summary", name="summaries.get", response_model=Summary,

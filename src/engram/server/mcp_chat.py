@@ -28,9 +28,11 @@ CHAT_TOOL_DESCRIPTIONS: dict[str, str] = {
         "those before or after a message id or an ISO 8601 date-time. Returns {messages}."
     ),
     "chat_search": (
-        "Search chat messages by content, best match first, with the query language of memory_search (words, "
-        "\"exact phrase\", a OR b, prefix*, -excluded); optionally only one session's or one user's messages. "
-        "Returns {count, results: [{message, score, match_type}]}."
+        "Search chat messages by content, best match first, by words, by meaning or both (mode fts, vector, "
+        "hybrid; auto, the default, is hybrid where messages have embeddings, else fts), with the query language "
+        "of memory_search (words, \"exact phrase\", a OR b, prefix*, -excluded); optionally only one session's "
+        "or one user's messages, and only vector matches above a similarity threshold. "
+        "Returns {count, results: [{message, score, match_type, fts_rank, vector_rank, ...}]}."
     ),
     "chat_summary": (
         "Get the running summary of a session: its content and how many messages it covers. "
@@ -98,9 +100,13 @@ def register_chat_tools(tool: Callable[[Callable[..., Any]], Any], call: Call, d
         session_id: Annotated[str | None, Field(description="Only messages of this session.")] = None,
         user_id: Annotated[str | None, Field(description="Only messages of this user.")] = None,
         limit: Annotated[int, Field(description="How many at most (1 to 10000).")] = 10,
+        mode: Annotated[
+            Literal["auto", "fts", "vector", "hybrid"], Field(description="auto (default), fts, vector or hybrid.")
+        ] = "auto",
+        threshold: Annotated[float | None, Field(description="Minimum vector similarity, -1 to 1.")] = None,
     ) -> dict[str, Any]:
-        return await call(ctx, None, None, lambda m: dump(
-            m.search_messages(query, session_id=session_id, user_id=user_id, limit=limit)))
+        return await call(ctx, None, None, lambda m: dump(m.search_messages(
+            query, mode=mode, threshold=threshold, session_id=session_id, user_id=user_id, limit=limit)))
 
     @tool
     async def chat_summary(session_id: SessionArg, ctx: Context) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA
+from engram.stores._postgres_vectors import VECTOR_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -74,6 +75,8 @@ MIGRATIONS: list[str] = [
     # 2: conversation memory: messages (tsvector with session/user lexemes + GIN),
     # summaries, profiles, checkpoints.
     CONVERSATION_SCHEMA,
+    # 3: embeddings: vectors by entry seq, the model, a change log (see _postgres_vectors).
+    VECTOR_SCHEMA,
 ]
 
 # -- schema version --------------------------------------------------------------
@@ -144,7 +147,13 @@ SELECT
         + pg_total_relation_size('engram_tasks'::regclass)
 FROM engram_entries e
 """
-VACUUM = ["VACUUM (ANALYZE) engram_entries", "VACUUM (ANALYZE) engram_sessions", "VACUUM (ANALYZE) engram_tasks"]
+VACUUM = [
+    "VACUUM (ANALYZE) engram_entries",
+    "VACUUM (ANALYZE) engram_sessions",
+    "VACUUM (ANALYZE) engram_tasks",
+    "VACUUM (ANALYZE) engram_entry_vectors",
+    "VACUUM (ANALYZE) engram_vector_changes",
+]
 
 
 def json_text(value: Any) -> str:

@@ -54,6 +54,20 @@ key                                    type       holds
                                                   resumed_at
 ``P:checkpoints``                      zset       checkpoint ids scored by created_at (µs)
 ``P:checkpoints:session:{session_id}`` zset       the same, per session
+``P:vec:{n}:{ns}:{key}``               hash       the entry's embedding: vector (base64 of
+                                                  little-endian float32), hash (hex blake2b-128
+                                                  of the content embedded); expires with the
+                                                  entry, deleted with it or when an upsert
+                                                  changes its content
+``P:ns:{ns}:vectors``                  set        tails of the namespace's entries that have
+                                                  a vector
+``P:vec:model``                        hash       name, dimensions of the embedding model
+``P:vec:seq``                          string     counter, moved by every change of a vector
+``P:vec:log``                          zset       tails whose vector changed, scored by the
+                                                  counter at their last change (the newest
+                                                  100,000; each process's vector index
+                                                  catches up by it)
+``P:vec:log:floor``                    string     the highest counter trimmed from that log
 =====================================  =========  =============================================
 
 Order members sort lexicographically (all scores are 0, so rank order is
@@ -176,6 +190,29 @@ class Keys:
     def session_checkpoints(self, session_id: str) -> str:
         return f"{self.prefix}:checkpoints:session:{session_id}"
 
+    # -- embeddings ------------------------------------------------------------------------
+    def vector(self, tail: str) -> str:
+        return f"{self.prefix}:vec:{tail}"
+
+    def ns_vectors(self, namespace: str) -> str:
+        return f"{self.prefix}:ns:{namespace}:vectors"
+
+    @property
+    def vector_model(self) -> str:
+        return f"{self.prefix}:vec:model"
+
+    @property
+    def vector_seq(self) -> str:
+        return f"{self.prefix}:vec:seq"
+
+    @property
+    def vector_log(self) -> str:
+        return f"{self.prefix}:vec:log"
+
+    @property
+    def vector_log_floor(self) -> str:
+        return f"{self.prefix}:vec:log:floor"
+
     def entry_keys(self, namespace: str, key: str) -> list[str]:
         """KEYS of PUT_ENTRY and DELETE_ENTRY, in their order."""
         return [
@@ -214,14 +251,33 @@ def newest_first_member(at: datetime, ident: str) -> str:
     return f"{_INVERT - micros(at):0{SEQ_DIGITS}d}|{ident}"
 
 
+# Lua: drop the vector of an entry (P = "prefix:") and log the change when there was one
+# (see engram.stores._redis_vectors); prepended to the scripts that remove or rewrite entries.
+DROP_VECTOR = """
+local function drop_vector(P, ns, tail)
+  local gone = redis.call('DEL', P .. 'vec:' .. tail) + redis.call('SREM', P .. 'ns:' .. ns .. ':vectors', tail)
+  if gone > 0 then
+    redis.call('ZADD', P .. 'vec:log', redis.call('INCR', P .. 'vec:seq'), tail)
+  end
+end
+"""
+
 # KEYS: entry, ns order, ns expiry, order, namespaces, seq, ns version
 # ARGV: id, namespace, key, content, metadata, created_at, updated_at, expires_at ("" = never),
-#       expires_us ("" = never), now (ISO), tail, pexpireat (ms)
+#       expires_us ("" = never), now (ISO), tail, pexpireat (ms), P ("prefix:")
 # An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
-PUT_ENTRY = f"""
+# A new entry, or new content, drops the entry's vector; a kept vector expires with the entry.
+PUT_ENTRY = DROP_VECTOR + f"""
 local id, created = ARGV[1], ARGV[6]
-local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order')
+local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content')
 local seq
+if old[5] ~= ARGV[4] then
+  drop_vector(ARGV[13], ARGV[2], ARGV[11])
+elseif ARGV[9] ~= '' then
+  redis.call('PEXPIREAT', ARGV[13] .. 'vec:' .. ARGV[11], ARGV[12])
+elseif old[3] ~= '' then
+  redis.call('PERSIST', ARGV[13] .. 'vec:' .. ARGV[11])
+end
 if old[4] then
   if old[3] == '' or old[3] > ARGV[10] then
     id = old[1]
@@ -250,9 +306,11 @@ end
 return {{id, created}}
 """
 
-# KEYS: as PUT_ENTRY (seq unused).  ARGV: namespace, now (ISO).  Returns 1 when the entry was live.
-DELETE_ENTRY = """
+# KEYS: as PUT_ENTRY (seq unused).  ARGV: namespace, now (ISO), P ("prefix:"), tail.
+# Returns 1 when the entry was live.
+DELETE_ENTRY = DROP_VECTOR + """
 local old = redis.call('HMGET', KEYS[1], 'expires_at', 'order')
+if ARGV[3] then drop_vector(ARGV[3], ARGV[1], ARGV[4]) end
 if not old[2] then return 0 end
 local live = 0
 if old[1] == '' or old[1] > ARGV[2] then live = 1 end
@@ -267,11 +325,14 @@ return live
 
 # KEYS: ns order, ns expiry, order, namespaces, ns version.  ARGV: namespace, now (µs), entry key prefix.
 # Returns how many live entries went. The version moves on (never resets: caches key on it).
-DELETE_NAMESPACE = f"""
+# Vectors go too (P, "prefix:", is the entry key prefix less its "entry:").
+DELETE_NAMESPACE = DROP_VECTOR + f"""
+local P = string.sub(ARGV[3], 1, -7)
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 local expired = redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[2])
 for _, member in ipairs(members) do
   redis.call('DEL', ARGV[3] .. string.sub(member, {TAIL_START + 1}))
+  drop_vector(P, ARGV[1], string.sub(member, {TAIL_START + 1}))
   redis.call('ZREM', KEYS[3], member)
 end
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -282,11 +343,14 @@ return #members - expired
 
 # KEYS: as DELETE_NAMESPACE.  ARGV: namespace, now (µs), entry key prefix.  Returns how many went.
 # A hash is deleted only if it still belongs to the expired member (the key may hold a newer entry).
-PRUNE_NAMESPACE = f"""
+PRUNE_NAMESPACE = DROP_VECTOR + f"""
+local P = string.sub(ARGV[3], 1, -7)
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 for _, member in ipairs(members) do
   local entry = ARGV[3] .. string.sub(member, {TAIL_START + 1})
-  if redis.call('HGET', entry, 'order') == member then redis.call('DEL', entry) end
+  local holder = redis.call('HGET', entry, 'order')
+  if holder == member then redis.call('DEL', entry) end
+  if holder == member or not holder then drop_vector(P, ARGV[1], string.sub(member, {TAIL_START + 1})) end
   redis.call('ZREM', KEYS[1], member)
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZREM', KEYS[3], member)

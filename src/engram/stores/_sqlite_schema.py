@@ -186,4 +186,39 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO engram_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
     """,
+    # 5: message embeddings (vector / hybrid message search). One float32 BLOB
+    # per message, keyed by its seq, under the store's one vector_model; a
+    # change log like vector_changes keeps each process's index coherent.
+    """
+    CREATE TABLE message_vectors (
+        seq          INTEGER PRIMARY KEY,  -- messages.seq
+        content_hash BLOB NOT NULL,        -- blake2b-128 of the content embedded
+        vector       BLOB NOT NULL         -- float32, little-endian, unit length
+    );
+    CREATE INDEX message_vectors_by_hash ON message_vectors (content_hash);
+    CREATE INDEX messages_by_user ON messages (user_id, seq) WHERE user_id IS NOT NULL;
+
+    CREATE TABLE message_vector_changes (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_seq INTEGER NOT NULL
+    );
+    CREATE TRIGGER message_vectors_logged_insert AFTER INSERT ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
+    END;
+    CREATE TRIGGER message_vectors_logged_update AFTER UPDATE ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
+    END;
+    CREATE TRIGGER message_vectors_logged_delete AFTER DELETE ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (old.seq);
+    END;
+
+    -- A vector belongs to the message content it embeds.
+    CREATE TRIGGER messages_vector_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM message_vectors WHERE seq = old.seq;
+    END;
+    CREATE TRIGGER messages_vector_stale AFTER UPDATE OF content ON messages
+    WHEN old.content IS NOT new.content BEGIN
+        DELETE FROM message_vectors WHERE seq = old.seq;
+    END;
+    """,
 ]

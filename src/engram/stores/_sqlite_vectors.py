@@ -268,9 +268,11 @@ class SQLiteVectors:
                 index = state["indexes"][ns]
                 if index.uses_ann and index.changes >= save_threshold(len(index)):
                     self._save_index(ns, index)
-                elif not index.uses_ann and index.changes and (files := self._vector_files()) is not None:
-                    if files.versions(ns):
-                        files.remove(ns)  # shrank below the size (a namespace deleted): no graph to keep
+                elif (
+                    not index.uses_ann and index.changes and (files := self._vector_files()) is not None
+                    and files.versions(ns)
+                ):
+                    files.remove(ns)  # shrank below the size (a namespace deleted): no graph to keep
 
     def _apply(self, namespace: str, index: VectorIndex, rowids: Sequence[int]) -> None:
         """Make ``index`` hold the current vectors of ``rowids`` (or not hold them, when gone)."""

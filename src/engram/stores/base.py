@@ -30,6 +30,7 @@ PERSISTENT = "persistent"  # data outlives the process
 VACUUM = "vacuum"  # vacuum() reclaims space
 VECTOR = "vector"  # stores embeddings and searches them by cosine similarity
 CONVERSATION = "conversation"  # messages, summaries, profiles, checkpoints (the *_message(s)... primitives)
+MESSAGE_VECTOR = "message_vector"  # embeds chat messages and searches them by meaning (vector / hybrid message search)
 
 MetadataFilter = dict[str, Any]
 
@@ -75,6 +76,15 @@ class VectorItem:
 
     namespace: str
     key: str
+    content: str
+    vector: Any  # numpy float32 array of unit length
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVectorItem:
+    """A vector to attach to the message ``message_id`` if its content is still ``content``."""
+
+    message_id: str
     content: str
     vector: Any  # numpy float32 array of unit length
 
@@ -438,6 +448,37 @@ class Store(ABC):
     def clear_vectors(self) -> int:
         """Drop every vector and the recorded model (before a reindex with another model)."""
         raise self._no_vectors("store embeddings")
+
+    # -- message vectors (capability MESSAGE_VECTOR) ---------------------------
+    # One model per store: message vectors are recorded under the same
+    # ``vector_model`` as entry vectors, and ``clear_vectors`` drops both.
+    def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
+        """Attach vectors to messages whose content is unchanged; returns how many were attached.
+
+        Raises:
+            ConfigError: the store holds vectors of another model.
+        """
+        raise self._no_vectors("store message embeddings")
+
+    def search_message_vectors(
+        self, vector: Any, *, session_id: str | None, user_id: str | None, limit: int
+    ) -> list[tuple[Message, float]]:
+        """Messages nearest to ``vector`` by cosine similarity, best first, within the scope."""
+        raise self._no_vectors("search messages by vector")
+
+    def count_message_vectors(self) -> int:
+        """How many messages have a vector."""
+        return 0
+
+    def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
+        """Batches of messages with content but no vector (for reindex)."""
+        raise self._no_vectors("store message embeddings")
+
+    def count_message_text_matches(
+        self, query: Node, *, session_id: str | None, user_id: str | None, cap: int
+    ) -> int | None:
+        """Like ``count_text_matches``, over messages in the scope; None when it cannot count cheaply."""
+        return None
 
     # -- operations ----------------------------------------------------------
     @abstractmethod

@@ -7,6 +7,8 @@ Layout of the directory::
     tasks.json      the same envelope, "kind": "tasks"
     messages.json, summaries.json, profiles.json, checkpoints.json
                     conversation memory, the same envelope (written once used)
+    vectors.json    embeddings and their model (written once used; see
+                    ``engram.stores._json_vectors``)
     .lock           empty; held with flock() by the process that writes
 
 Records have exactly the fields of ``engram.models`` (one record a line).
@@ -48,11 +50,18 @@ from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
 from engram.search.query import Node
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
+from engram.stores._json_vectors import (
+    VECTORS_FILE,
+    JsonVectors,
+    render_vectors,
+    restore_vectors,
+)
 from engram.stores.base import (
     CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
+    VECTOR,
     Counts,
     EntryQuery,
     MetadataFilter,
@@ -126,10 +135,10 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-class JsonStore(JsonConversation, Store):
+class JsonStore(JsonConversation, JsonVectors, Store):
     """A directory of JSON files; see the module docstring for the layout and the locking."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION, VECTOR})
 
     def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
         self.directory = Path(directory)
@@ -141,7 +150,7 @@ class JsonStore(JsonConversation, Store):
             raise ConfigError(f"cannot create the JSON store directory {self.directory}: {exc.strerror or exc}") from exc
         self._lock = threading.RLock()
         self._mem = MemoryStore("memory://")
-        self._stamps: dict[str, _Stamp] = {kind: None for kind in KINDS}
+        self._stamps: dict[str, _Stamp] = {kind: None for kind in (*KINDS, VECTORS_FILE)}
         self._loaded = False
         self._closed = False
         with self._lock:
@@ -182,7 +191,7 @@ class JsonStore(JsonConversation, Store):
         """Reload everything when a file changed under us (another process wrote it)."""
         if self._closed:
             raise BackendError(f"{self.url} is closed")
-        stamps = {kind: _stamp(self._path(kind)) for kind in KINDS}
+        stamps = {kind: _stamp(self._path(kind)) for kind in (*KINDS, VECTORS_FILE)}
         if self._loaded and stamps == self._stamps:
             return
         mem = MemoryStore("memory://")
@@ -198,9 +207,13 @@ class JsonStore(JsonConversation, Store):
         if entries:
             mem.put_entries(entries, now=utcnow())
         mem._restore_conversation(*(data[kind] for kind in CONVERSATION_FILES))
+        restore_vectors(mem, self._path(VECTORS_FILE))
         self._mem, self._stamps, self._loaded = mem, stamps, True
 
     def _save(self, kind: str) -> None:
+        if kind == VECTORS_FILE:
+            self._write_file(kind, render_vectors(self._mem))
+            return
         if kind == "entries":
             records: list[BaseModel] = list(self._mem.iter_entries())
         elif kind == "sessions":
@@ -209,9 +222,17 @@ class JsonStore(JsonConversation, Store):
             records = self._mem._conversation_records(kind)
         else:
             records = sorted(self._mem.iter_tasks(), key=lambda t: (t.created_at, t.id))
+        self._write_file(kind, render(kind, records))
+        if kind == "entries" and self._mem._vstate()["vectors"]:
+            before = len(self._mem._vstate()["vectors"])
+            self._mem.count_vectors(None)  # drops vectors whose entry is gone or was rewritten
+            if len(self._mem._vstate()["vectors"]) != before:
+                self._save(VECTORS_FILE)
+
+    def _write_file(self, kind: str, text: str) -> None:
         path = self._path(kind)
         try:
-            write_atomically(path, render(kind, records))
+            write_atomically(path, text)
         except OSError as exc:
             raise BackendError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self._stamps[kind] = _stamp(path)

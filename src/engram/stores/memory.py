@@ -18,14 +18,26 @@ from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores._memory_chat import MemoryConversation
+from engram.stores._memory_message_vectors import MemoryMessageVectors
 from engram.stores._memory_vectors import MemoryVectors
-from engram.stores.base import CONVERSATION, FTS, VECTOR, Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
+from engram.stores.base import (
+    CONVERSATION,
+    FTS,
+    MESSAGE_VECTOR,
+    VECTOR,
+    Counts,
+    EntryQuery,
+    MetadataFilter,
+    SessionQuery,
+    Store,
+    TaskQuery,
+)
 
 
-class MemoryStore(MemoryConversation, MemoryVectors, Store):
+class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store):
     """Everything in dictionaries; ``memory://`` (the rest of the URL is ignored)."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, CONVERSATION, VECTOR})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, CONVERSATION, VECTOR, MESSAGE_VECTOR})
 
     def __init__(self, url: str = "memory://"):
         super().__init__(url)

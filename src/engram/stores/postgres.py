@@ -12,6 +12,10 @@ one extra lexeme for its namespace, under a GIN index. A namespaced search is
 the index condition, not a filter after it. Scores are ``ts_rank_cd`` (higher
 is better).
 
+Vectors (:mod:`engram.stores._postgres_vectors`): a ``bytea`` per entry, a
+change log, and the in-process index of ``engram.search.vector`` in each
+process (pgvector is not used yet).
+
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
@@ -40,12 +44,14 @@ from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores import _postgres_sql as q
 from engram.stores._postgres_chat import PostgresConversation
+from engram.stores._postgres_vectors import PostgresVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
     VACUUM,
+    VECTOR,
     Counts,
     EntryQuery,
     MetadataFilter,
@@ -288,10 +294,10 @@ def _first_line(exc: BaseException) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, Store):
+class PostgresStore(PostgresConversation, PostgresVectors, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR})
 
     def __init__(
         self,

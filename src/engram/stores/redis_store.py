@@ -20,6 +20,10 @@ only when a write moved it, loading just the entries it has not seen. Measured
 limits are in docs/backends.md (about 10k entries per namespace). Searching
 every namespace indexes every entry.
 
+Vector search is client-side too (:mod:`engram.stores._redis_vectors`): a
+vector per entry in ``P:vec:{tail}``, searched on the in-process index of
+``engram.search.vector``, kept coherent through a change counter and log.
+
 URL options: ``prefix`` (default ``engram``) — the first part of every key,
 so several stores can share one Redis database; ``expiry_grace`` (seconds,
 default 3600) — how long Redis keeps an entry after it expired (invisible to
@@ -52,12 +56,14 @@ from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
 from engram.stores._redis_chat import RedisConversation
+from engram.stores._redis_vectors import PUT_VECTORS, RedisVectors
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import (
     CONVERSATION,
     FTS,
     MULTIPROCESS,
     PERSISTENT,
+    VECTOR,
     Counts,
     EntryQuery,
     MetadataFilter,
@@ -169,10 +175,10 @@ class _Scope:
         self.loaded = False
 
 
-class RedisStore(RedisConversation, Store):
+class RedisStore(RedisConversation, RedisVectors, Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MULTIPROCESS, PERSISTENT})
+    capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MULTIPROCESS, PERSISTENT, VECTOR})
 
     def __init__(self, url: str, *, pool: DBConnectionSettings | None = None, connect_timeout: float = 20.0):
         redis_url, prefix, self.expiry_grace = parse_redis_url(url)
@@ -199,6 +205,7 @@ class RedisStore(RedisConversation, Store):
         self._put_session = self._client.register_script(lay.PUT_SESSION)
         self._put_task = self._client.register_script(lay.PUT_TASK)
         self._init_conversation()
+        self._put_vectors_script = self._client.register_script(PUT_VECTORS)
         self._scopes: dict[str, _Scope] = {}  # search indexes by scope, least recently used first
         self._scopes_lock = threading.Lock()
         self._closed = False
@@ -291,7 +298,7 @@ class RedisStore(RedisConversation, Store):
         tail = self.keys.tail(e.namespace, e.key)
         args = [
             e.id, e.namespace, e.key, e.content, _json(e.metadata), created, updated, expires, expires_us,
-            updated if now is e.updated_at else to_iso(now), tail, pexpireat,
+            updated if now is e.updated_at else to_iso(now), tail, pexpireat, self.keys.prefix + ":",
         ]
         return self.keys.entry_keys(e.namespace, e.key), args
 
@@ -347,7 +354,10 @@ class RedisStore(RedisConversation, Store):
 
     def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
         with self._translated("deleting an entry"):
-            live = self._delete_entry(keys=self.keys.entry_keys(namespace, key), args=[namespace, to_iso(now)])
+            live = self._delete_entry(
+                keys=self.keys.entry_keys(namespace, key),
+                args=[namespace, to_iso(now), self.keys.prefix + ":", self.keys.tail(namespace, key)],
+            )
         return bool(live)
 
     def delete_namespace(self, namespace: str, *, now: datetime) -> int:

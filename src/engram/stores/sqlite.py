@@ -29,11 +29,13 @@ from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores import _sql
 from engram.stores._sqlite_chat import SQLiteConversation
+from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
 from engram.stores._sqlite_schema import MIGRATIONS
 from engram.stores._sqlite_vectors import SQLiteVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
+    MESSAGE_VECTOR,
     MULTIPROCESS,
     PERSISTENT,
     VACUUM,
@@ -171,10 +173,12 @@ def _translated(action: str) -> Iterator[None]:
         raise BackendError(f"{action} failed: {exc}") from exc
 
 
-class SQLiteStore(SQLiteConversation, SQLiteVectors, Store):
+class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store):
     """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR}
+    )
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, url: str | None = None):
         self.path = Path(path)

@@ -1,0 +1,134 @@
+"""Vector primitives of the JSON-files backend (``json://``), mixed into ``JsonStore``.
+
+The vectors live in ``vectors.json`` beside the other files (same envelope,
+``"kind": "vectors"``, plus ``"model": {"name", "dimensions"}``), one record
+a line: ``{"namespace", "key", "content_hash" (hex blake2b-128 of the content
+embedded), "vector" (base64 of little-endian float32)}``. It is written like
+every other file (under the lock, temp file + fsync + rename) and reloaded
+when another process replaced it. In memory the vectors sit in the working
+copy (a ``MemoryStore``, so the in-process index of ``engram.search.vector``
+searches them); a vector whose entry is gone or whose content no longer
+matches its ``content_hash`` is stale and is dropped, in memory and (at the
+next entries write) from the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.embeddings.cache import content_hash
+from engram.errors import BackendError
+from engram.models import Entry
+from engram.search.vector import DEFAULT_EXACT_MAX
+from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+
+VECTORS_FILE = "vectors"  # vectors.json
+
+
+def render_vectors(mem: Any) -> str:
+    """The text of vectors.json from a ``MemoryStore``'s fresh vectors."""
+    state = mem._vstate()
+    model: VectorModel | None = state["model"]
+    head = {"format": "engram-json", "version": 1, "kind": "vectors"}
+    if model is not None:
+        head["model"] = {"name": model.name, "dimensions": model.dimensions}
+    lines = []
+    for (namespace, key), (_, content, vector) in state["vectors"].items():
+        if mem._fresh((namespace, key), content):
+            lines.append(
+                json.dumps(
+                    {
+                        "namespace": namespace,
+                        "key": key,
+                        "content_hash": content_hash(content).hex(),
+                        "vector": base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii"),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    text = json.dumps(head, ensure_ascii=False)[:-1]
+    return f'{text}, "records": [\n' + ",\n".join(lines) + "\n]}\n" if lines else f'{text}, "records": []}}\n'
+
+
+def restore_vectors(mem: Any, path: Path) -> None:
+    """Load vectors.json into a ``MemoryStore`` whose entries are loaded; stale vectors are skipped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != "vectors" or not isinstance(data.get("records"), list):
+        raise BackendError(f"{path} is not an engram JSON vectors file")
+    described = data.get("model")
+    if not isinstance(described, dict):
+        return
+    try:
+        model = VectorModel(str(described["name"]), int(described["dimensions"]))
+        items = []
+        for record in data["records"]:
+            ident = (record["namespace"], record["key"])
+            entry = mem._entries.get(ident)
+            if entry is None or content_hash(entry.content).hex() != record["content_hash"]:
+                continue  # the entry is gone or was rewritten since: the vector is stale
+            vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4")
+            if len(vector) == model.dimensions:
+                items.append(VectorItem(ident[0], ident[1], entry.content, vector.astype(np.float32)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(f"{path}: a malformed vector record: {exc}") from exc
+    mem.put_vectors(items, model=model)
+
+
+class JsonVectors:
+    """Implements the VECTOR primitives of ``Store`` for ``JsonStore``."""
+
+    # Provided by JsonStore.
+    _writing: Any  # (*kinds) -> context manager yielding the MemoryStore
+    _reading: Any  # () -> the MemoryStore, fresh from the files
+
+    vector_exact_max: int = DEFAULT_EXACT_MAX
+
+    def _mem_for_vectors(self) -> Any:
+        mem = self._reading()
+        mem.vector_exact_max = self.vector_exact_max
+        return mem
+
+    def vector_model(self) -> VectorModel | None:
+        return self._reading().vector_model()
+
+    def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
+        if not items:
+            return 0
+        with self._writing(VECTORS_FILE) as mem:
+            mem.vector_exact_max = self.vector_exact_max
+            return mem.put_vectors(items, model=model)
+
+    def clear_vectors(self) -> int:
+        with self._writing(VECTORS_FILE) as mem:
+            return mem.clear_vectors()
+
+    def search_vector(
+        self, vector: np.ndarray, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
+    ) -> list[tuple[Entry, float]]:
+        return self._mem_for_vectors().search_vector(
+            vector, namespace=namespace, metadata=metadata, limit=limit, now=now
+        )
+
+    def count_vectors(self, namespace: str | None) -> int:
+        return self._reading().count_vectors(namespace)
+
+    def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+        return self._reading().get_vectors(idents)
+
+    def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        return self._reading().vectors_by_hash(digests)
+
+    def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
+        return self._reading().entries_without_vectors(namespace, batch_size=batch_size)

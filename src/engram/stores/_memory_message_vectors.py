@@ -1,0 +1,141 @@
+"""Message vectors for the in-process backend (mixed into ``MemoryStore``; capability MESSAGE_VECTOR).
+
+Each vector remembers the message content it embeds; one whose message was
+deleted (or pruned) is stale, never returned, and dropped when a search
+meets it. The model is the store's one ``vector_model`` (shared with entry
+vectors through ``MemoryVectors``' state). The index stays exact, as SQLite's
+message index does (see ``engram.stores._sqlite_message_vectors``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from engram.errors import ConfigError
+from engram.models import Message
+from engram.search.query import Node
+from engram.search.vector import VectorIndex
+from engram.stores._sqlite_message_vectors import MESSAGE_EXACT_MAX
+from engram.stores.base import MessageVectorItem, VectorModel
+
+
+class MemoryMessageVectors:
+    """The MESSAGE_VECTOR primitives of ``MemoryStore``; reads its chat state under ``_lock``."""
+
+    _lock: Any
+    _chat: Any
+    _vstate: Any
+    url: str
+
+    def _mvstate(self) -> dict[str, Any]:
+        state = self.__dict__.get("_message_vectors_state")
+        if state is None:
+            state = self.__dict__.setdefault(
+                "_message_vectors_state",
+                {"vectors": {}, "ids": {}, "index": None, "keys": itertools.count(1)},
+            )
+        return state
+
+    def _message_fresh(self, message_id: str, content: str) -> bool:
+        m = self._chat.by_id.get(message_id)
+        return m is not None and m.content == content
+
+    def _sweep_messages(self, state: dict[str, Any]) -> None:
+        stale = [mid for mid, (_, content, _) in state["vectors"].items() if not self._message_fresh(mid, content)]
+        keys = []
+        for mid in stale:
+            key = state["vectors"].pop(mid)[0]
+            state["ids"].pop(key, None)
+            keys.append(key)
+        if keys and state["index"] is not None:
+            state["index"].remove(keys)
+
+    def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
+        vstate = self._vstate()
+        state = self._mvstate()
+        with self._lock, vstate["lock"]:
+            recorded = vstate["model"]
+            if recorded is None:
+                vstate["model"] = model
+            elif recorded != model:
+                raise ConfigError(
+                    f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
+                    f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed everything"
+                )
+            if state["index"] is None or state["index"].dimensions != model.dimensions:
+                state["index"] = VectorIndex(model.dimensions, exact_max=MESSAGE_EXACT_MAX)
+            stored = 0
+            for item in items:
+                if not self._message_fresh(item.message_id, item.content):
+                    continue
+                held = state["vectors"].get(item.message_id)
+                key = held[0] if held else next(state["keys"])
+                vector = np.ascontiguousarray(item.vector, dtype=np.float32)
+                state["vectors"][item.message_id] = (key, item.content, vector)
+                state["ids"][key] = item.message_id
+                state["index"].upsert([key], vector.reshape(1, -1))
+                stored += 1
+        return stored
+
+    def clear_vectors(self) -> int:
+        state = self._mvstate()
+        with self._lock:
+            n = len(state["vectors"])
+            state["vectors"].clear()
+            state["ids"].clear()
+            state["index"] = None
+        return n + super().clear_vectors()  # type: ignore[misc]
+
+    def count_message_vectors(self) -> int:
+        state = self._mvstate()
+        with self._lock:
+            self._sweep_messages(state)
+            return len(state["vectors"])
+
+    def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
+        state = self._mvstate()
+        with self._lock:
+            self._sweep_messages(state)
+            missing = sorted(
+                (m for m in self._chat.by_id.values() if m.content and m.id not in state["vectors"]),
+                key=lambda m: m.seq,
+            )
+        for i in range(0, len(missing), batch_size):
+            yield missing[i : i + batch_size]
+
+    def count_message_text_matches(
+        self, query: Node, *, session_id: str | None, user_id: str | None, cap: int
+    ) -> int | None:
+        return None  # scoring a scan costs what counting it would
+
+    def search_message_vectors(
+        self, vector: Any, *, session_id: str | None, user_id: str | None, limit: int
+    ) -> list[tuple[Message, float]]:
+        state = self._mvstate()
+        with self._lock:
+            self._sweep_messages(state)
+            index = state["index"]
+            if index is None or len(index) == 0 or index.dimensions != len(vector):
+                return []
+            allowed = None
+            if session_id is not None or user_id is not None:
+                chat = self._chat
+                pool = chat.by_session.get(session_id, ()) if session_id is not None else chat.by_id.values()
+                allowed = np.array(
+                    [
+                        state["vectors"][m.id][0]
+                        for m in pool
+                        if m.id in state["vectors"] and (user_id is None or m.user_id == user_id)
+                    ],
+                    dtype=np.int64,
+                )
+            keys, scores = index.search(vector, limit, allowed=allowed)
+            by_id = self._chat.by_id
+            return [
+                (by_id[state["ids"][k]], float(s)) for k, s in zip(keys.tolist(), scores.tolist()) if k in state["ids"]
+            ]
+
