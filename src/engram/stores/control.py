@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.errors import BackendError, Conflict
+from engram.stores._sqlite_migrate import apply_migrations
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane.
@@ -145,18 +146,6 @@ def insert_transaction_sql(record: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 # -- the store ---------------------------------------------------------------------
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer
-            buffer = ""
-    if buffer.strip():
-        yield buffer
-
-
 class ControlStore:
     """Control-plane persistence over one SQLite database.
 
@@ -226,21 +215,7 @@ class ControlStore:
 
     def _migrate(self) -> None:
         with self.transaction("migrating the control database") as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS engram_control_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM engram_control_schema").fetchone()
-            version = row[0] if row else 0
-            if version > len(MIGRATIONS):
-                raise BackendError(
-                    f"the control database has schema version {version}, newer than this engram "
-                    f"({len(MIGRATIONS)}): upgrade engram"
-                )
-            for script in MIGRATIONS[version:]:
-                for statement in _statements(script):
-                    conn.execute(statement)
-            if row is None:
-                conn.execute("INSERT INTO engram_control_schema (version) VALUES (?)", (len(MIGRATIONS),))
-            else:
-                conn.execute("UPDATE engram_control_schema SET version = ?", (len(MIGRATIONS),))
+            apply_migrations(conn, "engram_control_schema", MIGRATIONS, "the control database")
 
     def close(self) -> None:
         with self._lock:

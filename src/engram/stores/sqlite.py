@@ -30,6 +30,7 @@ from engram.search.query import Node
 from engram.stores import _sql
 from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
+from engram.stores._sqlite_migrate import apply_migrations
 from engram.stores._sqlite_schema import MIGRATIONS
 from engram.stores._sqlite_vectors import SQLiteVectors
 from engram.stores.base import (
@@ -249,21 +250,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         with self._write("migrating the schema") as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS engram_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM engram_schema").fetchone()
-            version = row[0] if row else 0
-            if version > len(MIGRATIONS):
-                raise ConfigError(
-                    f"{self.path} has schema version {version}, newer than this engram "
-                    f"({len(MIGRATIONS)}): upgrade engram"
-                )
-            for script in MIGRATIONS[version:]:
-                for statement in _statements(script):
-                    conn.execute(statement)
-            if row is None:
-                conn.execute("INSERT INTO engram_schema (version) VALUES (?)", (len(MIGRATIONS),))
-            else:
-                conn.execute("UPDATE engram_schema SET version = ?", (len(MIGRATIONS),))
+            apply_migrations(conn, "engram_schema", MIGRATIONS, str(self.path))
 
     def schema_version(self) -> int:
         return self._read("reading the schema version", "SELECT version FROM engram_schema")[0][0]
@@ -479,16 +466,3 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
             except sqlite3.Error:
                 pass
         self._local = threading.local()
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements (trigger bodies keep their semicolons)."""
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer
-            buffer = ""
-    if buffer.strip():
-        yield buffer
