@@ -161,3 +161,12 @@ def test_local_model_finds_a_message_by_meaning(memory_factory) -> None:
     assert memory.reindex() == 1
     hit = memory.search_messages("winter holiday in the mountains", mode="vector", limit=1).results[0]
     assert hit.message.content == "Planning a ski trip to the Alps in January."
+
+
+async def test_async_message_search_modes(async_memory) -> None:
+    s = (await async_memory.session_start()).id
+    await async_memory.add_message(s, "user", "the cat sleeps", embedding=CAT)
+    await async_memory.add_messages([{"role": "user", "content": "stock prices fell", "embedding": MONEY}], session_id=s)
+    found = await async_memory.search_messages("cat", mode="hybrid", vector=CAT, session_id=s, threshold=0.5)
+    assert [h.message.content for h in found.results] == ["the cat sleeps"]
+    assert found.results[0].fts_rank == 1 and found.results[0].vector_rank == 1

@@ -128,6 +128,23 @@ def test_local_model_for_real() -> None:
 
 
 @pytest.mark.skipif(not local_available(), reason="the local extra (engram[local]) is not installed")
+def test_a_failed_onnx_export_falls_back_to_torch(tmp_path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """ONNX only buys speed: when the one-time export fails, the same model runs on torch."""
+    from engram.embeddings import local
+
+    def broken_export(model_dir, target):
+        raise RuntimeError("exporter unavailable")
+
+    monkeypatch.setattr(local, "export_onnx", broken_export)
+    monkeypatch.setattr(local, "onnx_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(local, "_models", {})
+    e = local.LocalEmbedder(runtime="onnx")
+    v = e.embed(["A cat is sleeping on the sofa.", "A kitten naps on the couch."])
+    assert v.shape == (2, 384) and float(v[0] @ v[1]) > 0.5
+    assert "exporting it to ONNX failed" in caplog.text
+
+
+@pytest.mark.skipif(not local_available(), reason="the local extra (engram[local]) is not installed")
 def test_local_embedder_searches_by_meaning(tmp_path) -> None:
     settings = engram.load_settings(database_url=f"sqlite:///{tmp_path / 'l.db'}", embedder="local")
     with engram.Memory(settings=settings) as memory:

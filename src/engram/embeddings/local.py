@@ -18,6 +18,7 @@ The model is loaded lazily, once per process, on the first ``embed``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -223,25 +224,38 @@ def _load(model_dir: Path, runtime: str) -> Any:
         if model is not None:
             return model
         if runtime == "onnx":
-            shipped = [model_dir / "onnx" / "model.onnx", model_dir / "model.onnx"]
-            onnx_path = next((p for p in shipped if p.exists()), None)
-            if onnx_path is None:
-                stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
-                onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}.onnx"
-                if not onnx_path.exists():
-                    export_onnx(model_dir, onnx_path)
-            import onnxruntime
-
-            st = onnx_path.stat()
-            source_tag = hashlib.blake2b(f"{onnx_path}:{st.st_size}:{int(st.st_mtime)}".encode(), digest_size=6).hexdigest()
-            fused = onnx_cache_dir() / f"{onnx_path.stem}-{source_tag}-ort{onnxruntime.__version__}.fused.onnx"
-            if fused.exists() or fuse_onnx(onnx_path, fused) is not None:
-                onnx_path = fused
-            model = _OnnxModel(model_dir, onnx_path)
+            model = _load_onnx(model_dir)
         else:
             model = _TorchModel(model_dir)
         _models[ident] = model
         return model
+
+
+def _load_onnx(model_dir: Path) -> Any:
+    """The ONNX Runtime model, exported once; on any export failure, the same model on torch."""
+    try:
+        shipped = [model_dir / "onnx" / "model.onnx", model_dir / "model.onnx"]
+        onnx_path = next((p for p in shipped if p.exists()), None)
+        if onnx_path is None:
+            stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
+            onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}.onnx"
+            if not onnx_path.exists():
+                export_onnx(model_dir, onnx_path)
+        import onnxruntime
+
+        st = onnx_path.stat()
+        source_tag = hashlib.blake2b(f"{onnx_path}:{st.st_size}:{int(st.st_mtime)}".encode(), digest_size=6).hexdigest()
+        fused = onnx_cache_dir() / f"{onnx_path.stem}-{source_tag}-ort{onnxruntime.__version__}.fused.onnx"
+        if fused.exists() or fuse_onnx(onnx_path, fused) is not None:
+            onnx_path = fused
+        return _OnnxModel(model_dir, onnx_path)
+    except MissingDependency:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ONNX only buys speed; torch gives the same vectors
+        logging.getLogger(__name__).warning(
+            "running the local model on torch: exporting it to ONNX failed (%s: %s)", type(exc).__name__, exc
+        )
+        return _TorchModel(model_dir)
 
 
 def _pick_runtime() -> str:

@@ -103,6 +103,17 @@ JOIN engram_entries e ON e.namespace = v.namespace COLLATE "C" AND e.key = v.key
     AND e.content = v.content AND e.content_escaped = v.escaped
 ON CONFLICT (entry_seq) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector
 """
+# The entries first, in (namespace, key) order like put_entries: an upsert that changes content
+# (and so deletes the vector) holds its entry row and then wants the vector row, while an INSERT
+# here would hold vector rows and then want the entries (its foreign-key check): taken in this
+# order first, the two cannot deadlock.
+LOCK_ENTRIES = """
+SELECT e.seq FROM engram_entries e
+JOIN unnest(%(namespaces)s::text[], %(keys)s::text[]) AS i(namespace, key)
+    ON e.namespace = i.namespace COLLATE "C" AND e.key = i.key COLLATE "C"
+ORDER BY e.namespace, e.key
+FOR KEY SHARE OF e
+"""
 TRIM_LOG = "DELETE FROM engram_vector_changes WHERE seq <= (SELECT max(seq) FROM engram_vector_changes) - %s"
 HEAD = "SELECT coalesce(max(seq), 0), min(seq) FROM engram_vector_changes"
 CHANGES = "SELECT DISTINCT namespace, entry_seq FROM engram_vector_changes WHERE seq > %s AND seq <= %s"
@@ -150,7 +161,7 @@ class PostgresVectors(LoggedVectors):
         last: dict[tuple[str, str], VectorItem] = {}
         for item in items:  # one row may be written once per statement: the last vector wins
             last[(item.namespace, item.key)] = item
-        chosen = list(last.values())
+        chosen = [last[ident] for ident in sorted(last)]
         params = {
             "namespaces": [i.namespace for i in chosen],
             "keys": [i.key for i in chosen],
@@ -166,6 +177,7 @@ class PostgresVectors(LoggedVectors):
                 row = self._run(conn, LOCK_MODEL).fetchone()
             if (row[0], row[1]) != (model.name, model.dimensions):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
+            self._run(conn, LOCK_ENTRIES, params)
             stored = self._run(conn, PUT_VECTORS, params).rowcount
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
