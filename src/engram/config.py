@@ -137,7 +137,9 @@ class Settings(BaseSettings):
         None, description="Model name: a local model directory for local, the served model for openai."
     )
     embedding_base_url: str = Field("https://api.openai.com/v1", description="Base URL of the openai embedder.")
-    embedding_api_key: str | None = Field(None, description="API key of the openai embedder (sent as a Bearer token).")
+    embedding_api_key: SecretStr | None = Field(
+        None, description="API key of the openai embedder (sent as a Bearer token); never printed."
+    )
     embedding_dimensions: int | None = Field(
         None, ge=1, le=65536, description="Vector size; asked of the openai endpoint when set."
     )

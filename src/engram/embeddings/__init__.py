@@ -83,7 +83,7 @@ def create_embedder(settings: "Settings") -> Embedder | None:
         return OpenAIEmbedder(
             settings.embedding_model,
             base_url=settings.embedding_base_url,
-            api_key=settings.embedding_api_key,
+            api_key=settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None,
             dimensions=settings.embedding_dimensions,
             timeout=settings.embedding_timeout,
             retries=settings.embedding_retries,
