@@ -120,6 +120,7 @@ async def server_cell(url: str, key: str, op: str, concurrency: int, n: int, rng
 def start_server(db_url: str, port: int, key: str, data_dir: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAM_")}
     env["ENGRAM_ADMIN_KEY"] = key
+    env["ENGRAM_EMBEDDER"] = "none"
     log = open(data_dir / "server.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "engram.cli", "--db", db_url, "serve", "--port", str(port), "--log-level", "warning"],
@@ -152,7 +153,8 @@ def main() -> None:
     db_url = f"sqlite:///{data_dir / 'engram.db'}"
     key = "bench-admin-key-" + "x" * 32
     try:
-        with engram.Memory(db_url) as memory:
+        # Full-text only on both sides: this measures the server's cost, not the embedder's.
+        with engram.Memory(settings=engram.load_settings(database_url=db_url, embedder="none")) as memory:
             memory.store_many(
                 [{"key": f"seed-{i}", "content": sentence(rng), "namespace": NAMESPACES[i % 10]} for i in range(args.entries)]
             )
