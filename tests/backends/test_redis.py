@@ -44,7 +44,7 @@ def test_unreachable_server_says_how_to_start_it():
 
 def test_capabilities_are_declared_honestly():
     # no vacuum; vectors are searched client-side (docs/backends.md)
-    assert RedisStore.capabilities == {"conversation", "fts", "multiprocess", "persistent", "vector"}
+    assert RedisStore.capabilities == {"conversation", "fts", "message_vector", "multiprocess", "persistent", "vector"}
 
 
 def test_key_layout_is_as_documented(redis_url, raw):

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA
+from engram.stores._postgres_message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores._postgres_vectors import VECTOR_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
@@ -77,6 +78,8 @@ MIGRATIONS: list[str] = [
     CONVERSATION_SCHEMA,
     # 3: embeddings: vectors by entry seq, the model, a change log (see _postgres_vectors).
     VECTOR_SCHEMA,
+    # 4: message embeddings: vectors by message seq, a change log (see _postgres_message_vectors).
+    MESSAGE_VECTOR_SCHEMA,
 ]
 
 # -- schema version --------------------------------------------------------------
@@ -153,6 +156,8 @@ VACUUM = [
     "VACUUM (ANALYZE) engram_tasks",
     "VACUUM (ANALYZE) engram_entry_vectors",
     "VACUUM (ANALYZE) engram_vector_changes",
+    "VACUUM (ANALYZE) engram_message_vectors",
+    "VACUUM (ANALYZE) engram_message_vector_changes",
 ]
 
 

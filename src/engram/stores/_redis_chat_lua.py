@@ -19,10 +19,18 @@ from __future__ import annotations
 # it re-reads the id list instead.
 REMOVAL_LOG = 100_000
 
-# log_removals(seqs, counter, log, floor): call at the end of a deleting script.
+# log_removals(seqs, counter, log, floor): call at the end of a deleting script (whose ARGV[1]
+# is the prefix); it drops the messages' vectors and logs that, like drop_vector for entries.
 _LOG_REMOVALS = f"""
 local function log_removals(seqs, counter, log, floor)
   if #seqs == 0 then return end
+  -- The vectors of the removed messages go too (ARGV[1] is the prefix; see _redis_message_vectors).
+  local mv = ARGV[1] .. ':msgvec'
+  for i = 1, #seqs do
+    if redis.call('HDEL', mv, seqs[i]) == 1 then
+      redis.call('ZADD', mv .. ':log', redis.call('INCR', mv .. ':seq'), seqs[i])
+    end
+  end
   local version = redis.call('INCR', counter)
   for i = 1, #seqs, 1000 do
     local args = {{}}

@@ -68,6 +68,16 @@ key                                    type       holds
                                                   100,000; each process's vector index
                                                   catches up by it)
 ``P:vec:log:floor``                    string     the highest counter trimmed from that log
+``P:msgvec``                           hash       message seq -> the message's embedding (base64
+                                                  of little-endian float32); deleted with the
+                                                  message (history deletion, prune, session)
+``P:msgvec:seq``                       string     counter, moved by every change of a message
+                                                  vector
+``P:msgvec:log``                       zset       message seqs whose vector changed, scored by
+                                                  the counter at their last change (the newest
+                                                  100,000; each process's message vector index
+                                                  catches up by it)
+``P:msgvec:log:floor``                 string     the highest counter trimmed from that log
 =====================================  =========  =============================================
 
 Order members sort lexicographically (all scores are 0, so rank order is

@@ -9,6 +9,9 @@ Layout of the directory::
                     conversation memory, the same envelope (written once used)
     vectors.json    embeddings and their model (written once used; see
                     ``engram.stores._json_vectors``)
+    message_vectors.json
+                    embeddings of chat messages (written once used; see
+                    ``engram.stores._json_message_vectors``)
     .lock           empty; held with flock() by the process that writes
 
 Records have exactly the fields of ``engram.models`` (one record a line).
@@ -50,6 +53,13 @@ from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
 from engram.search.query import Node
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
+from engram.stores._json_message_vectors import (
+    MESSAGE_VECTORS_FILE,
+    JsonMessageVectors,
+    drop_stale_message_vectors,
+    render_message_vectors,
+    restore_message_vectors,
+)
 from engram.stores._json_vectors import (
     VECTORS_FILE,
     JsonVectors,
@@ -59,6 +69,7 @@ from engram.stores._json_vectors import (
 from engram.stores.base import (
     CONVERSATION,
     FTS,
+    MESSAGE_VECTOR,
     MULTIPROCESS,
     PERSISTENT,
     VECTOR,
@@ -135,10 +146,10 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-class JsonStore(JsonConversation, JsonVectors, Store):
+class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
     """A directory of JSON files; see the module docstring for the layout and the locking."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION, VECTOR})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION, VECTOR, MESSAGE_VECTOR})
 
     def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
         self.directory = Path(directory)
@@ -150,7 +161,7 @@ class JsonStore(JsonConversation, JsonVectors, Store):
             raise ConfigError(f"cannot create the JSON store directory {self.directory}: {exc.strerror or exc}") from exc
         self._lock = threading.RLock()
         self._mem = MemoryStore("memory://")
-        self._stamps: dict[str, _Stamp] = {kind: None for kind in (*KINDS, VECTORS_FILE)}
+        self._stamps: dict[str, _Stamp] = {kind: None for kind in (*KINDS, VECTORS_FILE, MESSAGE_VECTORS_FILE)}
         self._loaded = False
         self._closed = False
         with self._lock:
@@ -191,7 +202,7 @@ class JsonStore(JsonConversation, JsonVectors, Store):
         """Reload everything when a file changed under us (another process wrote it)."""
         if self._closed:
             raise BackendError(f"{self.url} is closed")
-        stamps = {kind: _stamp(self._path(kind)) for kind in (*KINDS, VECTORS_FILE)}
+        stamps = {kind: _stamp(self._path(kind)) for kind in (*KINDS, VECTORS_FILE, MESSAGE_VECTORS_FILE)}
         if self._loaded and stamps == self._stamps:
             return
         mem = MemoryStore("memory://")
@@ -208,11 +219,15 @@ class JsonStore(JsonConversation, JsonVectors, Store):
             mem.put_entries(entries, now=utcnow())
         mem._restore_conversation(*(data[kind] for kind in CONVERSATION_FILES))
         restore_vectors(mem, self._path(VECTORS_FILE))
+        restore_message_vectors(mem, self._path(MESSAGE_VECTORS_FILE))
         self._mem, self._stamps, self._loaded = mem, stamps, True
 
     def _save(self, kind: str) -> None:
         if kind == VECTORS_FILE:
             self._write_file(kind, render_vectors(self._mem))
+            return
+        if kind == MESSAGE_VECTORS_FILE:
+            self._write_file(kind, render_message_vectors(self._mem))
             return
         if kind == "entries":
             records: list[BaseModel] = list(self._mem.iter_entries())
@@ -228,6 +243,8 @@ class JsonStore(JsonConversation, JsonVectors, Store):
             self._mem.count_vectors(None)  # drops vectors whose entry is gone or was rewritten
             if len(self._mem._vstate()["vectors"]) != before:
                 self._save(VECTORS_FILE)
+        if kind == "messages" and drop_stale_message_vectors(self._mem):
+            self._save(MESSAGE_VECTORS_FILE)  # the vectors of deleted or pruned messages go with them
 
     def _write_file(self, kind: str, text: str) -> None:
         path = self._path(kind)

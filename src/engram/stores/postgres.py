@@ -44,10 +44,12 @@ from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores import _postgres_sql as q
 from engram.stores._postgres_chat import PostgresConversation
+from engram.stores._postgres_message_vectors import PostgresMessageVectors
 from engram.stores._postgres_vectors import PostgresVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
+    MESSAGE_VECTOR,
     MULTIPROCESS,
     PERSISTENT,
     VACUUM,
@@ -294,10 +296,10 @@ def _first_line(exc: BaseException) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresVectors, Store):
+class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR})
+    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})
 
     def __init__(
         self,

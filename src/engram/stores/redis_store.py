@@ -56,11 +56,13 @@ from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
 from engram.stores._redis_chat import RedisConversation
+from engram.stores._redis_message_vectors import RedisMessageVectors
 from engram.stores._redis_vectors import PUT_VECTORS, RedisVectors
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import (
     CONVERSATION,
     FTS,
+    MESSAGE_VECTOR,
     MULTIPROCESS,
     PERSISTENT,
     VECTOR,
@@ -175,10 +177,10 @@ class _Scope:
         self.loaded = False
 
 
-class RedisStore(RedisConversation, RedisVectors, Store):
+class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MULTIPROCESS, PERSISTENT, VECTOR})
+    capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR})
 
     def __init__(self, url: str, *, pool: DBConnectionSettings | None = None, connect_timeout: float = 20.0):
         redis_url, prefix, self.expiry_grace = parse_redis_url(url)

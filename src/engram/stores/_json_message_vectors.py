@@ -1,0 +1,127 @@
+"""Message vectors of the JSON-files backend (``json://``; capability MESSAGE_VECTOR), mixed into ``JsonStore``.
+
+They live in ``message_vectors.json`` (same envelope, ``"kind":
+"message_vectors"``, plus ``"model"``, the store's one model, also recorded
+in ``vectors.json``), one record a line: ``{"message_id", "content_hash"
+(hex blake2b-128 of the content embedded), "vector" (base64 of little-endian
+float32)}``. The file is written like every other one (under the lock, temp
+file + fsync + rename) and reloaded when another process replaced it. In
+memory the vectors sit in the working copy (a ``MemoryStore``, see
+``engram.stores._memory_message_vectors``); a vector whose message is gone
+is stale, and is dropped from the file whenever ``messages.json`` is written
+(a history deletion, a prune).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.embeddings.cache import content_hash
+from engram.errors import BackendError
+from engram.models import Message
+from engram.search.query import Node
+from engram.stores._json_vectors import VECTORS_FILE
+from engram.stores.base import MessageVectorItem, VectorModel
+
+MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
+
+
+def render_message_vectors(mem: Any) -> str:
+    """The text of message_vectors.json from a ``MemoryStore``'s fresh message vectors."""
+    model: VectorModel | None = mem._vstate()["model"]
+    head: dict[str, Any] = {"format": "engram-json", "version": 1, "kind": "message_vectors"}
+    if model is not None:
+        head["model"] = {"name": model.name, "dimensions": model.dimensions}
+    lines = []
+    for message_id, (_, content, vector) in mem._mvstate()["vectors"].items():
+        if mem._message_fresh(message_id, content):
+            lines.append(
+                json.dumps(
+                    {
+                        "message_id": message_id,
+                        "content_hash": content_hash(content).hex(),
+                        "vector": base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii"),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    text = json.dumps(head, ensure_ascii=False)[:-1]
+    return f'{text}, "records": [\n' + ",\n".join(lines) + "\n]}\n" if lines else f'{text}, "records": []}}\n'
+
+
+def restore_message_vectors(mem: Any, path: Path) -> None:
+    """Load message_vectors.json into a ``MemoryStore`` whose messages are loaded; stale vectors are skipped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != "message_vectors" or not isinstance(data.get("records"), list):
+        raise BackendError(f"{path} is not an engram JSON message vectors file")
+    described = data.get("model")
+    if not isinstance(described, dict):
+        return
+    try:
+        model = VectorModel(str(described["name"]), int(described["dimensions"]))
+        items = []
+        for record in data["records"]:
+            message = mem._chat.by_id.get(record["message_id"])
+            if message is None or content_hash(message.content).hex() != record["content_hash"]:
+                continue  # the message is gone: the vector is stale
+            vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4")
+            if len(vector) == model.dimensions:
+                items.append(MessageVectorItem(message.id, message.content, vector.astype(np.float32)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(f"{path}: a malformed message vector record: {exc}") from exc
+    mem.put_message_vectors(items, model=model)
+
+
+def drop_stale_message_vectors(mem: Any) -> bool:
+    """Sweep vectors whose message is gone from the working copy; True when any went."""
+    state = mem._mvstate()
+    if not state["vectors"]:
+        return False
+    before = len(state["vectors"])
+    mem.count_message_vectors()  # sweeps
+    return len(state["vectors"]) != before
+
+
+class JsonMessageVectors:
+    """Implements the MESSAGE_VECTOR primitives of ``Store`` for ``JsonStore``."""
+
+    # Provided by JsonStore.
+    _writing: Any  # (*kinds) -> context manager yielding the MemoryStore
+    _reading: Any  # () -> the MemoryStore, fresh from the files
+
+    def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
+        if not items:
+            return 0
+        with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
+            return mem.put_message_vectors(items, model=model)
+
+    def clear_vectors(self) -> int:
+        with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
+            return mem.clear_vectors()
+
+    def search_message_vectors(
+        self, vector: Any, *, session_id: str | None, user_id: str | None, limit: int
+    ) -> list[tuple[Message, float]]:
+        return self._reading().search_message_vectors(vector, session_id=session_id, user_id=user_id, limit=limit)
+
+    def count_message_vectors(self) -> int:
+        return self._reading().count_message_vectors()
+
+    def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
+        return self._reading().messages_without_vectors(batch_size=batch_size)
+
+    def count_message_text_matches(
+        self, query: Node, *, session_id: str | None, user_id: str | None, cap: int
+    ) -> int | None:
+        return None
