@@ -24,8 +24,7 @@ from engram._semantic import SemanticAPI, as_vector
 from engram._time import utcnow
 from engram.config import Settings, load_settings
 from engram.errors import Conflict, InvalidInput, NotFound
-from engram.models import Entry, PruneReport, SearchHit, SearchResult, Session, Stats, Task
-from engram.search.query import parse
+from engram.models import Entry, PruneReport, SearchResult, Session, Stats, Task
 from engram.stores.base import EntryQuery, SessionQuery, Store, TaskQuery
 from engram.stores.registry import store_class
 

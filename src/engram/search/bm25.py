@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from engram.search.query import And, Node, Not, Or, Term, positive_terms
+from engram.search.query import And, Node, Not, Term, positive_terms
 from engram.search.text import stem, stemmed_tokens
 
 K1 = 1.2

@@ -23,7 +23,6 @@ from engram.server.models import (
     ErrorResponse,
     Limit,
     Name,
-    Offset,
     SessionEndRequest,
     SessionStartRequest,
     StoreManyRequest,
