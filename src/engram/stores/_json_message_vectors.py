@@ -14,19 +14,19 @@ is stale, and is dropped from the file whenever ``messages.json`` is written
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from engram.embeddings.cache import content_hash
 from engram.errors import BackendError
 from engram.models import Message
 from engram.search.query import Node
-from engram.stores._json_vectors import VECTORS_FILE
+from engram.stores._json_vectors import (
+    VECTORS_FILE,
+    decode_fresh_vector,
+    read_vector_file,
+    render_vector_file,
+)
 from engram.stores.base import MessageVectorItem, VectorModel
 
 MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
@@ -34,50 +34,31 @@ MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
 
 def render_message_vectors(mem: Any) -> str:
     """The text of message_vectors.json from a ``MemoryStore``'s fresh message vectors."""
-    model: VectorModel | None = mem._vstate()["model"]
-    head: dict[str, Any] = {"format": "engram-json", "version": 1, "kind": "message_vectors"}
-    if model is not None:
-        head["model"] = {"name": model.name, "dimensions": model.dimensions}
-    lines = []
-    for message_id, (_, content, vector) in mem._mvstate()["vectors"].items():
-        if mem._message_fresh(message_id, content):
-            lines.append(
-                json.dumps(
-                    {
-                        "message_id": message_id,
-                        "content_hash": content_hash(content).hex(),
-                        "vector": base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii"),
-                    },
-                    ensure_ascii=False,
-                )
-            )
-    text = json.dumps(head, ensure_ascii=False)[:-1]
-    return f'{text}, "records": [\n' + ",\n".join(lines) + "\n]}\n" if lines else f'{text}, "records": []}}\n'
+    return render_vector_file(
+        "message_vectors",
+        mem._vstate()["model"],
+        (
+            ({"message_id": message_id}, content, vector)
+            for message_id, (_, content, vector) in mem._mvstate()["vectors"].items()
+            if mem._message_fresh(message_id, content)
+        ),
+    )
 
 
 def restore_message_vectors(mem: Any, path: Path) -> None:
     """Load message_vectors.json into a ``MemoryStore`` whose messages are loaded; stale vectors are skipped."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    found = read_vector_file(path, "message_vectors")
+    if found is None:
         return
-    except (OSError, ValueError) as exc:
-        raise BackendError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("kind") != "message_vectors" or not isinstance(data.get("records"), list):
-        raise BackendError(f"{path} is not an engram JSON message vectors file")
-    described = data.get("model")
-    if not isinstance(described, dict):
-        return
+    model, records = found
+    items = []
     try:
-        model = VectorModel(str(described["name"]), int(described["dimensions"]))
-        items = []
-        for record in data["records"]:
+        for record in records:
             message = mem._chat.by_id.get(record["message_id"])
-            if message is None or content_hash(message.content).hex() != record["content_hash"]:
-                continue  # the message is gone: the vector is stale
-            vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4")
-            if len(vector) == model.dimensions:
-                items.append(MessageVectorItem(message.id, message.content, vector.astype(np.float32)))
+            # The message is gone: the vector is stale.
+            vector = None if message is None else decode_fresh_vector(record, message.content, model)
+            if vector is not None:
+                items.append(MessageVectorItem(message.id, message.content, vector))
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendError(f"{path}: a malformed message vector record: {exc}") from exc
     mem.put_message_vectors(items, model=model)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,55 +32,82 @@ from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 VECTORS_FILE = "vectors"  # vectors.json
 
 
-def render_vectors(mem: Any) -> str:
-    """The text of vectors.json from a ``MemoryStore``'s fresh vectors."""
-    state = mem._vstate()
-    model: VectorModel | None = state["model"]
-    head = {"format": "engram-json", "version": 1, "kind": "vectors"}
+def render_vector_file(kind: str, model: VectorModel | None, records: Iterable[tuple[dict[str, Any], str, Any]]) -> str:
+    """The text of a vectors file: the envelope, then one ``ids + content_hash + vector`` record a line."""
+    head: dict[str, Any] = {"format": "engram-json", "version": 1, "kind": kind}
     if model is not None:
         head["model"] = {"name": model.name, "dimensions": model.dimensions}
-    lines = []
-    for (namespace, key), (_, content, vector) in state["vectors"].items():
-        if mem._fresh((namespace, key), content):
-            lines.append(
-                json.dumps(
-                    {
-                        "namespace": namespace,
-                        "key": key,
-                        "content_hash": content_hash(content).hex(),
-                        "vector": base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii"),
-                    },
-                    ensure_ascii=False,
-                )
-            )
+    lines = [
+        json.dumps(
+            {
+                **ids,
+                "content_hash": content_hash(content).hex(),
+                "vector": base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii"),
+            },
+            ensure_ascii=False,
+        )
+        for ids, content, vector in records
+    ]
     text = json.dumps(head, ensure_ascii=False)[:-1]
     return f'{text}, "records": [\n' + ",\n".join(lines) + "\n]}\n" if lines else f'{text}, "records": []}}\n'
 
 
-def restore_vectors(mem: Any, path: Path) -> None:
-    """Load vectors.json into a ``MemoryStore`` whose entries are loaded; stale vectors are skipped."""
+def read_vector_file(path: Path, kind: str) -> tuple[VectorModel, list[Any]] | None:
+    """The model and records of a vectors file; None when it is absent or names no model."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return
+        return None
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("kind") != "vectors" or not isinstance(data.get("records"), list):
-        raise BackendError(f"{path} is not an engram JSON vectors file")
+    if not isinstance(data, dict) or data.get("kind") != kind or not isinstance(data.get("records"), list):
+        raise BackendError(f"{path} is not an engram JSON {kind.replace('_', ' ')} file")
     described = data.get("model")
     if not isinstance(described, dict):
-        return
+        return None
     try:
-        model = VectorModel(str(described["name"]), int(described["dimensions"]))
-        items = []
-        for record in data["records"]:
+        return VectorModel(str(described["name"]), int(described["dimensions"])), data["records"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(f"{path}: a malformed model record: {exc}") from exc
+
+
+def decode_fresh_vector(record: dict[str, Any], content: str, model: VectorModel) -> np.ndarray | None:
+    """The record's vector when it was embedded from ``content`` and has the model's size, else None (stale)."""
+    if content_hash(content).hex() != record["content_hash"]:
+        return None
+    vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4")
+    return vector.astype(np.float32) if len(vector) == model.dimensions else None
+
+
+def render_vectors(mem: Any) -> str:
+    """The text of vectors.json from a ``MemoryStore``'s fresh vectors."""
+    state = mem._vstate()
+    return render_vector_file(
+        "vectors",
+        state["model"],
+        (
+            ({"namespace": namespace, "key": key}, content, vector)
+            for (namespace, key), (_, content, vector) in state["vectors"].items()
+            if mem._fresh((namespace, key), content)
+        ),
+    )
+
+
+def restore_vectors(mem: Any, path: Path) -> None:
+    """Load vectors.json into a ``MemoryStore`` whose entries are loaded; stale vectors are skipped."""
+    found = read_vector_file(path, "vectors")
+    if found is None:
+        return
+    model, records = found
+    items = []
+    try:
+        for record in records:
             ident = (record["namespace"], record["key"])
             entry = mem._entries.get(ident)
-            if entry is None or content_hash(entry.content).hex() != record["content_hash"]:
-                continue  # the entry is gone or was rewritten since: the vector is stale
-            vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4")
-            if len(vector) == model.dimensions:
-                items.append(VectorItem(ident[0], ident[1], entry.content, vector.astype(np.float32)))
+            # The entry is gone or was rewritten since: the vector is stale.
+            vector = None if entry is None else decode_fresh_vector(record, entry.content, model)
+            if vector is not None:
+                items.append(VectorItem(ident[0], ident[1], entry.content, vector))
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendError(f"{path}: a malformed vector record: {exc}") from exc
     mem.put_vectors(items, model=model)
