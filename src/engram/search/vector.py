@@ -329,3 +329,13 @@ class VectorIndex:
             raise ValueError(f"{path} holds {len(live)} live vectors, its description says {info['count']}")
         index._ann, index._live, index._dead = ann, live, dead
         return index
+
+
+def merge_top(keys: list[np.ndarray], scores: list[np.ndarray], want: int) -> list[tuple[int, float]]:
+    """Best ``want`` (key, score) pairs over the per-namespace results, best first; ties keep their order."""
+    if not keys:
+        return []
+    all_keys = np.concatenate(keys)
+    all_scores = np.concatenate(scores)
+    order = np.argsort(-all_scores, kind="stable")[:want]
+    return [(int(all_keys[i]), float(all_scores[i])) for i in order]

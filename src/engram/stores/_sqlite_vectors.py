@@ -33,7 +33,7 @@ from engram._time import to_iso
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex, ann_available
+from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex, ann_available, merge_top
 from engram.stores import _sql
 from engram.stores._vector_files import VectorFiles, save_threshold
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
@@ -385,12 +385,9 @@ class SQLiteVectors:
                 k, s = index.search(vector, want, allowed=allowed)
                 keys.append(k)
                 scores.append(s)
-        if not keys:
+        ranked = merge_top(keys, scores, want)
+        if not ranked:
             return []
-        all_keys = np.concatenate(keys)
-        all_scores = np.concatenate(scores)
-        order = np.argsort(-all_scores, kind="stable")[:want]
-        ranked = [(int(all_keys[i]), float(all_scores[i])) for i in order]
         entries: dict[int, Entry] = {}
         for part in _chunks([k for k, _ in ranked]):
             rows = self._read(  # type: ignore[attr-defined]

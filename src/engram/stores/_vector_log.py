@@ -30,7 +30,7 @@ import numpy as np
 
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex
+from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex, merge_top
 from engram.stores.base import MetadataFilter, VectorModel
 
 # Keep this many change-log records; a process further behind reloads from scratch.
@@ -179,11 +179,8 @@ class LoggedVectors:
                 k, s = index.search(vector, want, allowed=allowed)
                 keys.append(k)
                 scores.append(s)
-        if not keys:
+        ranked = merge_top(keys, scores, want)
+        if not ranked:
             return []
-        all_keys = np.concatenate(keys)
-        all_scores = np.concatenate(scores)
-        order = np.argsort(-all_scores, kind="stable")[:want]
-        ranked = [(int(all_keys[i]), float(all_scores[i])) for i in order]
-        entries = self._vl_entries([k for k, _ in ranked], now) if ranked else {}
+        entries = self._vl_entries([k for k, _ in ranked], now)
         return [(entries[k], s) for k, s in ranked if k in entries][:limit]
