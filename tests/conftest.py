@@ -70,6 +70,7 @@ def _sqlite_backend(scratch: Path) -> Iterator[str]:
 
 @contextmanager
 def _json_backend(scratch: Path) -> Iterator[str]:
+    (scratch / "store").mkdir(exist_ok=True)  # a json:// store never creates its directory
     yield f"json:///{scratch / 'store'}"
 
 

@@ -86,6 +86,7 @@ def url_of(request, tmp_path):
         if backend == "sqlite":
             return f"sqlite:///{tmp_path / (name + '.db')}"
         if backend == "json":
+            (tmp_path / name).mkdir(exist_ok=True)
             return f"json:///{tmp_path / name}"
         return request.getfixturevalue(f"{backend}_url")
 
@@ -153,6 +154,7 @@ def test_verify_reports_every_kind_that_does_not_add_up():
 
 def test_cli_copy(tmp_path):
     src, dst = f"sqlite:///{tmp_path / 'src.db'}", f"json:///{tmp_path / 'dst'}"
+    (tmp_path / "dst").mkdir()
     with engram.Memory(src) as memory:
         populate(memory)
     runner = CliRunner()

@@ -51,6 +51,7 @@ def test_vectors_of_another_model_than_the_destinations_stay_behind(tmp_path) ->
 
 
 def test_a_destination_without_vectors_still_gets_the_entries(tmp_path) -> None:
+    (tmp_path / "j").mkdir()
     with memory("memory://") as src, memory(f"json:///{tmp_path / 'j'}") as dst:
         fill(src)
         assert copy_store(src, dst)["entry"] == 15

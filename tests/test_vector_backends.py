@@ -33,6 +33,7 @@ def memory(url: str) -> engram.Memory:
 def url_of(request, tmp_path: Path):
     def make(backend: str) -> str:
         if backend == "json":
+            (tmp_path / "store").mkdir(exist_ok=True)
             return f"json:///{tmp_path / 'store'}"
         if backend == "sqlite":
             return f"sqlite:///{tmp_path / 'v.db'}"

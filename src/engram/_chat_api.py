@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -28,6 +29,7 @@ from engram.models import (
     MessageSearchResult,
     Profile,
     PruneReport,
+    Session,
     Summary,
     Trait,
 )
@@ -61,6 +63,28 @@ def _utc(field: str, value: datetime) -> datetime:
 
 def _optional_name(field: str, value: Any) -> str | None:
     return None if value is None else check.name(field, value)
+
+
+# A session id a caller makes up (by writing to it) travels in URLs, CLI arguments and
+# tool calls: keep it to characters none of them need to escape.
+MAX_SESSION_ID_CHARS = 128
+_SESSION_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.:@-]{{0,{MAX_SESSION_ID_CHARS - 1}}}")
+
+
+def new_session_id(value: Any) -> str:
+    """Check a caller's id for a session that does not exist yet.
+
+    Raises:
+        InvalidInput: not 1 to 128 letters, digits, ``_ . : @ -``, starting with a letter or digit.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"session id must be a string, not {type(value).__name__}")
+    if not _SESSION_ID.fullmatch(value):
+        raise InvalidInput(
+            f"session id {value!r} cannot name a new session: use 1 to {MAX_SESSION_ID_CHARS} letters, digits "
+            "and _ . : @ -, starting with a letter or digit (e.g. a UUID or 'user-42:chat-1')"
+        )
+    return value
 
 
 class ConversationAPI:
@@ -175,7 +199,7 @@ class ConversationAPI:
         embed: bool | None = None,
         embedding: Any = None,
     ) -> Message:
-        """Append one message to a session's history.
+        """Append one message to a session's history; a session id never seen before starts that session.
 
         Args:
             role: ``system``, ``user``, ``assistant`` or ``tool``.
@@ -187,8 +211,8 @@ class ConversationAPI:
                 requires an embedder.
             embedding: a precomputed vector of the store's dimensions, instead of embedding here.
         Raises:
-            NotFound: the session does not exist.
-            InvalidInput: a bad role, content, metadata, tool field or embedding.
+            InvalidInput: a bad role, content, metadata, tool field or embedding, or a
+                new session's id that is not 1 to 128 letters, digits and ``_ . : @ -``.
             Unsupported: ``embedding`` given to a backend that cannot keep message vectors.
         """
         message = self._message(
@@ -205,7 +229,7 @@ class ConversationAPI:
         )
         given = None if embedding is None else as_vector(embedding)
         vectors = self._message_vectors_for([message], [given], embed)
-        stored = self.backend.append_messages([message])
+        stored = self._append([message])
         self._attach_message_vectors(stored, vectors)
         return stored[0]
 
@@ -218,7 +242,8 @@ class ConversationAPI:
         keyword of :meth:`add_message` (``embedding`` included), and
         ``session_id`` (default: the argument). Messages without an embedding
         are embedded in one batch when an embedder is configured (``embed`` as
-        in :meth:`add_message`). Nothing is stored when any item is invalid.
+        in :meth:`add_message`). Session ids never seen before start those
+        sessions. Nothing is stored when any item is invalid.
         """
         now = utcnow()
         built = []
@@ -247,9 +272,37 @@ class ConversationAPI:
         if not built:
             return []
         vectors = self._message_vectors_for(built, given, embed)
-        stored = self.backend.append_messages(built)
+        stored = self._append(built)
         self._attach_message_vectors(stored, vectors)
         return stored
+
+    def _append(self, messages: builtins.list[Message]) -> builtins.list[Message]:
+        """Append, opening first the sessions never seen before (a chat history takes any session id)."""
+        try:
+            return self.backend.append_messages(messages)
+        except NotFound:
+            # The common case (a known session) costs nothing extra; a new one costs a retry.
+            if not self._open_sessions(dict.fromkeys(m.session_id for m in messages)):
+                raise
+            return self.backend.append_messages(messages)
+
+    def _open_sessions(self, ids: Iterable[str]) -> bool:
+        """Start an active session under each id that names none; True when any was started.
+
+        Raises:
+            InvalidInput: an id that is not a valid new session id (then nothing is started).
+        """
+        missing = [new_session_id(i) for i in ids if self.backend.get_session(i) is None]
+        now = utcnow()
+        for sid in missing:
+            self.backend.put_session(
+                Session.model_construct(id=sid, status="active", metadata={}, started_at=now, ended_at=None)
+            )
+        return bool(missing)
+
+    def _require_session(self, session_id: str) -> None:
+        if self.backend.get_session(session_id) is None:
+            raise NotFound(f"session {session_id} does not exist")
 
     def message_get(self, id: str) -> Message | None:
         """One message by id, or None."""
@@ -280,6 +333,8 @@ class ConversationAPI:
         Args:
             limit: only the newest N (of those in range), still oldest first.
             before / after: exclusive bounds: a time (``created_at``) or a message (id).
+        Raises:
+            NotFound: the session does not exist.
         """
         check.identifier("session id", session_id)
         before_seq, before_time = self._bound("before", before, session_id)
@@ -292,11 +347,21 @@ class ConversationAPI:
             before=before_time,
             after=after_time,
         )
-        return self.backend.list_messages(query)
+        found = self.backend.list_messages(query)
+        if not found:  # only an empty answer can hide an unknown session
+            self._require_session(session_id)
+        return found
 
     def delete_history(self, session_id: str) -> int:
-        """Delete every message of a session (and its summary); returns how many messages went."""
-        return self.backend.delete_messages(check.identifier("session id", session_id))
+        """Delete every message of a session (and its summary); returns how many messages went.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
+        deleted = self.backend.delete_messages(check.identifier("session id", session_id))
+        if not deleted:
+            self._require_session(session_id)
+        return deleted
 
     def search_messages(
         self,
@@ -351,8 +416,15 @@ class ConversationAPI:
 
     # -- summaries -----------------------------------------------------------------
     def summary(self, session_id: str) -> Summary | None:
-        """The running summary of a session, or None."""
-        return self.backend.get_summary(check.identifier("session id", session_id))
+        """The running summary of a session, or None when it has none yet.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
+        summary = self.backend.get_summary(check.identifier("session id", session_id))
+        if summary is None:
+            self._require_session(session_id)
+        return summary
 
     def summary_save(self, session_id: str, content: str, *, message_count: int, last_seq: int = 0) -> Summary:
         """Store the summary of a session, covering ``message_count`` messages up to ``last_seq``.
@@ -460,10 +532,17 @@ class ConversationAPI:
         return self.backend.get_checkpoint(check.identifier("checkpoint id", id))
 
     def checkpoints(self, session_id: str, status: str | None = None) -> builtins.list[Checkpoint]:
-        """Checkpoints of a session, newest first, optionally only ``paused`` or ``resumed``."""
+        """Checkpoints of a session, newest first, optionally only ``paused`` or ``resumed``.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
         if status is not None:
             check.choice("status", status, CHECKPOINT_STATUSES)
-        return self.backend.list_checkpoints(check.identifier("session id", session_id), status=status)
+        found = self.backend.list_checkpoints(check.identifier("session id", session_id), status=status)
+        if not found:
+            self._require_session(session_id)
+        return found
 
     def checkpoint_resume(self, id: str) -> Any:
         """Mark a paused checkpoint resumed and return its state.

@@ -21,7 +21,8 @@ from engram.embeddings.cache import EmbeddingCache, content_hash
 from engram.errors import ConfigError, InvalidInput, Unsupported
 from engram.models import Entry, SearchHit, SearchResult
 from engram.search import hybrid
-from engram.search.query import parse
+from engram.search.constraints import compile_constraints
+from engram.search.query import MAX_TERMS, Node, parse
 from engram.stores.base import (
     MESSAGE_VECTOR,
     VECTOR,
@@ -38,6 +39,21 @@ SEARCH_MODES = ("auto", "fts", "vector", "hybrid")
 WORD_COUNT_CAP = 64 * hybrid.TEXT_BUDGET  # counting a word's entries stops here (only the order matters)
 WORD_COUNT_TTL_S = 300.0
 EXTERNAL_MODEL = "external"  # the model name recorded for vectors given precomputed, with no embedder
+
+
+class Reindexed(int):
+    """What ``reindex`` embedded: the total (an int, as before), and ``entries`` and ``messages`` apart."""
+
+    entries: int
+    messages: int
+
+    def __new__(cls, entries: int, messages: int) -> "Reindexed":
+        done = super().__new__(cls, entries + messages)
+        done.entries, done.messages = entries, messages
+        return done
+
+    def __repr__(self) -> str:
+        return f"Reindexed(entries={self.entries}, messages={self.messages})"
 
 
 def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
@@ -196,6 +212,13 @@ class SemanticAPI:
         if items:
             self.backend.put_vectors(items, model=self._model_for(len(items[0].vector)))
 
+    def _put_with_vectors(self, entries: Sequence[Entry], items: Sequence[VectorItem], now: Any) -> list[Entry]:
+        """Upsert entries and attach their vectors in one write: a crash leaves both or neither."""
+        if not items:
+            return self.backend.put_entries(entries, now=now)
+        model = self._model_for(len(items[0].vector))
+        return self.backend.put_entries_with_vectors(entries, items, now=now, model=model)
+
     # -- search ----------------------------------------------------------------
     def _query_vector(self, query: str, vector: Any) -> np.ndarray:
         if vector is not None:
@@ -217,6 +240,21 @@ class SemanticAPI:
         if not isinstance(query, str):
             raise InvalidInput(f"query must be a string, not {type(query).__name__}")
 
+    def _parse_query(self, query: str, mode: str, vector: Any) -> Node | None:
+        """The query's tree, parsed once before any mode runs; None for a blank query beside ``vector=``.
+
+        The term limit binds where the tree is compiled whole: fts, and
+        queries written in the language. A plain question in hybrid or vector
+        mode is searched by its words' OR (capped) and its meaning.
+
+        Raises:
+            QuerySyntaxError: malformed, empty (without ``vector=``) or too long.
+        """
+        if vector is not None and mode != "fts" and not query.strip():
+            return None
+        plain = mode != "fts" and not hybrid.has_operators(query)
+        return parse(query, max_terms=None if plain else MAX_TERMS)
+
     def _ranked(
         self,
         query: str,
@@ -231,40 +269,61 @@ class SemanticAPI:
         near: Callable[[np.ndarray, int], Sequence[tuple[Any, float]]],
         count: Callable[[Any, int], int | None],
         frequency: Callable[[Any], int],
+        indexed: Callable[[Any], Sequence[str]] = lambda record: (record.content,),
         unsupported: str | None = None,
     ) -> tuple[str, list[hybrid.Fused]]:
         """The search modes, once for every kind of record (entries, messages).
 
         ``text(node, n)`` and ``near(qvec, n)`` are the kind's full-text and
         vector retrievers (best first, already scoped); ``count`` and
-        ``frequency`` feed :func:`hybrid.prune_keywords`. Returns the mode
+        ``frequency`` feed :func:`hybrid.prune_keywords`; ``indexed(record)``
+        is the text full-text search indexes for a record. Returns the mode
         that ran (``auto`` resolved) and the hits as :class:`hybrid.Fused`.
+
+        Every hit of every mode satisfies the query's exclusions, phrases and
+        prefixes (:mod:`engram.search.constraints`); in hybrid mode a hit
+        found by meaning alone also needs ``threshold`` or, without one, the
+        ``search_relevance_floor`` setting, so a query that matches nothing
+        is not padded with whatever is least far away.
         """
         if mode == "auto":
             can_embed = vector is not None or self.embedder is not None
             mode = "hybrid" if capable and can_embed and has_vectors() else "fts"
+        node = self._parse_query(query, mode, vector)
         if mode != "fts" and not capable:
             raise Unsupported(unsupported or self.embedder_note or "no vector search")
+        admits = compile_constraints(node)
+
+        def kept(fused: list[hybrid.Fused]) -> list[hybrid.Fused]:
+            if admits is not None:
+                fused = [f for f in fused if admits(indexed(f.entry))]
+            return fused[:limit]
 
         if mode == "fts":
-            hits = text(parse(query), limit)
-            return "fts", [hybrid.Fused(e, s, fts_rank=i, fts_score=s) for i, (e, s) in enumerate(hits, start=1)]
+            assert node is not None
+            hits = text(node, limit)
+            return "fts", kept([hybrid.Fused(e, s, fts_rank=i, fts_score=s) for i, (e, s) in enumerate(hits, start=1)])
 
         floor = -2.0 if threshold is None else float(threshold)
-        qvec = self._query_vector(query, vector)
+        qvec = self._query_vector("" if node is None else hybrid.embedding_text(query, node), vector)
+        # Candidates the constraints may drop are made up for by looking deeper.
+        depth = max(hybrid.CANDIDATES, limit) if admits is not None or mode == "hybrid" else limit
         if mode == "vector":
-            found = near(qvec, limit)
-            return "vector", [
+            found = near(qvec, depth)
+            return "vector", kept([
                 hybrid.Fused(e, s, vector_rank=i, vector_score=s) for i, (e, s) in enumerate(found, start=1) if s >= floor
-            ]
+            ])
 
-        depth = max(hybrid.CANDIDATES, limit)
-        keywords = hybrid.keyword_query(query) if query.strip() else None
+        keywords = None if node is None else hybrid.keyword_query(query, node)
         if keywords is not None and not hybrid.has_operators(query):
             keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
         fts = [] if keywords is None else text(keywords, depth)
         nearest = [(e, s) for e, s in near(qvec, depth) if s >= floor]
-        return "hybrid", hybrid.fuse(fts, nearest)[:limit]
+        fused = hybrid.fuse(fts, nearest)
+        if threshold is None:
+            relevance = self.settings.search_relevance_floor
+            fused = [f for f in fused if f.fts_rank is not None or (f.vector_score or 0.0) >= relevance]
+        return "hybrid", kept(fused)
 
     def _search(
         self,
@@ -295,6 +354,7 @@ class SemanticAPI:
             near=lambda qvec, n: backend.search_vector(qvec, namespace=ns, metadata=meta, limit=n, now=now),
             count=lambda node, cap: backend.count_text_matches(node, namespace=ns, cap=cap),
             frequency=self._word_frequency,
+            indexed=lambda entry: (entry.key, entry.content),
         )
         results = [
             SearchHit.model_construct(entry=f.entry, score=f.score, match_type=match, fts_score=f.fts_score,
@@ -321,9 +381,9 @@ class SemanticAPI:
         return count
 
     # -- reindex ---------------------------------------------------------------
-    def reindex(self, namespace: str | None = None, *, progress: Callable[[int], None] | None = None) -> int:
+    def reindex(self, namespace: str | None = None, *, progress: Callable[[int], None] | None = None) -> Reindexed:
         """Embed every entry (and, without ``namespace``, every chat message) that lacks a vector;
-        returns how many were embedded.
+        returns how many were embedded (an int; ``.entries`` and ``.messages`` say of which kind).
 
         When the store holds vectors of another model than the configured
         embedder, they are all dropped first and every namespace is re-embedded
@@ -342,7 +402,7 @@ class SemanticAPI:
         if recorded is not None and (recorded.name, recorded.dimensions) != (self.embedder.name, self.embedder.dimensions):
             self.backend.clear_vectors()
             ns = None
-        done = 0
+        done = messages_done = 0
         batch_size = self.settings.embedding_batch_size * 4
         for batch in self.backend.entries_without_vectors(ns, batch_size=batch_size):
             vectors = self.embed([e.content for e in batch])
@@ -357,7 +417,7 @@ class SemanticAPI:
                     [MessageVectorItem(m.id, m.content, v) for m, v in zip(messages, vectors)],
                     model=self._model_for(vectors.shape[1]),
                 )
-                done += len(messages)
+                messages_done += len(messages)
                 if progress:
                     progress(len(messages))
-        return done
+        return Reindexed(done, messages_done)

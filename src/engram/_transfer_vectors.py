@@ -1,25 +1,27 @@
-"""Embeddings in export files (optional fields of format version 1), kept apart from the record kinds.
+"""Embeddings in export files and copies (optional fields of format version 1), kept apart from the record kinds.
 
-The header names ``embedding_model`` (``{"name", "dimensions"}``); an entry
-line with a vector carries it beside its data as ``"embedding"``: base64 of
-little-endian float32. On import, vectors of the model the target store uses
-are kept; entries without a usable one are embedded in batches when the
-target has an embedder. Files written before embeddings simply have none.
+The header names ``embedding_model`` (``{"name", "dimensions"}``, the one
+model of a store's entry and message vectors); an entry or message line with
+a vector carries it beside its data as ``"embedding"``: base64 of
+little-endian float32. On import (and copy), vectors of the model the target
+store uses are kept; records without a usable one are embedded in batches
+when the target has an embedder. Files written before embeddings simply have
+none.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engram.errors import InvalidInput
-from engram.models import Entry
-from engram.stores.base import VECTOR, VectorItem, VectorModel
+from engram.models import Entry, Message
+from engram.stores.base import MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem, VectorModel
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -44,21 +46,35 @@ def encode(vector: Any) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
-def with_vectors(store: Any, entries: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
-    """Entries paired with their vectors (None without one), looked up a batch at a time."""
+def entry_vectors(store: Any, entries: Sequence[Entry]) -> list[Any]:
+    """The vectors of ``entries`` in ``store`` (None where one has none), in order."""
+    found = store.get_vectors([(e.namespace, e.key) for e in entries])
+    return [found.get((e.namespace, e.key)) for e in entries]
+
+
+def message_vectors(store: Any, messages: Sequence[Message]) -> list[Any]:
+    """The vectors of ``messages`` in ``store`` (None where one has none), in order."""
+    found = store.get_message_vectors([m.id for m in messages])
+    return [found.get(m.id) for m in messages]
+
+
+VECTORS_OF: dict[str, Callable[[Any, Sequence[Any]], list[Any]]] = {"entry": entry_vectors, "message": message_vectors}
+
+
+def with_vectors(store: Any, records: Iterator[Any], lookup: Callable[[Any, Sequence[Any]], list[Any]] = entry_vectors) -> Iterator[tuple[Any, Any]]:
+    """Records paired with their vectors (None without one), looked up a batch at a time."""
     batch: list[Any] = []
 
     def drain() -> Iterator[tuple[Any, Any]]:
-        vectors = store.get_vectors([(e.namespace, e.key) for e in batch])
-        for e in batch:
-            yield e, vectors.get((e.namespace, e.key))
+        yield from zip(batch, lookup(store, batch))
         batch.clear()
 
-    for entry in entries:
-        batch.append(entry)
+    for record in records:
+        batch.append(record)
         if len(batch) >= BATCH:
             yield from drain()
-    yield from drain()
+    if batch:
+        yield from drain()
 
 
 def line_embedding(path: Path, number: int, line: str, model: VectorModel | None) -> np.ndarray | None:
@@ -80,28 +96,57 @@ def line_embedding(path: Path, number: int, line: str, model: VectorModel | None
     return vector
 
 
-def import_vectors(
-    memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None
-) -> None:
-    """Keep the file's vectors when they are of the target's model; embed the rest when possible."""
+def _chosen(
+    memory: "Memory",
+    capability: str,
+    contents: Sequence[str],
+    embeddings: Sequence[Any],
+    file_model: VectorModel | None,
+    skip_empty: bool,
+) -> tuple[list[tuple[int, Any]], VectorModel | None]:
+    """``(position, vector)`` to attach and their model: the given vectors when they are of
+    the target's model (or it has none yet), embeddings of the rest when the target has an embedder."""
     store = memory.backend
-    if VECTOR not in store.capabilities:
-        return
+    if capability not in store.capabilities:
+        return [], None
     embedder = memory.embedder
-    recorded = store.vector_model()
-    target = VectorModel(embedder.name, embedder.dimensions) if embedder is not None else recorded
+    target = VectorModel(embedder.name, embedder.dimensions) if embedder is not None else store.vector_model()
     usable = file_model is not None and (target is None or target == file_model)
-    kept = [
-        VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(entries, embeddings) if usable and v is not None
-    ]
-    if kept:
-        store.put_vectors(kept, model=file_model)  # type: ignore[arg-type]
-    if embedder is not None:
-        have = {(i.namespace, i.key) for i in kept}
-        rest = [e for e in entries if (e.namespace, e.key) not in have]
-        if rest:
-            vectors = memory.embed([e.content for e in rest])
-            store.put_vectors(
-                [VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(rest, vectors)],
-                model=VectorModel(embedder.name, embedder.dimensions),
-            )
+    kept = [(i, v) for i, v in enumerate(embeddings) if usable and v is not None]
+    if embedder is None:
+        return kept, file_model if kept else None
+    have = {i for i, _ in kept}
+    rest = [i for i in range(len(contents)) if i not in have and (contents[i] or not skip_empty)]
+    if rest:
+        kept += list(zip(rest, memory.embed([contents[i] for i in rest])))
+    return kept, target
+
+
+def entry_vectors_to_attach(
+    memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None
+) -> tuple[list[VectorItem], VectorModel | None]:
+    """The vectors to store with ``entries`` (see :func:`_chosen`), for ``put_entries_with_vectors``."""
+    found, model = _chosen(memory, VECTOR, [e.content for e in entries], embeddings, file_model, False)
+    return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found], model
+
+
+def put_entries(memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None) -> None:
+    """Upsert imported or copied entries and their vectors in one write (both or neither)."""
+    from engram._time import utcnow
+
+    items, model = entry_vectors_to_attach(memory, entries, embeddings, file_model)
+    if items and model is not None:
+        memory.backend.put_entries_with_vectors(entries, items, now=utcnow(), model=model)
+    else:
+        memory.backend.put_entries(entries, now=utcnow())
+
+
+def put_message_vectors(
+    memory: "Memory", messages: Sequence[Message], embeddings: Sequence[Any], file_model: VectorModel | None
+) -> None:
+    """Attach the vectors of imported or copied messages (embedding the rest when the target has an embedder)."""
+    found, model = _chosen(memory, MESSAGE_VECTOR, [m.content for m in messages], embeddings, file_model, True)
+    if found and model is not None:
+        memory.backend.put_message_vectors(
+            [MessageVectorItem(messages[i].id, messages[i].content, v) for i, v in found], model=model
+        )

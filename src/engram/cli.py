@@ -23,6 +23,9 @@ from rich.table import Table
 from engram.config import load_settings
 from engram.errors import EngramError, InvalidInput, NotFound
 from engram.memory import Memory
+from engram.stores._files import location
+from engram.validation import MAX_TTL_SECONDS
+from engram.validation import json_text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -65,10 +68,7 @@ def emit_json(value: Any) -> None:
 def parse_json_option(name: str, text: str | None) -> Any:
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{name} is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    return json_text(name, text)
 
 
 def parse_datetime_option(name: str, text: str | None) -> datetime | None:
@@ -96,6 +96,29 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def yes_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--yes`` for a command that deletes: its help says what it skips."""
+    return click.option(
+        "--yes", is_flag=True,
+        help=f"Delete {what} without asking. Without it, the command asks for confirmation on the terminal "
+        "and fails (does not wait) when standard input is not a terminal.",
+    )
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask ``question`` unless ``--yes`` was given; with no terminal to ask on, fail at once.
+
+    Raises:
+        InvalidInput: no ``--yes`` and standard input is not a terminal (a
+            script or a pipe would otherwise hang on, or be read as, the answer).
+    """
+    if yes:
+        return
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise InvalidInput(f"{question} needs a confirmation and standard input is not a terminal: add --yes")
+    click.confirm(f"{question[0].upper()}{question[1:]}?", abort=True)
 
 
 class EngramGroup(click.Group):
@@ -145,8 +168,8 @@ def _print_entry(entry: Any) -> None:
 
 def _entries_table(entries: list[Any], score: list[float] | None = None) -> Table:
     table = Table(show_lines=False)
-    table.add_column("namespace")
-    table.add_column("key")
+    table.add_column("namespace", overflow="fold")  # folded, not cut: people copy them into `engram get`
+    table.add_column("key", overflow="fold")
     if score is not None:
         table.add_column("score", justify="right")
     table.add_column("content", overflow="fold")
@@ -158,12 +181,25 @@ def _entries_table(entries: list[Any], score: list[float] | None = None) -> Tabl
     return table
 
 
+def _ttl_seconds(value: float | None) -> float | None:
+    # Said here in the option's own name: the library's "ttl" message does not name --ttl.
+    if value is not None and not 0 < value <= MAX_TTL_SECONDS:
+        raise InvalidInput(
+            f"--ttl must be a positive number of seconds (more than 0, at most {MAX_TTL_SECONDS}, 100 years), "
+            f"got {value:g}; omit --ttl for no expiry"
+        )
+    return value
+
+
 @cli.command()
 @click.argument("key")
 @click.argument("content")
 @namespace_option
 @click.option("--metadata", metavar="JSON", help='Metadata as a JSON object, e.g. \'{"topic": "food"}\'.')
-@click.option("--ttl", type=float, metavar="SECONDS", help="Expire the entry after this many seconds.")
+@click.option(
+    "--ttl", type=float, metavar="SECONDS", callback=lambda _c, _p, v: _ttl_seconds(v),
+    help=f"Expire the entry after this many seconds (more than 0, at most {MAX_TTL_SECONDS}); omit it for no expiry.",
+)
 @json_option
 def store(key: str, content: str, namespace: str, metadata: str | None, ttl: float | None, as_json: bool) -> None:
     """Store (upsert) CONTENT under KEY. Use - as CONTENT to read standard input."""
@@ -203,11 +239,10 @@ def delete(key: str, namespace: str) -> None:
 
 @cli.command("delete-namespace")
 @click.argument("namespace")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option("the namespace's entries")
 def delete_namespace(namespace: str, yes: bool) -> None:
-    """Delete every entry of NAMESPACE."""
-    if not yes:
-        click.confirm(f"Delete every entry of namespace {namespace!r}?", abort=True)
+    """Delete every entry of NAMESPACE (asks first unless --yes)."""
+    confirm(f"delete every entry of namespace {namespace!r}", yes)
     out.print(f"deleted {_memory().delete_namespace(namespace)} entries from {namespace}")
 
 
@@ -286,13 +321,22 @@ def _show(record: Any, as_json: bool) -> None:
             out.print(f"{name}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}", markup=False)
 
 
+# Columns people copy into the next command: shown whole on one line, never cut with "…".
+_IDENTIFIERS = frozenset({"id", "prefix", "key_prefix", "session_id"})
+
+
 def _table(records: list[Any], columns: list[str]) -> Table:
+    """A table of ``columns`` of ``records``; identifiers stay whole, other cells fold onto more lines."""
+    rows = [r.model_dump(mode="json") for r in records]
+    cells = [[("" if data[c] is None else str(data[c]))[:60] for c in columns] for data in rows]
     table = Table()
-    for c in columns:
-        table.add_column(c)
-    for r in records:
-        data = r.model_dump(mode="json")
-        table.add_row(*[("" if data[c] is None else str(data[c]))[:60] for c in columns])
+    for i, c in enumerate(columns):
+        if c in _IDENTIFIERS:
+            table.add_column(c, no_wrap=True, min_width=max((len(row[i]) for row in cells), default=0))
+        else:
+            table.add_column(c, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -415,9 +459,11 @@ def task_list(session_id: str | None, status: str | None, limit: int, offset: in
 @json_option
 def export(file: str, as_json: bool) -> None:
     """Write every record to FILE (versioned JSONL)."""
+    from engram.copy import count_records
+
     memory = _memory()
-    stats = memory.stats()
-    with progress_bar("exporting", stats.entries + stats.expired_entries + stats.sessions + stats.tasks) as advance:
+    # Every kind the export writes (conversation records too), so the bar ends at its total.
+    with progress_bar("exporting", sum(count_records(memory).values())) as advance:
         counts = memory.export(file, progress=advance)
     _print_counts("exported", counts, as_json)
 
@@ -427,11 +473,17 @@ def export(file: str, as_json: bool) -> None:
 @json_option
 def import_(file: str, as_json: bool) -> None:
     """Load records from an export FILE; safe to run twice."""
+    from engram.copy import count_records as stored
     from engram.transfer import count_records
 
+    memory = _memory()
+    before = sum(stored(memory).values())
     with progress_bar("importing", count_records(Path(file))) as advance:
-        counts = _memory().import_(file, progress=advance)
-    _print_counts("imported", counts, as_json)
+        counts = memory.import_(file, progress=advance)
+    # Import upserts: a record already there (same id or key) is updated or left as it is, not added.
+    new = max(sum(stored(memory).values()) - before, 0)
+    old = max(sum(counts.values()) - new, 0)
+    _print_counts("imported", counts, as_json, note=f": {new} new, {old} already there (updated or unchanged)")
 
 
 @cli.command("copy")
@@ -445,17 +497,20 @@ def copy_(src_url: str, dst_url: str, batch_size: int, as_json: bool) -> None:
 
     settings = load_settings(click.get_current_context().find_object(_Context).config)
     with Memory(src_url, settings=settings) as src, Memory(dst_url, settings=settings) as dst:
+        shown = err if as_json else out  # keep stdout pure JSON under --json
+        shown.print(f"from: {location(src_url)}\nto:   {location(dst_url)}", markup=False)
         with progress_bar("copying", sum(count_records(src).values())) as advance:
             counts = copy_store(src, dst, batch_size=batch_size, progress=advance)
     _print_counts("copied and verified", counts, as_json)
 
 
-def _print_counts(verb: str, counts: dict[str, int], as_json: bool) -> None:
+def _print_counts(verb: str, counts: dict[str, int], as_json: bool, note: str = "") -> None:
     if as_json:
         emit_json(counts)
     else:
         plural = {"entry": "entries", "summary": "summaries"}
-        out.print(f"{verb} " + ", ".join(f"{n} {kind if n == 1 else plural.get(kind, kind + 's')}" for kind, n in counts.items()))
+        listed = ", ".join(f"{n} {kind if n == 1 else plural.get(kind, kind + 's')}" for kind, n in counts.items())
+        out.print(f"{verb} {listed}{note}", markup=False)
 
 
 @cli.command()
@@ -484,10 +539,14 @@ def reindex(namespace: str | None, as_json: bool) -> None:
     state.check_embedder = False
     with progress_bar("embedding", None) as advance:
         done = state.memory.reindex(namespace, progress=advance)
+    entries, messages = done.entries, done.messages
     if as_json:
-        emit_json({"embedded": done})
+        emit_json({"embedded": int(done), "entries": entries, "messages": messages})
     else:
-        out.print(f"embedded {done} entr{'y' if done == 1 else 'ies'}")
+        out.print(
+            f"embedded {entries} entr{'y' if entries == 1 else 'ies'} "
+            f"and {messages} message{'' if messages == 1 else 's'}"
+        )
 
 
 @cli.command()

@@ -100,8 +100,10 @@ class DBConnectionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pool_size: int = Field(20, ge=1, le=1000)
-    max_overflow: int = Field(30, ge=0, le=1000)
+    # Small by default: every process holds up to pool_size + max_overflow (4) connections,
+    # so 20 processes fit a stock server's max_connections = 100 with room to spare.
+    pool_size: int = Field(1, ge=0, le=1000)
+    max_overflow: int = Field(3, ge=0, le=1000)
     pool_timeout: float = Field(30.0, gt=0)
     pool_pre_ping: bool = True
     pool_recycle: float = Field(1800.0, gt=0)
@@ -152,6 +154,14 @@ class Settings(BaseSettings):
     vector_exact_max: int = Field(
         20_000, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index."
     )
+    search_relevance_floor: float = Field(
+        0.2, ge=-1.0, le=1.0,
+        description="In hybrid search (and auto, which runs it), an entry found only by meaning needs at least "
+        "this cosine similarity to the query; a search's threshold argument replaces it.",
+    )
+    max_request_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="Largest request body the server reads, in bytes (413 above it)."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible API, e.g. https://api.openai.com/v1 (summaries, profiles).")
     llm_model: str | None = Field(None, description="Chat model name for summaries and profiles.")
     llm_api_key: SecretStr | None = Field(None, description="API key sent as a Bearer token; never printed.")
@@ -166,11 +176,29 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         None, description="API key the server accepts as its first admin key (default: one is generated)."
     )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Proxies whose X-Forwarded-For / Forwarded headers the server believes: comma-separated "
+        "IP addresses or networks, or '*' (default: none; the direct peer is the client).",
+    )
     db_connection_settings: DBConnectionSettings = Field(
         default_factory=DBConnectionSettings,
         description="Connection pool of the PostgreSQL backend (JSON in the environment).",
     )
     db_connect_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a database server to answer a connect.")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        import ipaddress
+
+        for item in (value or "").split(","):
+            if item.strip() and item.strip() != "*":
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"'*' or IP addresses and networks, comma-separated; {item.strip()!r} is neither") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -138,7 +138,8 @@ class ConversationMemory:
 
     Args:
         memory: the :class:`~engram.Memory` to keep everything in.
-        session_id: an existing session.
+        session_id: the session; an id never seen before starts that session
+            (1 to 128 letters, digits and ``_ . : @ -``).
         user_id / agent_id: stamped on the messages saved; the profile belongs to ``user_id``.
         llm: an :class:`~engram.llm.LLMClient`; needed when ``summary_memory`` or
             ``user_analysis_memory`` is on.
@@ -208,8 +209,8 @@ class ConversationMemory:
         every = summary_every if summary_every is not None else memory.settings.llm_summary_every
         self.summarizer = Summarizer(memory, llm, every=every) if llm is not None else None  # type: ignore[arg-type]
         self.profiles = ProfileExtractor(memory, llm, mode=profile_mode) if llm is not None else None  # type: ignore[arg-type]
-        if memory.session_get(self.session_id) is None:
-            raise NotFound(f"session {self.session_id} does not exist: start one with memory.session_start()")
+        # Like the chat histories users know, any session id will do: one never seen starts it.
+        memory._open_sessions([self.session_id])
 
     def __repr__(self) -> str:
         saved = [n for n, on in (("history", self.full_session_memory), ("summary", self.summary_memory), ("profile", self.user_analysis_memory)) if on]

@@ -6,6 +6,8 @@ then the conversation records of backends that have them: messages in
 ``seq`` order through ``Store.put_messages`` (which skips ids already there
 and keeps each ``seq`` where it can), summaries (their ``last_seq`` re-pointed
 at the same message in the destination), profiles and checkpoints.
+Embeddings come along (``engram._transfer_vectors``): an entry batch is
+written with its vectors in one write, messages get theirs after them.
 Every write is an upsert by identity, so a copy that stopped half-way can
 simply be run again. Afterwards the destination is counted per kind and a
 difference raises :class:`~engram.errors.BackendError`.
@@ -22,9 +24,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from engram import _transfer_vectors as vectors_io
 from engram._time import utcnow
 from engram.errors import BackendError, ConfigError
-from engram.stores.base import CONVERSATION, Counts, MessageQuery, Store
+from engram.stores.base import CONVERSATION, MESSAGE_VECTOR, Counts, MessageQuery, Store
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -40,6 +43,8 @@ class Kind:
     read: Callable[[Store, int], Iterator[Any]]  # (source, batch_size) -> records
     write: Callable[[Store, Sequence[Any]], None]  # (destination, batch) -> None
     count: Callable[[Counts], int]  # how many the counts of a store say there are
+    # Instead of ``write`` where the source must be read too (vectors): (src, dst, batch) -> None
+    carry: Callable[["Memory", "Memory", Sequence[Any]], None] | None = None
 
 
 def _put_each(put: Callable[[Store, Any], None]) -> Callable[[Store, Sequence[Any]], None]:
@@ -52,6 +57,21 @@ def _put_each(put: Callable[[Store, Any], None]) -> Callable[[Store, Sequence[An
 
 def _put_entries(store: Store, batch: Sequence[Any]) -> None:
     store.put_entries(batch, now=utcnow())
+
+
+def _copy_entries(src: "Memory", dst: "Memory", batch: Sequence[Any]) -> None:
+    """Entries and their vectors in one write: kept when the destination's model is theirs
+    (or it has none yet), and whatever lacks a usable one embedded when ``dst`` has an embedder."""
+    vectors = vectors_io.entry_vectors(src.backend, batch)
+    model = src.backend.vector_model() if any(v is not None for v in vectors) else None
+    vectors_io.put_entries(dst, batch, vectors, model)
+
+
+def _copy_messages(src: "Memory", dst: "Memory", batch: Sequence[Any]) -> None:
+    dst.backend.put_messages(batch)  # in seq order; ids already there are skipped
+    vectors = vectors_io.message_vectors(src.backend, batch) if MESSAGE_VECTOR in src.backend.capabilities else []
+    model = src.backend.vector_model() if any(v is not None for v in vectors) else None
+    vectors_io.put_message_vectors(dst, batch, vectors or [None] * len(batch), model)
 
 
 def _conversation(read: Callable[[Store], Iterator[Any]]) -> Callable[[Store, int], Iterator[Any]]:
@@ -105,12 +125,14 @@ KINDS: list[Kind] = [
         lambda s, n: s.iter_entries(batch_size=n),
         lambda s, batch: _put_entries(s, batch),
         lambda c: c.entries + c.expired_entries,  # expired entries are copied too
+        _copy_entries,
     ),
     Kind(
         "message",
         lambda s, n: s.iter_messages(batch_size=n) if CONVERSATION in s.capabilities else iter(()),
         lambda s, batch: s.put_messages(batch),  # in seq order; ids already there are skipped
         lambda c: c.messages,
+        _copy_messages,
     ),
     Kind("summary", _conversation(_summaries_with_anchor), _put_summaries, lambda c: c.summaries),
     Kind(
@@ -161,24 +183,15 @@ def copy_store(
     for kind in KINDS:
         copied[kind.name] = 0
         for batch in _batches(kind.read(src.backend, batch_size), batch_size):
-            kind.write(dst.backend, batch)
-            if kind.name == "entry":
-                _copy_vectors(src, dst, batch)
+            if kind.carry is not None:
+                kind.carry(src, dst, batch)
+            else:
+                kind.write(dst.backend, batch)
             copied[kind.name] += len(batch)
             if progress:
                 progress(len(batch))
     verify(before, dst.backend.counts(now=utcnow()), copied, dst.url)
     return copied
-
-
-def _copy_vectors(src: "Memory", dst: "Memory", entries: Sequence[Any]) -> None:
-    """Carry the entries' embeddings along, as import does: kept when the destination's model
-    is theirs (or none yet), and whatever lacks a usable one embedded when ``dst`` has an embedder."""
-    from engram._transfer_vectors import import_vectors
-
-    vectors = src.backend.get_vectors([(e.namespace, e.key) for e in entries])
-    found = [vectors.get((e.namespace, e.key)) for e in entries]
-    import_vectors(dst, entries, found, src.backend.vector_model() if vectors else None)
 
 
 def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) -> None:

@@ -107,7 +107,8 @@ class Memory(ConversationAPI, SemanticAPI):
             key=check.name("key", key),
             namespace=check.name("namespace", namespace),
             content=check.content(content, self._max_bytes),
-            metadata=check.metadata(metadata, self._max_bytes),
+            # None (not given) tells the store to keep an existing entry's metadata.
+            metadata=None if metadata is None else check.metadata(metadata, self._max_bytes),
             created_at=now,
             updated_at=now,
             expires_at=None if seconds is None else now + timedelta(seconds=seconds),
@@ -126,9 +127,11 @@ class Memory(ConversationAPI, SemanticAPI):
     ) -> Entry:
         """Store (upsert) one memory under ``(namespace, key)``.
 
-        An existing entry keeps its id and created_at; content, metadata and
-        expiry are replaced and updated_at moves. Changed content drops the
-        old embedding; the new one is computed before anything is written.
+        An existing entry keeps its id and created_at; content and expiry are
+        replaced and updated_at moves. Metadata is replaced when given:
+        ``metadata=None`` (the default) keeps the existing entry's metadata
+        ({} for a new entry), ``metadata={}`` clears it. Changed content drops
+        the old embedding; the new one is computed before anything is written.
 
         Args:
             ttl: seconds until the entry expires; None keeps it forever.
@@ -144,8 +147,7 @@ class Memory(ConversationAPI, SemanticAPI):
         entry = self._entry(key, content, namespace, metadata, ttl, now)
         given = None if embedding is None else as_vector(embedding)
         vectors = self._vectors_for([entry], [given], embed)
-        stored = self.backend.put_entries([entry], now=now)[0]
-        self._attach(vectors)
+        stored = self._put_with_vectors([entry], vectors, now)[0]
         return stored
 
     def store_many(
@@ -154,7 +156,8 @@ class Memory(ConversationAPI, SemanticAPI):
         """Store many memories in one transaction; returns how many were stored.
 
         Each item is a dict with ``key`` and ``content`` and optionally
-        ``metadata``, ``namespace`` (default: the ``namespace`` argument),
+        ``metadata`` (left out or None keeps an existing entry's metadata, as
+        in :meth:`store`), ``namespace`` (default: the ``namespace`` argument),
         ``ttl`` and ``embedding`` (a precomputed vector). Items without one
         are embedded in batches when an embedder is configured (``embed`` as
         in :meth:`store`). Nothing is stored when any item is invalid.
@@ -190,8 +193,7 @@ class Memory(ConversationAPI, SemanticAPI):
                 raise type(exc)(f"item {i}: {exc}") from None
         if entries:
             vectors = self._vectors_for(entries, given, embed)
-            self.backend.put_entries(entries, now=now)
-            self._attach(vectors)
+            self._put_with_vectors(entries, vectors, now)
         return len(entries)
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
@@ -250,13 +252,19 @@ class Memory(ConversationAPI, SemanticAPI):
         or to ``vector``); ``hybrid`` (both lists fused by rank; a question
         without operators is searched as the OR of its content words);
         ``auto`` (hybrid when the namespace has embeddings and a query vector
-        can be had, else fts).
+        can be had, else fts). The query is parsed first in every mode, and
+        every hit of every mode honours its exclusions, phrases and prefixes.
+        In hybrid mode an entry found by meaning alone needs a cosine
+        similarity of at least ``threshold``, or without one the
+        ``search_relevance_floor`` setting (0.2), so a query that matches
+        nothing finds nothing.
 
         Args:
             threshold: drop vector candidates whose cosine similarity is below it.
-            vector: a precomputed query embedding, instead of embedding ``query``.
+            vector: a precomputed query embedding, instead of embedding ``query``
+                (``query`` may then be empty).
         Raises:
-            QuerySyntaxError: the query cannot be parsed; the message says why.
+            QuerySyntaxError: the query is malformed, empty or over 4096 characters; the message says why.
             InvalidInput: a bad mode, threshold or vector, or vector search without an embedder.
             Unsupported: vector or hybrid mode on a backend without vector search.
         """

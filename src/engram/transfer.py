@@ -14,8 +14,13 @@ takes the next one, in the same order); summaries are re-pointed at them.
 
 Embeddings travel as optional additions (``engram._transfer_vectors``): an
 ``embedding_model`` in the header and an ``"embedding"`` (base64 float32)
-beside the data of an entry that has one. Readers that do not know them skip
-them, so the format stays version 1.
+beside the data of an entry or message that has one. Readers that do not know
+them skip them, so the format stays version 1.
+
+An import applies a whole file or nothing of it: the file is read through
+twice, first to check every line (UTF-8, JSON, fields, embeddings), then to
+apply it, so a bad line anywhere changes nothing. Entries go in with their
+vectors in one write per batch.
 """
 
 from __future__ import annotations
@@ -78,7 +83,8 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
                     ("checkpoint", store.iter_checkpoints()),
                 ]
             for kind, records in sources:
-                pairs = vectors_io.with_vectors(store, records) if kind == "entry" else ((r, None) for r in records)
+                lookup = vectors_io.VECTORS_OF.get(kind)
+                pairs = vectors_io.with_vectors(store, records, lookup) if lookup else ((r, None) for r in records)
                 for record, embedding in pairs:
                     out.write(_line(kind, record, embedding))
                     counts[kind] = counts.get(kind, 0) + 1
@@ -94,7 +100,7 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
 def count_records(path: Path) -> int:
     """Records in an export (lines after the header), for progress bars."""
     with _open(path) as f:
-        return max(sum(1 for _ in f) - 1, 0)
+        return max(sum(1 for _ in _lines(path, f)) - 1, 0)
 
 
 def _open(path: Path):  # type: ignore[no-untyped-def]
@@ -102,6 +108,58 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
         return path.open("r", encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _lines(path: Path, f: Any) -> Iterator[str]:
+    """The lines of ``f``; a file that is not UTF-8 text (a binary file) is InvalidInput."""
+    number = 0
+    try:
+        for number, line in enumerate(f, start=1):  # noqa: B007 - read in the except clause
+            if "\x00" in line:
+                raise InvalidInput(f"{path}, line {number} holds a NUL byte: a binary file, not an engram export")
+            yield line
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path}, line {number + 1} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+            "a binary or differently encoded file, not an engram export"
+        ) from exc
+
+
+def _records(path: Path) -> Iterator[tuple[int, str, BaseModel, Any]]:
+    """``(line number, kind, record, embedding or None)`` for each record line, after the header is checked.
+
+    Raises:
+        ConfigError: not an engram export, or a newer format version.
+        InvalidInput: a line that is not text, not JSON or not a valid record.
+    """
+    with _open(path) as f:
+        lines = _lines(path, f)
+        header_line = next(lines, "")
+        try:
+            header = json.loads(header_line)
+        except json.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ConfigError(f"{path} is not an engram export (no engram header on line 1)")
+        if not isinstance(header.get("version"), int) or header["version"] > VERSION:
+            raise ConfigError(
+                f"{path} is export format version {header.get('version')}; this engram reads up to {VERSION}: upgrade engram"
+            )
+        file_model = vectors_io.header_model(header)
+        for number, line in enumerate(lines, start=2):
+            if not line.strip():
+                continue
+            kind, record = _parse(path, number, line)
+            embedding = vectors_io.line_embedding(path, number, line, file_model) if kind in vectors_io.VECTORS_OF else None
+            yield number, kind, record, embedding
+
+
+def _file_model(path: Path) -> Any:
+    with _open(path) as f:
+        try:
+            return vectors_io.header_model(json.loads(next(_lines(path, f), "")))
+        except (json.JSONDecodeError, AttributeError):
+            return None
 
 
 def _parse(path: Path, number: int, line: str) -> tuple[str, BaseModel]:
@@ -126,77 +184,73 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, BaseModel]:
 
 
 def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Load an export into ``memory``; entries are upserted in batches."""
-    store = memory.backend
-    counts = {kind: 0 for kind in BASE_KINDS}
-    batch: list[Entry] = []
-    seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
+    """Load an export into ``memory``: all of it, or nothing when any line is bad.
 
-    embeddings: list[Any] = []
-    file_model = None
+    Every line is checked before anything is written; then entries are
+    upserted with their vectors in batches, messages inserted in batches.
+
+    Raises:
+        ConfigError: not an engram export, or a newer format version.
+        InvalidInput: the file cannot be read, is not UTF-8 text, or a line is bad
+            (the store is unchanged).
+    """
+    counts = {kind: 0 for kind in BASE_KINDS}
+    for _, kind, _, _ in _records(path):  # pass 1: check everything, write nothing
+        counts[kind] = counts.get(kind, 0) + 1
+    _apply(memory, path, _file_model(path), progress)  # pass 2
+    return counts
+
+
+def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[int], None] | None) -> None:
+    store = memory.backend
+    entries: list[Entry] = []
+    entry_vectors: list[Any] = []
     messages: list[Message] = []
+    message_vectors: list[Any] = []
+    seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
 
     def flush_messages() -> None:
         if messages:
             for sent, stored in zip(messages, store.put_messages(messages)):
                 seqs.setdefault(sent.session_id, []).append((sent.seq, stored.seq))
+            vectors_io.put_message_vectors(memory, messages, message_vectors, file_model)
             if progress:
                 progress(len(messages))
             messages.clear()
+            message_vectors.clear()
 
-    def flush() -> None:
-        if batch:
-            store.put_entries(batch, now=utcnow())
-            vectors_io.import_vectors(memory, batch, embeddings, file_model)
+    def flush_entries() -> None:
+        if entries:
+            vectors_io.put_entries(memory, entries, entry_vectors, file_model)
             if progress:
-                progress(len(batch))
-            batch.clear()
-            embeddings.clear()
+                progress(len(entries))
+            entries.clear()
+            entry_vectors.clear()
 
-    with _open(path) as f:
-        header_line = f.readline()
-        try:
-            header = json.loads(header_line)
-        except json.JSONDecodeError:
-            header = None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ConfigError(f"{path} is not an engram export (no engram header on line 1)")
-        if not isinstance(header.get("version"), int) or header["version"] > VERSION:
-            raise ConfigError(
-                f"{path} is export format version {header.get('version')}; this engram reads up to {VERSION}: upgrade engram"
-            )
-        file_model = vectors_io.header_model(header)
-        for number, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            kind, record = _parse(path, number, line)
-            counts[kind] = counts.get(kind, 0) + 1
-            if isinstance(record, Message):
-                messages.append(record)
-                if len(messages) >= BATCH:
-                    flush_messages()
-                continue
-            if kind in CONVERSATION_KINDS:
-                flush_messages()  # a summary is re-pointed at the messages before it
-                _import_conversation(store, record, seqs)
-                if progress:
-                    progress(1)
-                continue
-            if isinstance(record, Entry):
-                batch.append(record)
-                embeddings.append(vectors_io.line_embedding(path, number, line, file_model))
-                if len(batch) >= BATCH:
-                    flush()
-                continue
-            if isinstance(record, Session):
-                store.put_session(record)
-            else:
-                store.put_task(record)  # type: ignore[arg-type]
-            if progress:
-                progress(1)
-        flush()
-        flush_messages()
-    return counts
+    for _, kind, record, embedding in _records(path):
+        if isinstance(record, Message):
+            messages.append(record)
+            message_vectors.append(embedding)
+            if len(messages) >= BATCH:
+                flush_messages()
+            continue
+        if kind in CONVERSATION_KINDS:
+            flush_messages()  # a summary is re-pointed at the messages before it
+            _import_conversation(store, record, seqs)
+        elif isinstance(record, Entry):
+            entries.append(record)
+            entry_vectors.append(embedding)
+            if len(entries) >= BATCH:
+                flush_entries()
+            continue
+        elif isinstance(record, Session):
+            store.put_session(record)
+        else:
+            store.put_task(record)  # type: ignore[arg-type]
+        if progress:
+            progress(1)
+    flush_entries()
+    flush_messages()
 
 
 def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:

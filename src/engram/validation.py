@@ -12,6 +12,12 @@ from engram.errors import ContentTooLarge, InvalidInput
 MAX_NAME_CHARS = 256
 MAX_LIMIT = 10_000
 MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
+# A filter is one AND of equalities; SQLite's expression tree overflows near 500.
+MAX_FILTER_KEYS = 64
+# Integers every backend compares exactly (SQLite's INTEGER is 64-bit).
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+# Lists and objects inside one another; json's C encoder recurses per level.
+MAX_JSON_DEPTH = 100
 # C0/C1 controls, DEL and lone surrogates (which no encoding can store).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # One encoder for every check: json.dumps with options builds a new one per call.
@@ -52,8 +58,28 @@ def content(value: Any, max_bytes: int) -> str:
     return value
 
 
+def _json_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (a scalar is 0); iterative, so any depth is safe."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def json_value(field: str, value: Any, max_bytes: int) -> str:
-    """Check that ``value`` is plain JSON within the size limit; returns its text."""
+    """Check that ``value`` is plain JSON within the size and nesting limits; returns its text."""
+    if _json_depth(value) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{field} nests lists and objects deeper than {MAX_JSON_DEPTH} levels; flatten it")
     try:
         text = _to_json(value)
     except (TypeError, ValueError) as exc:
@@ -80,11 +106,21 @@ def metadata(value: Any, max_bytes: int) -> dict[str, Any]:
 
 
 def metadata_filter(value: Any) -> dict[str, Any]:
-    """``{"key": scalar}`` with keys like ``topic`` or ``user.name`` (dots go into nested objects)."""
+    """``{"key": scalar}`` with keys like ``topic`` or ``user.name`` (dots go into nested objects).
+
+    Checked once here for every backend: at most :data:`MAX_FILTER_KEYS` keys,
+    integers within 64 bits, finite floats, strings that UTF-8 can encode and
+    that hold no NUL (PostgreSQL text cannot).
+
+    Raises:
+        InvalidInput: naming the key and the limit it breaks.
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise InvalidInput(f"metadata filter must be a dict, not {type(value).__name__}")
+    if len(value) > MAX_FILTER_KEYS:
+        raise InvalidInput(f"metadata filter has {len(value)} keys; the limit is {MAX_FILTER_KEYS}")
     for key, wanted in value.items():
         if not isinstance(key, str) or not _METADATA_KEY.match(key):
             raise InvalidInput(
@@ -98,6 +134,44 @@ def metadata_filter(value: Any) -> dict[str, Any]:
             )
         if isinstance(wanted, float) and not math.isfinite(wanted):
             raise InvalidInput(f"metadata filter value for {key!r} must be a finite number")
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and not MIN_INT <= wanted <= MAX_INT:
+            raise InvalidInput(
+                f"metadata filter value for {key!r} is outside the 64-bit integer range {MIN_INT}..{MAX_INT}"
+            )
+        if isinstance(wanted, str):
+            _filter_text(key, wanted)
+    return value
+
+
+def _filter_text(key: str, wanted: str) -> None:
+    try:
+        wanted.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"metadata filter value for {key!r} has an unpaired surrogate at position {exc.start}; "
+            "it cannot be encoded as UTF-8"
+        ) from None
+    if "\x00" in wanted:
+        raise InvalidInput(f"metadata filter value for {key!r} contains a NUL character; remove it")
+
+
+def json_text(field: str, text: str) -> Any:
+    """Parse JSON given as text (a query parameter, a CLI option) into a value within the nesting limit.
+
+    Raises:
+        InvalidInput: the text is not JSON, or nests deeper than :data:`MAX_JSON_DEPTH` levels.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None
+        depth_exceeded = True
+    except ValueError as exc:  # JSONDecodeError, and lone surrogates in bytes
+        raise InvalidInput(f"{field} is not valid JSON: {exc}") from None
+    else:
+        depth_exceeded = _json_depth(value) > MAX_JSON_DEPTH
+    if depth_exceeded:
+        raise InvalidInput(f"{field} nests lists and objects deeper than {MAX_JSON_DEPTH} levels; flatten it")
     return value
 
 

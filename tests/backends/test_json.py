@@ -15,6 +15,7 @@ from engram.stores.jsonfiles import JsonStore, parse_json_url
 
 
 def url_of(path: Path) -> str:
+    path.mkdir(parents=True, exist_ok=True)  # a json:// store never creates its directory
     return f"json:///{path}"
 
 

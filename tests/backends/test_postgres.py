@@ -39,7 +39,7 @@ def test_url_options_are_split_from_libpq_options():
     )
     assert url == "postgresql://u:pw@db:5433/app?sslmode=disable"
     assert schema == "engram_x"
-    assert (pool.pool_size, pool.pool_pre_ping, pool.max_overflow) == (3, False, 30)
+    assert (pool.pool_size, pool.pool_pre_ping, pool.max_overflow) == (3, False, 3)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_bad_url_options_are_config_errors(url, words):
 
 def test_connection_settings_map_onto_the_pool():
     args = pool_arguments(DBConnectionSettings())
-    assert (args["min_size"], args["max_size"], args["timeout"], args["max_lifetime"]) == (20, 50, 30.0, 1800.0)
+    assert (args["min_size"], args["max_size"], args["timeout"], args["max_lifetime"]) == (1, 4, 30.0, 1800.0)
     assert args["check"] is check_if_idle
     custom = DBConnectionSettings(pool_size=5, max_overflow=0, pool_timeout=2, pool_pre_ping=False, pool_recycle=60)
     args = pool_arguments(custom)
@@ -72,14 +72,14 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("ENGRAM_DB_CONNECT_TIMEOUT", "7")
     s = engram.load_settings()
     assert s.db_connection_settings == DBConnectionSettings(pool_size=4, echo=True)
-    assert s.db_connection_settings.max_overflow == 30  # keys left out keep their defaults
+    assert s.db_connection_settings.max_overflow == 3  # keys left out keep their defaults
     assert s.db_connect_timeout == 7
 
 
 def test_settings_defaults():
     s = engram.load_settings()
     assert s.db_connection_settings.model_dump() == {
-        "pool_size": 20, "max_overflow": 30, "pool_timeout": 30, "pool_pre_ping": True, "pool_recycle": 1800, "echo": False,
+        "pool_size": 1, "max_overflow": 3, "pool_timeout": 30, "pool_pre_ping": True, "pool_recycle": 1800, "echo": False,
     }
     assert s.db_connect_timeout == 20
 

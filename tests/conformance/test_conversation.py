@@ -116,18 +116,20 @@ def test_histories_of_sessions_are_separate(memory, session):
     talk(memory, other.id, "b1")
     assert [m.content for m in memory.history(session.id)] == ["a1", "a2"]
     assert [m.content for m in memory.history(other.id)] == ["b1"]
-    assert memory.history(str(uuid.uuid4())) == []
+    with pytest.raises(engram.NotFound):  # unknown sessions: tests/conformance/test_chat_sessions.py
+        memory.history(str(uuid.uuid4()))
 
 
-def test_unknown_session_is_not_found_and_stores_nothing(memory, session):
-    with pytest.raises(engram.NotFound):
-        memory.add_message("no-such-session", "user", "hi")
-    with pytest.raises(engram.NotFound):
+def test_a_bad_new_session_id_stores_nothing(memory, session):
+    with pytest.raises(engram.InvalidInput):
+        memory.add_message("no such session", "user", "hi")
+    with pytest.raises(engram.InvalidInput):
         memory.add_messages(
             [{"session_id": session.id, "role": "user", "content": "ok"},
-             {"session_id": "no-such-session", "role": "user", "content": "lost"}]
+             {"session_id": "no such session", "role": "user", "content": "lost"}]
         )  # fmt: skip
     assert memory.history(session.id) == []
+    assert memory.session_get("no such session") is None
 
 
 def test_messages_may_be_added_to_an_ended_session(memory, session):

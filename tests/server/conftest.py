@@ -39,7 +39,8 @@ def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: in
     settings = load_settings(database_url=url or f"sqlite:///{tmp_path / 'engram.db'}")
     tenancy = Tenancy(settings)
     control = tenancy.control
-    control.bootstrap()
+    server_admin = control.bootstrap()
+    assert server_admin is not None
     control.create_project("alpha")
     control.create_project("beta")
     keys = {
@@ -47,6 +48,7 @@ def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: in
         "member_a": control.create_key("alpha", "member").key,
         "admin_b": control.create_key("beta", "admin").key,
         "member_b": control.create_key("beta", "member").key,
+        "server_admin": server_admin.key,
         "malformed": "not a key!",
         "unknown": "engram_000000000000_" + "x" * 43,
     }

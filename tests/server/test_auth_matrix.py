@@ -1,14 +1,17 @@
 """Authorization matrix generated from the app's routes.
 
 Every route under /api/v1 x {no key, malformed, unknown, revoked, expired, other
-project's member and admin, member, admin}: the expected 401/403/404, the one
-error shape, and never a byte of another project's data. A route added to the
-app joins the matrix by itself; it only needs a request body below if it takes one.
+project's member and admin, member, project admin, server admin}: the expected
+401/403/404, the one error shape, and never a byte of another project's data. A
+route with a ``project`` query parameter is also called naming project alpha. A
+route added to the app joins the matrix by itself; it only needs a request body
+below if it takes one.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
@@ -19,7 +22,8 @@ from engram.server import deps
 from .conftest import CANARY, CANARY_SECRET, CANARY_USER, World, build_world
 
 UNAUTHENTICATED = ("none", "malformed", "unknown", "revoked", "expired")
-PRINCIPALS = (*UNAUTHENTICATED, "member_b", "admin_b", "member_a", "admin_a")
+PRINCIPALS = (*UNAUTHENTICATED, "member_b", "admin_b", "member_a", "admin_a", "server_admin")
+PROJECT_ADMINS = ("admin_a", "admin_b")
 _unique = itertools.count()
 
 
@@ -80,19 +84,59 @@ def api_routes(app) -> list[tuple[str, APIRoute]]:
     return sorted(found, key=lambda mr: (order[mr[0]], mr[1].path))
 
 
-def needs_admin(route: APIRoute) -> bool:
+def depends_on(route: APIRoute, dependency) -> bool:
     def walk(dependant) -> bool:
-        return any(d.call is deps.admin or walk(d) for d in dependant.dependencies)
+        return any(d.call is dependency or walk(d) for d in dependant.dependencies)
 
     return walk(route.dependant)
 
 
-def call(world: World, who: str, method: str, route: APIRoute):
-    path = route.path.replace("{key:path}", "{key}").format(**path_values(world, route))
+def needs_admin(route: APIRoute) -> bool:
+    return depends_on(route, deps.admin)
+
+
+def needs_server_admin(route: APIRoute) -> bool:
+    return depends_on(route, deps.server_admin)
+
+
+def variants(route: APIRoute) -> list[dict[str, str]]:
+    """Query strings to call a route with: none, and ``project=alpha`` where it takes a project."""
+    takes_project = any(p.name == "project" for p in route.dependant.query_params)
+    return [{}, {"project": "alpha"}] if takes_project else [{}]
+
+
+def names_alpha(world: World, route: APIRoute, params: dict[str, str]) -> bool:
+    """Does this request point an admin route at project alpha (query, body or a key id of alpha)?"""
+    body = bodies(world).get(route.name) or {}
+    return (
+        params.get("project") == "alpha"
+        or (isinstance(body, dict) and body.get("project") == "alpha")
+        or "{key_id}" in route.path
+    )
+
+
+def call(world: World, who: str, method: str, route: APIRoute, params: dict[str, str] | None = None):
+    template = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # drop convertors: {key:path} -> {key}
+    path = template.format(**path_values(world, route))
     body = bodies(world).get(route.name)
     if route.body_field is not None and body is None and route.body_field.required:
         pytest.fail(f"route {route.name} takes a body: add an example to bodies()")
-    return world.client.request(method, path, json=body, headers=world.headers(who))
+    return world.client.request(method, path, json=body, params=params or None, headers=world.headers(who))
+
+
+def alpha_markers(world: World) -> list[str]:
+    """What of project alpha's control plane must never reach beta: its id, its keys' ids and prefixes."""
+    control = world.tenancy.control
+    keys = control.keys("alpha", include_revoked=True)
+    return [control.project("alpha").id, *(k.id for k in keys), *(k.prefix for k in keys)]
+
+
+def alpha_state(world: World) -> tuple[Any, ...]:
+    """Alpha's keys (with their revocations) and its transaction log, to compare before and after."""
+    control = world.tenancy.control
+    keys = [(k.id, k.role, k.revoked_at) for k in control.keys("alpha", include_revoked=True)]
+    log = [t.id for t in control.transactions(project="alpha", limit=10_000)]
+    return keys, log
 
 
 def assert_error_shape(response) -> None:
@@ -109,9 +153,11 @@ def test_matrix(tmp_path, who: str) -> None:
     with world.client:
         routes = api_routes(world.app)
         assert len(routes) >= 25
-        for method, route in routes:
-            r = call(world, who, method, route)
-            label = f"{who} {method} {route.path}"
+        markers = alpha_markers(world)
+        before = alpha_state(world)
+        for method, route, params in [(m, r, p) for m, r in routes for p in variants(r)]:
+            r = call(world, who, method, route, params)
+            label = f"{who} {method} {route.path} {params}"
             assert r.status_code < 500, f"{label}: {r.status_code} {r.text}"
             if r.status_code >= 400:
                 assert_error_shape(r)
@@ -119,14 +165,26 @@ def test_matrix(tmp_path, who: str) -> None:
                 assert r.status_code == 401, f"{label}: {r.status_code}"
                 continue
             assert r.status_code != 401, f"{label}: {r.text}"
+            if who.endswith("_b"):
+                assert CANARY not in r.text and CANARY_SECRET not in r.text, f"{label} leaked alpha data: {r.text}"
+                leaked = [m for m in markers if m in r.text and m not in str(r.request.url)]  # echoes are no leak
+                assert not leaked, f"{label} leaked alpha's control plane: {r.text}"
             if who.startswith("member") and needs_admin(route):
                 assert r.status_code == 403, f"{label}: {r.status_code}"
                 continue
+            if who in PROJECT_ADMINS and needs_server_admin(route):
+                assert r.status_code == 403, f"{label}: {r.status_code}"
+                continue
+            if who == "admin_b" and "/admin/" in route.path and names_alpha(world, route, params):
+                # Another project's key id is "not found"; a project named outright is forbidden.
+                assert r.status_code == (404 if "{key_id}" in route.path else 403), f"{label}: {r.status_code}"
+                continue
             assert r.status_code != 403, f"{label}: {r.text}"
             if who.endswith("_b"):
-                assert CANARY not in r.text and CANARY_SECRET not in r.text, f"{label} leaked alpha data: {r.text}"
                 if method == "GET" and route.param_convertors and "/admin/" not in route.path:
                     assert r.status_code == 404, f"{label}: {r.status_code} {r.text}"
+        if who == "admin_b":
+            assert alpha_state(world) == before, "project beta's admin changed alpha's keys or log"
         if who.endswith("_b"):
             # Nothing project beta's keys did touched alpha.
             control = world.tenancy.control
@@ -151,10 +209,13 @@ def test_failed_authentication_is_rate_limited(tmp_path) -> None:
     with world.client:
         for _ in range(3):
             assert world.client.get("/api/v1/stats", headers=world.headers("unknown")).status_code == 401
-        r = world.client.get("/api/v1/stats", headers=world.headers("admin_a"))
+        r = world.client.get("/api/v1/stats", headers=world.headers("unknown"))
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
         assert_error_shape(r)
-        assert world.client.post("/mcp", headers=world.headers("admin_a"), json={}).status_code == 429
+        assert world.client.post("/mcp", headers=world.headers("malformed"), json={}).status_code == 429
+        # A valid key is never refused by the limiter, over REST or MCP.
+        assert world.client.get("/api/v1/stats", headers=world.headers("admin_a")).status_code == 200
+        assert world.client.post("/mcp", headers=world.headers("admin_a"), json={}).status_code != 429
     world.tenancy.close()
 
 

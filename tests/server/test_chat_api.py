@@ -90,7 +90,9 @@ def test_bad_input_is_a_4xx_in_the_one_shape(world: World) -> None:
     assert_error(c.post(msgs, headers=h, json={"role": "user", "content": "x" * (1024 * 1024 + 1)}), 413, "ContentTooLarge")
     nan_metadata = json.dumps({"role": "user", "content": "x", "metadata": {"a": float("nan")}})
     assert_error(c.post(msgs, headers={**h, "Content-Type": "application/json"}, content=nan_metadata), 422)
-    assert_error(c.post(f"{API}/sessions/missing/messages", headers=h, json={"role": "user", "content": "x"}), 404)
+    # A new session id must be a clean one (writing to an unknown id starts that session: test_chat_sessions.py).
+    assert_error(c.post(f"{API}/sessions/bad%20id/messages", headers=h, json={"role": "user", "content": "x"}), 422,
+                 "InvalidInput")
     assert_error(c.post(f"{msgs}/batch", headers=h, json={"messages": []}), 422)
     bad_batch = {"messages": [{"role": "user", "content": "kept?"}, {"role": "tool", "content": "x", "tool_calls": []}]}
     error = assert_error(c.post(f"{msgs}/batch", headers=h, json=bad_batch), 422)

@@ -77,7 +77,7 @@ async def exercise(client: Client) -> None:
     assert done["status"] == "completed" and done["completed_at"]
     tasks = (await client.call_tool("task_list", {"session_id": session["id"]})).structured_content["tasks"]
     assert [t["id"] for t in tasks] == [task["id"]]
-    ended = (await client.call_tool("session_end", {"id": session["id"]})).structured_content
+    ended = (await client.call_tool("session_end", {"session_id": session["id"]})).structured_content
     assert ended["status"] == "ended"
 
     # Errors: MCP tool errors with the REST API's messages and error shape.
@@ -85,7 +85,7 @@ async def exercise(client: Client) -> None:
     assert missing.is_error
     assert missing.content[0].text == "no entry 'nope' in namespace 'default'"
     assert missing.structured_content["error"]["type"] == "NotFound"
-    again = await client.call_tool("session_end", {"id": session["id"]})
+    again = await client.call_tool("session_end", {"session_id": session["id"]})
     assert again.is_error and again.structured_content["error"]["status"] == 409
     bad = await client.call_tool("memory_search", {"query": '"unclosed', "mode": "fts"})
     assert bad.is_error and bad.structured_content["error"]["type"] == "QuerySyntaxError"
@@ -117,7 +117,7 @@ async def exercise_chat(client: Client) -> None:
     assert no_summary.is_error and no_summary.content[0].text == f"session {session} has no summary yet"
     no_profile = await client.call_tool("user_profile", {"user_id": "alice"})
     assert no_profile.is_error and no_profile.structured_content["error"]["status"] == 404
-    no_session = await client.call_tool("chat_add_message", {"session_id": "missing", "role": "user", "content": "x"})
+    no_session = await client.call_tool("chat_history", {"session_id": "missing"})
     assert no_session.is_error and no_session.content[0].text == "session missing does not exist"
     bad_role = await client.call_tool("chat_add_message", {"session_id": session, "role": "robot", "content": "x"})
     assert bad_role.is_error
@@ -173,11 +173,16 @@ async def test_streamable_http_with_api_keys(live_world: tuple[World, LiveServer
             ("user_profile", {"user_id": CANARY_USER}),
             ("checkpoint_list", {"session_id": world.ids["session"]}),
             ("checkpoint_resume", {"id": world.ids["checkpoint"]}),
-            ("chat_add_message", {"session_id": world.ids["session"], "role": "user", "content": "probe"}),
         ]:
             denied = await client.call_tool(name, args)
             assert denied.is_error and denied.structured_content["error"]["status"] == 404, name
             assert CANARY not in str(denied.content) + str(denied.structured_content), name
+        # Writing to alpha's session id starts a session of that id in beta, which alpha never sees (below).
+        probe = await client.call_tool("chat_add_message", {"session_id": world.ids["session"], "role": "user",
+                                                            "content": "probe"})
+        assert not probe.is_error and CANARY not in str(probe.structured_content)
+        probed = await client.call_tool("chat_history", {"session_id": world.ids["session"]})
+        assert [m["content"] for m in probed.structured_content["messages"]] == ["probe"]
     async with http_client(live, world.keys["member_a"]) as client:
         found = await client.call_tool("memory_search", {"query": CANARY})
         assert found.structured_content["count"] == 1

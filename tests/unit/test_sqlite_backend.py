@@ -15,11 +15,7 @@ from engram.stores._sqlite_schema import MIGRATIONS
 from engram.stores.sqlite import SQLiteStore
 
 
-def test_sqlite_creates_missing_directories(tmp_path):
-    path = tmp_path / "deep" / "er" / "x.db"
-    with engram.Memory(f"sqlite:///{path}") as memory:
-        memory.store("k", "v")
-    assert path.exists()
+# Which directories a store may create: tests/unit/test_paths.py.
 
 
 def test_sqlite_uses_wal_and_a_versioned_schema(tmp_path):

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engram.errors import QuerySyntaxError
-from engram.search.query import And, Node, Or, Term, parse
+from engram.search.query import And, Node, Or, Term, parse, positive_terms
 from engram.search.text import tokens
 
 RRF_K = 5
@@ -72,17 +72,18 @@ def has_operators(query: str) -> bool:
     return bool(_OPERATORS.search(query))
 
 
-def keyword_query(query: str) -> Node | None:
+def keyword_query(query: str, parsed: Node | None = None) -> Node | None:
     """The full-text query hybrid search runs for ``query``.
 
     Plain words become the OR of the distinct non-stop-words (all words when
-    every one is a stop word); a query with operators is parsed as written.
-    None when nothing searchable is left.
-
-    Raises:
-        QuerySyntaxError: a query with operators that does not parse.
+    every one is a stop word); a query with operators is taken as written
+    (``parsed``, its tree, when the caller has it). None when nothing
+    searchable is left. Search rejects a malformed query before it gets
+    here; called on its own, a question with a stray quote is read as words.
     """
     if has_operators(query):
+        if parsed is not None:
+            return parsed
         try:
             return parse(query)
         except QuerySyntaxError:
@@ -93,6 +94,14 @@ def keyword_query(query: str) -> Node | None:
         return None
     terms = tuple(Term((w,)) for w in content[:64])
     return terms[0] if len(terms) == 1 else Or(terms)
+
+
+def embedding_text(query: str, parsed: Node) -> str:
+    """The text embedded for a search by meaning: a plain question as written; for a query in
+    the language, its searched words only (``tea -green`` is about tea, not green)."""
+    if not has_operators(query):
+        return query
+    return " ".join(" ".join(t.tokens) for t in positive_terms(parsed))
 
 
 def prune_keywords(
@@ -175,6 +184,7 @@ __all__ = [
     "STOPWORDS",
     "TEXT_BUDGET",
     "Fused",
+    "embedding_text",
     "QuerySyntaxError",
     "fuse",
     "has_operators",

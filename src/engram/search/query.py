@@ -213,8 +213,11 @@ def _check(node: Node, inside_or: bool = False) -> int:
     return sum(_check(c) for c in node.children)
 
 
-def parse(query: str) -> Node:
+def parse(query: str, *, max_terms: int | None = MAX_TERMS) -> Node:
     """Parse a user query into a tree.
+
+    ``max_terms=None`` lifts the term limit, for a tree that is only tested
+    against texts and never compiled whole (hybrid search's plain questions).
 
     Raises:
         QuerySyntaxError: the query is empty, malformed, too long, or only excludes.
@@ -231,8 +234,8 @@ def parse(query: str) -> Node:
     if isinstance(node, Not):
         raise QuerySyntaxError("a query cannot only exclude: add a term to search for")
     terms = _check(node)
-    if terms > MAX_TERMS:
-        raise QuerySyntaxError(f"query has {terms} terms; the limit is {MAX_TERMS}")
+    if max_terms is not None and terms > max_terms:
+        raise QuerySyntaxError(f"query has {terms} terms; the limit is {max_terms}")
     return node
 
 

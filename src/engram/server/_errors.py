@@ -5,22 +5,30 @@ engram errors map by their ``status`` attribute; request validation is an
 ``InvalidInput`` (422) with ``details`` (locations and messages, never the
 rejected values, which may be secrets); routing errors keep their HTTP status;
 anything unexpected is a 500 whose message says nothing of its cause.
+
+Server errors are logged on a worker thread, never on the event loop:
+formatting a traceback and writing it to a slow sink (a terminal, a pipe)
+takes milliseconds to seconds, and every other request would wait meanwhile.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engram.errors import AuthError, EngramError, RateLimited
 
 log = logging.getLogger("engram.server")
+MAX_PENDING_LOGS = 256  # a burst of failures beyond this is counted, not queued (each holds a traceback)
 
 _HTTP_TYPES = {
     400: "InvalidInput", 401: "AuthError", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed",
@@ -52,11 +60,79 @@ def _detail(err: dict[str, Any]) -> dict[str, Any]:
             "type": str(err.get("type", ""))}
 
 
+class _ErrorLog:
+    """Writes server-error records on one worker thread, in order, without blocking the caller."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._dropped = 0
+
+    def error(self, msg: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        with self._lock:
+            if self._pending >= MAX_PENDING_LOGS:
+                self._dropped += 1
+                return
+            self._pending += 1
+            dropped, self._dropped = self._dropped, 0
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-error-log")
+            pool = self._pool
+        pool.submit(self._write, msg, args, exc_info, dropped)
+
+    def _write(self, msg: str, args: tuple[Any, ...], exc_info: BaseException | None, dropped: int) -> None:
+        try:
+            if dropped:
+                log.error("%d server errors were not logged: too many at once", dropped)
+            log.error(msg, *args, exc_info=exc_info)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+
+error_log = _ErrorLog()
+
+
+class CatchUnexpected:
+    """ASGI middleware: an exception no handler took becomes the 500 error shape.
+
+    Unlike Starlette's own last-resort handler it does not re-raise, so the
+    ASGI server does not log the traceback again on the event loop.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # CancelledError is a BaseException: it passes through
+            error_log.error("%s %s raised %s", scope.get("method"), scope.get("path"), type(exc).__name__,
+                            exc_info=exc)
+            if started:
+                raise  # half a response is out; only the server can end it
+            await error_response(500, "InternalError", "internal server error")(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(CatchUnexpected)
+
     @app.exception_handler(EngramError)
     async def _engram(request: Request, exc: EngramError) -> Response:
         if exc.status >= 500:
-            log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
+            error_log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__,
+                            exc.message)
         return engram_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -81,7 +157,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("%s %s raised %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        # Only what fails outside CatchUnexpected (in other middleware) gets here.
+        error_log.error("%s %s raised %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
         return error_response(500, "InternalError", "internal server error")
 
 

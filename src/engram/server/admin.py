@@ -1,4 +1,9 @@
-"""Admin routes: projects, users, API keys and the transaction log (admin keys only)."""
+"""Admin routes: projects, users, API keys and the transaction log.
+
+Projects, users and pruning the log are the server administrator's. Keys and the
+log are also a project admin's, for its own project only: every such route passes
+the project it was asked about through ``caller.scope_project``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from engram.server.deps import AdminDep
+from engram.server.deps import AdminDep, ServerAdminDep
 from engram.server.models import (
     ApiKey,
     CreatedKey,
@@ -26,34 +31,34 @@ IdentQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,
 
 
 @router.get("/projects", name="admin.projects.list", response_model=list[Project], responses=errors(403))
-def list_projects(caller: AdminDep) -> list[Project]:
+def list_projects(caller: ServerAdminDep) -> list[Project]:
     """Every project."""
     return caller.control.projects()
 
 
 @router.post("/projects", name="admin.projects.create", status_code=201, response_model=Project,
              responses=errors(403, 409))
-def create_project(body: ProjectCreateRequest, caller: AdminDep) -> Project:
+def create_project(body: ProjectCreateRequest, caller: ServerAdminDep) -> Project:
     """Create a project (its own store, its own keys and variables)."""
     caller.target = body.name
     return caller.control.create_project(body.name)
 
 
 @router.get("/users", name="admin.users.list", response_model=list[User], responses=errors(403))
-def list_users(caller: AdminDep) -> list[User]:
+def list_users(caller: ServerAdminDep) -> list[User]:
     """Every user."""
     return caller.control.users()
 
 
 @router.post("/users", name="admin.users.create", status_code=201, response_model=User, responses=errors(403, 409))
-def create_user(body: UserCreateRequest, caller: AdminDep) -> User:
+def create_user(body: UserCreateRequest, caller: ServerAdminDep) -> User:
     """Create a user that keys can be issued to."""
     caller.target = body.name
     return caller.control.create_user(body.name)
 
 
 @router.delete("/users/{name}", name="admin.users.delete", status_code=204, responses=errors(403, 404))
-def delete_user(name: IdentPath, caller: AdminDep) -> Response:
+def delete_user(name: IdentPath, caller: ServerAdminDep) -> Response:
     """Delete a user and revoke every key issued to them."""
     caller.control.delete_user(name)
     return Response(status_code=204)
@@ -61,15 +66,21 @@ def delete_user(name: IdentPath, caller: AdminDep) -> Response:
 
 @router.get("/keys", name="admin.keys.list", response_model=list[ApiKey], responses=errors(403, 404))
 def list_keys(caller: AdminDep, project: IdentQuery = None, include_revoked: bool = False) -> list[ApiKey]:
-    """API keys (prefixes, never the keys), optionally of one project."""
-    return caller.control.keys(project, include_revoked=include_revoked)
+    """API keys (prefixes, never the keys), optionally of one project (a project admin: its own)."""
+    return caller.control.keys(caller.scope_project(project), include_revoked=include_revoked)
 
 
 @router.post("/keys", name="admin.keys.create", status_code=201, response_model=CreatedKey, responses=errors(403, 404))
 def create_key(body: KeyCreateRequest, caller: AdminDep) -> CreatedKey:
-    """Issue an API key; the response holds the key, shown this once."""
+    """Issue an API key; the response holds the key, shown this once.
+
+    A project admin issues admin and member keys of its own project; the server
+    administrator, keys of any project and server_admin keys (of the default project).
+    """
+    project = caller.scope_project(body.project) or caller.principal.project
+    caller.check_grant(body.role)
     created = caller.control.create_key(
-        body.project, body.role, user=body.user, name=body.name, expires_in_days=body.expires_in_days
+        project, body.role, user=body.user, name=body.name, expires_in_days=body.expires_in_days
     )
     caller.target = created.prefix
     return created
@@ -77,8 +88,8 @@ def create_key(body: KeyCreateRequest, caller: AdminDep) -> CreatedKey:
 
 @router.delete("/keys/{key_id}", name="admin.keys.revoke", response_model=ApiKey, responses=errors(403, 404, 409))
 def revoke_key(key_id: Annotated[str, Path(min_length=1, max_length=64)], caller: AdminDep) -> ApiKey:
-    """Revoke a key (by id or prefix); it stops working at once."""
-    return caller.control.revoke_key(key_id)
+    """Revoke a key (by id or prefix); it stops working at once. A project admin: its own project's keys."""
+    return caller.control.revoke_key(key_id, project=caller.scope_project(None))
 
 
 @router.get("/transactions", name="admin.transactions.list", response_model=list[Transaction],
@@ -94,16 +105,17 @@ def list_transactions(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[Transaction]:
-    """The transaction log, newest first, filtered by project, operation, outcome, key and time."""
+    """The transaction log, newest first, filtered by project (a project admin: its own), operation,
+    outcome, key and time."""
     return caller.control.transactions(
-        project=project, operation=operation, outcome=outcome, key_id=key_id, since=since, until=until,
+        project=caller.scope_project(project), operation=operation, outcome=outcome, key_id=key_id, since=since, until=until,
         limit=limit, offset=offset,
     )
 
 
 @router.delete("/transactions", name="admin.transactions.prune", response_model=PruneResult, responses=errors(403))
 def prune_transactions(
-    caller: AdminDep, older_than_days: Annotated[float, Query(ge=0, le=36500)] = 30
+    caller: ServerAdminDep, older_than_days: Annotated[float, Query(ge=0, le=36500)] = 30
 ) -> PruneResult:
     """Delete log records older than ``older_than_days`` (retention)."""
     return PruneResult(pruned=caller.control.prune_transactions(older_than_days))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -15,15 +16,19 @@ from engram import __version__
 from engram.config import Settings, load_settings
 from engram.errors import EngramError
 from engram.server import _errors
-from engram.server.deps import authenticate, client_address, presented_key
+from engram.server._body_limit import BodyLimit
+from engram.server.clients import TrustedProxies
+from engram.server.deps import authenticate_headers
 from engram.server.ratelimit import FailureLimiter
 from engram.server.tenancy import Tenancy
 
 DESCRIPTION = """Persistent memory for AI agents.
 
 Every route under `/api/v1` needs an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`)
-and works inside the key's project. Admin keys also manage projects, users, keys and variables and
-read the transaction log. Every error has one shape: `{"error": {"type", "status", "message", "details"}}`.
+and works inside the key's project. A project's admin keys also manage its keys and variables and
+read its transaction log; the server administrator's key (the first one, or `ENGRAM_ADMIN_KEY`)
+manages projects, users and keys of every project and reads the whole log.
+Every error has one shape: `{"error": {"type", "status", "message", "details"}}`.
 MCP (streamable HTTP) is served at `/mcp` with the same keys.
 """
 
@@ -41,15 +46,12 @@ class MCPEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        client = client_address(scope.get("client"))
+        state = self.app.state
         try:
-            self.app.state.limiter.check(client)
-            try:
-                key = presented_key(headers.get("authorization"), headers.get("x-api-key"))
-            except EngramError:
-                self.app.state.limiter.fail(client)
-                raise
-            principal = authenticate(self.app.state.tenancy, self.app.state.limiter, client, key)
+            principal = authenticate_headers(
+                state.tenancy, state.limiter, state.proxies.client_of_scope(scope),
+                headers.get("authorization"), headers.get("x-api-key"),
+            )
         except EngramError as exc:
             await _errors.engram_error_response(exc)(scope, receive, send)
             return
@@ -66,9 +68,14 @@ def create_app(
     tenancy: Tenancy | None = None,
     max_auth_failures: int = 20,
     auth_window: float = 60.0,
+    forwarded_allow_ips: str | None = None,
 ) -> FastAPI:
-    """Build the server over ``tenancy`` (or one opened from ``settings``; closed on shutdown)."""
-    from engram.server import admin, chat, routes
+    """Build the server over ``tenancy`` (or one opened from ``settings``; closed on shutdown).
+
+    ``forwarded_allow_ips`` (default: the settings') names the proxies whose
+    X-Forwarded-For / Forwarded headers say who the client is.
+    """
+    from engram.server import admin, chat, dashboard, routes
     from engram.server.mcp import Target, build_mcp_server
 
     owned = tenancy is None
@@ -104,24 +111,32 @@ def create_app(
                 if owned:
                     tenancy.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the installed package: no CDN.
+    app = FastAPIOffline(
         title="engram",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
     )
     app.state.tenancy = tenancy
     app.state.limiter = FailureLimiter(max_auth_failures, auth_window)
+    app.state.proxies = TrustedProxies(
+        tenancy.settings.forwarded_allow_ips if forwarded_allow_ips is None else forwarded_allow_ips
+    )
+    # Added before the error middleware, which wraps it: a 413 raised while reading is answered as such.
+    app.add_middleware(BodyLimit, max_bytes=tenancy.settings.max_request_bytes)
     _errors.install(app)
 
     @app.get("/health", tags=["operations"])
-    def health() -> dict[str, str]:
-        """Liveness: answers without a key."""
+    async def health() -> dict[str, str]:
+        """Liveness: answers without a key, on the event loop (no worker thread to wait for)."""
         return {"status": "ok", "version": __version__}
 
     app.include_router(routes.router)
     app.include_router(chat.router)
     app.include_router(admin.router)
+    dashboard.install(app)
     endpoint = MCPEndpoint(app)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, include_in_schema=False))
     return app

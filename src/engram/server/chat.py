@@ -25,11 +25,12 @@ from engram.models import (
     Profile,
     Summary,
 )
+from engram.server._paths import ExactPathRoute
 from engram.server.deps import CallerDep
 from engram.server.models import DeletedCount, Limit, Name
 from engram.server.routes import IdPath, SearchMode, errors
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=ExactPathRoute)  # ids from the raw path, see _paths
 UserPath = Annotated[str, Path(min_length=1, max_length=256, description="The user's id (user_id of messages).")]
 CheckpointPath = Annotated[str, Path(min_length=1, max_length=256, description="The checkpoint's id.")]
 Role = Literal["system", "user", "assistant", "tool"]
@@ -40,12 +41,6 @@ _datetime = TypeAdapter(datetime)
 
 
 # -- lookups shared with the MCP tools -------------------------------------------------------
-def require_session(memory: Memory, session_id: str) -> None:
-    """Raises NotFound, with the message ``GET /sessions/{id}`` gives, when the session does not exist."""
-    if memory.session_get(session_id) is None:
-        raise NotFound(f"session {session_id} does not exist")
-
-
 def message_bound(field: str, value: str | None) -> datetime | str | None:
     """A history bound as text: a date-time when it reads as one, else a message id."""
     if value is None or not _LOOKS_LIKE_TIME.fullmatch(value):
@@ -59,8 +54,7 @@ def message_bound(field: str, value: str | None) -> datetime | str | None:
 def history_of(
     memory: Memory, session_id: str, *, limit: int | None = None, before: str | None = None, after: str | None = None
 ) -> list[Message]:
-    """A session's messages, oldest first; NotFound for a session that does not exist."""
-    require_session(memory, session_id)
+    """A session's messages, oldest first; NotFound (from the facade) for a session that does not exist."""
     return memory.history(
         session_id, limit=limit, before=message_bound("before", before), after=message_bound("after", after)
     )
@@ -68,9 +62,8 @@ def history_of(
 
 def summary_of(memory: Memory, session_id: str) -> Summary:
     """A session's running summary; NotFound when the session or its summary does not exist."""
-    summary = memory.summary(session_id)
+    summary = memory.summary(session_id)  # NotFound for an unknown session
     if summary is None:
-        require_session(memory, session_id)
         raise NotFound(f"session {session_id} has no summary yet")
     return summary
 
@@ -92,8 +85,7 @@ def checkpoint_of(memory: Memory, checkpoint_id: str) -> Checkpoint:
 
 
 def checkpoints_of(memory: Memory, session_id: str, status: str | None = None) -> list[Checkpoint]:
-    """A session's checkpoints, newest first; NotFound for a session that does not exist."""
-    require_session(memory, session_id)
+    """A session's checkpoints, newest first; NotFound (from the facade) for a session that does not exist."""
     return memory.checkpoints(session_id, status=status)
 
 
@@ -161,17 +153,20 @@ class ResumedCheckpoint(_Body):
 
 # -- messages ---------------------------------------------------------------------------------
 @router.post("/sessions/{session_id}/messages", name="messages.add", status_code=201, response_model=Message,
-             responses=errors(404, 413), tags=["messages"])
+             responses=errors(413), tags=["messages"])
 def add_message(session_id: IdPath, body: MessageRequest, caller: CallerDep) -> Message:
-    """Append one message to a session's history."""
+    """Append one message to a session's history; an id never seen before starts that session.
+
+    A new session's id is 1 to 128 letters, digits and `_ . : @ -`, starting with a letter or digit.
+    """
     fields = body.fields()
     return caller.memory.add_message(session_id, fields.pop("role"), fields.pop("content", None), **fields)
 
 
 @router.post("/sessions/{session_id}/messages/batch", name="messages.add_many", status_code=201,
-             response_model=list[Message], responses=errors(404, 413), tags=["messages"])
+             response_model=list[Message], responses=errors(413), tags=["messages"])
 def add_messages(session_id: IdPath, body: MessagesRequest, caller: CallerDep) -> list[Message]:
-    """Append many messages in order, in one transaction; all or nothing."""
+    """Append many messages in order, in one transaction; all or nothing. An unknown session id starts that session."""
     caller.target = f"{session_id} ({len(body.messages)} messages)"
     return caller.memory.add_messages([m.fields() for m in body.messages], session_id=session_id)
 
@@ -192,8 +187,7 @@ def history(
 @router.delete("/sessions/{session_id}/messages", name="messages.delete", response_model=DeletedCount,
                responses=errors(404), tags=["messages"])
 def delete_history(session_id: IdPath, caller: CallerDep) -> DeletedCount:
-    """Delete every message of a session, and its summary."""
-    require_session(caller.memory, session_id)
+    """Delete every message of a session, and its summary; 404 for an unknown session."""
     return DeletedCount(deleted=caller.memory.delete_history(session_id))
 
 

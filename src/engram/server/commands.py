@@ -10,21 +10,24 @@ for bad input, 1 otherwise).
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from typing import Any
 
 import click
 
 import engram.cli as _engram_cli
-from engram.cli import _Context, _table, emit_json, err, json_option, out
+from engram.cli import _Context, _table, confirm, emit_json, err, json_option, out, yes_option
 from engram.config import Settings, load_settings
 from engram.errors import MissingDependency
 from engram.server.control import DEFAULT_PROJECT
+from engram.server.models import ROLES
 from engram.server.tenancy import Tenancy
+from engram.stores._files import location
 
 
-def _settings() -> Settings:
+def _settings(**overrides: Any) -> Settings:
     state = click.get_current_context().find_object(_Context)
-    return load_settings(state.config, database_url=state.db)
+    return load_settings(state.config, database_url=state.db, **overrides)
 
 
 def _tenancy() -> Tenancy:
@@ -49,11 +52,14 @@ def _records(records: list[Any], columns: list[str], as_json: bool, empty: str) 
 @click.option("--port", default=8420, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(host: str, port: int, log_level: str) -> None:
+@click.option("--forwarded-allow-ips", metavar="IPS", default=None,
+              help="Proxies trusted to say who the client is (X-Forwarded-For / Forwarded): comma-separated "
+                   "addresses or networks, or '*' [default: none, or ENGRAM_FORWARDED_ALLOW_IPS].")
+def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None) -> None:
     """Run the REST API and MCP server (needs pip install 'engram[server]').
 
-    The first start creates an admin key and prints it once (or registers
-    ENGRAM_ADMIN_KEY). Data lives beside the store named by --db.
+    The first start creates the server administrator's key and prints it once
+    (or registers ENGRAM_ADMIN_KEY). Data lives beside the store named by --db.
     """
     try:
         import uvicorn
@@ -61,7 +67,7 @@ def serve(host: str, port: int, log_level: str) -> None:
         from engram.server.app import create_app
     except ImportError as exc:
         raise MissingDependency(f"engram serve needs {exc.name}: pip install 'engram[server]'") from exc
-    settings = _settings()
+    settings = _settings(forwarded_allow_ips=forwarded_allow_ips)
     tenancy = Tenancy(settings)
     try:
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
@@ -72,18 +78,33 @@ def serve(host: str, port: int, log_level: str) -> None:
         raise
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
-    out.print(f"engram server on {url}  (store: {settings.database_url})")
+    out.print(f"engram server on {url}  (store: {location(settings.database_url)})", markup=False)
     out.print(f"API docs:   {url}/docs   OpenAPI: {url}/openapi.json   MCP: {url}/mcp")
     if created is not None:
-        out.print("\nFirst start: an admin key for project 'default' was created. It is shown only this once:\n")
+        out.print("\nFirst start: the server administrator's key was created. It is shown only this once:\n")
         out.print(f"    {created.key}\n", markup=False)
         out.print('Use it as "Authorization: Bearer <key>" or "X-API-Key: <key>".\n')
+    elif admin_key is None:
+        out.print(_mint_hint(click.get_current_context().find_object(_Context).db), markup=False)
     if not _is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] listening on {host}, reachable from other machines", markup=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        # uvicorn and the app must agree on whom to believe: uvicorn's own default trusts
+        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), which would let any local client name itself.
+        allow = settings.forwarded_allow_ips
+        uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=bool(allow),
+                    forwarded_allow_ips=allow or "")
     finally:
         tenancy.close()
+
+
+def _mint_hint(db: str | None) -> str:
+    """What a start after the first says: the admin key is not shown again, and how to get another."""
+    where = f" --db {shlex.quote(db)}" if db else ""
+    return (
+        "An admin key exists (keys are shown only when created). To mint another: "
+        f"engram{where} key create --role server_admin"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -146,7 +167,9 @@ def key() -> None:
 
 @key.command("create")
 @click.option("--project", "project_name", default=DEFAULT_PROJECT, show_default=True, help="The key's project.")
-@click.option("--role", type=click.Choice(["admin", "member"]), default="member", show_default=True)
+@click.option("--role", type=click.Choice(list(ROLES)), default="member", show_default=True,
+              help="member: its project's data; admin: also its project's keys, variables and log; "
+                   "server_admin: every project, users and the whole log (project default).")
 @click.option("--user", help="The user the key is issued to.")
 @click.option("--name", help="A label for the key.")
 @click.option("--expires-in", "expires_in", type=float, metavar="DAYS", help="Expire the key after DAYS days.")
@@ -214,11 +237,10 @@ def user_list(as_json: bool) -> None:
 
 @user.command("delete")
 @click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option("the user and revoke their keys")
 def user_delete(name: str, yes: bool) -> None:
-    """Delete user NAME and revoke their keys."""
-    if not yes:
-        click.confirm(f"Delete user {name!r} and revoke their keys?", abort=True)
+    """Delete user NAME and revoke their keys (asks first unless --yes)."""
+    confirm(f"delete user {name!r} and revoke their keys", yes)
     revoked = _tenancy().control.delete_user(name)
     out.print(f"deleted user {name}; revoked {revoked} key{'' if revoked == 1 else 's'}")
 
@@ -232,19 +254,43 @@ def secrets() -> None:
 @secrets.command("rotate")
 @json_option
 def secrets_rotate(as_json: bool) -> None:
-    """Re-encrypt every variable under a new key (MultiFernet rotation).
+    """Re-encrypt every variable of every project under a new key; no value is ever lost.
 
-    With the key file, the file is rewritten. With ENGRAM_SECRET_KEY, the new
-    key is printed once: set ENGRAM_SECRET_KEY to it before restarting the server.
+    \b
+    Key file (engram-secret.key beside the database, the default):
+      the file gets a new key, every value is re-encrypted in one database
+      transaction, and the old key is dropped only after it commits. Running
+      servers pick up the new key by themselves; nothing else to do.
+    ENGRAM_SECRET_KEY with one key:
+      nothing is changed. A new key is printed; put it first, keeping the old
+      one after it (ENGRAM_SECRET_KEY=NEW,OLD) on every server and restart them,
+      then run this command again with that setting.
+    ENGRAM_SECRET_KEY with several keys (NEW,OLD,...):
+      every value is re-encrypted under the first key. Afterwards the other
+      keys are no longer needed; drop them once every server runs with NEW first.
     """
-    count, new_key = _tenancy().control.rotate_secrets()
+    rotation = _tenancy().control.rotate_secrets()
+    new_key = None if rotation.new_key is None else rotation.new_key.decode("ascii")
     if as_json:
-        emit_json({"rotated": count, "new_key": None if new_key is None else new_key.decode("ascii")})
+        emit_json({"rotated": rotation.rotated, "source": rotation.source, "new_key": new_key})
         return
-    out.print(f"re-encrypted {count} variable{'' if count == 1 else 's'} under a new key")
-    if new_key is not None:
-        out.print("set ENGRAM_SECRET_KEY to the new key (shown only this once) before restarting the server:")
-        click.echo(new_key.decode("ascii"))
+    if rotation.source == "staged":
+        out.print("ENGRAM_SECRET_KEY holds one key: nothing was re-encrypted (servers started with it could not "
+                  "read values under a key they lack). A new key, shown only this once:")
+        click.echo(new_key)
+        out.print("1. on every server set ENGRAM_SECRET_KEY to the new key, a comma, then the current key, and restart;\n"
+                  "2. run `engram secrets rotate` again with that setting to re-encrypt every value under the new key;\n"
+                  "3. then the old key may be dropped from ENGRAM_SECRET_KEY.")
+        return
+    plural = "" if rotation.rotated == 1 else "s"
+    if rotation.source == "setting":
+        out.print(f"re-encrypted {rotation.rotated} variable{plural} under the first key of ENGRAM_SECRET_KEY; "
+                  "the other keys are no longer needed once every server runs with that key first")
+    elif rotation.source == "file":
+        out.print(f"re-encrypted {rotation.rotated} variable{plural} under a new key; the key file holds only the new "
+                  "key, and running servers pick it up by themselves")
+    else:
+        out.print(f"re-encrypted {rotation.rotated} variable{plural} under a new key (this process only: memory://)")
 
 
 # -- transaction log ---------------------------------------------------------------------------------

@@ -6,14 +6,15 @@ routes, the MCP server and the CLI all call this one class.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram._time import from_iso, to_iso, utcnow
-from engram.errors import AuthError, Conflict, InvalidInput, NotFound
+from engram.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
 from engram.server import keys as api_keys
 from engram.server.models import (
     IDENT_PATTERN,
@@ -29,6 +30,9 @@ from engram.server.models import (
     VariableInfo,
 )
 from engram.stores.control import ControlStore
+
+if TYPE_CHECKING:  # the vault imports cryptography, which only variables need
+    from engram.server.vault import Rotation
 
 DEFAULT_PROJECT = "default"
 _IDENT = re.compile(IDENT_PATTERN)
@@ -158,6 +162,10 @@ class ControlPlane:
         """
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        if role == "server_admin" and project != DEFAULT_PROJECT:
+            raise InvalidInput(
+                f"a server_admin key belongs to the {DEFAULT_PROJECT!r} project; leave project out or name it"
+            )
         p = self.project(project)
         user_id = None
         if user is not None:
@@ -195,12 +203,24 @@ class ControlPlane:
         project_id = None if project is None else self.project(project).id
         return [_key(r) for r in self.store.keys(project_id=project_id, include_revoked=include_revoked)]
 
-    def revoke_key(self, key: str) -> ApiKey:
-        """Revoke a key by id or visible prefix; it stops working at once."""
+    def revoke_key(self, key: str, *, project: str | None = None) -> ApiKey:
+        """Revoke a key by id or visible prefix; it stops working at once.
+
+        Args:
+            project: revoke only within this project (a project admin's reach): a key of
+                another project is "not found", so its existence is not revealed.
+
+        Raises:
+            NotFound: no such key (in ``project``).
+            PermissionDenied: ``project`` is given and the key is a server_admin key.
+            Conflict: the key is already revoked.
+        """
         key_id = key.rsplit("_", 1)[-1] if key.startswith(("engram_", "env_")) else key
         row = self.store.key(key_id)
-        if row is None:
+        if row is None or (project is not None and row["project"] != project):
             raise NotFound(f"API key {key} does not exist")
+        if project is not None and row["role"] == "server_admin":
+            raise PermissionDenied(f"only the server administrator can revoke the server_admin key {row['prefix']}")
         if row["revoked_at"] is not None:
             raise Conflict(f"API key {row['prefix']} is already revoked")
         self.store.revoke_key(key_id, revoked_at=to_iso(utcnow()))
@@ -234,18 +254,18 @@ class ControlPlane:
         )
 
     def bootstrap(self, admin_key: str | None = None) -> CreatedKey | None:
-        """First start: the default project and an admin key.
+        """First start: the default project and the server administrator's key.
 
-        Returns the new admin key (to print once) when one was generated; an
-        ``admin_key`` given by the operator is registered and not returned.
+        Returns the new server_admin key (to print once) when one was generated;
+        an ``admin_key`` given by the operator is registered and not returned.
         """
         self.ensure_default_project()
         if admin_key:
             if self.store.key_by_hash(api_keys.digest(admin_key)) is None:
-                self.create_key(DEFAULT_PROJECT, "admin", name="ENGRAM_ADMIN_KEY", plaintext=admin_key)
+                self.create_key(DEFAULT_PROJECT, "server_admin", name="ENGRAM_ADMIN_KEY", plaintext=admin_key)
             return None
-        if self.store.count_keys("admin") == 0:
-            return self.create_key(DEFAULT_PROJECT, "admin", name="first admin key")
+        if self.store.count_keys("server_admin") == 0:
+            return self.create_key(DEFAULT_PROJECT, "server_admin", name="first admin key")
         return None
 
     # -- variables ---------------------------------------------------------------------------
@@ -259,7 +279,8 @@ class ControlPlane:
             raise InvalidInput("a variable value must be valid text (it has an unpaired surrogate)") from None
         if size > MAX_VARIABLE_BYTES:
             raise InvalidInput(f"a variable value is at most {MAX_VARIABLE_BYTES} bytes; this one is {size}")
-        row = self.store.put_variable(project_id, name, self.vault.encrypt(value), now=to_iso(utcnow()))
+        vault = self.vault
+        row = self.store.put_variable(project_id, name, lambda: vault.encrypt(value), now=to_iso(utcnow()))
         return VariableInfo(name=row["name"], created_at=from_iso(row["created_at"]), updated_at=from_iso(row["updated_at"]))
 
     def variable(self, project_id: str, name: str) -> Variable:
@@ -281,31 +302,28 @@ class ControlPlane:
         if not self.store.delete_variable(project_id, ident("variable name", name)):
             raise NotFound(f"variable {name!r} does not exist")
 
-    def rotate_secrets(self) -> tuple[int, bytes | None]:
-        """Re-encrypt every variable under a new key.
+    def rotate_secrets(self) -> Rotation:
+        """Re-encrypt every variable of every project under a new key, in one transaction.
 
-        With a key file, the file ends up holding only the new key (it holds new
-        and old while the variables are rewritten, so a crash loses nothing).
-        With ``secret_key`` from the settings, returns the new key for the
-        operator to put in ``ENGRAM_SECRET_KEY``. Returns (variables rotated, new key or None).
+        Key file: the file holds new + old keys before any value changes and only
+        the new key after the transaction commits, so a crash at any point loses
+        nothing; running servers reread it. ``secret_key`` with several keys:
+        re-encrypts under the first. ``secret_key`` with one key: changes nothing
+        and returns a generated key to deploy first (servers hold the setting in
+        their environment, so a key they lack would make every value unreadable).
+
+        Returns:
+            a :class:`~engram.server.vault.Rotation`.
 
         Raises:
             SecretKeyError: a variable cannot be decrypted; nothing was changed.
         """
-        from engram.server.vault import Vault, write_key_file
-
-        vault: Vault = self.vault
-        rotated, new_key = vault.rotated()
-        rows = self.store.all_ciphertexts()
-        new_rows = [(r["project_id"], r["name"], rotated.rotate_token(r["ciphertext"], r["name"])) for r in rows]
-        if vault.key_file is not None:
-            write_key_file(vault.key_file, rotated.keys)
-        self.store.replace_ciphertexts(new_rows)
-        final = Vault([new_key], key_file=vault.key_file, from_settings=vault.from_settings)
-        if vault.key_file is not None:
-            write_key_file(vault.key_file, final.keys)
-        self._vault = final
-        return len(new_rows), (new_key if vault.from_settings or vault.key_file is None else None)
+        vault = self.vault
+        with vault.rotation() as rotation:
+            if rotation.source == "staged":
+                return rotation
+            count = self.store.replace_ciphertexts(lambda project_id, name, token: vault.rotate_token(token, name))
+        return dataclasses.replace(rotation, rotated=count)
 
     # -- transaction log -----------------------------------------------------------------------
     def record(

@@ -1,9 +1,14 @@
 """Who is calling, for every route: authentication, roles, the project's store, the log.
 
 ``caller`` authenticates the key (``Authorization: Bearer`` or ``X-API-Key``),
-refuses clients over the failed-authentication limit, and hands the route a
-:class:`Caller` bound to the key's project. For writes it records the outcome
-in the transaction log once the route has finished, failed or succeeded.
+counts a failure against the client and the key (answering 429 past the limit;
+a valid key is never refused), and hands the route a :class:`Caller` bound to
+the key's project. For writes it records the outcome and the status sent in the
+transaction log once the route has finished, failed or succeeded.
+
+Roles: ``admin`` routes take a project admin or the server administrator, and
+:meth:`Caller.scope_project` keeps a project admin to its own project;
+``server_admin`` routes take the server administrator only.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from engram.errors import AuthError, EngramError, PermissionDenied
 from engram.memory import Memory
+from engram.server import keys as api_keys
 from engram.server.models import Principal
 from engram.server.ratelimit import FailureLimiter
 from engram.server.tenancy import Tenancy
@@ -53,24 +59,71 @@ class Caller:
     def project_id(self) -> str:
         return self.principal.project_id
 
+    def scope_project(self, requested: str | None) -> str | None:
+        """The project an admin route acts on; the one place a project admin is kept to its own.
+
+        The server administrator gets ``requested`` back (None: every project). A
+        project admin gets its own project when ``requested`` is None or names it.
+
+        Raises:
+            PermissionDenied: a project admin named another project.
+        """
+        if self.principal.is_server_admin:
+            return requested
+        own = self.principal.project
+        if requested is not None and requested != own:
+            raise PermissionDenied(
+                f"key {self.principal.key_prefix} administers project {own!r} only, not {requested!r}: "
+                "leave project out, or use the server administrator's key"
+            )
+        return own
+
+    def check_grant(self, role: str) -> None:
+        """Refuse to issue a role above the caller's own.
+
+        Raises:
+            PermissionDenied: a project admin asked for a server_admin key.
+        """
+        if role == "server_admin" and not self.principal.is_server_admin:
+            raise PermissionDenied("only the server administrator can create server_admin keys; ask for admin or member")
+
 
 def client_address(scope_client: tuple[str, int] | None) -> str:
+    """The direct peer's address. Prefer :func:`request_client`, which believes trusted proxies."""
     return scope_client[0] if scope_client else "unknown"
 
 
+def request_client(request: Request) -> str:
+    """Who the client is: the peer, or the address a trusted proxy forwarded (``forwarded_allow_ips``)."""
+    return request.app.state.proxies.client_of_scope(request.scope)
+
+
 def authenticate(tenancy: Tenancy, limiter: FailureLimiter, client: str, key: str | None) -> Principal:
-    """The principal of ``key``, counting failures against ``client``.
+    """The principal of ``key``; a failure is counted against ``client`` and the key's visible prefix.
+
+    The key is checked before the limiter is asked, so a valid key always gets through.
 
     Raises:
-        RateLimited: the client failed too often recently.
         AuthError: the key is missing, malformed, unknown, expired or revoked.
+        RateLimited: it is, and this client or this key has failed too often recently.
     """
-    limiter.check(client)
     try:
         return tenancy.control.authenticate(key)
     except AuthError:
-        limiter.fail(client)
+        limiter.failed(client, api_keys.visible_prefix(key))
         raise
+
+
+def authenticate_headers(
+    tenancy: Tenancy, limiter: FailureLimiter, client: str, authorization: str | None, x_api_key: str | None
+) -> Principal:
+    """:func:`authenticate` the key of ``Authorization`` / ``X-API-Key`` (a clash is a counted failure too)."""
+    try:
+        key = presented_key(authorization, x_api_key)
+    except AuthError:
+        limiter.failed(client)
+        raise
+    return authenticate(tenancy, limiter, client, key)
 
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
@@ -93,19 +146,15 @@ def presented_key(authorization: str | None, x_api_key: str | None) -> str | Non
 
 async def caller(
     request: Request,
+    response: Response,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_header)],
 ) -> AsyncIterator[Caller]:
     tenancy: Tenancy = request.app.state.tenancy
-    limiter: FailureLimiter = request.app.state.limiter
-    client = client_address(request.client)
-    limiter.check(client)
-    try:
-        key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    except AuthError:
-        limiter.fail(client)
-        raise
-    principal = authenticate(tenancy, limiter, client, key)
+    principal = authenticate_headers(
+        tenancy, request.app.state.limiter, request_client(request),
+        request.headers.get("authorization"), request.headers.get("x-api-key"),
+    )
     current = Caller(principal, tenancy)
     route = request.scope.get("route")
     operation = getattr(route, "name", None) or request.url.path
@@ -116,6 +165,8 @@ async def caller(
     outcome, status = "ok", 200
     try:
         yield current
+        # What was sent: a status the route set on the response, else the one it declares (201, 204).
+        status = response.status_code or getattr(route, "status_code", None) or 200
     except EngramError as exc:
         outcome, status = type(exc).__name__, exc.status
         raise
@@ -133,10 +184,22 @@ async def caller(
 
 
 async def admin(current: Annotated[Caller, Depends(caller)]) -> Caller:
-    if current.principal.role != "admin":
+    """A project admin (see :meth:`Caller.scope_project`) or the server administrator."""
+    if not current.principal.is_admin:
         raise PermissionDenied(f"this needs an admin key; key {current.principal.key_prefix} is a {current.principal.role} key")
+    return current
+
+
+async def server_admin(current: Annotated[Caller, Depends(admin)]) -> Caller:
+    """The server administrator only: projects, users, the whole log."""
+    if not current.principal.is_server_admin:
+        raise PermissionDenied(
+            f"this needs the server administrator's key; key {current.principal.key_prefix} is an admin of "
+            f"project {current.principal.project!r} only"
+        )
     return current
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
 AdminDep = Annotated[Caller, Depends(admin)]
+ServerAdminDep = Annotated[Caller, Depends(server_admin)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 KEY_PREFIX = "engram"
 # Anything a key could be: printable ASCII without spaces, of a sane length.
 _PLAUSIBLE = re.compile(r"^[\x21-\x7e]{20,512}$")
+_GENERATED_PREFIX = re.compile(rf"^({KEY_PREFIX}_[0-9a-f]{{12}})_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +47,13 @@ def from_plaintext(plaintext: str) -> NewKey:
 def is_plausible(text: str) -> bool:
     """False for text that cannot be a key at all (the caller answers 'malformed')."""
     return bool(_PLAUSIBLE.match(text))
+
+
+def visible_prefix(text: str | None) -> str | None:
+    """The ``engram_<id>`` prefix of something shaped like a generated key, else None.
+
+    It names the key a guesser is after, so failures can be limited per key as
+    well as per address. An operator-chosen key shows no prefix to count by.
+    """
+    match = _GENERATED_PREFIX.match(text or "")
+    return match.group(1) if match else None

@@ -18,10 +18,11 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from engram.errors import EngramError
+from engram.errors import EngramError, InvalidInput
 from engram.memory import Memory
 from engram.server.mcp_chat import CHAT_TOOL_DESCRIPTIONS, register_chat_tools
 from engram.server.routes import SearchMode, search_kwargs
@@ -36,7 +37,8 @@ INSTRUCTIONS = (
 TOOL_DESCRIPTIONS: dict[str, str] = {
     "memory_store": (
         "Store a memory: content under (namespace, key). Storing the same key again in the same namespace "
-        "replaces the content and metadata and keeps the entry's id. Optional metadata is a JSON object; "
+        "replaces the content and keeps the entry's id; metadata is replaced when given, kept when left out, "
+        "and cleared by {}. Optional metadata is a JSON object; "
         "optional ttl is seconds until the memory expires. Returns the stored entry."
     ),
     "memory_search": (
@@ -91,6 +93,26 @@ def error_result(exc: EngramError) -> CallToolResult:
     )
 
 
+class _Server(MCPServer):
+    """An MCPServer whose argument errors (missing, wrong type) come back in the one tool-error shape."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            return error_result(InvalidInput(argument_problems(name, exc.__cause__)))
+
+
+def argument_problems(tool: str, error: ValidationError) -> str:
+    """What is wrong with a tool call's arguments, by name; never the values (they may be secrets)."""
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors(include_input=False)
+    ]
+    return f"invalid arguments for {tool}: " + "; ".join(problems[:5])
+
+
 def _dump(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
@@ -109,7 +131,7 @@ OffsetArg = Annotated[int, Field(description="Skip this many first.")]
 
 def build_mcp_server(resolve: Resolver) -> MCPServer:
     """The engram MCP server; ``resolve`` maps each call's context to its project's store."""
-    server = MCPServer("engram", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
+    server = _Server("engram", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
 
     async def call(ctx: Context, operation: str | None, target: Any, fn: Callable[[Memory], Any]) -> Any:
         where = resolve(ctx)
@@ -203,11 +225,11 @@ def build_mcp_server(resolve: Resolver) -> MCPServer:
 
     @tool
     async def session_end(
-        id: Annotated[str, Field(description="The session's id.")],
+        session_id: Annotated[str, Field(description="The session's id.")],
         ctx: Context,
         status: Annotated[Literal["ended", "error"], Field(description="ended or error.")] = "ended",
     ) -> dict[str, Any]:
-        return await call(ctx, "mcp.session_end", id, lambda m: _dump(m.session_end(id, status=status)))
+        return await call(ctx, "mcp.session_end", session_id, lambda m: _dump(m.session_end(session_id, status=status)))
 
     @tool
     async def session_active(ctx: Context, limit: LimitArg = 20, offset: OffsetArg = 0) -> dict[str, Any]:

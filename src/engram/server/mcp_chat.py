@@ -19,13 +19,15 @@ from engram.server.chat import checkpoints_of, history_of, profile_of, summary_o
 
 CHAT_TOOL_DESCRIPTIONS: dict[str, str] = {
     "chat_add_message": (
-        "Append a message to a session's chat history. role is system, user, assistant or tool; optionally the "
+        "Append a message to a session's chat history; a session_id never seen before starts that session "
+        "(1 to 128 letters, digits and _ . : @ -). role is system, user, assistant or tool; optionally the "
         "user_id and agent_id it belongs to, a metadata object, tool_calls (on an assistant message, OpenAI shape) "
         "or tool_call_id (on a tool message: the call it answers). Returns the stored message with its id."
     ),
     "chat_history": (
         "Get a session's chat messages, oldest first: the newest limit messages (default 50), optionally only "
-        "those before or after a message id or an ISO 8601 date-time. Returns {messages}."
+        "those before or after a message id or an ISO 8601 date-time. Returns {messages}; an error when the "
+        "session does not exist."
     ),
     "chat_search": (
         "Search chat messages by content, best match first, by words, by meaning or both (mode fts, vector, "

@@ -13,8 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from engram.validation import MAX_LIMIT, MAX_NAME_CHARS, MAX_TTL_SECONDS
 
-Role = Literal["admin", "member"]
-ROLES: tuple[str, ...] = ("admin", "member")
+# member: reads and writes its project's data. admin: a project admin (its own project's
+# keys, variables, log and data). server_admin: the server administrator (every project,
+# users, the whole log); its key belongs to the default project.
+Role = Literal["member", "admin", "server_admin"]
+ROLES: tuple[str, ...] = ("member", "admin", "server_admin")
+ADMIN_ROLES = frozenset({"admin", "server_admin"})
 # Keys and namespaces: what engram.validation.name accepts, written as a schema.
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
@@ -109,6 +113,16 @@ class Principal(_Model):
     role: Role
     user: str | None = None
 
+    @property
+    def is_server_admin(self) -> bool:
+        """The server administrator: every project, users, the whole transaction log."""
+        return self.role == "server_admin"
+
+    @property
+    def is_admin(self) -> bool:
+        """A project admin of its own project, or the server administrator."""
+        return self.role in ADMIN_ROLES
+
 
 # -- request bodies -------------------------------------------------------------------
 class StoreRequest(_Model):
@@ -179,7 +193,7 @@ class UserCreateRequest(_Model):
 
 
 class KeyCreateRequest(_Model):
-    project: Ident
+    project: Ident | None = Field(None, description="The key's project (default: the caller's own project).")
     role: Role = "member"
     user: Ident | None = None
     name: Annotated[str, StringConstraints(max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")] | None = None

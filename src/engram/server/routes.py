@@ -14,9 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, Field
 
+from engram import validation as check
 from engram.errors import InvalidInput, NotFound
 from engram.memory import Memory
 from engram.models import Entry, PruneReport, SearchResult, Session, Stats, Task
+from engram.server._paths import PATH_RULE, ExactPathRoute
 from engram.server.deps import AdminDep, CallerDep
 from engram.server.models import (
     DeletedCount,
@@ -57,9 +59,11 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _ERRORS[code]} for code in sorted(wanted)}
 
 
-router = APIRouter(prefix="/api/v1")
-NamespacePath = Annotated[str, Path(min_length=1, max_length=256, description="Namespace of the entry.")]
-KeyPath = Annotated[str, Path(min_length=1, max_length=256, description="Key of the entry.")]
+# Path parameters come from the raw path, split into segments and then decoded (see _paths).
+router = APIRouter(prefix="/api/v1", route_class=ExactPathRoute)
+NamespacePath = Annotated[str, Path(min_length=1, max_length=256, description=f"Namespace of the entry. {PATH_RULE}")]
+KeyPath = Annotated[str, Path(min_length=1, max_length=256, description=(
+    f"Key of the entry. {PATH_RULE} A raw `/` after the namespace belongs to the key."))]
 IdPath = Annotated[str, Path(min_length=1, max_length=256)]
 VariablePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Variable name.")]
 
@@ -136,20 +140,24 @@ def list_memories(
     )
 
 
-@router.get("/memories/{namespace}/{key:path}", name="memories.get", response_model=Entry,
+@router.get("/memories/{namespace:segment}/{key:path}", name="memories.get", response_model=Entry,
             responses=errors(404), tags=["memories"])
 def get_memory(namespace: NamespacePath, key: KeyPath, caller: CallerDep) -> Entry:
-    """The entry under (namespace, key)."""
+    """The entry under exactly (namespace, key).
+
+    Each name is one percent-encoded segment (`/` is `%2F`, `%` is `%25`, `.`/`..` are `%2E`/`%2E%2E`):
+    `/memories/a%2Fb/k` is (`a/b`, `k`) and `/memories/a/b%2Fk` or `/memories/a/b/k` is (`a`, `b/k`).
+    """
     entry = caller.memory.get(key, namespace=namespace)
     if entry is None:
         raise NotFound(f"no entry {key!r} in namespace {namespace!r}")
     return entry
 
 
-@router.delete("/memories/{namespace}/{key:path}", name="memories.delete", status_code=204,
+@router.delete("/memories/{namespace:segment}/{key:path}", name="memories.delete", status_code=204,
                responses=errors(404), tags=["memories"])
 def delete_memory(namespace: NamespacePath, key: KeyPath, caller: CallerDep) -> Response:
-    """Delete the entry under (namespace, key)."""
+    """Delete the entry under exactly (namespace, key), named in the path as for GET; nothing else."""
     if not caller.memory.delete(key, namespace=namespace):
         raise NotFound(f"no entry {key!r} in namespace {namespace!r}")
     return Response(status_code=204)
@@ -161,10 +169,10 @@ def list_namespaces(caller: CallerDep) -> list[str]:
     return caller.memory.namespaces()
 
 
-@router.delete("/namespaces/{namespace}", name="namespaces.delete", response_model=DeletedCount,
+@router.delete("/namespaces/{namespace:segment}", name="namespaces.delete", response_model=DeletedCount,
                responses=errors(), tags=["memories"])
 def delete_namespace(namespace: NamespacePath, caller: CallerDep) -> DeletedCount:
-    """Delete every entry of a namespace."""
+    """Delete every entry of exactly this namespace (one percent-encoded segment: `/` is `%2F`)."""
     return DeletedCount(deleted=caller.memory.delete_namespace(namespace))
 
 
@@ -314,14 +322,9 @@ def delete_variable(name: VariablePath, caller: AdminDep) -> Response:
 
 
 def _json_object(name: str, text: str | None) -> dict[str, Any] | None:
-    import json
-
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{name} is not valid JSON: {exc}") from None
+    value = check.json_text(name, text)
     if not isinstance(value, dict):
         raise InvalidInput(f"{name} must be a JSON object, not {type(value).__name__}")
     return value

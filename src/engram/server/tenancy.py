@@ -23,6 +23,7 @@ from engram.errors import ConfigError
 from engram.memory import Memory
 from engram.server.control import DEFAULT_PROJECT, ControlPlane
 from engram.server.models import Project
+from engram.stores._files import ensure_directory
 from engram.stores.control import ControlStore
 from engram.stores.registry import scheme_of
 
@@ -98,6 +99,8 @@ class Tenancy:
             if memory is None:
                 project = self.control.project_by_id(project_id)
                 url = project_url(self.base_url, project)
+                if self.layout.projects is not None and project.name != DEFAULT_PROJECT:
+                    ensure_directory(self.layout.projects, create=True)  # engram's own directory
                 memory = Memory(settings=self.settings.model_copy(update={"database_url": url}))
                 self._memories[project_id] = memory
         return memory

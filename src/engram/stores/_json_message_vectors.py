@@ -87,6 +87,9 @@ class JsonMessageVectors:
         with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
             return mem.put_message_vectors(items, model=model)
 
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        return self._reading().get_message_vectors(message_ids)
+
     def clear_vectors(self) -> int:
         with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
             return mem.clear_vectors()

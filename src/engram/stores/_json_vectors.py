@@ -137,6 +137,15 @@ class JsonVectors:
             mem.vector_exact_max = self.vector_exact_max
             return mem.put_vectors(items, model=model)
 
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        # One locked write; vectors.json is renamed into place before entries.json, so a crash
+        # between the two leaves vectors of entries that are not there, which loading drops.
+        with self._writing(VECTORS_FILE, "entries") as mem:
+            mem.vector_exact_max = self.vector_exact_max
+            return mem.put_entries_with_vectors(entries, vectors, now=now, model=model)
+
     def clear_vectors(self) -> int:
         with self._writing(VECTORS_FILE) as mem:
             return mem.clear_vectors()

@@ -90,6 +90,12 @@ class MemoryMessageVectors:
             state["index"] = None
         return n + super().clear_vectors()  # type: ignore[misc]
 
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        state = self._mvstate()
+        with self._lock:
+            self._sweep_messages(state)
+            return {i: state["vectors"][i][2].copy() for i in message_ids if i in state["vectors"]}
+
     def count_message_vectors(self) -> int:
         state = self._mvstate()
         with self._lock:

@@ -73,17 +73,32 @@ class MemoryVectors:
     def vector_model(self) -> VectorModel | None:
         return self._vstate()["model"]
 
+    def _check_vector_model(self, state: dict[str, Any], model: VectorModel) -> None:
+        recorded = state["model"]
+        if recorded is not None and recorded != model:
+            raise ConfigError(
+                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "  # type: ignore[attr-defined]
+                f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed every entry"
+            )
+
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        state = self._vstate()
+        with self._lock, state["lock"]:  # type: ignore[attr-defined]  (one lock: no reader sees one without the other)
+            if vectors:
+                self._check_vector_model(state, model)  # before anything changes: all or nothing
+            stored = self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            if vectors:
+                self.put_vectors(vectors, model=model)
+        return stored
+
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         state = self._vstate()
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
-            recorded = state["model"]
-            if recorded is None:
+            self._check_vector_model(state, model)
+            if state["model"] is None:
                 state["model"] = model
-            elif recorded != model:
-                raise ConfigError(
-                    f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "  # type: ignore[attr-defined]
-                    f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed every entry"
-                )
             stored = 0
             for item in items:
                 ident = (item.namespace, item.key)

@@ -20,7 +20,7 @@ from engram.models import Message
 from engram.stores import _postgres_chat_sql as cq
 from engram.stores import _postgres_vectors as vq
 from engram.stores._message_vector_log import LoggedMessageVectors
-from engram.stores._vector_log import CHANGE_LOG_KEEP, model_mismatch, to_blob
+from engram.stores._vector_log import CHANGE_LOG_KEEP, from_blob, model_mismatch, to_blob
 from engram.stores.base import MessageVectorItem, VectorModel
 
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").
@@ -71,6 +71,10 @@ CHANGES = "SELECT DISTINCT message_seq FROM engram_message_vector_changes WHERE 
 ALL_VECTORS = "SELECT message_seq, vector FROM engram_message_vectors"
 SOME_VECTORS = "SELECT message_seq, vector FROM engram_message_vectors WHERE message_seq = ANY(%s)"
 COUNT = "SELECT count(*) FROM engram_message_vectors"
+GET_VECTORS = (
+    "SELECT m.id, v.vector FROM engram_messages m JOIN engram_message_vectors v ON v.message_seq = m.seq"
+    " WHERE m.id = ANY(%s::text[])"
+)
 CLEAR = "DELETE FROM engram_message_vectors"
 MESSAGES_BY_SEQ = f"SELECT {cq.MESSAGE_COLUMNS} FROM engram_messages m WHERE m.seq = ANY(%s)"
 WITHOUT_VECTORS = (
@@ -112,6 +116,12 @@ class PostgresMessageVectors(LoggedMessageVectors):
             stored = self._run(conn, PUT_MESSAGE_VECTORS, params).rowcount
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
+
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        if not message_ids:
+            return {}
+        rows = self._fetch("reading message vectors", GET_VECTORS, (list(message_ids),))
+        return {r[0]: from_blob(r[1]).copy() for r in rows}
 
     def clear_vectors(self) -> int:
         with self._conn("dropping message vectors") as conn, conn.transaction():

@@ -104,21 +104,23 @@ TASK_COLUMNS = "id, agent_type, input, output, status, session_id, created_at, u
 LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
 
 # An existing live entry keeps id and created_at; an expired one is replaced as new.
+# Metadata NULL (not given) keeps a live entry's metadata; '{}' clears it.
 UPSERT_ENTRY = """
 INSERT INTO engram_entries AS e
     (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv)
-VALUES (%(id)s, %(namespace)s, %(key)s, %(content)s, %(escaped)s, %(metadata)s::json,
+VALUES (%(id)s, %(namespace)s, %(key)s, %(content)s, %(escaped)s, coalesce(%(metadata)s::json, '{}'::json),
         %(created_at)s, %(updated_at)s, %(expires_at)s, %(tsv)s::tsvector)
 ON CONFLICT (namespace, key) DO UPDATE SET
     id = CASE WHEN e.expires_at <= %(now)s THEN excluded.id ELSE e.id END,
     created_at = CASE WHEN e.expires_at <= %(now)s THEN excluded.created_at ELSE e.created_at END,
     content = excluded.content,
     content_escaped = excluded.content_escaped,
-    metadata = excluded.metadata,
+    metadata = CASE WHEN %(metadata)s::json IS NOT NULL OR e.expires_at <= %(now)s
+                    THEN excluded.metadata ELSE e.metadata END,
     updated_at = excluded.updated_at,
     expires_at = excluded.expires_at,
     tsv = excluded.tsv
-RETURNING id, created_at
+RETURNING id, created_at, metadata
 """
 
 GET_ENTRY = (

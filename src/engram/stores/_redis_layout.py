@@ -276,10 +276,13 @@ end
 # ARGV: id, namespace, key, content, metadata, created_at, updated_at, expires_at ("" = never),
 #       expires_us ("" = never), now (ISO), tail, pexpireat (ms), P ("prefix:")
 # An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
+# Metadata "" (not given) keeps a live entry's metadata ("{{}}" when new or expired).
 # A new entry, or new content, drops the entry's vector; a kept vector expires with the entry.
+# Returns {{id, created_at, metadata}} as stored.
 PUT_ENTRY = DROP_VECTOR + f"""
-local id, created = ARGV[1], ARGV[6]
-local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content')
+local id, created, metadata = ARGV[1], ARGV[6], ARGV[5]
+local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content', 'metadata')
+if metadata == '' then metadata = '{{}}' end
 local seq
 if old[5] ~= ARGV[4] then
   drop_vector(ARGV[13], ARGV[2], ARGV[11])
@@ -292,6 +295,7 @@ if old[4] then
   if old[3] == '' or old[3] > ARGV[10] then
     id = old[1]
     created = old[2]
+    if ARGV[5] == '' then metadata = old[6] end
   end
   redis.call('ZREM', KEYS[2], old[4])
   redis.call('ZREM', KEYS[4], old[4])
@@ -303,7 +307,7 @@ else
 end
 local member = ARGV[7] .. '|' .. seq .. '|' .. ARGV[11]
 redis.call('HSET', KEYS[1], 'id', id, 'namespace', ARGV[2], 'key', ARGV[3], 'content', ARGV[4],
-  'metadata', ARGV[5], 'created_at', created, 'updated_at', ARGV[7], 'expires_at', ARGV[8], 'order', member)
+  'metadata', metadata, 'created_at', created, 'updated_at', ARGV[7], 'expires_at', ARGV[8], 'order', member)
 redis.call('ZADD', KEYS[2], 0, member)
 redis.call('ZADD', KEYS[4], 0, member)
 redis.call('INCR', KEYS[7])
@@ -313,7 +317,7 @@ if ARGV[9] ~= '' then
 elseif old[3] and old[3] ~= '' then
   redis.call('PERSIST', KEYS[1])
 end
-return {{id, created}}
+return {{id, created, metadata}}
 """
 
 # KEYS: as PUT_ENTRY (seq unused).  ARGV: namespace, now (ISO), P ("prefix:"), tail.

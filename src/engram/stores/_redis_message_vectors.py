@@ -82,6 +82,21 @@ class RedisMessageVectors(LoggedMessageVectors):
             )
         return script
 
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        with self._translated("reading message vectors"):
+            pipe = self._client.pipeline(transaction=False)
+            for i in ids:
+                pipe.hget(f"{self.keys.prefix}:msg:{i}", "seq")
+            seqs = pipe.execute()
+            having = [(i, s) for i, s in zip(ids, seqs) if s is not None]
+            found = self._client.hmget(self._mv_key(), [s for _, s in having]) if having else []
+        return {
+            i: np.frombuffer(base64.b64decode(v), dtype="<f4").copy() for (i, _), v in zip(having, found) if v
+        }
+
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         stored = 0
         for start in range(0, len(items), BATCH):

@@ -102,8 +102,8 @@ class RedisVectors(LoggedVectors):
             h = self._client.hgetall(self.keys.vector_model)
         return VectorModel(h["name"], int(h["dimensions"])) if h else None
 
-    def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
-        stored = 0
+    def _vector_args(self, items: Sequence[VectorItem], model: VectorModel) -> Iterator[list[Any]]:
+        """The ARGV of PUT_VECTORS, one list per batch of items."""
         prefix = self.keys.prefix + ":"
         for start in range(0, len(items), BATCH):
             args: list[Any] = [prefix, model.name, str(model.dimensions), str(CHANGE_LOG_KEEP)]
@@ -115,6 +115,40 @@ class RedisVectors(LoggedVectors):
                     content_hash(i.content).hex(),
                     base64.b64encode(np.ascontiguousarray(i.vector, dtype="<f4").tobytes()).decode("ascii"),
                 ]
+            yield args
+
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        if not vectors:
+            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+        import redis
+
+        batches = list(self._vector_args(vectors, model))
+        with self._translated("storing entries with their vectors"), self._client.pipeline(transaction=True) as pipe:
+            while True:
+                # The model is checked under WATCH, so the scripts in the MULTI below cannot
+                # find another one: the entries and their vectors are applied together or not at all.
+                try:
+                    pipe.watch(self.keys.vector_model)
+                    h = pipe.hgetall(self.keys.vector_model)
+                    if h and (h["name"], int(h["dimensions"])) != (model.name, model.dimensions):
+                        raise model_mismatch(self.url, VectorModel(h["name"], int(h["dimensions"])), model)
+                    pipe.multi()
+                    for e in entries:
+                        keys, args = self._entry_args(e, now)  # type: ignore[attr-defined]
+                        self._put_entry(keys=keys, args=args, client=pipe)  # type: ignore[attr-defined]
+                    for args in batches:
+                        self._put_vectors_script(keys=[], args=args, client=pipe)
+                    results = pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue  # the model was recorded meanwhile: check again
+        return self._stored_entries(entries, results[: len(entries)])  # type: ignore[attr-defined]
+
+    def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
+        stored = 0
+        for args in self._vector_args(items, model):
             with self._translated(f"storing {len(items)} vectors"):
                 result = self._put_vectors_script(keys=[], args=args)
             if isinstance(result, list):

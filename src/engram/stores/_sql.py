@@ -24,17 +24,19 @@ LIVE = "(e.expires_at IS NULL OR e.expires_at > ?)"
 
 UPSERT_ENTRY = """
 INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, coalesce(?5, '{}'), ?, ?, ?, ?)
 ON CONFLICT (namespace, key) DO UPDATE SET
     id = CASE WHEN entries.expires_at <= excluded.updated_at THEN excluded.id ELSE entries.id END,
     created_at = CASE WHEN entries.expires_at <= excluded.updated_at
                       THEN excluded.created_at ELSE entries.created_at END,
     content = excluded.content,
-    metadata = excluded.metadata,
+    metadata = CASE WHEN ?5 IS NOT NULL OR entries.expires_at <= excluded.updated_at
+                    THEN excluded.metadata ELSE entries.metadata END,
     updated_at = excluded.updated_at,
     expires_at = excluded.expires_at
 """
-UPSERT_ENTRY_RETURNING = UPSERT_ENTRY + " RETURNING id, created_at"
+# Metadata NULL (not given) keeps a live entry's metadata; '{}' clears it.
+UPSERT_ENTRY_RETURNING = UPSERT_ENTRY + " RETURNING id, created_at, metadata"
 
 
 def json_path(key: str) -> str:

@@ -80,6 +80,18 @@ class SQLiteMessageVectors:
         return n + super().clear_vectors()  # type: ignore[misc]
 
     # -- reads -------------------------------------------------------------------
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for chunk in _chunks(list(message_ids)):
+            rows = self._read(  # type: ignore[attr-defined]
+                "reading message vectors",
+                "SELECT m.id, v.vector FROM messages m JOIN message_vectors v ON v.seq = m.seq"
+                f" WHERE m.id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            out.update((r[0], _vec(r[1]).copy()) for r in rows)
+        return out
+
     def count_message_vectors(self) -> int:
         state = self._mv_state()
         with state["lock"]:

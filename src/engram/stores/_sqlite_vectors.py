@@ -103,6 +103,22 @@ class SQLiteVectors:
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
+        stored = self._insert_vectors(items, model)
+        self._after_vector_write(items, stored, model)
+        return stored
+
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        if not vectors:
+            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+        with self._write("storing entries with their vectors"):  # type: ignore[attr-defined]
+            stored = self.put_entries(entries, now=now)  # type: ignore[attr-defined]  (joins this transaction)
+            n = self._insert_vectors(vectors, model)
+        self._after_vector_write(vectors, n, model)  # after the commit: the graphs only see committed changes
+        return stored
+
+    def _insert_vectors(self, items: Sequence[VectorItem], model: VectorModel) -> int:
         rows = [
             (i.namespace, content_hash(i.content), _blob(i.vector), i.namespace, i.key, i.content) for i in items
         ]
@@ -119,11 +135,13 @@ class SQLiteVectors:
             conn.execute(
                 "DELETE FROM vector_changes WHERE seq <= (SELECT max(seq) FROM vector_changes) - ?", (CHANGE_LOG_KEEP,)
             )
+        return stored
+
+    def _after_vector_write(self, items: Sequence[VectorItem], stored: int, model: VectorModel) -> None:
         if stored >= BULK_SYNC and ann_available():
             for ns, n in Counter(i.namespace for i in items).items():
                 if n >= BULK_SYNC:
                     self._sync_after_write(ns, model.dimensions)
-        return stored
 
     def _sync_after_write(self, namespace: str, dimensions: int) -> None:
         """Bring a big namespace's HNSW graph up to date after a bulk write (build it when it crossed the size)."""

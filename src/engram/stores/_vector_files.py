@@ -138,7 +138,7 @@ class VectorFiles:
         tmp_graph = self.directory / f".{stem}.{token}.hnsw.tmp"
         tmp_meta = self.directory / f".{stem}.{token}.json.tmp"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the database
             info = index.save(tmp_graph)
             meta = {
                 "format": FORMAT,

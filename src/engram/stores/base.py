@@ -166,7 +166,10 @@ class Store(ABC):
         """Upsert entries on (namespace, key) in one transaction.
 
         An existing live entry keeps its id and created_at; an expired one is
-        replaced as if new. Returns the entries as stored, in input order.
+        replaced as if new. An entry whose ``metadata`` is None was stored
+        without metadata: it keeps the live entry's metadata ({} when new or
+        expired), while ``{}`` clears it. Returns the entries as stored, in
+        input order (with the metadata they ended up with).
         """
 
     @abstractmethod
@@ -417,6 +420,20 @@ class Store(ABC):
         """
         raise self._no_vectors("store embeddings")
 
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        """``put_entries`` and ``put_vectors`` as one write: both are stored or neither.
+
+        Every built-in backend overrides this with one transaction (one
+        ``MULTI``, one locked file write); this default, two writes, is for
+        plug-in backends that have no way to join them.
+        """
+        stored = self.put_entries(entries, now=now)
+        if vectors:
+            self.put_vectors(vectors, model=model)
+        return stored
+
     def search_vector(
         self,
         vector: Any,
@@ -459,6 +476,10 @@ class Store(ABC):
             ConfigError: the store holds vectors of another model.
         """
         raise self._no_vectors("store message embeddings")
+
+    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
+        """The vectors of those messages that have one, by message id (for export and copy)."""
+        return {}
 
     def search_message_vectors(
         self, vector: Any, *, session_id: str | None, user_id: str | None, limit: int

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from engram.errors import BackendError, Conflict
+from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sqlite_migrate import apply_migrations
 
 MIGRATIONS: list[str] = [
@@ -71,6 +72,36 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX transactions_by_time ON transactions (at);
     CREATE INDEX transactions_by_project ON transactions (project_id, at);
+    """,
+    # 2: the server_admin role. SQLite cannot alter a CHECK, so api_keys is rebuilt.
+    # The keys that bootstrap() made (the generated first key, ENGRAM_ADMIN_KEY) become
+    # server_admin, so an upgraded server keeps its administrator; other admin keys
+    # stay project admins.
+    """
+    CREATE TABLE api_keys_v2 (
+        id           TEXT PRIMARY KEY,
+        prefix       TEXT NOT NULL,
+        hash         TEXT NOT NULL UNIQUE,
+        project_id   TEXT NOT NULL REFERENCES projects (id),
+        role         TEXT NOT NULL CHECK (role IN ('member', 'admin', 'server_admin')),
+        user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
+        name         TEXT,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT,
+        revoked_at   TEXT,
+        last_used_at TEXT
+    );
+    INSERT INTO api_keys_v2
+        (id, prefix, hash, project_id, role, user_id, name, created_at, expires_at, revoked_at, last_used_at)
+    SELECT id, prefix, hash, project_id,
+           CASE WHEN role = 'admin' AND name IN ('first admin key', 'ENGRAM_ADMIN_KEY')
+                     AND project_id = (SELECT id FROM projects WHERE name = 'default')
+                THEN 'server_admin' ELSE role END,
+           user_id, name, created_at, expires_at, revoked_at, last_used_at
+    FROM api_keys;
+    DROP TABLE api_keys;
+    ALTER TABLE api_keys_v2 RENAME TO api_keys;
+    CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at);
     """,
 ]
 
@@ -158,7 +189,8 @@ class ControlStore:
         self.path = None if path is None else Path(path)
         try:
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                ensure_directory(self.path.parent)
+                create_private_file(self.path)  # owner-only; the -wal and -shm files take its mode
             self._conn = sqlite3.connect(
                 ":memory:" if self.path is None else self.path,
                 timeout=busy_timeout,
@@ -306,13 +338,18 @@ class ControlStore:
         self.execute("recording API key use", "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (used_at, key_id))
 
     # -- variables (ciphertext only) -----------------------------------------------------
-    def put_variable(self, project_id: str, name: str, ciphertext: str, *, now: str) -> dict[str, Any]:
+    def put_variable(self, project_id: str, name: str, seal: Callable[[], str], *, now: str) -> dict[str, Any]:
+        """Store the ciphertext ``seal()`` returns; it runs inside the write transaction.
+
+        A key rotation re-encrypts inside its own write transaction, so a value
+        sealed here is either re-encrypted by it or sealed after it, with its key.
+        """
         with self.transaction("storing a variable") as conn:
             conn.execute(
                 "INSERT INTO variables (project_id, name, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (project_id, name) DO UPDATE SET ciphertext = excluded.ciphertext,"
                 " updated_at = excluded.updated_at",
-                (project_id, name, ciphertext, now, now),
+                (project_id, name, seal(), now, now),
             )
             row = conn.execute(
                 "SELECT name, created_at, updated_at FROM variables WHERE project_id = ? AND name = ?",
@@ -343,16 +380,20 @@ class ControlStore:
             )
         )
 
-    def all_ciphertexts(self) -> list[dict[str, Any]]:
-        return self.query("reading variables", "SELECT project_id, name, ciphertext FROM variables")
+    def replace_ciphertexts(self, reseal: Callable[[str, str, str], str]) -> int:
+        """Rewrite every variable of every project as ``reseal(project_id, name, ciphertext)``.
 
-    def replace_ciphertexts(self, rows: Sequence[tuple[str, str, str]]) -> None:
-        """``(project_id, name, ciphertext)`` rows, in one transaction (used by key rotation)."""
+        Read and write are one transaction (key rotation): no value written
+        meanwhile is missed, and a failure part-way changes nothing. Returns the
+        number of variables.
+        """
         with self.transaction("re-encrypting variables") as conn:
+            rows = conn.execute("SELECT project_id, name, ciphertext FROM variables").fetchall()
             conn.executemany(
                 "UPDATE variables SET ciphertext = ? WHERE project_id = ? AND name = ?",
-                [(c, p, n) for p, n, c in rows],
+                [(reseal(p, n, c), p, n) for p, n, c in rows],
             )
+        return len(rows)
 
     # -- transaction log -----------------------------------------------------------------
     def record_transaction(self, record: dict[str, Any]) -> None:

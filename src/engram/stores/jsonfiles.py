@@ -52,6 +52,7 @@ from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
 from engram.search.query import Node
+from engram.stores._files import ensure_directory
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
 from engram.stores._json_message_vectors import (
     MESSAGE_VECTORS_FILE,
@@ -154,11 +155,11 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
     def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
         self.directory = Path(directory)
         super().__init__(url or f"json:///{self.directory}")
+        ensure_directory(self.directory)  # never made here: a missing directory is a typo more often than a wish
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
             (self.directory / LOCK_FILE).touch(exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create the JSON store directory {self.directory}: {exc.strerror or exc}") from exc
+            raise ConfigError(f"cannot create {self.directory / LOCK_FILE}: {exc.strerror or exc}") from exc
         self._lock = threading.RLock()
         self._mem = MemoryStore("memory://")
         self._stamps: dict[str, _Stamp] = {kind: None for kind in (*KINDS, VECTORS_FILE, MESSAGE_VECTORS_FILE)}

@@ -62,7 +62,12 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
                 ident = (e.namespace, e.key)
                 old = self._entries.get(ident)
                 if old is not None and is_live(old, now):
-                    e = e.model_copy(update={"id": old.id, "created_at": old.created_at})
+                    kept = {"id": old.id, "created_at": old.created_at}
+                    if e.metadata is None:  # not given: the entry keeps its metadata
+                        kept["metadata"] = old.metadata
+                    e = e.model_copy(update=kept)
+                elif e.metadata is None:
+                    e = e.model_copy(update={"metadata": {}})
                 self._entries[ident] = e
                 self._analyzed[ident] = AnalyzedText.of(e.key, e.content)
                 if ident not in self._order:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,8 @@ from engram.stores.base import (
     SessionQuery,
     Store,
     TaskQuery,
+    VectorItem,
+    VectorModel,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,9 @@ HOW_TO_START = (
     "start PostgreSQL (`sudo service postgresql start`, or `pg_ctlcluster <version> main start`) "
     "or point ENGRAM_DATABASE_URL (or --db) at a running server"
 )
+TOO_MANY_CLIENTS = "53300"
+INVALID_CATALOG_NAME = "3D000"
+INVALID_PASSWORD = ("28P01", "28000")
 
 
 # -- URL and settings --------------------------------------------------------------
@@ -109,6 +115,8 @@ def parse_postgres_url(url: str, defaults: DBConnectionSettings) -> tuple[str, s
             settings = DBConnectionSettings.model_validate({**defaults.model_dump(), **ours})
         except ValueError as exc:
             raise ConfigError(f"invalid pool option in the PostgreSQL URL: {exc}") from exc
+    if settings.pool_size + settings.max_overflow < 1:
+        raise ConfigError("pool_size + max_overflow must be at least 1: the pool needs one connection to work with")
     conn_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), parts.fragment))
     return conn_url, schema, settings
 
@@ -214,7 +222,7 @@ def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
         "key": e.key,
         "content": json.dumps(e.content) if escaped else e.content,
         "escaped": escaped,
-        "metadata": q.json_text(e.metadata),
+        "metadata": None if e.metadata is None else q.json_text(e.metadata),
         "created_at": e.created_at,
         "updated_at": e.updated_at,
         "expires_at": e.expires_at,
@@ -258,18 +266,49 @@ def rank_tsquery(node: Node) -> str:
 # -- errors --------------------------------------------------------------------------
 
 
+def connect_problem(exc: psycopg.Error, where: str, database: str, limit: int) -> str:
+    """What a failed connection means and what to do, by SQLSTATE or, where libpq gives
+    none (errors at connection time carry no SQLSTATE), by the server's message.
+
+    ``limit`` is this process's pool maximum, named when the server is out of slots.
+    """
+    text = _first_line(exc)
+    low = str(exc).lower()
+    state = getattr(exc, "sqlstate", None)
+    if state == TOO_MANY_CLIENTS or "too many clients" in low or "connection slots are reserved" in low or (
+        "too many connections" in low
+    ):
+        return (
+            f"PostgreSQL at {where} has no free connection slot ({text}): the server's max_connections is "
+            f"used up by other clients; each engram process holds at most {limit} (pool_size + max_overflow "
+            "in ENGRAM_DB_CONNECTION_SETTINGS): lower it, run fewer processes, or raise max_connections "
+            "in postgresql.conf"
+        )
+    if state == INVALID_CATALOG_NAME or ("database" in low and "does not exist" in low):
+        return f"PostgreSQL at {where}: database {database!r} does not exist: create it with `createdb {database}`"
+    if state in INVALID_PASSWORD or "authentication failed" in low or "no pg_hba.conf entry" in low:
+        return f"PostgreSQL at {where} refused the login ({text}): check the user and password in the URL"
+    return f"cannot connect to PostgreSQL at {where}: {text}; {HOW_TO_START}"
+
+
+
 class _Translate:
     """Translates psycopg errors into the engram error tree, naming the server."""
 
-    def __init__(self, where: str, pool: DBConnectionSettings):
+    def __init__(self, where: str, pool: DBConnectionSettings, diagnose: Any = None):
         self.where = where
         self.pool = pool
+        self.diagnose = diagnose  # () -> why a direct connection fails now, or None
 
     @contextmanager
     def __call__(self, action: str) -> Iterator[None]:
         try:
             yield
         except psycopg_pool.PoolTimeout as exc:
+            # The pool retries failed connections silently until the timeout; say why they fail.
+            problem = self.diagnose() if self.diagnose is not None else None
+            if problem is not None:
+                raise BackendError(f"{action} failed: {problem}") from exc
             raise BackendError(
                 f"{action} failed: no PostgreSQL connection to {self.where} became free within "
                 f"pool_timeout={self.pool.pool_timeout:g}s (at most {self.pool.pool_size + self.pool.max_overflow} "
@@ -281,6 +320,8 @@ class _Translate:
         except psycopg.errors.IntegrityError as exc:
             raise Conflict(f"{action} violates a constraint: {_first_line(exc)}") from exc
         except psycopg.OperationalError as exc:
+            if getattr(exc, "sqlstate", None) == TOO_MANY_CLIENTS:
+                raise BackendError(f"{action} failed: {connect_problem(exc, self.where, '', self.pool.pool_size + self.pool.max_overflow)}") from exc
             raise BackendError(
                 f"{action} failed: PostgreSQL at {self.where}: {_first_line(exc)}; {HOW_TO_START}"
             ) from exc
@@ -312,7 +353,8 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         super().__init__(redact(url))
         parts = urlsplit(conn_url)
         self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
-        self._translated = _Translate(self._where, self.pool_settings)
+        self._database = parts.path.lstrip("/") or (parts.username or "postgres")
+        self._translated = _Translate(self._where, self.pool_settings, self._diagnose)
         self._echo = self.pool_settings.echo
         kwargs: dict[str, Any] = {
             "autocommit": True,
@@ -328,20 +370,22 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
             try:
                 first = psycopg.connect(self._conninfo, **kwargs)
             except psycopg.OperationalError as exc:
-                raise BackendError(
-                    f"cannot connect to PostgreSQL at {self._where}: {_first_line(exc)}; {HOW_TO_START}"
-                ) from exc
+                raise BackendError(self._explain(exc)) from exc
             try:
                 self._migrate(first)
             finally:
                 first.close()
-            self._pool = psycopg_pool.ConnectionPool(
-                self._conninfo,
-                kwargs=kwargs,
-                open=True,
-                name=f"engram:{self._where}",
-                **pool_arguments(self.pool_settings),
-            )
+        # Opened after the migration connection is closed, so start-up never holds two; it
+        # fills to pool_size (default 1) in the background and grows on demand up to
+        # pool_size + max_overflow (default 4), so many processes fit max_connections.
+        self._pool = psycopg_pool.ConnectionPool(
+            self._conninfo,
+            kwargs=kwargs,
+            open=True,
+            name=f"engram:{self._where}",
+            **pool_arguments(self.pool_settings),
+        )
+        self._held = threading.local()  # the connection this thread is using (nested calls share it)
 
     @classmethod
     def from_url(cls, url: str, *, settings: Settings | None = None) -> "PostgresStore":
@@ -350,10 +394,35 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         return cls(url, pool=settings.db_connection_settings, connect_timeout=settings.db_connect_timeout)
 
     # -- plumbing --------------------------------------------------------------------
+    def _explain(self, exc: psycopg.Error) -> str:
+        return connect_problem(
+            exc, self._where, self._database, self.pool_settings.pool_size + self.pool_settings.max_overflow
+        )
+
+    def _diagnose(self) -> str | None:
+        """Why a new connection fails right now (for a pool timeout), or None when it does not."""
+        try:
+            psycopg.connect(self._conninfo, **self._kwargs).close()
+        except psycopg.Error as exc:
+            return self._explain(exc)
+        return None
+
     @contextmanager
     def _conn(self, action: str) -> Iterator[psycopg.Connection]:
+        """A pooled connection; a call made while this thread already holds one (inside
+        :meth:`put_entries_with_vectors`'s transaction) shares it, so it joins that
+        transaction and never takes a second connection."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            with self._translated(action):
+                yield held
+            return
         with self._translated(action), self._pool.connection() as conn:
-            yield conn
+            self._held.conn = conn
+            try:
+                yield conn
+            finally:
+                self._held.conn = None
 
     def _run(self, conn: psycopg.Connection, sql: str | pgsql.Composable, params: Any = None) -> psycopg.Cursor:
         if self._echo:
@@ -422,11 +491,25 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 for i, _ in zip(order, cur.results()):
                     rows[i] = cur.fetchone()
         stored = []
-        for e, (ident, created) in zip(entries, rows):
-            if ident == e.id:
+        for e, (ident, created, metadata) in zip(entries, rows):
+            if ident == e.id and e.metadata is not None:
                 stored.append(e)
             else:
-                stored.append(e.model_copy(update={"id": ident, "created_at": _utc(created)}))
+                update = {"id": ident, "created_at": _utc(created)}
+                if e.metadata is None:  # not given: what the upsert kept
+                    update["metadata"] = metadata
+                stored.append(e.model_copy(update=update))
+        return stored
+
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        if not vectors:
+            return self.put_entries(entries, now=now)
+        # put_entries and put_vectors run on this connection (see _conn), inside this transaction.
+        with self._conn("storing entries with their vectors") as conn, conn.transaction():
+            stored = self.put_entries(entries, now=now)
+            self.put_vectors(vectors, model=model)
         return stored
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:

@@ -299,7 +299,8 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
             pexpireat = str(math.ceil(us / 1000 + self.expiry_grace * 1000))
         tail = self.keys.tail(e.namespace, e.key)
         args = [
-            e.id, e.namespace, e.key, e.content, _json(e.metadata), created, updated, expires, expires_us,
+            e.id, e.namespace, e.key, e.content, "" if e.metadata is None else _json(e.metadata), created, updated,
+            expires, expires_us,
             updated if now is e.updated_at else to_iso(now), tail, pexpireat, self.keys.prefix + ":",
         ]
         return self.keys.entry_keys(e.namespace, e.key), args
@@ -322,12 +323,19 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
                     keys, args = self._entry_args(e, now)
                     self._put_entry(keys=keys, args=args, client=pipe)
                 results = pipe.execute()
+        return self._stored_entries(entries, results)
+
+    def _stored_entries(self, entries: Sequence[Entry], results: Sequence[Any]) -> list[Entry]:
+        """The entries as stored, from the replies of the entry script."""
         stored = []
-        for e, (ident, created) in zip(entries, results):
-            if ident == e.id:
+        for e, (ident, created, metadata) in zip(entries, results):
+            if ident == e.id and e.metadata is not None:
                 stored.append(e)
             else:
-                stored.append(e.model_copy(update={"id": ident, "created_at": from_iso(created)}))
+                update = {"id": ident, "created_at": from_iso(created)}
+                if e.metadata is None:  # not given: what the script kept
+                    update["metadata"] = json.loads(metadata)
+                stored.append(e.model_copy(update=update))
         return stored
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:

@@ -28,6 +28,7 @@ from engram.models import Entry, Session, Task
 from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores import _sql
+from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
 from engram.stores._sqlite_migrate import apply_migrations
@@ -122,6 +123,16 @@ def _json(value: Any) -> str:
     return _to_json(value)
 
 
+def _as_stored(e: Entry, row: Sequence[Any]) -> Entry:
+    """``e`` as UPSERT_ENTRY_RETURNING stored it: (id, created_at, metadata)."""
+    if row[0] == e.id and e.metadata is not None:
+        return e
+    update: dict[str, Any] = {"id": row[0], "created_at": from_iso(row[1])}
+    if e.metadata is None:
+        update["metadata"] = json.loads(row[2])
+    return e.model_copy(update=update)
+
+
 def _entry_params(e: Entry, now: datetime | None = None, now_iso: str | None = None) -> tuple[Any, ...]:
     """The UPSERT_ENTRY parameters; ``now_iso`` is ``now`` already formatted
     (the entries of one store_many share their timestamps)."""
@@ -132,7 +143,7 @@ def _entry_params(e: Entry, now: datetime | None = None, now_iso: str | None = N
         e.namespace,
         e.key,
         e.content,
-        _json(e.metadata),
+        None if e.metadata is None else _json(e.metadata),
         created_iso,
         created_iso if e.updated_at is created else to_iso(e.updated_at),
         to_iso(e.expires_at),
@@ -189,10 +200,9 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the directory of {self.path}: {exc}") from exc
+        if str(self.path) != ":memory:":
+            ensure_directory(self.path.parent)
+            create_private_file(self.path)  # owner-only; the -wal and -shm files take its mode
         with _translated(f"opening {self.path}"):
             self._migrate()
 
@@ -231,14 +241,23 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
 
     @contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a ``_write`` inside another (same thread) joins it,
+        so composed writes (an entry and its vector) commit together or not at all."""
         conn = self._conn()
+        if getattr(self._local, "writing", False):
+            with _translated(action):
+                yield conn
+            return
         with _translated(action):
             conn.execute("BEGIN IMMEDIATE")
+            self._local.writing = True
             try:
                 yield conn
             except BaseException:
+                self._local.writing = False
                 conn.execute("ROLLBACK")
                 raise
+            self._local.writing = False
             conn.execute("COMMIT")
 
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -261,13 +280,17 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
             e = entries[0]
             with self._write("storing an entry") as conn:
                 row = conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e)).fetchone()
-            if row[0] == e.id:
-                return [e]
-            return [e.model_copy(update={"id": row[0], "created_at": from_iso(row[1])})]
+            return [_as_stored(e, row)]
         iso = to_iso(now)
         with self._write(f"storing {len(entries)} entries") as conn:
-            conn.executemany(_sql.UPSERT_ENTRY, (_entry_params(e, now, iso) for e in entries))
-        return list(entries)
+            if all(e.metadata is not None for e in entries):
+                conn.executemany(_sql.UPSERT_ENTRY, (_entry_params(e, now, iso) for e in entries))
+                return list(entries)
+            # Some keep their old metadata: read back what each one ended up with.
+            return [
+                _as_stored(e, conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e, now, iso)).fetchone())
+                for e in entries
+            ]
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
         rows = self._read(

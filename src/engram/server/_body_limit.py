@@ -1,0 +1,85 @@
+"""Refuse request bodies over ``max_request_bytes`` with 413, before or while they are read.
+
+A declared ``Content-Length`` over the limit is refused before a byte of the
+body is read; a body without one (chunked) is counted as it arrives and
+refused as soon as the count passes the limit, so a client cannot make the
+server buffer more than the limit either way.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engram.server._errors import error_response
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    An HTTPException, so FastAPI's body parsing passes it on unchanged and the
+    app's handler answers 413 in the one error shape.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__(413, too_large_message(limit))
+
+
+def too_large_message(limit: int) -> str:
+    return f"the request body is over {limit} bytes, the limit (setting max_request_bytes); send less"
+
+
+class BodyLimit:
+    """ASGI middleware enforcing the request body limit on every HTTP route (REST and MCP)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _refuse(self.max_bytes, scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _refuse(self.max_bytes, scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the HTTP server rejects a malformed length itself
+    return None
+
+
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    # Connection: close, since the unread rest of the body cannot be skipped cheaply.
+    response = error_response(413, "ContentTooLarge", too_large_message(limit), headers={"Connection": "close"})
+    await response(scope, receive, send)
