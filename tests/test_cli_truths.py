@@ -82,6 +82,8 @@ def test_delete_without_a_terminal_or_yes_fails_clearly(url: str) -> None:
     assert "bob" in invoke("--db", url, "user", "list").stdout  # nothing deleted
     namespace = invoke("--db", url, "delete-namespace", "default")
     assert namespace.exit_code == 2 and "add --yes" in namespace.stderr  # the same rule for every delete
+    history = invoke("--db", url, "chat", "delete", "some-session")
+    assert history.exit_code == 2 and "add --yes" in history.stderr
     assert invoke("--db", url, "user", "delete", "bob", "--yes").exit_code == 0
 
 

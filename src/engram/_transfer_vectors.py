@@ -61,7 +61,9 @@ def message_vectors(store: Any, messages: Sequence[Message]) -> list[Any]:
 VECTORS_OF: dict[str, Callable[[Any, Sequence[Any]], list[Any]]] = {"entry": entry_vectors, "message": message_vectors}
 
 
-def with_vectors(store: Any, records: Iterator[Any], lookup: Callable[[Any, Sequence[Any]], list[Any]] = entry_vectors) -> Iterator[tuple[Any, Any]]:
+def with_vectors(
+    store: Any, records: Iterator[Any], lookup: Callable[[Any, Sequence[Any]], list[Any]] = entry_vectors
+) -> Iterator[tuple[Any, Any]]:
     """Records paired with their vectors (None without one), looked up a batch at a time."""
     batch: list[Any] = []
 
@@ -130,7 +132,9 @@ def entry_vectors_to_attach(
     return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found], model
 
 
-def put_entries(memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None) -> None:
+def put_entries(
+    memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None
+) -> None:
     """Upsert imported or copied entries and their vectors in one write (both or neither)."""
     from engram._time import utcnow
 

@@ -531,9 +531,10 @@ def stats(as_json: bool) -> None:
 @click.option("--namespace", "-n", default=None, help="Only this namespace (default: all).")
 @json_option
 def reindex(namespace: str | None, as_json: bool) -> None:
-    """Embed entries that lack a vector with the configured embedder.
+    """Embed entries and chat messages that lack a vector with the configured embedder.
 
-    After a change of embedder, drops the old model's vectors and re-embeds every entry.
+    Reports how many of each were embedded (messages only without --namespace). After a
+    change of embedder, drops the old model's vectors and re-embeds everything.
     """
     state = click.get_current_context().find_object(_Context)
     state.check_embedder = False

@@ -15,11 +15,13 @@ from engram.cli import (
     _show,
     _table,
     cli,
+    confirm,
     emit_json,
     json_option,
     out,
     parse_datetime_option,
     parse_json_option,
+    yes_option,
 )
 from engram.errors import NotFound
 
@@ -95,11 +97,10 @@ def chat_history(session_id: str, limit: int | None, before: str | None, after: 
 
 @chat.command("delete")
 @click.argument("session_id")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option("the session's history")
 def chat_delete(session_id: str, yes: bool) -> None:
-    """Delete every message (and the summary) of SESSION_ID."""
-    if not yes:
-        click.confirm(f"Delete the history of session {session_id}?", abort=True)
+    """Delete every message (and the summary) of SESSION_ID (asks first unless --yes)."""
+    confirm(f"delete the history of session {session_id}", yes)
     out.print(f"deleted {_memory().delete_history(session_id)} messages")
 
 

@@ -150,7 +150,9 @@ def _records(path: Path) -> Iterator[tuple[int, str, BaseModel, Any]]:
             if not line.strip():
                 continue
             kind, record = _parse(path, number, line)
-            embedding = vectors_io.line_embedding(path, number, line, file_model) if kind in vectors_io.VECTORS_OF else None
+            embedding = None
+            if kind in vectors_io.VECTORS_OF:
+                embedding = vectors_io.line_embedding(path, number, line, file_model)
             yield number, kind, record, embedding
 
 
@@ -197,7 +199,8 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
     counts = {kind: 0 for kind in BASE_KINDS}
     for _, kind, _, _ in _records(path):  # pass 1: check everything, write nothing
         counts[kind] = counts.get(kind, 0) + 1
-    _apply(memory, path, _file_model(path), progress)  # pass 2
+    with memory.backend.transaction():  # pass 2: one transaction where the backend has them
+        _apply(memory, path, _file_model(path), progress)
     return counts
 
 

@@ -41,7 +41,7 @@ def test_layout_is_plain_json(tmp_path):
     assert set(data["records"][0]) == set(engram.Entry.model_fields)
     lines = (root / "entries.json").read_text().splitlines()
     assert len(lines) == 2 + 2  # envelope line, one line per record, closing line
-    assert (root / "entries.json").stat().st_mode & 0o777 == 0o644
+    assert (root / "entries.json").stat().st_mode & 0o777 == 0o600  # stored memory is private to its owner
 
 
 def test_changes_by_another_store_are_seen(tmp_path):

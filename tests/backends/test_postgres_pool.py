@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 import engram
-from conftest import require_service
 from engram.config import DBConnectionSettings
 from engram.stores.postgres import connect_problem
 
@@ -39,14 +38,16 @@ with engram.Memory(settings=engram.load_settings(database_url=url, embedder="non
 
 
 @pytest.fixture
-def schema_url():
-    """A fresh schema, its URL without pool options (so the defaults apply), and an application name."""
-    require_service(*POSTGRES)
-    schema = f"engram_pool_{uuid.uuid4().hex[:10]}"
+def server(postgres_url):
+    """Skips (fails on CI) without a PostgreSQL server, through the shared ``postgres_url`` fixture."""
+    return postgres_url
+
+
+@pytest.fixture
+def schema_url(postgres_url):
+    """A fresh schema's URL without pool options (so the defaults apply), and an application name."""
     app = f"engram-pool-{uuid.uuid4().hex[:8]}"
-    yield f"{POSTGRES_TEST_URL}?schema={schema}&application_name={app}", app
-    with psycopg.connect(POSTGRES_TEST_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # our own generated name
+    return f"{postgres_url.split('&pool_size')[0]}&application_name={app}", app
 
 
 def connections_of(app: str) -> int:
@@ -106,8 +107,7 @@ def test_twenty_processes_with_default_settings_all_open_and_write(schema_url):
         assert m.stats().entries == PROCESSES * WRITES
 
 
-def test_a_missing_database_says_createdb():
-    require_service(*POSTGRES)
+def test_a_missing_database_says_createdb(server):
     name = f"engram_missing_{uuid.uuid4().hex[:8]}"
     with pytest.raises(engram.BackendError) as info:
         engram.Memory(f"postgresql://postgres@{POSTGRES[1]}:{POSTGRES[2]}/{name}")
@@ -123,9 +123,8 @@ def test_a_refused_connection_says_how_to_start_postgresql():
 
 
 @pytest.fixture
-def limited_role():
+def limited_role(server):
     """A login role allowed one connection, dropped afterwards."""
-    require_service(*POSTGRES)
     role = f"engram_limited_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_TEST_URL, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")  # our own generated name
@@ -158,9 +157,8 @@ def test_too_many_clients_after_opening_is_explained_not_just_a_pool_timeout(lim
     assert "no free connection slot" in message and "start PostgreSQL" not in message
 
 
-def test_connect_problem_maps_a_real_server_error():
+def test_connect_problem_maps_a_real_server_error(server):
     """The mapping, fed the error the server really sends (SQLSTATE where it is given)."""
-    require_service(*POSTGRES)
     with psycopg.connect(POSTGRES_TEST_URL, autocommit=True) as conn:
         with pytest.raises(psycopg.Error) as info:
             conn.execute("DO $$ BEGIN RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = '53300'; END $$")

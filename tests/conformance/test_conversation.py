@@ -415,7 +415,8 @@ def test_prune_older_than_days(memory, clock):
     assert (report.messages, report.sessions, report.checkpoints, report.tasks) == (3, 1, 2, 1)
     assert memory.session_get(ended.id) is None
     assert memory.task_get(task.id) is None
-    assert memory.history(ended.id) == []
+    with pytest.raises(engram.NotFound):  # the session went with its messages
+        memory.history(ended.id)
     assert memory.session_get(recent.id) is not None  # ended, but recently
     assert [m.content for m in memory.history(active.id)] == ["fresh"]
     assert memory.checkpoint_get(old_cp.id) is None

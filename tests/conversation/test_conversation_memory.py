@@ -103,8 +103,8 @@ def test_llm_flags_need_an_llm_and_a_user(memory, session, fake_llm):
         ConversationMemory(memory, session_id=session.id, summary_memory=True)
     with pytest.raises(engram.InvalidInput, match="user_id"):
         ConversationMemory(memory, session_id=session.id, llm=fake_llm.client(), user_analysis_memory=True)
-    with pytest.raises(engram.NotFound):
-        ConversationMemory(memory, session_id="no-such-session")
+    with pytest.raises(engram.InvalidInput):  # any clean id starts a session: test_chat_sessions.py
+        ConversationMemory(memory, session_id="no such session")
     with pytest.raises(engram.InvalidInput):
         ConversationMemory(memory, session_id=session.id, token_budget=0)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -19,7 +21,7 @@ LIMIT = 20
 
 
 @pytest.fixture
-def limited(tmp_path) -> World:
+def limited(tmp_path) -> Iterator[World]:
     w = build_world(tmp_path, max_auth_failures=LIMIT)
     with w.client:
         yield w

@@ -201,9 +201,9 @@ def test_writes_are_logged_searches_are_not(world: World) -> None:
     log = c.get(f"{API}/admin/transactions", params={"project": "alpha"}, headers=world.headers("admin_a")).json()
     ops = [(t["operation"], t["target"], t["outcome"], t["status"]) for t in reversed(log)]
     assert ops == [
-        ("sessions.start", sid, "ok", 200),
-        ("messages.add", sid, "ok", 200),
-        ("checkpoints.save", f"{sid}/{cp['id']}", "ok", 200),
+        ("sessions.start", sid, "ok", 201),
+        ("messages.add", sid, "ok", 201),
+        ("checkpoints.save", f"{sid}/{cp['id']}", "ok", 201),
         ("checkpoints.resume", cp["id"], "ok", 200),
         ("checkpoints.resume", cp["id"], "Conflict", 409),
     ]

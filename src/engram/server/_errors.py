@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engram.errors import AuthError, EngramError, RateLimited
+from engram.validation import MAX_JSON_DEPTH
 
 log = logging.getLogger("engram.server")
 MAX_PENDING_LOGS = 256  # a burst of failures beyond this is counted, not queued (each holds a traceback)
@@ -145,7 +146,10 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         headers = getattr(exc, "headers", None)
-        if exc.status_code == 404 and message == "Not Found":
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            message = (f"the JSON body nests too deeply to parse; metadata and other values may nest "
+                       f"at most {MAX_JSON_DEPTH} levels")
+        elif exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.url.path}"
         elif exc.status_code == 405:
             # Starlette names the methods of the first matching route only; a path

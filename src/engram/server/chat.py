@@ -27,7 +27,7 @@ from engram.models import (
 )
 from engram.server._paths import ExactPathRoute
 from engram.server.deps import CallerDep
-from engram.server.models import DeletedCount, Limit, Name
+from engram.server.models import DeletedCount, Limit, Name, QueryText
 from engram.server.routes import IdPath, SearchMode, errors
 
 router = APIRouter(prefix="/api/v1", route_class=ExactPathRoute)  # ids from the raw path, see _paths
@@ -128,7 +128,7 @@ class MessagesRequest(_Body):
 
 
 class MessageSearchBody(_Body):
-    query: Annotated[str, Field(max_length=10_000, description='Words, "phrase", a OR b, a AND b, prefix*, -word.')]
+    query: QueryText
     session_id: Name | None = Field(None, description="Only messages of this session.")
     user_id: Name | None = Field(None, description="Only messages of this user.")
     limit: Limit = 10

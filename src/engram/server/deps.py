@@ -88,11 +88,6 @@ class Caller:
             raise PermissionDenied("only the server administrator can create server_admin keys; ask for admin or member")
 
 
-def client_address(scope_client: tuple[str, int] | None) -> str:
-    """The direct peer's address. Prefer :func:`request_client`, which believes trusted proxies."""
-    return scope_client[0] if scope_client else "unknown"
-
-
 def request_client(request: Request) -> str:
     """Who the client is: the peer, or the address a trusted proxy forwarded (``forwarded_allow_ips``)."""
     return request.app.state.proxies.client_of_scope(request.scope)

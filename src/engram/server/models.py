@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engram.search.query import MAX_QUERY_CHARS
 from engram.validation import MAX_LIMIT, MAX_NAME_CHARS, MAX_TTL_SECONDS
 
 # member: reads and writes its project's data. admin: a project admin (its own project's
@@ -27,6 +28,15 @@ Name = Annotated[
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+# The schema states the library's one limit; the library enforces it, so an over-long
+# query is a QuerySyntaxError (400) over REST as in every other front end.
+QueryText = Annotated[
+    str,
+    Field(
+        description=f'Words, "phrase", a OR b, a AND b, prefix*, -word; at most {MAX_QUERY_CHARS} characters.',
+        json_schema_extra={"maxLength": MAX_QUERY_CHARS},
+    ),
+]
 Offset = Annotated[int, Field(ge=0, le=1_000_000_000)]
 MAX_VARIABLE_BYTES = 64 * 1024
 
@@ -151,7 +161,7 @@ class StoreManyResult(_Model):
 
 
 class SearchRequest(_Model):
-    query: Annotated[str, Field(max_length=10_000, description="Query language: words, \"phrase\", OR, AND, prefix*, -word.")]
+    query: QueryText
     namespace: Name | None = None
     limit: Limit = 10
     metadata: dict[str, str | int | float | bool | None] | None = None

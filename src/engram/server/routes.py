@@ -25,6 +25,7 @@ from engram.server.models import (
     ErrorResponse,
     Limit,
     Name,
+    QueryText,
     SessionEndRequest,
     SessionStartRequest,
     StoreManyRequest,
@@ -84,7 +85,7 @@ SearchMode = Literal["auto", "fts", "vector", "hybrid"]
 class SearchBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    query: Annotated[str, Field(max_length=10_000, description='Words, "phrase", a OR b, a AND b, prefix*, -word.')]
+    query: QueryText
     namespace: Name | None = None
     limit: Limit = 10
     metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="Equality filters.")

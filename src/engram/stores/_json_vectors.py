@@ -15,6 +15,7 @@ next entries write) from the file.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -79,18 +80,15 @@ def decode_fresh_vector(record: dict[str, Any], content: str, model: VectorModel
     return vector.astype(np.float32) if len(vector) == model.dimensions else None
 
 
-def render_vectors(mem: Any) -> str:
-    """The text of vectors.json from a ``MemoryStore``'s fresh vectors."""
+def render_vectors(mem: Any, also: Iterable[tuple[dict[str, Any], str, Any]] = ()) -> str:
+    """The text of vectors.json from a ``MemoryStore``'s fresh vectors (and the records ``also``)."""
     state = mem._vstate()
-    return render_vector_file(
-        "vectors",
-        state["model"],
-        (
-            ({"namespace": namespace, "key": key}, content, vector)
-            for (namespace, key), (_, content, vector) in state["vectors"].items()
-            if mem._fresh((namespace, key), content)
-        ),
+    fresh = (
+        ({"namespace": namespace, "key": key}, content, vector)
+        for (namespace, key), (_, content, vector) in state["vectors"].items()
+        if mem._fresh((namespace, key), content)
     )
+    return render_vector_file("vectors", state["model"], itertools.chain(also, fresh))
 
 
 def restore_vectors(mem: Any, path: Path) -> None:
@@ -140,11 +138,21 @@ class JsonVectors:
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
-        # One locked write; vectors.json is renamed into place before entries.json, so a crash
-        # between the two leaves vectors of entries that are not there, which loading drops.
-        with self._writing(VECTORS_FILE, "entries") as mem:
+        # Two files, renamed into place in this order under the lock: vectors.json, holding the
+        # new vectors and the ones they replace, then entries.json. Loading keeps, per entry, the
+        # vector of the content it holds: a crash between the two renames leaves the old entries
+        # with their old vectors (the new ones belong to no entry), after both the new with the new.
+        with self._writing("entries") as mem:
             mem.vector_exact_max = self.vector_exact_max
-            return mem.put_entries_with_vectors(entries, vectors, now=now, model=model)
+            held = mem._vstate()["vectors"]
+            replaced = [
+                ({"namespace": i.namespace, "key": i.key}, held[(i.namespace, i.key)][1], held[(i.namespace, i.key)][2])
+                for i in vectors
+                if (i.namespace, i.key) in held
+            ]
+            stored = mem.put_entries_with_vectors(entries, vectors, now=now, model=model)
+            self._write_file(VECTORS_FILE, render_vectors(mem, replaced))  # type: ignore[attr-defined]
+        return stored
 
     def clear_vectors(self) -> int:
         with self._writing(VECTORS_FILE) as mem:

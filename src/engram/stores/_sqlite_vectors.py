@@ -138,10 +138,21 @@ class SQLiteVectors:
         return stored
 
     def _after_vector_write(self, items: Sequence[VectorItem], stored: int, model: VectorModel) -> None:
+        if getattr(self._local, "writing", False):  # type: ignore[attr-defined]
+            # Inside a transaction (Store.transaction): the graphs may only see committed
+            # vectors, so the sync waits for the commit (_after_commit).
+            held = self._local.__dict__.setdefault("after_commit", [])  # type: ignore[attr-defined]
+            held.append((items, stored, model))
+            return
         if stored >= BULK_SYNC and ann_available():
             for ns, n in Counter(i.namespace for i in items).items():
                 if n >= BULK_SYNC:
                     self._sync_after_write(ns, model.dimensions)
+
+    def _after_commit(self) -> None:
+        held = self._local.__dict__.pop("after_commit", [])  # type: ignore[attr-defined]
+        for items, stored, model in held:
+            self._after_vector_write(items, stored, model)
 
     def _sync_after_write(self, namespace: str, dimensions: int) -> None:
         """Bring a big namespace's HNSW graph up to date after a bulk write (build it when it crossed the size)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -419,6 +420,14 @@ class Store(ABC):
             ConfigError: the store holds vectors of another model (``engram reindex`` fixes it).
         """
         raise self._no_vectors("store embeddings")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes made inside (by this thread) as one transaction, where the backend has
+        them (SQLite, PostgreSQL): all are kept or none. Elsewhere each write stays atomic
+        on its own and this adds nothing. Used by import, so a failed import changes nothing.
+        """
+        yield
 
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel

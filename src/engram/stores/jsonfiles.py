@@ -128,10 +128,10 @@ def write_atomically(path: Path, text: str) -> None:
     """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        try:  # mkstemp makes 0600; keep the file's mode (readable, like any file the user creates)
+        try:  # keep the mode an operator gave the file; a new one stays mkstemp's owner-only 0600
             os.fchmod(fd, path.stat().st_mode & 0o777)
         except FileNotFoundError:
-            os.fchmod(fd, 0o644)
+            os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

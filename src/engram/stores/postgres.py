@@ -16,6 +16,11 @@ Vectors (:mod:`engram.stores._postgres_vectors`): a ``bytea`` per entry, a
 change log, and the in-process index of ``engram.search.vector`` in each
 process (pgvector is not used yet).
 
+Connections: at most ``pool_size + max_overflow`` (default 1 + 3) per store,
+one pool for everything (vectors included), so many processes fit a stock
+``max_connections``. A thread's nested calls share its connection, which is
+how an entry and its vector commit in one transaction.
+
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
@@ -321,7 +326,8 @@ class _Translate:
             raise Conflict(f"{action} violates a constraint: {_first_line(exc)}") from exc
         except psycopg.OperationalError as exc:
             if getattr(exc, "sqlstate", None) == TOO_MANY_CLIENTS:
-                raise BackendError(f"{action} failed: {connect_problem(exc, self.where, '', self.pool.pool_size + self.pool.max_overflow)}") from exc
+                limit = self.pool.pool_size + self.pool.max_overflow
+                raise BackendError(f"{action} failed: {connect_problem(exc, self.where, '', limit)}") from exc
             raise BackendError(
                 f"{action} failed: PostgreSQL at {self.where}: {_first_line(exc)}; {HOW_TO_START}"
             ) from exc
@@ -500,6 +506,11 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                     update["metadata"] = metadata
                 stored.append(e.model_copy(update=update))
         return stored
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._conn("writing in one transaction") as conn, conn.transaction():
+            yield  # every call made inside by this thread shares conn (see _conn), so joins this
 
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel

@@ -260,6 +260,16 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
             self._local.writing = False
             conn.execute("COMMIT")
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self._write("writing in one transaction"):
+                yield
+        except BaseException:
+            self._local.__dict__.pop("after_commit", None)  # rolled back: nothing to catch up with
+            raise
+        self._after_commit()  # type: ignore[attr-defined]  (work held back until the data is committed)
+
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with _translated(action):
             return self._conn().execute(sql, params).fetchall()
