@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import time
 
-import engram
-
 
 def test_store_without_metadata_keeps_the_old_metadata(memory):
     first = memory.store("k", "one", namespace="ns", metadata={"topic": "food", "n": 1})
