@@ -282,21 +282,29 @@ class ConversationAPI:
             return self.backend.append_messages(messages)
         except NotFound:
             # The common case (a known session) costs nothing extra; a new one costs a retry.
-            if not self._open_sessions(dict.fromkeys(m.session_id for m in messages)):
+            if not self._open_sessions(messages):
                 raise
             return self.backend.append_messages(messages)
 
-    def _open_sessions(self, ids: Iterable[str]) -> bool:
-        """Start an active session under each id that names none; True when any was started.
+    def _open_sessions(self, messages: Iterable[Message]) -> bool:
+        """Start an active session for each message's session id that names none; True when any was.
+
+        A session started so takes the user and agent of its first message.
 
         Raises:
             InvalidInput: an id that is not a valid new session id (then nothing is started).
         """
-        missing = [new_session_id(i) for i in ids if self.backend.get_session(i) is None]
+        owners: dict[str, Message] = {}
+        for m in messages:
+            owners.setdefault(m.session_id, m)
+        missing = [(new_session_id(i), m) for i, m in owners.items() if self.backend.get_session(i) is None]
         now = utcnow()
-        for sid in missing:
+        for sid, m in missing:
             self.backend.put_session(
-                Session.model_construct(id=sid, status="active", metadata={}, started_at=now, ended_at=None)
+                Session.model_construct(
+                    id=sid, status="active", metadata={}, started_at=now, ended_at=None,
+                    user_id=m.user_id, agent_id=m.agent_id,
+                )
             )
         return bool(missing)
 
@@ -451,15 +459,25 @@ class ConversationAPI:
         return self.backend.get_profile(check.name("user_id", user_id))
 
     def profile_save(
-        self, user_id: str, traits: Mapping[str, Any], *, mode: str = "update"
+        self,
+        user_id: str,
+        traits: Mapping[str, Any],
+        *,
+        mode: str = "update",
+        schema_name: str | None = None,
+        schema_version: str | None = None,
     ) -> Profile:
         """Merge (``update``) traits into a user's profile, or ``replace`` it.
 
         ``traits`` maps a name to a :class:`Trait`, or to a dict with ``value``
         and ``source_message_ids``. In ``update`` mode a trait whose value is
         None is removed, and a trait restated with the same value keeps its
-        earlier sources too.
+        earlier sources too. ``schema_name`` / ``schema_version`` record the
+        profile schema the traits fill (None: free-form).
         """
+        for field, value in (("schema_name", schema_name), ("schema_version", schema_version)):
+            if value is not None:
+                check.name(field, value)
         check.name("user_id", user_id)
         check.choice("mode", mode, PROFILE_MODES)
         if not isinstance(traits, Mapping):
@@ -494,7 +512,9 @@ class ConversationAPI:
         else:
             merged = {n: t for n, t in new.items() if t.value is not None}
         check.json_value("profile", {n: t.model_dump(mode="json") for n, t in merged.items()}, self._max_bytes)
-        profile = Profile.model_construct(user_id=user_id, traits=merged, updated_at=now)
+        profile = Profile.model_construct(
+            user_id=user_id, traits=merged, updated_at=now, schema_name=schema_name, schema_version=schema_version
+        )
         self.backend.put_profile(profile)
         return profile
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -133,14 +134,44 @@ def _blocks(messages: Sequence[Message]) -> list[list[Message]]:
     return blocks
 
 
+def _without_calls(m: Message) -> list[Message]:
+    """An assistant message with its tool calls taken out: its text alone, or nothing."""
+    return [m.model_copy(update={"tool_calls": []})] if m.content else []
+
+
+def _loadable(block: list[Message], with_tools: bool) -> list[Message]:
+    """What of one block may enter a context: a tool call only together with its result.
+
+    Without ``with_tools`` tool results are left out, and so are the calls they
+    answer (the assistant's text stays). With it, calls that got no result are
+    taken out of their message.
+    """
+    head = block[0]
+    if head.role == "tool":
+        return []  # a result whose call is not in the history
+    if not head.tool_calls:
+        return block
+    results = block[1:]
+    if not with_tools or not results:
+        return _without_calls(head)
+    answered = {r.tool_call_id for r in results}
+    if None in answered:  # results that name no call answer the calls in order
+        return block
+    calls = [c for c in head.tool_calls if str(c.get("id")) in answered]
+    return [head if len(calls) == len(head.tool_calls) else head.model_copy(update={"tool_calls": calls}), *results]
+
+
 class ConversationMemory:
     """Chat memory of one session (and user), with separate save and load flags.
 
     Args:
         memory: the :class:`~engram.Memory` to keep everything in.
-        session_id: the session; an id never seen before starts that session
-            (1 to 128 letters, digits and ``_ . : @ -``).
-        user_id / agent_id: stamped on the messages saved; the profile belongs to ``user_id``.
+        session_id: the session; an id never seen before starts that session on
+            the first write (1 to 128 letters, digits and ``_ . : @ -``). None
+            generates one (a UUID4), exposed as ``session_id``.
+        user_id / agent_id: stamped on the messages saved (and on a session they
+            start); the profile belongs to ``user_id``. ``user_id=None``
+            generates one (a UUID4), exposed as ``user_id``.
         llm: an :class:`~engram.llm.LLMClient`; needed when ``summary_memory`` or
             ``user_analysis_memory`` is on.
         full_session_memory / summary_memory / user_analysis_memory: what is saved.
@@ -153,7 +184,17 @@ class ConversationMemory:
         summary_every: update the summary after this many new messages (default:
             the ``llm_summary_every`` setting). When full history is off, every turn
             updates it, since unsaved messages cannot be read back later.
-        profile_mode: ``update`` merges traits into the profile, ``replace`` swaps it.
+        profile_mode: ``update`` merges traits into the profile, ``replace`` swaps it
+            (``user_memory_mode``, the Upsonic name, is accepted as an alias).
+        user_profile_schema: a pydantic model class or a JSON Schema (dict) the
+            profile must fill; the model's output is validated against it and
+            fields outside it are dropped (see :mod:`engram.llm.profiles`).
+        dynamic_user_profile: let the model name its own fields, as flat
+            scalars or short strings, within the caps of :mod:`engram.llm.profiles`.
+        feed_tool_call_results: load tool calls and their results into the
+            context (default False, as Upsonic). They are saved with the full
+            history either way; an assistant tool call is never loaded without
+            its result, nor kept when its result is left out.
         strict: raise LLM failures from ``save_turn`` (the messages are saved
             first either way); False records them in ``TurnResult.errors``.
     """
@@ -162,7 +203,7 @@ class ConversationMemory:
         self,
         memory: "Memory",
         *,
-        session_id: str,
+        session_id: str | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         llm: "LLMClient | None" = None,
@@ -176,15 +217,24 @@ class ConversationMemory:
         token_budget: int | None = None,
         count_tokens: TokenCounter | None = None,
         summary_every: int | None = None,
-        profile_mode: str = "update",
+        profile_mode: str | None = None,
+        user_memory_mode: str | None = None,
+        user_profile_schema: Any = None,
+        dynamic_user_profile: bool = False,
+        feed_tool_call_results: bool = False,
         strict: bool = True,
     ):
-        from engram.llm.profiles import ProfileExtractor
+        from engram._chat_api import new_session_id
+        from engram.llm.profiles import ProfileExtractor, ProfileSchema
         from engram.llm.summarizer import Summarizer
 
         self.memory = memory
-        self.session_id = check.identifier("session id", session_id)
-        self.user_id = None if user_id is None else check.name("user_id", user_id)
+        # Like the chat histories users know, any session id will do: one never seen
+        # starts that session on the first write (with that write's user and agent).
+        self.session_id = str(uuid.uuid4()) if session_id is None else check.identifier("session id", session_id)
+        if memory.session_get(self.session_id) is None:
+            new_session_id(self.session_id)  # refuse now an id that could never be created
+        self.user_id = str(uuid.uuid4()) if user_id is None else check.name("user_id", user_id)
         self.agent_id = None if agent_id is None else check.name("agent_id", agent_id)
         self.llm = llm
         self.full_session_memory = bool(full_session_memory)
@@ -198,19 +248,29 @@ class ConversationMemory:
         self.num_last_messages = None if num_last_messages is None else check.limit(num_last_messages, "num_last_messages")
         self.token_budget = _budget(token_budget)
         self.count_tokens = count_tokens or approx_tokens
+        self.feed_tool_call_results = bool(feed_tool_call_results)
         self.strict = strict
+        if profile_mode is not None and user_memory_mode is not None and profile_mode != user_memory_mode:
+            raise InvalidInput("give profile_mode or its alias user_memory_mode, not both with different values")
+        self.profile_mode = check.choice("profile_mode (user_memory_mode)", profile_mode or user_memory_mode or "update", ("update", "replace"))
+        if user_profile_schema is not None and dynamic_user_profile:
+            raise InvalidInput("give user_profile_schema (fixed fields) or dynamic_user_profile=True (the model's own), not both")
+        self.profile_schema = None if user_profile_schema is None else ProfileSchema.of(user_profile_schema)
+        self.dynamic_user_profile = bool(dynamic_user_profile)
         if (self.summary_memory or self.user_analysis_memory) and llm is None:
             raise InvalidInput(
                 "summary_memory and user_analysis_memory need an llm: pass llm=LLMClient(...) "
                 "or LLMClient.from_settings(settings)"
             )
-        if self.user_analysis_memory and self.user_id is None:
-            raise InvalidInput("user_analysis_memory needs a user_id: the profile belongs to a user")
         every = summary_every if summary_every is not None else memory.settings.llm_summary_every
         self.summarizer = Summarizer(memory, llm, every=every) if llm is not None else None  # type: ignore[arg-type]
-        self.profiles = ProfileExtractor(memory, llm, mode=profile_mode) if llm is not None else None  # type: ignore[arg-type]
-        # Like the chat histories users know, any session id will do: one never seen starts it.
-        memory._open_sessions([self.session_id])
+        self.profiles = (
+            ProfileExtractor(
+                memory, llm, mode=self.profile_mode, schema=self.profile_schema, dynamic=self.dynamic_user_profile
+            )
+            if llm is not None
+            else None
+        )
 
     def __repr__(self) -> str:
         saved = [n for n, on in (("history", self.full_session_memory), ("summary", self.summary_memory), ("profile", self.user_analysis_memory)) if on]
@@ -272,8 +332,9 @@ class ConversationMemory:
             for item in items:
                 fields = {k: v for k, v in item.items() if k not in ("role", "content", "session_id")}
                 messages.append(self.memory._message(self.session_id, item.get("role"), item.get("content"), now=now, **fields))
-            if self.memory.session_get(self.session_id) is None:
-                raise NotFound(f"session {self.session_id} does not exist")
+            # Session memory exists whatever the save flags: a summary, a checkpoint or a run
+            # saved later needs its session.
+            self.memory._open_sessions(messages)
         errors: list[str] = []
         summary = profile = None
         if self.summary_memory and self.summarizer is not None and messages:
@@ -306,6 +367,8 @@ class ConversationMemory:
 
     def clear(self) -> int:
         """Delete the session's history and summary; returns how many messages went."""
+        if self.memory.session_get(self.session_id) is None:
+            return 0  # never written to
         return self.memory.delete_history(self.session_id)
 
     # -- loading ------------------------------------------------------------------------
@@ -318,6 +381,13 @@ class ConversationMemory:
         """
         limit = self.num_last_messages if num_last_messages is None else check.limit(num_last_messages, "num_last_messages")
         budget = self.token_budget if token_budget is None else _budget(token_budget)
+        if self.memory.session_get(self.session_id) is None:
+            # Not written to yet (it starts on the first write): only the user's profile can be known.
+            profile = self.memory.profile(self.user_id) if self.load_user_analysis_memory else None
+            empty = ConversationContext(session_id=self.session_id, user_id=self.user_id, profile=profile)
+            preamble = empty.preamble()
+            tokens = 0 if preamble is None else self.count_tokens(preamble) + MESSAGE_OVERHEAD_TOKENS
+            return empty.model_copy(update={"tokens": tokens})
         summary = self.memory.summary(self.session_id) if self.load_summary_memory else None
         profile = (
             self.memory.profile(self.user_id) if self.load_user_analysis_memory and self.user_id is not None else None
@@ -358,6 +428,7 @@ class ConversationMemory:
         window, more = self._window(limit, room)
         blocks = _blocks(window)
         orphans = sum(len(b) for b in blocks) < len(window)
+        blocks = [b for b in (_loadable(b, self.feed_tool_call_results) for b in blocks) if b]
         chosen: list[list[Message]] = []
         spent = 0
         for block in reversed(blocks):

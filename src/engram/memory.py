@@ -25,7 +25,7 @@ from engram._time import utcnow
 from engram.config import Settings, load_settings
 from engram.errors import Conflict, InvalidInput, NotFound
 from engram.models import Entry, PruneReport, SearchResult, Session, Stats, Task
-from engram.stores.base import EntryQuery, SessionQuery, Store, TaskQuery
+from engram.stores.base import SESSION_SORTS, EntryQuery, PrunePlan, SessionQuery, Store, TaskQuery
 from engram.stores.registry import store_class
 
 SESSION_STATUSES = ("active", "ended", "error")
@@ -33,6 +33,7 @@ END_STATUSES = ("ended", "error")
 TASK_STATUSES = ("pending", "running", "completed", "failed")
 FINISHED_TASK_STATUSES = ("completed", "failed")
 _ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding"})
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)  # after every record's created_at
 
 Progress = Callable[[int], None]
 
@@ -273,14 +274,18 @@ class Memory(ConversationAPI, SemanticAPI):
         )
 
     # -- sessions --------------------------------------------------------------
-    def session_start(self, metadata: dict[str, Any] | None = None) -> Session:
-        """Start a new active session."""
+    def session_start(
+        self, metadata: dict[str, Any] | None = None, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> Session:
+        """Start a new active session, optionally of a user and an agent."""
         session = Session.model_construct(
             id=str(uuid.uuid4()),
             status="active",
             metadata=check.metadata(metadata, self._max_bytes),
             started_at=utcnow(),
             ended_at=None,
+            user_id=None if user_id is None else check.name("user_id", user_id),
+            agent_id=None if agent_id is None else check.name("agent_id", agent_id),
         )
         self.backend.put_session(session)
         return session
@@ -316,8 +321,22 @@ class Memory(ConversationAPI, SemanticAPI):
         ended_before: datetime | None = None,
         limit: int = 20,
         offset: int = 0,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        sort: str = "newest",
     ) -> builtins.list[Session]:
-        """Sessions, newest started first, filtered by status and end time."""
+        """Sessions filtered by status, end time, user and agent, paged.
+
+        Args:
+            sort: ``newest`` (started last first, the default) or ``oldest`` (started first first).
+        Raises:
+            InvalidInput: a bad status, sort, user_id, agent_id, limit or offset.
+        """
+        check.choice("sort", sort, SESSION_SORTS)
+        for field, value in (("user_id", user_id), ("agent_id", agent_id)):
+            if value is not None:
+                check.name(field, value)
         if status is not None:
             check.choice("status", status, SESSION_STATUSES)
         if ended_before is not None and not isinstance(ended_before, datetime):
@@ -325,8 +344,48 @@ class Memory(ConversationAPI, SemanticAPI):
         if ended_before is not None and ended_before.tzinfo is None:
             ended_before = ended_before.replace(tzinfo=timezone.utc)  # naive means UTC, as stored
         return self.backend.list_sessions(
-            SessionQuery(status=status, ended_before=ended_before, limit=check.limit(limit), offset=check.offset(offset))
+            SessionQuery(
+                status=status, ended_before=ended_before, limit=check.limit(limit), offset=check.offset(offset),
+                user_id=user_id, agent_id=agent_id, sort=sort,
+            )
         )
+
+    def session_metadata(self, id: str) -> dict[str, Any]:
+        """A session's metadata.
+
+        Raises:
+            NotFound: no such session.
+        """
+        return dict(self._session(id).metadata)
+
+    def session_update(self, id: str, metadata: dict[str, Any], *, replace: bool = False) -> Session:
+        """Merge ``metadata`` into a session's (a key set to None is removed), or ``replace`` it.
+
+        Raises:
+            NotFound: no such session.
+            InvalidInput: metadata that is not a JSON object of valid keys.
+        """
+        session = self._session(id)
+        if not isinstance(metadata, Mapping):
+            raise InvalidInput(f"metadata must be a dict, not {type(metadata).__name__}")
+        merged = dict(metadata) if replace else {**session.metadata, **metadata}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        updated = session.model_copy(update={"metadata": check.metadata(merged, self._max_bytes)})
+        self.backend.put_session(updated)
+        return updated
+
+    def session_delete(self, id: str) -> bool:
+        """Delete a session with its messages (and their vectors), summary, checkpoints, runs and tasks.
+
+        The profile of its user stays: it belongs to the user, not to one session.
+        Returns True when the session existed.
+        """
+        session_id = check.identifier("session id", id)
+        if self.backend.get_session(session_id) is None:
+            return False
+        # Retention already removes a session with everything it holds, in every backend.
+        self.backend.prune_conversation(PrunePlan(before=_END_OF_TIME, session_id=session_id, any_status=True))
+        return True
 
     # -- tasks -----------------------------------------------------------------
     def task_create(self, agent_type: str, input: Any, *, session_id: str | None = None) -> Task:
@@ -516,6 +575,9 @@ class AsyncMemory:
     session_end = _run_in_pool("session_end")
     session_get = _run_in_pool("session_get")
     sessions = _run_in_pool("sessions")
+    session_metadata = _run_in_pool("session_metadata")
+    session_update = _run_in_pool("session_update")
+    session_delete = _run_in_pool("session_delete")
     task_create = _run_in_pool("task_create")
     task_update = _run_in_pool("task_update")
     task_get = _run_in_pool("task_get")

@@ -67,6 +67,8 @@ class Session(_Model):
     metadata: dict[str, JSONValue] = Field(default_factory=dict)
     started_at: datetime
     ended_at: datetime | None = None
+    user_id: str | None = None  # whose conversation (a chat session takes its first message's)
+    agent_id: str | None = None
 
 
 class Task(_Model):
@@ -205,11 +207,17 @@ class Trait(_Model):
 
 
 class Profile(_Model):
-    """What is known about a user: trait name -> :class:`Trait`."""
+    """What is known about a user: trait name -> :class:`Trait`.
+
+    ``schema_name`` / ``schema_version`` name the profile schema the traits
+    were extracted to fill (``user_profile_schema``), None when free-form.
+    """
 
     user_id: str
     traits: dict[str, Trait] = Field(default_factory=dict)
     updated_at: datetime
+    schema_name: str | None = None
+    schema_version: str | None = None
 
 
 class Checkpoint(_Model):

@@ -8,6 +8,7 @@ each docstring says; the others need no LLM.
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -101,8 +102,9 @@ def test_llm_flags_need_an_llm_and_a_user(memory, session, fake_llm):
     """No LLM calls: construction checks."""
     with pytest.raises(engram.InvalidInput, match="need an llm"):
         ConversationMemory(memory, session_id=session.id, summary_memory=True)
-    with pytest.raises(engram.InvalidInput, match="user_id"):
-        ConversationMemory(memory, session_id=session.id, llm=fake_llm.client(), user_analysis_memory=True)
+    # Issue 16: without a user_id one is generated (as Upsonic does), so the profile has an owner.
+    conv = ConversationMemory(memory, session_id=session.id, llm=fake_llm.client(), user_analysis_memory=True)
+    assert str(uuid.UUID(conv.user_id, version=4)) == conv.user_id
     with pytest.raises(engram.InvalidInput):  # any clean id starts a session: test_chat_sessions.py
         ConversationMemory(memory, session_id="no such session")
     with pytest.raises(engram.InvalidInput):
@@ -150,7 +152,7 @@ def save_tool_turn(conv, n):
 
 def test_trimming_never_separates_a_tool_call_from_its_result(memory, session):
     """No LLM involved."""
-    conv = ConversationMemory(memory, session_id=session.id)
+    conv = ConversationMemory(memory, session_id=session.id, feed_tool_call_results=True)  # tools load (issue 16)
     for n in range(3):
         save_tool_turn(conv, n)
     history = memory.history(session.id)

@@ -35,6 +35,7 @@ def bodies(world: World) -> dict[str, Any]:
         "search": {"query": CANARY},
         "sessions.start": {"metadata": {"probe": True}},
         "sessions.end": {"status": "ended"},
+        "sessions.update_metadata": {"metadata": {"probe": True}},
         "tasks.create": {"agent_type": "probe", "session_id": world.ids["session"]},
         "tasks.update": {"status": "running"},
         "variables.set": {"value": "probe"},

@@ -173,6 +173,13 @@ class DeletedCount(_Model):
 
 class SessionStartRequest(_Model):
     metadata: dict[str, Any] | None = None
+    user_id: Name | None = Field(None, description="The user whose session this is.")
+    agent_id: Name | None = Field(None, description="The agent that runs it.")
+
+
+class SessionMetadataRequest(_Model):
+    metadata: dict[str, Any] = Field(description="Keys to set; a key set to null is removed (unless replace).")
+    replace: bool = Field(False, description="Replace the whole metadata instead of merging into it.")
 
 
 class SessionEndRequest(_Model):

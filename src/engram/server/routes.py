@@ -27,6 +27,7 @@ from engram.server.models import (
     Name,
     QueryText,
     SessionEndRequest,
+    SessionMetadataRequest,
     SessionStartRequest,
     StoreManyRequest,
     StoreManyResult,
@@ -191,7 +192,11 @@ def search(body: SearchBody, caller: CallerDep) -> SearchResult:
              responses=errors(413), tags=["sessions"])
 def start_session(caller: CallerDep, body: SessionStartRequest | None = None) -> Session:
     """Start an active session."""
-    session = caller.memory.session_start(body.metadata if body else None)
+    session = caller.memory.session_start(
+        body.metadata if body else None,
+        user_id=body.user_id if body else None,
+        agent_id=body.agent_id if body else None,
+    )
     caller.target = session.id
     return session
 
@@ -203,9 +208,14 @@ def list_sessions(
     ended_before: IsoDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    user_id: Annotated[Name | None, Query(description="Only sessions of this user.")] = None,
+    agent_id: Annotated[Name | None, Query(description="Only sessions of this agent.")] = None,
+    sort: Annotated[Literal["newest", "oldest"], Query(description="By start time: newest or oldest first.")] = "newest",
 ) -> list[Session]:
-    """Sessions, newest started first."""
-    return caller.memory.sessions(status=status, ended_before=ended_before, limit=limit, offset=offset)
+    """Sessions filtered by status, end time, user and agent; newest started first unless sort=oldest."""
+    return caller.memory.sessions(
+        status=status, ended_before=ended_before, limit=limit, offset=offset, user_id=user_id, agent_id=agent_id, sort=sort
+    )
 
 
 @router.get("/sessions/{session_id}", name="sessions.get", response_model=Session, responses=errors(404), tags=["sessions"])
@@ -215,6 +225,29 @@ def get_session(session_id: IdPath, caller: CallerDep) -> Session:
     if session is None:
         raise NotFound(f"session {session_id} does not exist")
     return session
+
+
+@router.delete("/sessions/{session_id}", name="sessions.delete", status_code=204, responses=errors(404),
+               tags=["sessions"])
+def delete_session(session_id: IdPath, caller: CallerDep) -> Response:
+    """Delete a session with its messages, summary, checkpoints, runs and tasks (never its user's profile)."""
+    if not caller.memory.session_delete(session_id):
+        raise NotFound(f"session {session_id} does not exist")
+    return Response(status_code=204)
+
+
+@router.get("/sessions/{session_id}/metadata", name="sessions.metadata", response_model=dict[str, Any],
+            responses=errors(404), tags=["sessions"])
+def get_session_metadata(session_id: IdPath, caller: CallerDep) -> dict[str, Any]:
+    """A session's metadata."""
+    return caller.memory.session_metadata(session_id)
+
+
+@router.patch("/sessions/{session_id}/metadata", name="sessions.update_metadata", response_model=Session,
+              responses=errors(404, 413), tags=["sessions"])
+def update_session_metadata(session_id: IdPath, body: SessionMetadataRequest, caller: CallerDep) -> Session:
+    """Merge keys into a session's metadata (null removes a key), or replace it; returns the session."""
+    return caller.memory.session_update(session_id, body.metadata, replace=body.replace)
 
 
 @router.post("/sessions/{session_id}/end", name="sessions.end", response_model=Session,

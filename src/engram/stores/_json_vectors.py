@@ -138,6 +138,8 @@ class JsonVectors:
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
+        if not vectors:
+            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
         # Two files, renamed into place in this order under the lock: vectors.json, holding the
         # new vectors and the ones they replace, then entries.json. Loading keeps, per entry, the
         # vector of the content it holds: a crash between the two renames leaves the old entries

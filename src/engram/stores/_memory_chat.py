@@ -268,7 +268,8 @@ class MemoryConversation:
             sessions = {
                 s.id
                 for s in in_scope
-                if plan.before is not None
+                if (plan.any_status and plan.session_id is not None)
+                or plan.before is not None
                 and s.status in END_STATUSES
                 and s.ended_at is not None
                 and s.ended_at < plan.before

@@ -98,6 +98,8 @@ def _profile(row: Sequence[Any]) -> Profile:
             for name, t in row[1].items()
         },
         updated_at=_utc(row[2]),
+        schema_name=row[3],
+        schema_version=row[4],
     )
 
 
@@ -230,7 +232,14 @@ class PostgresConversation:
     def put_profile(self, profile: Profile) -> None:
         traits = _json({name: t.model_dump(mode="json") for name, t in profile.traits.items()})
         with self._conn("storing a profile") as conn:
-            self._run(conn, q.UPSERT_PROFILE, {"user_id": profile.user_id, "traits": traits, "updated_at": profile.updated_at})
+            self._run(
+                conn,
+                q.UPSERT_PROFILE,
+                {
+                    "user_id": profile.user_id, "traits": traits, "updated_at": profile.updated_at,
+                    "schema_name": profile.schema_name, "schema_version": profile.schema_version,
+                },
+            )
 
     def get_profile(self, user_id: str) -> Profile | None:
         rows = self._fetch("reading a profile", q.GET_PROFILE, {"user_id": user_id})

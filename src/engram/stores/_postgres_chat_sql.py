@@ -122,13 +122,16 @@ ON CONFLICT (session_id) DO UPDATE SET content = excluded.content, content_escap
 GET_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM engram_summaries WHERE session_id = %(session_id)s"
 ITER_SUMMARIES = f"SELECT {SUMMARY_COLUMNS} FROM engram_summaries ORDER BY session_id"
 
-UPSERT_PROFILE = """
-INSERT INTO engram_profiles (user_id, traits, updated_at) VALUES (%(user_id)s, %(traits)s::json, %(updated_at)s)
-ON CONFLICT (user_id) DO UPDATE SET traits = excluded.traits, updated_at = excluded.updated_at
+PROFILE_COLUMNS = "user_id, traits, updated_at, schema_name, schema_version"
+UPSERT_PROFILE = f"""
+INSERT INTO engram_profiles ({PROFILE_COLUMNS})
+VALUES (%(user_id)s, %(traits)s::json, %(updated_at)s, %(schema_name)s, %(schema_version)s)
+ON CONFLICT (user_id) DO UPDATE SET traits = excluded.traits, updated_at = excluded.updated_at,
+    schema_name = excluded.schema_name, schema_version = excluded.schema_version
 """
-GET_PROFILE = "SELECT user_id, traits, updated_at FROM engram_profiles WHERE user_id = %(user_id)s"
+GET_PROFILE = f"SELECT {PROFILE_COLUMNS} FROM engram_profiles WHERE user_id = %(user_id)s"
 DELETE_PROFILE = "DELETE FROM engram_profiles WHERE user_id = %(user_id)s"
-ITER_PROFILES = "SELECT user_id, traits, updated_at FROM engram_profiles ORDER BY user_id"
+ITER_PROFILES = f"SELECT {PROFILE_COLUMNS} FROM engram_profiles ORDER BY user_id"
 
 CHECKPOINT_COLUMNS = "id, session_id, run_id, state, status, created_at, resumed_at"
 INSERT_CHECKPOINT = f"""
@@ -201,7 +204,9 @@ def list_checkpoints_sql(session_id: str, status: str | None) -> tuple[str, dict
 def prune_selections(plan: PrunePlan) -> dict[str, tuple[str, str] | None]:
     """Per table: (key column, SELECT of the keys to remove), or None. Parameters: see prune_params."""
     sessions = None
-    if plan.before is not None:
+    if plan.any_status and plan.session_id is not None:
+        sessions = "SELECT id FROM engram_sessions WHERE id = %(session_id)s"
+    elif plan.before is not None:
         sessions = (
             "SELECT id FROM engram_sessions WHERE status IN ('ended', 'error') AND ended_at IS NOT NULL"
             " AND ended_at < %(before)s" + (" AND id = %(session_id)s" if plan.session_id is not None else "")

@@ -80,6 +80,13 @@ MIGRATIONS: list[str] = [
     VECTOR_SCHEMA,
     # 4: message embeddings: vectors by message seq, a change log (see _postgres_message_vectors).
     MESSAGE_VECTOR_SCHEMA,
+    # 5: sessions by user and agent (issue 16).
+    """
+    ALTER TABLE engram_sessions ADD COLUMN user_id text COLLATE "C", ADD COLUMN agent_id text COLLATE "C";
+    CREATE INDEX engram_sessions_by_user ON engram_sessions (user_id, started_at DESC, id) WHERE user_id IS NOT NULL;
+    CREATE INDEX engram_sessions_by_agent ON engram_sessions (agent_id, started_at DESC, id) WHERE agent_id IS NOT NULL;
+    ALTER TABLE engram_profiles ADD COLUMN schema_name text, ADD COLUMN schema_version text;
+    """,
 ]
 
 # -- schema version --------------------------------------------------------------
@@ -98,7 +105,7 @@ ENTRY_COLUMNS = (
     "e.id, e.key, e.namespace, e.content, e.content_escaped, e.metadata,"
     " e.created_at, e.updated_at, e.expires_at"
 )
-SESSION_COLUMNS = "id, status, metadata, started_at, ended_at"
+SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id"
 TASK_COLUMNS = "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
 
 LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
@@ -242,9 +249,10 @@ def search_sql(
 
 UPSERT_SESSION = f"""
 INSERT INTO engram_sessions ({SESSION_COLUMNS})
-VALUES (%(id)s, %(status)s, %(metadata)s::json, %(started_at)s, %(ended_at)s)
+VALUES (%(id)s, %(status)s, %(metadata)s::json, %(started_at)s, %(ended_at)s, %(user_id)s, %(agent_id)s)
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,
-    started_at = excluded.started_at, ended_at = excluded.ended_at
+    started_at = excluded.started_at, ended_at = excluded.ended_at,
+    user_id = excluded.user_id, agent_id = excluded.agent_id
 """
 GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM engram_sessions WHERE id = %(id)s"
 ITER_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM engram_sessions WHERE id > %(after)s ORDER BY id LIMIT %(limit)s"
@@ -270,10 +278,15 @@ def list_sessions_sql(query: SessionQuery) -> tuple[str, dict[str, Any]]:
     if query.ended_before is not None:
         where.append("ended_at < %(ended_before)s")
         params["ended_before"] = query.ended_before
+    for column in ("user_id", "agent_id"):  # constants, never input
+        if getattr(query, column) is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = getattr(query, column)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
+    order = "started_at, id" if query.sort == "oldest" else "started_at DESC, id"
     sql = (
         f"SELECT {SESSION_COLUMNS} FROM engram_sessions{clause}"
-        " ORDER BY started_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
+        f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
     )
     return sql, params
 

@@ -100,6 +100,8 @@ def _profile(h: dict[str, str]) -> Profile:
             for name, t in json.loads(h["traits"]).items()
         },
         updated_at=from_iso(h["updated_at"]),
+        schema_name=h.get("schema_name") or None,
+        schema_version=h.get("schema_version") or None,
     )
 
 
@@ -347,7 +349,10 @@ class RedisConversation:
             pipe = self._client.pipeline(transaction=True)
             pipe.hset(
                 self.keys.profile(profile.user_id),
-                mapping={"user_id": profile.user_id, "traits": traits, "updated_at": to_iso(profile.updated_at)},
+                mapping={
+                    "user_id": profile.user_id, "traits": traits, "updated_at": to_iso(profile.updated_at),
+                    "schema_name": profile.schema_name or "", "schema_version": profile.schema_version or "",
+                },
             )
             pipe.sadd(self.keys.profiles, profile.user_id)
             pipe.execute()
@@ -458,7 +463,9 @@ class RedisConversation:
         return out
 
     def _doomed_sessions(self, plan: PrunePlan) -> list[str]:
-        """Ids of the ended sessions ``plan`` removes."""
+        """Ids of the ended sessions ``plan`` removes (or the one session it names, with ``any_status``)."""
+        if plan.any_status and plan.session_id is not None:
+            return [plan.session_id] if self._client.exists(self.keys.session(plan.session_id)) else []
         if plan.before is None:
             return []
         if plan.session_id is not None:

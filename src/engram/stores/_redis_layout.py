@@ -20,7 +20,8 @@ key                                    type       holds
 ``P:order``                            zset       order members of every namespace (score 0)
 ``P:namespaces``                       set        namespaces that hold entries
 ``P:seq``                              string     counter: first-insert sequence of entries
-``P:session:{id}``                     hash       id, status, metadata, started_at, ended_at, order
+``P:session:{id}``                     hash       id, status, metadata, started_at, ended_at, order,
+                                                  user_id, agent_id ("" = none)
 ``P:sessions``                         zset       session order members (score 0)
 ``P:sessions:status:{status}``         zset       the same, per status
 ``P:task:{id}``                        hash       id, agent_type, input, output (JSON), status,
@@ -374,7 +375,8 @@ if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) e
 return #members
 """
 
-# KEYS: session, sessions.  ARGV: prefix, id, status, metadata, started_at, ended_at ("" = none), member
+# KEYS: session, sessions.  ARGV: prefix, id, status, metadata, started_at, ended_at ("" = none), member,
+#       user_id, agent_id ("" = none)
 PUT_SESSION = """
 local old = redis.call('HMGET', KEYS[1], 'status', 'order')
 if old[1] then
@@ -382,7 +384,7 @@ if old[1] then
   redis.call('ZREM', KEYS[2], old[2])
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[2], 'status', ARGV[3], 'metadata', ARGV[4],
-  'started_at', ARGV[5], 'ended_at', ARGV[6], 'order', ARGV[7])
+  'started_at', ARGV[5], 'ended_at', ARGV[6], 'order', ARGV[7], 'user_id', ARGV[8], 'agent_id', ARGV[9])
 redis.call('ZADD', KEYS[2], 0, ARGV[7])
 redis.call('ZADD', ARGV[1] .. ':sessions:status:' .. ARGV[3], 0, ARGV[7])
 return 1

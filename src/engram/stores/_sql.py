@@ -12,7 +12,7 @@ from engram._time import to_iso
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
 ENTRY_COLUMNS = "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at"
-SESSION_COLUMNS = "id, status, metadata, started_at, ended_at"
+SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id"
 TASK_COLUMNS = (
     "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
 )
@@ -136,8 +136,13 @@ def list_sessions_sql(query: SessionQuery) -> tuple[str, list[Any]]:
     if query.ended_before is not None:
         where.append("ended_at IS NOT NULL AND ended_at < ?")
         params.append(to_iso(query.ended_before))
+    for column in ("user_id", "agent_id"):  # constants, never input
+        if getattr(query, column) is not None:
+            where.append(f"{column} = ?")
+            params.append(getattr(query, column))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY started_at DESC, id LIMIT ? OFFSET ?"
+    order = "started_at, id" if query.sort == "oldest" else "started_at DESC, id"
+    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY {order} LIMIT ? OFFSET ?"
     return sql, params + [query.limit, query.offset]
 
 

@@ -39,9 +39,11 @@ UPSERT_SUMMARY = (
     " ON CONFLICT (session_id) DO UPDATE SET content = excluded.content,"
     " message_count = excluded.message_count, last_seq = excluded.last_seq, updated_at = excluded.updated_at"
 )
+PROFILE_COLUMNS = "user_id, traits, updated_at, schema_name, schema_version"
 UPSERT_PROFILE = (
-    "INSERT INTO profiles (user_id, traits, updated_at) VALUES (?, ?, ?)"
-    " ON CONFLICT (user_id) DO UPDATE SET traits = excluded.traits, updated_at = excluded.updated_at"
+    f"INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (user_id) DO UPDATE SET traits = excluded.traits, updated_at = excluded.updated_at,"
+    " schema_name = excluded.schema_name, schema_version = excluded.schema_version"
 )
 INSERT_CHECKPOINT = f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 # Compare-and-set: only a paused checkpoint can be resumed, so two callers
@@ -126,6 +128,8 @@ def doomed_sessions_sql(plan: PrunePlan) -> tuple[str, list[Any]] | None:
     """Ids of the ended sessions the plan removes, or None when it removes none."""
     if plan.before is None:
         return None
+    if plan.any_status and plan.session_id is not None:
+        return "SELECT id FROM sessions WHERE id = ?", [plan.session_id]
     sql = "SELECT id FROM sessions WHERE status IN ('ended', 'error') AND ended_at IS NOT NULL AND ended_at < ?"
     params: list[Any] = [to_iso(plan.before)]
     if plan.session_id is not None:

@@ -105,7 +105,9 @@ def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     )
 
 
-def _profile(user_id: str, traits: str, updated_at: str) -> Profile:
+def _profile(
+    user_id: str, traits: str, updated_at: str, schema_name: str | None = None, schema_version: str | None = None
+) -> Profile:
     return Profile.model_construct(
         user_id=user_id,
         traits={
@@ -115,6 +117,8 @@ def _profile(user_id: str, traits: str, updated_at: str) -> Profile:
             for name, t in json.loads(traits).items()
         },
         updated_at=from_iso(updated_at),
+        schema_name=schema_name,
+        schema_version=schema_version,
     )
 
 
@@ -226,10 +230,13 @@ class SQLiteConversation:
     def put_profile(self, profile: Profile) -> None:
         traits = {name: t.model_dump(mode="json") for name, t in profile.traits.items()}
         with self._write("storing a profile") as conn:
-            conn.execute(sql.UPSERT_PROFILE, (profile.user_id, _json(traits), to_iso(profile.updated_at)))
+            conn.execute(
+                sql.UPSERT_PROFILE,
+                (profile.user_id, _json(traits), to_iso(profile.updated_at), profile.schema_name, profile.schema_version),
+            )
 
     def get_profile(self, user_id: str) -> Profile | None:
-        rows = self._read("reading a profile", "SELECT user_id, traits, updated_at FROM profiles WHERE user_id = ?", (user_id,))
+        rows = self._read("reading a profile", f"SELECT {sql.PROFILE_COLUMNS} FROM profiles WHERE user_id = ?", (user_id,))
         return _profile(*rows[0]) if rows else None
 
     def delete_profile(self, user_id: str) -> bool:
@@ -275,7 +282,7 @@ class SQLiteConversation:
         return (_summary(r) for r in rows)
 
     def iter_profiles(self) -> Iterator[Profile]:
-        rows = self._read("exporting profiles", "SELECT user_id, traits, updated_at FROM profiles ORDER BY user_id")
+        rows = self._read("exporting profiles", f"SELECT {sql.PROFILE_COLUMNS} FROM profiles ORDER BY user_id")
         return (_profile(*r) for r in rows)
 
     def iter_checkpoints(self) -> Iterator[Checkpoint]:

@@ -221,4 +221,15 @@ MIGRATIONS: list[str] = [
         DELETE FROM message_vectors WHERE seq = old.seq;
     END;
     """,
+    # 6: sessions by user and agent (issue 16): a chat session takes its first
+    # message's user and agent; listing filters on them.
+    """
+    ALTER TABLE sessions ADD COLUMN user_id TEXT;
+    ALTER TABLE sessions ADD COLUMN agent_id TEXT;
+    CREATE INDEX sessions_by_user ON sessions (user_id, started_at DESC) WHERE user_id IS NOT NULL;
+    CREATE INDEX sessions_by_agent ON sessions (agent_id, started_at DESC) WHERE agent_id IS NOT NULL;
+    -- the profile schema (name, version) the traits were extracted to fill
+    ALTER TABLE profiles ADD COLUMN schema_name TEXT;
+    ALTER TABLE profiles ADD COLUMN schema_version TEXT;
+    """,
 ]

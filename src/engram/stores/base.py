@@ -47,12 +47,19 @@ class EntryQuery:
     key_prefix: str | None = None
 
 
+# How ``list_sessions`` may order: by start time, newest or oldest first (ties by id).
+SESSION_SORTS = ("newest", "oldest")
+
+
 @dataclass(frozen=True, slots=True)
 class SessionQuery:
     status: str | None = None
     ended_before: datetime | None = None
     limit: int = 20
     offset: int = 0
+    user_id: str | None = None
+    agent_id: str | None = None
+    sort: str = "newest"  # one of SESSION_SORTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,9 @@ class PrunePlan:
     keep_last_per_session: int | None = None
     session_id: str | None = None
     dry_run: bool = False
+    # With ``session_id``: that session goes whatever its status and end time
+    # (``Memory.session_delete``), with everything it holds.
+    any_status: bool = False
 
 
 @dataclass(frozen=True, slots=True)

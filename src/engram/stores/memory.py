@@ -161,8 +161,11 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
                 for s in self._sessions.values()
                 if (query.status is None or s.status == query.status)
                 and (query.ended_before is None or (s.ended_at is not None and s.ended_at < query.ended_before))
+                and (query.user_id is None or s.user_id == query.user_id)
+                and (query.agent_id is None or s.agent_id == query.agent_id)
             ]
-        found.sort(key=lambda s: (-s.started_at.timestamp(), s.id))
+        sign = 1 if query.sort == "oldest" else -1
+        found.sort(key=lambda s: (sign * s.started_at.timestamp(), s.id))
         return found[query.offset : query.offset + query.limit]
 
     def put_task(self, task: Task) -> None:

@@ -200,7 +200,8 @@ def _entry(row: Sequence[Any]) -> Entry:
 
 def _session(row: Sequence[Any]) -> Session:
     return Session.model_construct(
-        id=row[0], status=row[1], metadata=row[2], started_at=_utc(row[3]), ended_at=_utc(row[4])
+        id=row[0], status=row[1], metadata=row[2], started_at=_utc(row[3]), ended_at=_utc(row[4]),
+        user_id=row[5], agent_id=row[6],
     )
 
 
@@ -243,6 +244,8 @@ def _session_params(s: Session) -> dict[str, Any]:
         "metadata": q.json_text(s.metadata),
         "started_at": s.started_at,
         "ended_at": s.ended_at,
+        "user_id": s.user_id,
+        "agent_id": s.agent_id,
     }
 
 
@@ -294,7 +297,6 @@ def connect_problem(exc: psycopg.Error, where: str, database: str, limit: int) -
     if state in INVALID_PASSWORD or "authentication failed" in low or "no pg_hba.conf entry" in low:
         return f"PostgreSQL at {where} refused the login ({text}): check the user and password in the URL"
     return f"cannot connect to PostgreSQL at {where}: {text}; {HOW_TO_START}"
-
 
 
 class _Translate:

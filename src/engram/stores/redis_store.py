@@ -28,9 +28,9 @@ URL options: ``prefix`` (default ``engram``) — the first part of every key,
 so several stores can share one Redis database; ``expiry_grace`` (seconds,
 default 3600) — how long Redis keeps an entry after it expired (invisible to
 reads, still exported and copied) before dropping it; 0 drops it at once.
-Pool: ``max_connections`` = ``pool_size + max_overflow`` and ``pool_timeout``
-of ``db_connection_settings`` (a blocking pool), ``db_connect_timeout`` for
-connecting.
+Pool: a blocking pool of at most 50 connections, or ``pool_size + max_overflow``
+when ``db_connection_settings`` sets them; its ``pool_timeout``, and
+``db_connect_timeout`` for connecting.
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def _session(h: dict[str, str]) -> Session:
         metadata=json.loads(h["metadata"]),
         started_at=from_iso(h["started_at"]),
         ended_at=from_iso(h["ended_at"] or None),
+        user_id=h.get("user_id") or None,
+        agent_id=h.get("agent_id") or None,
     )
 
 
@@ -177,6 +179,19 @@ class _Scope:
         self.loaded = False
 
 
+
+# Redis connections are cheap for the server (unlike PostgreSQL's, whose small pool
+# default fits max_connections): keep the old generous bound unless the pool is configured.
+REDIS_DEFAULT_MAX_CONNECTIONS = 50
+
+
+def redis_max_connections(pool: DBConnectionSettings) -> int:
+    """Connections one store may hold: ``pool_size + max_overflow`` when set, else 50."""
+    if pool.model_fields_set & {"pool_size", "max_overflow"}:
+        return pool.pool_size + pool.max_overflow
+    return REDIS_DEFAULT_MAX_CONNECTIONS
+
+
 class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
@@ -192,7 +207,7 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
         try:
             self._pool = redis.BlockingConnectionPool.from_url(
                 redis_url,
-                max_connections=pool.pool_size + pool.max_overflow,
+                max_connections=redis_max_connections(pool),
                 timeout=pool.pool_timeout,
                 socket_connect_timeout=connect_timeout,
                 decode_responses=True,
@@ -490,6 +505,8 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
                     to_iso(session.started_at),
                     to_iso(session.ended_at) or "",
                     lay.newest_first_member(session.started_at, session.id),
+                    session.user_id or "",
+                    session.agent_id or "",
                 ],
             )
 
@@ -501,14 +518,20 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
     def list_sessions(self, query: SessionQuery) -> list[Session]:
         index = self.keys.sessions if query.status is None else self.keys.sessions_by_status(query.status)
         keep = None
-        if query.ended_before is not None:
-            cutoff = query.ended_before
+        cutoff = None if query.ended_before is None else lay.micros(query.ended_before)
+        if cutoff is not None or query.user_id is not None or query.agent_id is not None:
 
             def keep(s: Session) -> bool:
-                return s.ended_at is not None and lay.micros(s.ended_at) < lay.micros(cutoff)
+                return (
+                    (cutoff is None or (s.ended_at is not None and lay.micros(s.ended_at) < cutoff))
+                    and (query.user_id is None or s.user_id == query.user_id)
+                    and (query.agent_id is None or s.agent_id == query.agent_id)
+                )
 
         with self._translated("listing sessions"):
-            return self._scan(index, _session, keep, query.offset, query.limit, self._session_key)
+            return self._scan(
+                index, _session, keep, query.offset, query.limit, self._session_key, reverse=query.sort == "oldest"
+            )
 
     def _session_key(self, member: str) -> str:
         return self.keys.session(member.split("|", 1)[1])

@@ -97,6 +97,8 @@ def _session(row: Sequence[Any]) -> Session:
         metadata=json.loads(row[2]),
         started_at=from_iso(row[3]),
         ended_at=from_iso(row[4]),
+        user_id=row[5],
+        agent_id=row[6],
     )
 
 
@@ -411,10 +413,14 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
     def put_session(self, session: Session) -> None:
         with self._write("storing a session") as conn:
             conn.execute(
-                f"INSERT INTO sessions ({_sql.SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                f"INSERT INTO sessions ({_sql.SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,"
-                " started_at = excluded.started_at, ended_at = excluded.ended_at",
-                (session.id, session.status, _json(session.metadata), to_iso(session.started_at), to_iso(session.ended_at)),
+                " started_at = excluded.started_at, ended_at = excluded.ended_at,"
+                " user_id = excluded.user_id, agent_id = excluded.agent_id",
+                (
+                    session.id, session.status, _json(session.metadata), to_iso(session.started_at),
+                    to_iso(session.ended_at), session.user_id, session.agent_id,
+                ),
             )
 
     def get_session(self, session_id: str) -> Session | None:

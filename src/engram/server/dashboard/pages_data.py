@@ -42,26 +42,25 @@ def overview(request: Request, current: ViewerDep) -> Response:
     """Counts per kind, storage, the embedder and index, writes per day and the largest namespaces."""
     memory = current.memory
     stats = memory.stats()
-    largest = counts.largest_namespaces(memory)
+    largest = counts.largest_namespaces(memory, total=stats.entries)
     writes = None
     if current.is_admin:
-        log = current.control.transactions(project=current.caller.scope_project(None), since=counts.since_days(CHART_DAYS), limit=CHART_LOG_LIMIT)
+        log = current.control.transactions(project=current.caller.scope_project(None),
+                                           since=counts.since_days(CHART_DAYS), limit=CHART_LOG_LIMIT)
         per_day = counts.writes_per_day(log, CHART_DAYS)
         writes = charts.columns([(d.isoformat(), n) for d, n in per_day], title="Writes per day, last 30 days")
     return render(
         request, "overview.html", viewer=current, stats=stats,
         embedder=memory.embedder.name if memory.embedder is not None else "none (full-text search only)",
         index=vector_index(current), writes=writes,
-        largest=charts.rows(largest, title="Largest namespaces (live entries)"),
+        largest=charts.rows([(c.namespace, c.entries) for c in largest], title="Largest namespaces (live entries)"),
     )
 
 
 @router.get("/namespaces", name="dashboard.namespaces")
 def namespaces(request: Request, current: ViewerDep) -> Response:
     """Every namespace with its number of live entries."""
-    names = current.memory.namespaces()
-    return render(request, "namespaces.html", viewer=current,
-                  namespaces=[(ns, counts.count_entries(current.memory, ns)) for ns in names])
+    return render(request, "namespaces.html", viewer=current, namespaces=counts.namespace_counts(current.memory))
 
 
 @router.get("/entries", name="dashboard.entries")
@@ -81,7 +80,7 @@ def entries(
         more = len(rows) > size
         rows = rows[:size]
     else:  # oldest first: the same listing read from its end
-        total = counts.count_entries(memory, ns)
+        total = counts.exact_count(memory, ns)
         end = total - offset
         rows = [] if end <= 0 else memory.list(namespace=ns, limit=min(size, end), offset=max(end - size, 0))[::-1]
         more = end - size > 0
@@ -164,7 +163,7 @@ async def delete_entry(request: Request, current: ViewerDep) -> Response:
 @router.get("/namespace/delete", name="dashboard.namespace.confirm")
 def confirm_delete_namespace(request: Request, current: ViewerDep, ns: Annotated[Name, Query()]) -> Response:
     """Ask before deleting a namespace, saying how many entries go with it."""
-    n = counts.count_entries(current.memory, ns)
+    n = counts.exact_count(current.memory, ns)
     return render(request, "confirm.html", viewer=current, action="/namespace/delete", fields={"ns": ns},
                   question=f"Delete namespace {ns!r} and its {n:,} {'entry' if n == 1 else 'entries'}?",
                   cancel=f"/entries?ns={_q(ns)}")
