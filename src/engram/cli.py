@@ -342,10 +342,12 @@ def _table(records: list[Any], columns: list[str]) -> Table:
 
 @session.command("start")
 @click.option("--metadata", metavar="JSON", help="Metadata as a JSON object.")
+@click.option("--user-id", help="The user whose session this is.")
+@click.option("--agent-id", help="The agent that runs it.")
 @json_option
-def session_start(metadata: str | None, as_json: bool) -> None:
+def session_start(metadata: str | None, user_id: str | None, agent_id: str | None, as_json: bool) -> None:
     """Start a session and print its id."""
-    s = _memory().session_start(parse_json_option("--metadata", metadata))
+    s = _memory().session_start(parse_json_option("--metadata", metadata), user_id=user_id, agent_id=agent_id)
     if as_json:
         emit_json(s)
     else:
@@ -375,16 +377,26 @@ def session_get(session_id: str, as_json: bool) -> None:
 @session.command("list")
 @click.option("--status", type=click.Choice(["active", "ended", "error"]), help="Only sessions with this status.")
 @click.option("--ended-before", metavar="ISO-TIME", help="Only sessions that ended before this time.")
+@click.option("--user-id", help="Only sessions of this user.")
+@click.option("--agent-id", help="Only sessions of this agent.")
+@click.option("--sort", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True,
+              help="By start time: newest or oldest first.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--offset", default=0, show_default=True)
 @json_option
-def session_list(status: str | None, ended_before: str | None, limit: int, offset: int, as_json: bool) -> None:
-    """List sessions, newest first."""
-    found = _memory().sessions(status=status, ended_before=parse_datetime_option("--ended-before", ended_before), limit=limit, offset=offset)
+def session_list(
+    status: str | None, ended_before: str | None, user_id: str | None, agent_id: str | None, sort: str,
+    limit: int, offset: int, as_json: bool,
+) -> None:
+    """List sessions, newest first (or --sort oldest), optionally of one user or agent."""
+    found = _memory().sessions(
+        status=status, ended_before=parse_datetime_option("--ended-before", ended_before), limit=limit, offset=offset,
+        user_id=user_id, agent_id=agent_id, sort=sort,
+    )
     if as_json:
         emit_json(found)
     else:
-        out.print(_table(found, ["id", "status", "started_at", "ended_at"]))
+        out.print(_table(found, ["id", "status", "user_id", "agent_id", "started_at", "ended_at"]))
 
 
 # -- tasks -------------------------------------------------------------------------

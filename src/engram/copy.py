@@ -107,6 +107,17 @@ def _put_checkpoint(dst: Store, checkpoint: Any) -> None:
     dst.put_checkpoint(checkpoint)
 
 
+def _put_run(dst: Store, run: Any) -> None:
+    existing = dst.get_run(run.id)
+    if existing is None:
+        dst.put_run(run)
+    elif existing != run and existing.updated_at < run.updated_at:
+        # Moved in the source since the last copy: take its status, as a move (never re-opening a
+        # run the destination saw resumed later).
+        dst.move_run(run.id, from_statuses=(existing.status,), status=run.status,
+                     checkpoint_id=run.checkpoint_id, now=run.updated_at)  # fmt: skip
+
+
 KINDS: list[Kind] = [
     Kind(
         "session",
@@ -142,6 +153,7 @@ KINDS: list[Kind] = [
         lambda c: c.profiles,
     ),
     Kind("checkpoint", _conversation(lambda s: s.iter_checkpoints()), _put_each(_put_checkpoint), lambda c: c.checkpoints),
+    Kind("run", _conversation(lambda s: s.iter_runs()), _put_each(_put_run), lambda c: c.runs),
 ]
 
 

@@ -105,6 +105,7 @@ class Stats(_Model):
     summaries: int = 0
     profiles: int = 0
     checkpoints: int = 0
+    runs: int = 0
 
 
 class PruneReport(_Model):
@@ -232,6 +233,33 @@ class Checkpoint(_Model):
     resumed_at: datetime | None = None
 
 
+RunStatus = Literal["running", "paused", "error", "cancelled", "completed"]
+
+
+class Run(_Model):
+    """A run of an agent inside a session: its status and its latest checkpoint.
+
+    ``paused``, ``error`` and ``cancelled`` runs can be resumed (once each
+    time: the resume moves the run back to ``running``); ``completed`` is final.
+    """
+
+    id: str
+    session_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    status: RunStatus = "running"
+    checkpoint_id: str | None = None  # the latest checkpoint saved for it
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResumedRun(_Model):
+    """What ``run_resume`` returns: the run, running again, and the state of its latest checkpoint."""
+
+    run: Run
+    state: JSONValue = None
+
+
 __all__ = [
     "Attachment",
     "Checkpoint",
@@ -243,6 +271,9 @@ __all__ = [
     "Profile",
     "ProfileMode",
     "PruneReport",
+    "ResumedRun",
+    "Run",
+    "RunStatus",
     "Summary",
     "Trait",
     "Entry",

@@ -6,7 +6,7 @@ field names of ``engram.models``. Sessions come before tasks (tasks refer to
 them). Import upserts by natural identity, so re-importing changes nothing.
 
 Backends with conversation memory add ``message`` (in ``seq`` order, after
-the sessions), ``summary``, ``profile`` and ``checkpoint`` lines; counts name
+the sessions), ``summary``, ``profile``, ``checkpoint`` and ``run`` lines; counts name
 these kinds only when the file holds some. Messages are imported in batches
 through ``Store.put_messages``: an id already there is skipped, and a message
 keeps its ``seq`` unless the store has handed that number out already (then it
@@ -36,7 +36,7 @@ from engram import _transfer_vectors as vectors_io
 from engram import validation as check
 from engram._time import utcnow
 from engram.errors import ConfigError, InvalidInput
-from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
+from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
 from engram.stores.base import CONVERSATION
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ VERSION = 1
 BATCH = 1000
 KINDS: dict[str, type[BaseModel]] = {"session": Session, "task": Task, "entry": Entry}
 CONVERSATION_KINDS: dict[str, type[BaseModel]] = {
-    "message": Message, "summary": Summary, "profile": Profile, "checkpoint": Checkpoint,
+    "message": Message, "summary": Summary, "profile": Profile, "checkpoint": Checkpoint, "run": Run,
 }  # fmt: skip
 KINDS.update(CONVERSATION_KINDS)
 BASE_KINDS = ("session", "task", "entry")
@@ -81,6 +81,7 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
                     ("summary", store.iter_summaries()),
                     ("profile", store.iter_profiles()),
                     ("checkpoint", store.iter_checkpoints()),
+                    ("run", store.iter_runs()),
                 ]
             for kind, records in sources:
                 lookup = vectors_io.VECTORS_OF.get(kind)
@@ -257,7 +258,7 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
 
 
 def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:
-    """Upsert a summary or profile, insert a checkpoint unless it is there (re-importing changes nothing)."""
+    """Upsert a summary or profile, insert a checkpoint or run unless it is there (re-importing changes nothing)."""
     if isinstance(record, Summary):
         mapped = [here for there, here in seqs.get(record.session_id, ()) if there <= record.last_seq]
         if mapped:
@@ -267,3 +268,5 @@ def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tup
         store.put_profile(record)
     elif isinstance(record, Checkpoint) and store.get_checkpoint(record.id) is None:
         store.put_checkpoint(record)
+    elif isinstance(record, Run) and store.get_run(record.id) is None:
+        store.put_run(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from engram.server.dashboard.sessions import COOKIE, SessionStore
@@ -57,12 +58,23 @@ def test_sign_in_refuses_a_form_without_its_csrf_cookie(world):
     assert COOKIE not in response.cookies
 
 
-def test_sign_in_goes_back_to_a_local_page_only(world):
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\t/evil.example", "https://evil.example", "/\\evil.example",
+                                    "javascript:alert(1)"])
+def test_sign_in_goes_back_to_a_local_page_only(world, target):
     client = TestClient(world.app)
-    page = client.get("/login?next=//evil.example/x")
+    page = client.get("/login")
     response = client.post("/login", data={"csrf": csrf_of(page.text), "api_key": world.keys["admin_a"],
-                                           "next": "//evil.example/x"}, follow_redirects=False)
+                                           "next": target}, follow_redirects=False)
     assert response.headers["location"] == "/"
+
+
+def test_sign_in_goes_back_to_the_page_asked_for(world):
+    client = TestClient(world.app)
+    first = client.get("/sessions?status=active")  # not signed in: the sign-in page remembers where to go
+    assert 'name="next" value="/sessions?status=active"' in first.text
+    response = client.post("/login", data={"csrf": csrf_of(first.text), "api_key": world.keys["admin_a"],
+                                           "next": "/sessions?status=active"}, follow_redirects=False)
+    assert response.headers["location"] == "/sessions?status=active"
 
 
 def test_security_headers_on_every_page(world, browser_for):

@@ -148,7 +148,17 @@ def test_the_dashboard_in_a_real_browser(chromium, site):
     assert tab.page.locator('a[href^="javascript:"]').count() == 0
     assert tab.page.locator('a[href="https://example.com/report.pdf"]').count() == 1
     tab.no_script_ran()
+    added = api.post(f"/api/v1/sessions/{world.ids['session']}/messages/batch", json={"messages": [
+        {"role": "assistant", "content": "Let me look that up.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Perth"}'}}]},
+        {"role": "tool", "content": '{"forecast": "sunny, 24 C"}', "tool_call_id": "call_1"},
+        {"role": "user", "content": "Thanks! Here is my itinerary.", "user_id": "canary-user",
+         "attachments": [{"uri": "https://example.com/itinerary.pdf", "name": "itinerary.pdf",
+                          "media_type": "application/pdf", "size_bytes": 48213}]},
+    ]})
+    assert added.status_code == 201, added.text
     tab.go(f"/session?id={world.ids['session']}")
+    assert "itinerary.pdf" in tab.page.inner_text("ol.transcript")
     tab.shot("session")
 
     # delete an entry, with confirmation

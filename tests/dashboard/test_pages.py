@@ -233,3 +233,18 @@ def test_charts_scale_to_the_peak():
     assert [b.height for b in chart.bars] == [1.0, 50.0, 100.0] and chart.peak == 10
     assert charts.rows([], title="t").bars == []
     assert json.dumps([b.value for b in charts.rows([("x", 3)], title="t").bars]) == "[3]"
+
+
+def test_store_an_entry_from_the_form(world, browser_for):
+    client = browser_for("member_a")
+    page = client.get("/namespaces").text
+    response = client.post("/entries", data={"csrf": csrf_of(page), "ns": "typed", "key": "by hand",
+                                             "content": "typed in the dashboard", "metadata": '{"via": "form"}',
+                                             "ttl": "60"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/entry?ns=typed&key=by+hand&notice=saved"
+    got = world.client.get("/api/v1/memories/typed/by hand", headers=world.headers("member_a")).json()
+    assert got["content"] == "typed in the dashboard" and got["metadata"] == {"via": "form"}
+    assert got["expires_at"] is not None
+    bad = client.post("/entries", data={"csrf": csrf_of(page), "ns": "typed", "key": "", "content": "x"})
+    assert bad.status_code == 422 and "key" in bad.text
+    assert client.post("/entries", data={"ns": "typed", "key": "k", "content": "x"}).status_code == 403

@@ -36,6 +36,8 @@ def bodies(world: World) -> dict[str, Any]:
         "sessions.start": {"metadata": {"probe": True}},
         "sessions.end": {"status": "ended"},
         "sessions.update_metadata": {"metadata": {"probe": True}},
+        "runs.pause": {"state": {"probe": True}},
+        "runs.finish": {"status": "cancelled"},
         "tasks.create": {"agent_type": "probe", "session_id": world.ids["session"]},
         "tasks.update": {"status": "running"},
         "variables.set": {"value": "probe"},
@@ -61,6 +63,7 @@ def path_values(world: World, route: APIRoute) -> dict[str, str]:
         "key_id": world.ids["revoked_key"],
         "user_id": CANARY_USER,
         "checkpoint_id": world.ids["checkpoint"],
+        "run_id": world.ids["run"],
     }
 
 

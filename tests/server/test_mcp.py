@@ -24,6 +24,8 @@ TOOLS = {
     "session_start", "session_end", "session_active", "task_create", "task_update", "task_list",
     "chat_add_message", "chat_history", "chat_search", "chat_summary", "user_profile",
     "checkpoint_save", "checkpoint_resume", "checkpoint_list",
+    "sessions_list", "session_delete", "session_metadata", "session_update",
+    "run_start", "run_pause", "run_resume", "run_finish", "runs_resumable",
 }
 
 

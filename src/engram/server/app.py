@@ -1,4 +1,4 @@
-"""The FastAPI application: REST under /api/v1, /health, /openapi.json, /docs, and MCP at /mcp."""
+"""The FastAPI application: REST under /api/v1, /health, /openapi.json, /docs, MCP at /mcp, the dashboard at /."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ and works inside the key's project. A project's admin keys also manage its keys 
 read its transaction log; the server administrator's key (the first one, or `ENGRAM_ADMIN_KEY`)
 manages projects, users and keys of every project and reads the whole log.
 Every error has one shape: `{"error": {"type", "status", "message", "details"}}`.
-MCP (streamable HTTP) is served at `/mcp` with the same keys.
+MCP (streamable HTTP) is served at `/mcp` with the same keys, and a web dashboard at `/`
+(sign in with a key).
 """
 
 
@@ -75,7 +76,7 @@ def create_app(
     ``forwarded_allow_ips`` (default: the settings') names the proxies whose
     X-Forwarded-For / Forwarded headers say who the client is.
     """
-    from engram.server import admin, chat, dashboard, routes
+    from engram.server import admin, chat, dashboard, routes, runs
     from engram.server.mcp import Target, build_mcp_server
 
     owned = tenancy is None
@@ -135,6 +136,7 @@ def create_app(
 
     app.include_router(routes.router)
     app.include_router(chat.router)
+    app.include_router(runs.router)
     app.include_router(admin.router)
     dashboard.install(app)
     endpoint = MCPEndpoint(app)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from engram.errors import NotFound
 from engram.memory import Memory
 from engram.server.chat import checkpoints_of, history_of, profile_of, summary_of
 
@@ -55,11 +56,46 @@ CHAT_TOOL_DESCRIPTIONS: dict[str, str] = {
     "checkpoint_list": (
         "List a session's checkpoints, newest first, optionally only paused or resumed ones. Returns {checkpoints}."
     ),
+    "sessions_list": (
+        "List sessions, optionally only one user's (user_id), one agent's (agent_id) or with one status "
+        "(active, ended, error); sort newest (default) or oldest by start time; paged by limit and offset. "
+        "Returns {sessions}, each with its user_id and agent_id."
+    ),
+    "session_delete": (
+        "Delete a session with its messages, summary, checkpoints, runs and tasks (the user's profile stays). "
+        "Returns {deleted: true}, or an error when the session does not exist."
+    ),
+    "session_metadata": "Get a session's metadata object. An error when the session does not exist.",
+    "run_start": (
+        "Start a run of an agent inside a session (a session_id never seen before starts that session), "
+        "optionally with its run_id, user_id and agent_id. Returns the run (status running); keep its id."
+    ),
+    "run_pause": (
+        "Pause a running run, e.g. while it waits for a human: its state (any JSON value) is saved as its latest "
+        "checkpoint. Returns the run (status paused)."
+    ),
+    "run_resume": (
+        "Resume a paused, failed or cancelled run: returns {run, state} with the state of its latest checkpoint. "
+        "A run resumes once: a second resume (from any process) is an error."
+    ),
+    "run_finish": (
+        "End a run as completed (final), error or cancelled (both resumable later), optionally saving its state. "
+        "Returns the run."
+    ),
+    "runs_resumable": (
+        "List the runs that can be resumed (paused, error, cancelled), most recently updated first, optionally "
+        "of one session or one user. Returns {runs}."
+    ),
+    "session_update": (
+        "Update a session's metadata: the keys given are set (a key set to null is removed), or with replace=true "
+        "the metadata becomes exactly what is given. Returns the session."
+    ),
 }
 
 Call = Callable[[Context, "str | None", Any, Callable[[Memory], Any]], Awaitable[Any]]
 SessionArg = Annotated[str, Field(description="The session's id.")]
 UserArg = Annotated[str | None, Field(description="The user the message belongs to.")]
+RunArg = Annotated[str, Field(description="The run's id.")]
 Bound = "A message id of the session, or an ISO 8601 date-time."
 
 
@@ -143,3 +179,83 @@ def register_chat_tools(tool: Callable[[Callable[..., Any]], Any], call: Call, d
         status: Annotated[Literal["paused", "resumed"] | None, Field(description="Only checkpoints with this status.")] = None,
     ) -> dict[str, Any]:
         return await call(ctx, None, None, lambda m: {"checkpoints": dump(checkpoints_of(m, session_id, status))})
+
+    @tool
+    async def sessions_list(
+        ctx: Context,
+        user_id: Annotated[str | None, Field(description="Only sessions of this user.")] = None,
+        agent_id: Annotated[str | None, Field(description="Only sessions of this agent.")] = None,
+        status: Annotated[Literal["active", "ended", "error"] | None, Field(description="Only sessions with this status.")] = None,
+        sort: Annotated[Literal["newest", "oldest"], Field(description="By start time: newest (default) or oldest first.")] = "newest",
+        limit: Annotated[int, Field(description="How many at most (1 to 10000).")] = 20,
+        offset: Annotated[int, Field(description="How many to skip.")] = 0,
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: {"sessions": dump(m.sessions(
+            status=status, limit=limit, offset=offset, user_id=user_id, agent_id=agent_id, sort=sort))})
+
+    @tool
+    async def session_delete(session_id: SessionArg, ctx: Context) -> dict[str, Any]:
+        def delete(m: Memory) -> dict[str, Any]:
+            if not m.session_delete(session_id):
+                raise NotFound(f"session {session_id} does not exist")
+            return {"deleted": True}
+
+        return await call(ctx, "mcp.session_delete", session_id, delete)
+
+    @tool
+    async def session_metadata(session_id: SessionArg, ctx: Context) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: m.session_metadata(session_id))
+
+    @tool
+    async def session_update(
+        session_id: SessionArg,
+        metadata: Annotated[dict[str, Any], Field(description="Keys to set; null removes a key.")],
+        ctx: Context,
+        replace: Annotated[bool, Field(description="Replace the whole metadata instead of merging.")] = False,
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.session_update", session_id, lambda m: dump(
+            m.session_update(session_id, metadata, replace=replace)))
+
+    @tool
+    async def run_start(
+        session_id: SessionArg,
+        ctx: Context,
+        run_id: Annotated[str | None, Field(description="The run's id (default: a new UUID4).")] = None,
+        user_id: Annotated[str | None, Field(description="Whose run (default: the session's user).")] = None,
+        agent_id: Annotated[str | None, Field(description="The agent that runs it.")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.run_start", "id", lambda m: dump(
+            m.run_start(session_id, run_id=run_id, user_id=user_id, agent_id=agent_id)))
+
+    @tool
+    async def run_pause(
+        run_id: RunArg, state: Annotated[Any, Field(description="The run's state: any JSON value.")], ctx: Context
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.run_pause", run_id, lambda m: dump(m.run_pause(run_id, state)))
+
+    @tool
+    async def run_resume(run_id: RunArg, ctx: Context) -> dict[str, Any]:
+        return await call(ctx, "mcp.run_resume", run_id, lambda m: dump(m.run_resume(run_id)))
+
+    @tool
+    async def run_finish(
+        run_id: RunArg,
+        status: Annotated[Literal["completed", "error", "cancelled"], Field(description="How the run ends.")],
+        ctx: Context,
+        state: Annotated[Any, Field(description="With error or cancelled: the state to save.")] = None,
+    ) -> dict[str, Any]:
+        def finish(m: Memory) -> Any:
+            if status == "completed":
+                return dump(m.run_complete(run_id))
+            return dump(m.run_fail(run_id, state) if status == "error" else m.run_cancel(run_id, state))
+
+        return await call(ctx, "mcp.run_finish", run_id, finish)
+
+    @tool
+    async def runs_resumable(
+        ctx: Context,
+        session_id: Annotated[str | None, Field(description="Only runs of this session.")] = None,
+        user_id: Annotated[str | None, Field(description="Only runs of this user.")] = None,
+        limit: Annotated[int, Field(description="How many at most (1 to 10000).")] = 100,
+    ) -> dict[str, Any]:
+        return await call(ctx, None, None, lambda m: {"runs": dump(m.resumable_runs(session_id, user_id, limit=limit))})

@@ -14,11 +14,11 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from engram.models import Checkpoint, Message, Profile, Summary
+from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery
 
-CONVERSATION_FILES = ("messages", "summaries", "profiles", "checkpoints")
+CONVERSATION_FILES = ("messages", "summaries", "profiles", "checkpoints", "runs")
 
 
 class JsonConversation:
@@ -109,8 +109,25 @@ class JsonConversation:
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:
         if plan.dry_run:
             return self._reading().prune_conversation(plan)
-        with self._write("messages", "summaries", "checkpoints", "tasks", "sessions") as mem:
+        with self._write("messages", "summaries", "checkpoints", "runs", "tasks", "sessions") as mem:
             return mem.prune_conversation(plan)
+
+    def put_run(self, run: Run) -> None:
+        with self._write("runs") as mem:
+            mem.put_run(run)
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self._reading().get_run(run_id)
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        return self._reading().list_runs(query)
+
+    def move_run(
+        self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime
+    ) -> Run:
+        # Under the cross-process lock, after reloading: two processes cannot both move it.
+        with self._write("runs") as mem:
+            return mem.move_run(run_id, from_statuses=from_statuses, status=status, checkpoint_id=checkpoint_id, now=now)
 
     def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
         if dry_run:

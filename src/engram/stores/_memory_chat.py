@@ -15,10 +15,10 @@ from typing import Any
 
 from engram._time import to_iso
 from engram.errors import Conflict, NotFound
-from engram.models import Checkpoint, Message, Profile, Session, Summary, Task
+from engram.models import Checkpoint, Message, Profile, Run, Session, Summary, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 
 END_STATUSES = ("ended", "error")
 
@@ -32,6 +32,7 @@ class _ChatState:
     summaries: dict[str, Summary] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
 
 
 class MemoryConversation:
@@ -217,6 +218,44 @@ class MemoryConversation:
         with self._lock:
             return iter(sorted(self._chat.checkpoints.values(), key=lambda c: (c.created_at, c.id)))
 
+    # -- runs ------------------------------------------------------------------
+    def put_run(self, run: Run) -> None:
+        with self._lock:
+            self._require_sessions([run.session_id])
+            if run.id in self._chat.runs:
+                raise Conflict(f"storing a run violates a constraint: run id {run.id} is taken")
+            self._chat.runs[run.id] = run
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self._chat.runs.get(run_id)
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        with self._lock:
+            found = [
+                r
+                for r in self._chat.runs.values()
+                if (query.session_id is None or r.session_id == query.session_id)
+                and (query.user_id is None or r.user_id == query.user_id)
+                and (query.statuses is None or r.status in query.statuses)
+            ]
+        found.sort(key=lambda r: (-r.updated_at.timestamp(), r.id))
+        return found[query.offset : query.offset + query.limit]
+
+    def move_run(
+        self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime
+    ) -> Run:
+        with self._lock:  # check and set under one lock: racing callers cannot both move it
+            run = self._chat.runs.get(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if run.status not in from_statuses:
+                raise run_conflict(run_id, run.status, from_statuses, status)
+            moved = run.model_copy(
+                update={"status": status, "checkpoint_id": checkpoint_id or run.checkpoint_id, "updated_at": now}
+            )
+            self._chat.runs[run_id] = moved
+            return moved
+
     def _conversation_counts(self) -> dict[str, int]:
         """messages, summaries, profiles, checkpoints (for ``counts``)."""
         chat = self._chat
@@ -226,6 +265,7 @@ class MemoryConversation:
                 "summaries": len(chat.summaries),
                 "profiles": len(chat.profiles),
                 "checkpoints": len(chat.checkpoints),
+                "runs": len(chat.runs),
             }
 
     # -- bulk restore (for stores that keep a MemoryStore as their working copy) ---
@@ -235,6 +275,7 @@ class MemoryConversation:
         summaries: Sequence[Summary],
         profiles: Sequence[Profile],
         checkpoints: Sequence[Checkpoint],
+        runs: Sequence[Run] = (),
     ) -> None:
         """Load records as they were saved, ``seq`` included (json:// reading its files)."""
         chat = self._chat
@@ -247,6 +288,7 @@ class MemoryConversation:
             chat.summaries.update({s.session_id: s for s in summaries})
             chat.profiles.update({p.user_id: p for p in profiles})
             chat.checkpoints.update({c.id: c for c in checkpoints})
+            chat.runs.update({r.id: r for r in runs})
 
     def _conversation_records(self, kind: str) -> list[Any]:
         """The records of one kind in a stable order, for writing them out."""
@@ -258,6 +300,8 @@ class MemoryConversation:
                 return sorted(chat.summaries.values(), key=lambda s: s.session_id)
             if kind == "profiles":
                 return sorted(chat.profiles.values(), key=lambda p: p.user_id)
+            if kind == "runs":
+                return sorted(chat.runs.values(), key=lambda r: (r.created_at, r.id))
             return sorted(chat.checkpoints.values(), key=lambda c: (c.created_at, c.id))
 
     # -- retention -------------------------------------------------------------
@@ -304,6 +348,8 @@ class MemoryConversation:
                 for session_id in sessions:
                     del self._sessions[session_id]
                     chat.summaries.pop(session_id, None)
+                for run_id in [r.id for r in chat.runs.values() if r.session_id in sessions]:
+                    del chat.runs[run_id]
         return PruneCounts(messages=len(messages), sessions=len(sessions), checkpoints=len(checkpoints), tasks=len(tasks))
 
     def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:

@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 
 from engram.errors import Conflict, NotFound
-from engram.models import Attachment, Checkpoint, Message, Profile, Summary, Trait
+from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, quote_lexeme
 from engram.stores import _postgres_chat_sql as q
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -100,6 +100,13 @@ def _profile(row: Sequence[Any]) -> Profile:
         updated_at=_utc(row[2]),
         schema_name=row[3],
         schema_version=row[4],
+    )
+
+
+def _run_of(row: Sequence[Any]) -> Run:
+    return Run.model_construct(
+        id=row[0], session_id=row[1], user_id=row[2], agent_id=row[3], status=row[4], checkpoint_id=row[5],
+        created_at=_utc(row[6]), updated_at=_utc(row[7]),
     )
 
 
@@ -283,13 +290,38 @@ class PostgresConversation:
         with self._conn("deleting a checkpoint") as conn:
             return self._run(conn, q.DELETE_CHECKPOINT, {"id": checkpoint_id}).rowcount > 0
 
+    # -- runs ------------------------------------------------------------------
+    def put_run(self, run: Run) -> None:
+        with self._session_write("storing a run", [run.session_id]) as conn:
+            self._run(conn, q.INSERT_RUN, run.model_dump())
+
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self._fetch("reading a run", q.GET_RUN, {"id": run_id})
+        return _run_of(rows[0]) if rows else None
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        sql, params = q.list_runs_sql(query)
+        return [_run_of(r) for r in self._fetch("listing runs", sql, params)]
+
+    def move_run(
+        self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime
+    ) -> Run:
+        params = {"id": run_id, "from_statuses": list(from_statuses), "status": status, "checkpoint_id": checkpoint_id, "now": now}
+        rows = self._fetch("moving a run", q.MOVE_RUN, params)
+        if rows:
+            return _run_of(rows[0])
+        existing = self.get_run(run_id)
+        if existing is None:
+            raise NotFound(f"run {run_id} does not exist")
+        raise run_conflict(run_id, existing.status, from_statuses, status)
+
     def iter_checkpoints(self) -> Iterator[Checkpoint]:
         return (_checkpoint(r) for r in self._fetch("exporting checkpoints", q.ITER_CHECKPOINTS))
 
     def _conversation_counts(self) -> dict[str, int]:
-        """messages, summaries, profiles, checkpoints (for ``counts``)."""
+        """messages, summaries, profiles, checkpoints, runs (for ``counts``)."""
         row = self._fetch("counting", q.COUNT_CONVERSATION)[0]
-        return dict(zip(("messages", "summaries", "profiles", "checkpoints"), row))
+        return dict(zip(("messages", "summaries", "profiles", "checkpoints", "runs"), row))
 
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:

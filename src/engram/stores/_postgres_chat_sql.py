@@ -13,7 +13,7 @@ from typing import Any
 
 from engram.search.query import Node
 from engram.search.tsquery import compile_tsquery, namespace_lexeme, quote_lexeme
-from engram.stores.base import MessageQuery, PrunePlan
+from engram.stores.base import MessageQuery, PrunePlan, RunQuery
 
 # Migration 2 of engram.stores._postgres_sql.MIGRATIONS.
 CONVERSATION_SCHEMA = """
@@ -79,7 +79,8 @@ RETURNING seq
 """
 COUNT_CONVERSATION = (
     "SELECT (SELECT count(*) FROM engram_messages), (SELECT count(*) FROM engram_summaries),"
-    " (SELECT count(*) FROM engram_profiles), (SELECT count(*) FROM engram_checkpoints)"
+    " (SELECT count(*) FROM engram_profiles), (SELECT count(*) FROM engram_checkpoints),"
+    " (SELECT count(*) FROM engram_runs)"
 )
 GET_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m WHERE m.id = %(id)s"
 GET_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m WHERE m.id = ANY(%(ids)s)"
@@ -145,6 +146,34 @@ RESUME_CHECKPOINT = (
     f" RETURNING {CHECKPOINT_COLUMNS}"
 )
 DELETE_CHECKPOINT = "DELETE FROM engram_checkpoints WHERE id = %(id)s"
+
+RUN_SCHEMA = """
+CREATE TABLE engram_runs (
+    id            text COLLATE "C" PRIMARY KEY,
+    session_id    text COLLATE "C" NOT NULL REFERENCES engram_sessions (id) ON DELETE CASCADE,
+    user_id       text COLLATE "C",
+    agent_id      text COLLATE "C",
+    status        text NOT NULL CHECK (status IN ('running', 'paused', 'error', 'cancelled', 'completed')),
+    checkpoint_id text COLLATE "C",
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+);
+CREATE INDEX engram_runs_by_session ON engram_runs (session_id, updated_at DESC, id);
+CREATE INDEX engram_runs_by_status ON engram_runs (status, updated_at DESC, id);
+CREATE INDEX engram_runs_by_user ON engram_runs (user_id, updated_at DESC, id) WHERE user_id IS NOT NULL;
+"""
+RUN_COLUMNS = "id, session_id, user_id, agent_id, status, checkpoint_id, created_at, updated_at"
+INSERT_RUN = f"""
+INSERT INTO engram_runs ({RUN_COLUMNS}) VALUES (%(id)s, %(session_id)s, %(user_id)s, %(agent_id)s, %(status)s,
+    %(checkpoint_id)s, %(created_at)s, %(updated_at)s)
+"""
+GET_RUN = f"SELECT {RUN_COLUMNS} FROM engram_runs WHERE id = %(id)s"
+# Compare-and-set on the status: the row lock lets one of racing callers match.
+MOVE_RUN = f"""
+UPDATE engram_runs SET status = %(status)s, checkpoint_id = coalesce(%(checkpoint_id)s, checkpoint_id),
+    updated_at = %(now)s
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s) RETURNING {RUN_COLUMNS}
+"""
 ITER_CHECKPOINTS = f"SELECT {CHECKPOINT_COLUMNS} FROM engram_checkpoints ORDER BY created_at, id"
 
 
@@ -199,6 +228,20 @@ def list_checkpoints_sql(session_id: str, status: str | None) -> tuple[str, dict
         sql += " AND status = %(status)s"
         params["status"] = status
     return sql + " ORDER BY created_at DESC, id", params
+
+
+def list_runs_sql(query: RunQuery) -> tuple[str, dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+    for column in ("session_id", "user_id"):  # constants, never input
+        if getattr(query, column) is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = getattr(query, column)
+    if query.statuses is not None:
+        where.append("status = ANY(%(statuses)s)")
+        params["statuses"] = list(query.statuses)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT {RUN_COLUMNS} FROM engram_runs{clause} ORDER BY updated_at DESC, id LIMIT %(limit)s OFFSET %(offset)s", params
 
 
 def prune_selections(plan: PrunePlan) -> dict[str, tuple[str, str] | None]:

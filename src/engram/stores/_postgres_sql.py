@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA
+from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
 from engram.stores._postgres_message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores._postgres_vectors import VECTOR_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
@@ -87,6 +87,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX engram_sessions_by_agent ON engram_sessions (agent_id, started_at DESC, id) WHERE agent_id IS NOT NULL;
     ALTER TABLE engram_profiles ADD COLUMN schema_name text, ADD COLUMN schema_version text;
     """,
+    # 6: runs of agents inside sessions (issue 16); resuming is a conditional UPDATE.
+    RUN_SCHEMA,
 ]
 
 # -- schema version --------------------------------------------------------------

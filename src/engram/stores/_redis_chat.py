@@ -440,8 +440,11 @@ class RedisConversation:
         pipe.scard(self.keys.summaries)
         pipe.scard(self.keys.profiles)
         pipe.zcard(self.keys.checkpoints)
-        messages, summaries, profiles, checkpoints = pipe.execute()
-        return {"messages": messages, "summaries": summaries, "profiles": profiles, "checkpoints": checkpoints}
+        pipe.zcard(f"{self.keys.prefix}:runs")
+        messages, summaries, profiles, checkpoints, runs = pipe.execute()
+        return {
+            "messages": messages, "summaries": summaries, "profiles": profiles, "checkpoints": checkpoints, "runs": runs,
+        }
 
     # -- retention -------------------------------------------------------------
     def _field_of(self, keys: Sequence[str], name: str) -> list[str | None]:
@@ -563,6 +566,7 @@ class RedisConversation:
                           k.tasks, k.messages_removals, k.messages_removals_floor],
                     args=[k.prefix, *chunk],
                 )
+                self._drop_session_runs(chunk)  # type: ignore[attr-defined]  (RedisRuns)
                 gone["sessions"] += int(n_sessions)
                 gone["messages"] += int(n_messages)
                 gone["checkpoints"] += int(n_checkpoints)

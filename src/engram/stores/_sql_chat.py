@@ -14,7 +14,7 @@ from typing import Any
 from engram._time import to_iso
 from engram.search.fts5 import compile_fts5
 from engram.search.query import Node
-from engram.stores.base import MessageQuery, PrunePlan
+from engram.stores.base import MessageQuery, PrunePlan, RunQuery
 
 MESSAGE_COLUMNS = (
     "m.id, m.session_id, m.role, m.content, m.user_id, m.agent_id, m.metadata,"
@@ -31,7 +31,7 @@ INSERT_MESSAGE = (
 NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1 FROM messages"
 COUNT_CONVERSATION = (
     "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM summaries),"
-    " (SELECT count(*) FROM profiles), (SELECT count(*) FROM checkpoints)"
+    " (SELECT count(*) FROM profiles), (SELECT count(*) FROM checkpoints), (SELECT count(*) FROM runs)"
 )
 
 UPSERT_SUMMARY = (
@@ -52,6 +52,39 @@ RESUME_CHECKPOINT = (
     "UPDATE checkpoints SET status = 'resumed', resumed_at = ? WHERE id = ? AND status = 'paused'"
     f" RETURNING {CHECKPOINT_COLUMNS}"
 )
+
+RUN_COLUMNS = "id, session_id, user_id, agent_id, status, checkpoint_id, created_at, updated_at"
+INSERT_RUN = f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def move_run_sql(
+    run_id: str, from_statuses: tuple[str, ...], status: str, checkpoint_id: str | None, now: str
+) -> tuple[str, list[Any]]:
+    """Compare-and-set on the status: of callers racing to move a run, one matches the row."""
+    marks = ", ".join("?" * len(from_statuses))
+    sql = (
+        "UPDATE runs SET status = ?, checkpoint_id = coalesce(?, checkpoint_id), updated_at = ?"
+        f" WHERE id = ? AND status IN ({marks}) RETURNING {RUN_COLUMNS}"
+    )
+    return sql, [status, checkpoint_id, now, run_id, *from_statuses]
+
+
+def list_runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column in ("session_id", "user_id"):  # constants, never input
+        if getattr(query, column) is not None:
+            where.append(f"{column} = ?")
+            params.append(getattr(query, column))
+    if query.statuses is not None:
+        where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
+        params += query.statuses
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return (
+        f"SELECT {RUN_COLUMNS} FROM runs{clause} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
+        params + [query.limit, query.offset],
+    )
+
 
 # BM25 column weights for (sess, usr, content): the scope tokens never score.
 BM25_WEIGHTS = (0.0, 0.0, 1.0)

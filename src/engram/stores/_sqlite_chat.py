@@ -16,10 +16,10 @@ from typing import Any
 
 from engram._time import from_iso, to_iso
 from engram.errors import Conflict, NotFound
-from engram.models import Attachment, Checkpoint, Message, Profile, Summary, Trait
+from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
 from engram.search.query import Node
 from engram.stores import _sql_chat as sql
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 
 
 def _json(value: Any) -> str:
@@ -119,6 +119,13 @@ def _profile(
         updated_at=from_iso(updated_at),
         schema_name=schema_name,
         schema_version=schema_version,
+    )
+
+
+def _run_of(row: Sequence[Any]) -> Run:
+    return Run.model_construct(
+        id=row[0], session_id=row[1], user_id=row[2], agent_id=row[3], status=row[4], checkpoint_id=row[5],
+        created_at=from_iso(row[6]), updated_at=from_iso(row[7]),
     )
 
 
@@ -277,6 +284,37 @@ class SQLiteConversation:
         with self._write("deleting a checkpoint") as conn:
             return conn.execute("DELETE FROM checkpoints WHERE id = ?", (checkpoint_id,)).rowcount > 0
 
+    # -- runs ------------------------------------------------------------------
+    def put_run(self, run: Run) -> None:
+        r = run
+        with self._write_to_session("storing a run", [r.session_id]) as conn:
+            conn.execute(
+                sql.INSERT_RUN,
+                (r.id, r.session_id, r.user_id, r.agent_id, r.status, r.checkpoint_id, to_iso(r.created_at),
+                 to_iso(r.updated_at)),
+            )
+
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self._read("reading a run", f"SELECT {sql.RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return _run_of(rows[0]) if rows else None
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        statement, params = sql.list_runs_sql(query)
+        return [_run_of(r) for r in self._read("listing runs", statement, params)]
+
+    def move_run(
+        self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime
+    ) -> Run:
+        statement, params = sql.move_run_sql(run_id, tuple(from_statuses), status, checkpoint_id, to_iso(now))
+        with self._write("moving a run") as conn:  # BEGIN IMMEDIATE: one writer across processes
+            row = conn.execute(statement, params).fetchone()
+            current = None if row else conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is not None:
+            return _run_of(row)
+        if current is None:
+            raise NotFound(f"run {run_id} does not exist")
+        raise run_conflict(run_id, current[0], from_statuses, status)
+
     def iter_summaries(self) -> Iterator[Summary]:
         rows = self._read("exporting summaries", f"SELECT {sql.SUMMARY_COLUMNS} FROM summaries ORDER BY session_id")
         return (_summary(r) for r in rows)
@@ -290,9 +328,9 @@ class SQLiteConversation:
         return (_checkpoint(r) for r in rows)
 
     def _conversation_counts(self) -> dict[str, int]:
-        """messages, summaries, profiles, checkpoints (for ``counts``)."""
+        """messages, summaries, profiles, checkpoints, runs (for ``counts``)."""
         row = self._read("counting", sql.COUNT_CONVERSATION)[0]
-        return dict(zip(("messages", "summaries", "profiles", "checkpoints"), row))
+        return dict(zip(("messages", "summaries", "profiles", "checkpoints", "runs"), row))
 
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:

@@ -232,4 +232,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE profiles ADD COLUMN schema_name TEXT;
     ALTER TABLE profiles ADD COLUMN schema_version TEXT;
     """,
+    # 7: runs of agents inside sessions (issue 16): status and latest checkpoint;
+    # resuming is a conditional UPDATE, so two processes cannot both resume a run.
+    """
+    CREATE TABLE runs (
+        id            TEXT PRIMARY KEY,
+        session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        user_id       TEXT,
+        agent_id      TEXT,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'paused', 'error', 'cancelled', 'completed')),
+        checkpoint_id TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_session ON runs (session_id, updated_at DESC);
+    CREATE INDEX runs_by_status ON runs (status, updated_at DESC);
+    CREATE INDEX runs_by_user ON runs (user_id, updated_at DESC) WHERE user_id IS NOT NULL;
+    """,
 ]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engram.errors import Unsupported
-from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
+from engram.errors import Conflict, Unsupported
+from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
 from engram.search.query import Node
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class Counts:
     summaries: int = 0
     profiles: int = 0
     checkpoints: int = 0
+    runs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,25 @@ class MessageQuery:
     after_seq: int | None = None
     before: datetime | None = None  # created_at < before
     after: datetime | None = None  # created_at > after
+
+
+def run_conflict(run_id: str, current: str, from_statuses: Sequence[str], status: str) -> "Conflict":
+    """The one message for a run not in a state to move (the same on every backend)."""
+    return Conflict(
+        f"run {run_id} is {current}: it can become {status} only when {' or '.join(from_statuses)}"
+        + (" (resumed already?)" if status == "running" and current == "running" else "")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """What ``list_runs`` asks for; None means any. Newest updated first."""
+
+    session_id: str | None = None
+    user_id: str | None = None
+    statuses: tuple[str, ...] | None = None
+    limit: int = 20
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +401,41 @@ class Store(ABC):
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
         """Delete a checkpoint; True when it existed."""
         raise self._unsupported("checkpoints")
+
+    def put_run(self, run: Run) -> None:
+        """Insert a new run.
+
+        Raises:
+            NotFound: its session does not exist.
+            Conflict: a run with its id exists.
+        """
+        raise self._unsupported("runs")
+
+    def get_run(self, run_id: str) -> Run | None:
+        raise self._unsupported("runs")
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        """Runs matching ``query``, newest updated first."""
+        raise self._unsupported("runs")
+
+    def move_run(
+        self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime
+    ) -> Run:
+        """Atomically move a run whose status is one of ``from_statuses`` to ``status``
+        (and to ``checkpoint_id`` when not None), across processes; returns it as stored.
+
+        Raises:
+            NotFound: no such run.
+            Conflict: its status is not one of ``from_statuses`` (e.g. another caller resumed it first).
+        """
+        raise self._unsupported("runs")
+
+    def iter_runs(self, *, batch_size: int = 1000) -> Iterator[Run]:
+        """Every run (for export and copy)."""
+        offset = 0
+        while batch := self.list_runs(RunQuery(limit=batch_size, offset=offset)):
+            yield from batch
+            offset += len(batch)
 
     def iter_summaries(self) -> Iterator[Summary]:
         """Every session summary (for export and copy)."""

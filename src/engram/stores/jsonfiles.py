@@ -5,7 +5,7 @@ Layout of the directory::
     entries.json    {"format": "engram-json", "version": 1, "kind": "entries", "records": [...]}
     sessions.json   the same envelope, "kind": "sessions"
     tasks.json      the same envelope, "kind": "tasks"
-    messages.json, summaries.json, profiles.json, checkpoints.json
+    messages.json, summaries.json, profiles.json, checkpoints.json, runs.json
                     conversation memory, the same envelope (written once used)
     vectors.json    embeddings and their model (written once used; see
                     ``engram.stores._json_vectors``)
@@ -50,7 +50,7 @@ from pydantic import BaseModel, ValidationError
 from engram._time import utcnow
 from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
-from engram.models import Checkpoint, Entry, Message, Profile, Session, Summary, Task
+from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
 from engram.search.query import Node
 from engram.stores._files import ensure_directory
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
@@ -87,7 +87,7 @@ FORMAT = "engram-json"
 VERSION = 1
 KINDS: dict[str, type[BaseModel]] = {
     "sessions": Session, "tasks": Task, "entries": Entry,
-    "messages": Message, "summaries": Summary, "profiles": Profile, "checkpoints": Checkpoint,
+    "messages": Message, "summaries": Summary, "profiles": Profile, "checkpoints": Checkpoint, "runs": Run,
 }  # fmt: skip
 LOCK_FILE = ".lock"
 

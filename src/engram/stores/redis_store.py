@@ -57,6 +57,7 @@ from engram.search.query import Node
 from engram.stores import _redis_layout as lay
 from engram.stores._redis_chat import RedisConversation
 from engram.stores._redis_message_vectors import RedisMessageVectors
+from engram.stores._redis_runs import RedisRuns
 from engram.stores._redis_vectors import PUT_VECTORS, RedisVectors
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import (
@@ -192,7 +193,7 @@ def redis_max_connections(pool: DBConnectionSettings) -> int:
     return REDIS_DEFAULT_MAX_CONNECTIONS
 
 
-class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
+class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors, Store):
     """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR})
@@ -222,6 +223,7 @@ class RedisStore(RedisConversation, RedisMessageVectors, RedisVectors, Store):
         self._put_session = self._client.register_script(lay.PUT_SESSION)
         self._put_task = self._client.register_script(lay.PUT_TASK)
         self._init_conversation()
+        self._init_runs()
         self._put_vectors_script = self._client.register_script(PUT_VECTORS)
         self._scopes: dict[str, _Scope] = {}  # search indexes by scope, least recently used first
         self._scopes_lock = threading.Lock()

@@ -28,6 +28,7 @@ from engram.models import Entry, Session, Task
 from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores import _sql
+from engram.stores import _sqlite_bulk as _bulk
 from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
@@ -49,6 +50,7 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
+from engram.validation import json_encoder
 
 
 @lru_cache(maxsize=4096)
@@ -116,7 +118,7 @@ def _task(row: Sequence[Any]) -> Task:
     )
 
 
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once, not per call
+_to_json = json_encoder(allow_nan=True)  # built once, not per call
 
 
 def _json(value: Any) -> str:
@@ -294,15 +296,11 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
                 row = conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e)).fetchone()
             return [_as_stored(e, row)]
         iso = to_iso(now)
+        params = [_entry_params(e, now, iso) for e in entries]
         with self._write(f"storing {len(entries)} entries") as conn:
-            if all(e.metadata is not None for e in entries):
-                conn.executemany(_sql.UPSERT_ENTRY, (_entry_params(e, now, iso) for e in entries))
-                return list(entries)
-            # Some keep their old metadata: read back what each one ended up with.
-            return [
-                _as_stored(e, conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e, now, iso)).fetchone())
-                for e in entries
-            ]
+            rows = _bulk.upsert_entries(conn, params)
+        # Entries given without metadata keep the old one: ``rows`` holds what they ended up with.
+        return [e if row is None else _as_stored(e, row) for e, row in zip(entries, rows)]
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
         rows = self._read(

@@ -31,7 +31,8 @@ def columns(points: list[tuple[str, int]], *, title: str, width: int = 600, heig
     bars = []
     for i, (label, value) in enumerate(points):
         h = 1.0 if peak == 0 else max(1.0, (height - 4) * value / peak)
-        bars.append(Bar(round(i * step + 1, 2), round(height - h, 2), round(max(step - 2, 1), 2), round(h, 2), label, value))
+        x, width_ = round(i * step + 1, 2), round(max(step - 2, 1), 2)
+        bars.append(Bar(x, round(height - h, 2), width_, round(h, 2), label, value))
     return Chart(width, height, bars, peak, title)
 
 

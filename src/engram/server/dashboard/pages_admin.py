@@ -25,7 +25,7 @@ from engram.server.dashboard.web import (
     server_admin_viewer,
     viewer,
 )
-from engram.server.models import ROLES, ApiKey
+from engram.server.models import ROLES, ApiKey, Variable
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -88,7 +88,8 @@ def keys(request: Request, current: AdminDep, project: Ident = "", revoked: bool
         request, "keys.html", viewer=current, keys=current.control.keys(scope, include_revoked=revoked),
         project=scope or "", revoked=revoked,
         roles=[r for r in ROLES if current.is_server_admin or r != "server_admin"],
-        projects=[p.name for p in current.control.projects()] if current.is_server_admin else [current.principal.project],
+        projects=([p.name for p in current.control.projects()] if current.is_server_admin
+                  else [current.principal.project]),
         users=[u.name for u in current.control.users()] if current.is_server_admin else [],
     )
 
@@ -104,7 +105,9 @@ async def create_key(request: Request, current: AdminDep) -> Response:
     try:
         expires = None if days is None else float(days)
     except ValueError:
-        raise InvalidInput(f"expires in days must be a number, got {days!r}; leave it empty for a key that never expires") from None
+        raise InvalidInput(
+            f"expires in days must be a number, got {days!r}; leave it empty for a key that never expires"
+        ) from None
     with current.logged("admin.keys.create", project):
         created = current.control.create_key(project, role, user=_optional(form.get("user")),
                                              name=_optional(form.get("name")), expires_in_days=expires)
@@ -124,7 +127,8 @@ def _own_key(current: Viewer, key_id: str) -> ApiKey:
 def confirm_revoke_key(request: Request, current: AdminDep, id: Ident) -> Response:
     key = _own_key(current, id)
     return render(request, "confirm.html", viewer=current, action="/admin/keys/revoke", fields={"id": key.id},
-                  question=f"Revoke key {key.prefix} ({key.role} of {key.project})? It stops working at once.", verb="revoke",
+                  question=f"Revoke key {key.prefix} ({key.role} of {key.project})? It stops working at once.",
+                  verb="revoke",
                   cancel="/admin/keys")
 
 
@@ -137,19 +141,21 @@ async def revoke_key(request: Request, current: AdminDep) -> Response:
 
 
 # -- variables (names for everyone, values on an explicit click; changes by admins) -----------
+def _variables_page(request: Request, current: Viewer, revealed: Variable | None) -> Response:
+    names = current.control.variables(current.principal.project_id)
+    return render(request, "variables.html", viewer=current, variables=names, revealed=revealed)
+
+
 @router.get("/variables", name="dashboard.variables")
 def variables(request: Request, current: ViewerDep) -> Response:
-    return render(request, "variables.html", viewer=current, variables=current.control.variables(current.principal.project_id),
-                  revealed=None)
+    return _variables_page(request, current, None)
 
 
 @router.post("/variables/reveal", name="dashboard.variables.reveal")
 async def reveal_variable(request: Request, current: ViewerDep) -> Response:
     """One variable's value, on this response only (no-store, never put in a URL)."""
     name = (await form_of(request, current)).get("name", "")
-    revealed = current.control.variable(current.principal.project_id, name)
-    return render(request, "variables.html", viewer=current, variables=current.control.variables(current.principal.project_id),
-                  revealed=revealed)
+    return _variables_page(request, current, current.control.variable(current.principal.project_id, name))
 
 
 @router.post("/variables", name="dashboard.variables.set")
@@ -182,7 +188,9 @@ def _moment(field: str, text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{field} must be a date or date-time such as 2026-01-31 or 2026-01-31T12:00, got {text!r}") from None
+        raise InvalidInput(
+            f"{field} must be a date or date-time such as 2026-01-31 or 2026-01-31T12:00, got {text!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

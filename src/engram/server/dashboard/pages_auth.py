@@ -20,7 +20,9 @@ LOGIN_COOKIE = "engram_signin"
 
 def _safe_next(target: str | None) -> str:
     """Where to go after sign-in: a path on this site only (never //host or a scheme)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil"): no whitespace or controls at all.
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7f for ch in target)):
         return "/"
     return target
 

@@ -96,7 +96,8 @@ def _entry(current: Viewer, ns: str, key: str) -> Any:
 
 
 @router.get("/entry", name="dashboard.entry")
-def entry(request: Request, current: ViewerDep, ns: Annotated[Name, Query()], key: Annotated[Name, Query()]) -> Response:
+def entry(request: Request, current: ViewerDep, ns: Annotated[Name, Query()],
+          key: Annotated[Name, Query()]) -> Response:
     """One entry: content, metadata, times and expiry, with the edit form."""
     found = _entry(current, ns, key)
     return render(request, "entry.html", viewer=current, entry=found,
@@ -109,7 +110,9 @@ def _metadata(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InvalidInput(f"metadata is not valid JSON: {exc}; write a JSON object such as {{\"topic\": \"food\"}}") from None
+        raise InvalidInput(
+            f"metadata is not valid JSON: {exc}; write a JSON object such as {{\"topic\": \"food\"}}"
+        ) from None
     if not isinstance(value, dict):
         raise InvalidInput(f"metadata must be a JSON object such as {{\"topic\": \"food\"}}, not {type(value).__name__}")
     return value
@@ -122,7 +125,9 @@ def _ttl(text: str, current_expiry: Any) -> float | None:
         try:
             return float(text)
         except ValueError:
-            raise InvalidInput(f"TTL must be a number of seconds, got {text!r}; leave it empty to keep the expiry") from None
+            raise InvalidInput(
+                f"TTL must be a number of seconds, got {text!r}; leave it empty to keep the expiry"
+            ) from None
     if current_expiry is None:
         return None
     return max((current_expiry - utcnow()) / timedelta(seconds=1), 0.001)
@@ -136,6 +141,18 @@ async def save_entry(request: Request, current: ViewerDep) -> Response:
     existing = _entry(current, ns, key)
     metadata = _metadata(form.get("metadata", ""))
     ttl = _ttl(form.get("ttl", ""), existing.expires_at)
+    with current.logged("memories.store", f"{ns}/{key}"):
+        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
+    return redirect("/entry", ns=ns, key=key, notice="saved")
+
+
+@router.post("/entries", name="dashboard.entries.store")
+async def store_entry(request: Request, current: ViewerDep) -> Response:
+    """Store an entry from the form (an upsert under (namespace, key), as ``POST /api/v1/memories``)."""
+    form = await form_of(request, current)
+    ns, key = form.get("ns", "").strip(), form.get("key", "")
+    metadata = _metadata(form.get("metadata", ""))
+    ttl = _ttl(form.get("ttl", ""), None)
     with current.logged("memories.store", f"{ns}/{key}"):
         current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
     return redirect("/entry", ns=ns, key=key, notice="saved")

@@ -168,7 +168,8 @@ class Viewer:
             outcome, status = type(exc).__name__, exc.status
             raise
         finally:
-            self.control.record(self.principal, operation, target, outcome, status, (time.perf_counter() - start) * 1000)
+            ms = (time.perf_counter() - start) * 1000
+            self.control.record(self.principal, operation, target, outcome, status, ms)
 
 
 def principal_of_key(tenancy: Tenancy, key_id: str) -> Principal:
@@ -226,7 +227,9 @@ def check_csrf(expected: str, form: Any) -> None:
     """Raises PermissionDenied unless the form carries the session's CSRF token."""
     sent = form.get("csrf")
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise PermissionDenied("this form is out of date or did not come from this dashboard: reload the page and try again")
+        raise PermissionDenied(
+            "this form is out of date or did not come from this dashboard: reload the page and try again"
+        )
 
 
 async def form_of(request: Request, current: Viewer) -> dict[str, str]:

@@ -1,0 +1,178 @@
+"""Runs of agents inside sessions, for the ``Memory`` facade: start, pause, fail,
+cancel, complete, and resume once.
+
+A run's status moves only along these edges, each an atomic compare-and-set in
+the store (so a second resume, in this process or another, is ``Conflict``)::
+
+    running -> paused | error | cancelled | completed
+    paused | error | cancelled -> running      (resume)
+    paused | error -> cancelled
+
+Pausing saves the run's state as a checkpoint and points the run at it;
+resuming returns the state of the run's latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from engram import validation as check
+from engram._time import utcnow
+from engram.errors import Conflict, NotFound
+from engram.models import ResumedRun, Run
+from engram.stores.base import RunQuery
+
+if TYPE_CHECKING:
+    from engram.stores.base import Store
+
+RUN_STATUSES = ("running", "paused", "error", "cancelled", "completed")
+RESUMABLE = ("paused", "error", "cancelled")
+
+
+class RunsAPI:
+    """Mixed into :class:`engram.Memory`; see the methods for the API."""
+
+    backend: "Store"
+    _max_bytes: int
+    # From ConversationAPI (both are mixed into Memory).
+    _open_sessions: Any
+    checkpoint_save: Any
+
+    def run_start(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Run:
+        """Start a ``running`` run in a session; a session id never seen before starts that session.
+
+        ``user_id`` defaults to the session's user.
+
+        Raises:
+            InvalidInput: a bad id.
+            Conflict: ``run_id`` names a run that exists.
+        """
+        from engram.models import Message
+
+        sid = check.identifier("session id", session_id)
+        rid = str(uuid.uuid4()) if run_id is None else check.identifier("run id", run_id)
+        uid = None if user_id is None else check.name("user_id", user_id)
+        aid = None if agent_id is None else check.name("agent_id", agent_id)
+        session = self.backend.get_session(sid)
+        if session is None:
+            self._open_sessions([Message.model_construct(session_id=sid, user_id=uid, agent_id=aid)])
+        elif uid is None:
+            uid = session.user_id
+        now = utcnow()
+        run = Run.model_construct(
+            id=rid, session_id=sid, user_id=uid, agent_id=aid, status="running", checkpoint_id=None,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        self.backend.put_run(run)
+        return run
+
+    def run_get(self, id: str) -> Run | None:
+        """One run, or None."""
+        return self.backend.get_run(check.identifier("run id", id))
+
+    def runs(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> builtins.list[Run]:
+        """Runs, most recently updated first, optionally of one session, user or status."""
+        statuses = None if status is None else (check.choice("status", status, RUN_STATUSES),)
+        return self._runs(session_id, user_id, statuses, limit, offset)
+
+    def resumable_runs(
+        self, session_id: str | None = None, user_id: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> builtins.list[Run]:
+        """Runs that can be resumed (``paused``, ``error``, ``cancelled``), most recently updated first."""
+        return self._runs(session_id, user_id, RESUMABLE, limit, offset)
+
+    def _runs(
+        self, session_id: Any, user_id: Any, statuses: tuple[str, ...] | None, limit: int, offset: int
+    ) -> builtins.list[Run]:
+        query = RunQuery(
+            session_id=None if session_id is None else check.identifier("session id", session_id),
+            user_id=None if user_id is None else check.name("user_id", user_id),
+            statuses=statuses,
+            limit=check.limit(limit),
+            offset=check.offset(offset),
+        )
+        return self.backend.list_runs(query)
+
+    def _move(self, id: str, from_statuses: tuple[str, ...], status: str, state: Any = None, *, save: bool) -> Run:
+        rid = check.identifier("run id", id)
+        checkpoint_id = None
+        if save:
+            run = self.backend.get_run(rid)
+            if run is not None and run.status in from_statuses:  # else the move below says why not
+                check.json_value("state", state, self._max_bytes)
+                checkpoint_id = self.checkpoint_save(run.session_id, state, run_id=rid).id
+        try:
+            return self.backend.move_run(
+                rid, from_statuses=from_statuses, status=status, checkpoint_id=checkpoint_id, now=utcnow()
+            )
+        except (Conflict, NotFound):
+            if checkpoint_id is not None:  # lost a race: leave no checkpoint behind
+                self.backend.delete_checkpoint(checkpoint_id)
+            raise
+
+    def run_pause(self, id: str, state: Any) -> Run:
+        """Save a running run's state (plain JSON) as a checkpoint and mark it ``paused``.
+
+        Raises:
+            NotFound: no such run.
+            Conflict: the run is not running.
+        """
+        return self._move(id, ("running",), "paused", state, save=True)
+
+    def run_fail(self, id: str, state: Any = None) -> Run:
+        """Mark a running run ``error`` (resumable); with ``state``, save it as its checkpoint."""
+        return self._move(id, ("running",), "error", state, save=state is not None)
+
+    def run_cancel(self, id: str, state: Any = None) -> Run:
+        """Cancel a running, paused or failed run (resumable); with ``state``, save it as its checkpoint."""
+        return self._move(id, ("running", "paused", "error"), "cancelled", state, save=state is not None)
+
+    def run_complete(self, id: str) -> Run:
+        """Mark a running run ``completed`` (final)."""
+        return self._move(id, ("running",), "completed", save=False)
+
+    def run_resume(self, id: str) -> ResumedRun:
+        """Move a paused, failed or cancelled run back to ``running``, once, and return its latest state.
+
+        Of callers racing to resume the same run, in any process, exactly one
+        succeeds; the others get ``Conflict``.
+
+        Raises:
+            NotFound: no such run.
+            Conflict: the run is not resumable (already resumed, running or completed).
+        """
+        run = self._move(id, RESUMABLE, "running", save=False)
+        state = None
+        if run.checkpoint_id is not None:
+            checkpoint = self.backend.get_checkpoint(run.checkpoint_id)
+            if checkpoint is not None:
+                state = checkpoint.state
+                if checkpoint.status == "paused":
+                    try:
+                        self.backend.resume_checkpoint(checkpoint.id, now=utcnow())
+                    except Conflict:
+                        pass  # resumed through checkpoint_resume meanwhile: the run's resume stands
+        return ResumedRun.model_construct(run=run, state=state)
+
+
+RUN_METHODS = (
+    "run_start", "run_get", "runs", "resumable_runs", "run_pause", "run_fail", "run_cancel", "run_complete",
+    "run_resume",
+)  # fmt: skip
