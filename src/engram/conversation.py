@@ -252,7 +252,8 @@ class ConversationMemory:
         self.strict = strict
         if profile_mode is not None and user_memory_mode is not None and profile_mode != user_memory_mode:
             raise InvalidInput("give profile_mode or its alias user_memory_mode, not both with different values")
-        self.profile_mode = check.choice("profile_mode (user_memory_mode)", profile_mode or user_memory_mode or "update", ("update", "replace"))
+        mode = profile_mode or user_memory_mode or "update"
+        self.profile_mode = check.choice("profile_mode (user_memory_mode)", mode, ("update", "replace"))
         if user_profile_schema is not None and dynamic_user_profile:
             raise InvalidInput("give user_profile_schema (fixed fields) or dynamic_user_profile=True (the model's own), not both")
         self.profile_schema = None if user_profile_schema is None else ProfileSchema.of(user_profile_schema)
@@ -459,6 +460,16 @@ class AsyncConversationMemory:
     def __init__(self, memory: "AsyncMemory", **options: Any):
         self._async_memory = memory
         self.sync = ConversationMemory(memory.sync, **options)
+
+    @property
+    def session_id(self) -> str:
+        """The session (generated when none was given)."""
+        return self.sync.session_id
+
+    @property
+    def user_id(self) -> str:
+        """The user (generated when none was given)."""
+        return self.sync.user_id
 
     async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 import engram
 from engram import ConversationMemory
+from engram.conversation import AsyncConversationMemory
 from engram.llm.profiles import MAX_DYNAMIC_FIELDS, MAX_DYNAMIC_VALUE_CHARS
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
@@ -59,6 +60,19 @@ def test_ids_are_generated_and_the_session_starts_on_the_first_write(memory):
     session = memory.session_get(conv.session_id)
     assert (session.status, session.user_id, session.agent_id) == ("active", conv.user_id, "helper")
     assert [m.user_id for m in memory.history(conv.session_id)] == [conv.user_id] * 2
+
+
+async def test_async_ids_and_tool_results_are_the_same():
+    """No LLM involved: the async twin generates and exposes ids, and loads tools as the sync one."""
+    async with engram.AsyncMemory("memory://") as memory:
+        conv = AsyncConversationMemory(memory, agent_id="helper")
+        assert str(uuid.UUID(conv.session_id, version=4)) == conv.session_id
+        assert await memory.session_get(conv.session_id) is None
+        save = conv.sync
+        save_tool_turn(save)
+        session = await memory.session_get(conv.session_id)
+        assert (session.user_id, session.agent_id) == (conv.user_id, "helper")
+        assert [m.role for m in (await conv.context()).messages] == ["user", "assistant", "assistant"]
 
 
 def test_a_session_exists_even_with_every_save_flag_off(memory):

@@ -239,6 +239,21 @@ class ControlPlane:
         row = self.store.key_by_hash(api_keys.digest(plaintext))
         if row is None:
             raise AuthError("invalid API key")
+        return self._principal(row)
+
+    def principal(self, key_id: str) -> Principal:
+        """The principal of a key known by id (a dashboard sign-in), checked as :meth:`authenticate` checks.
+
+        Raises:
+            AuthError: the key was deleted, revoked or has expired.
+        """
+        row = self.store.key(key_id)
+        if row is None:
+            raise AuthError("this API key no longer exists")
+        return self._principal(row)
+
+    def _principal(self, row: dict[str, Any]) -> Principal:
+        """The one check of a stored key: not revoked, not expired; notes its use (at most once a minute)."""
         now = utcnow()
         if row["revoked_at"] is not None:
             raise AuthError(f"API key {row['prefix']} has been revoked")

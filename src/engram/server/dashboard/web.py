@@ -25,8 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engram import __version__
-from engram._time import utcnow
-from engram.errors import EngramError, NotFound, PermissionDenied
+from engram.errors import AuthError, EngramError, PermissionDenied
 from engram.memory import Memory
 from engram.server.dashboard.sessions import COOKIE, SessionStore, WebSession
 from engram.server import deps
@@ -179,14 +178,9 @@ def principal_of_key(tenancy: Tenancy, key_id: str) -> Principal:
         SignedOut: the key was deleted, revoked or has expired since sign-in.
     """
     try:
-        key = tenancy.control.key(key_id)
-        if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= utcnow()):
-            raise SignedOut
-        project = tenancy.control.project(key.project)
-    except NotFound:
+        return tenancy.control.principal(key_id)
+    except AuthError:
         raise SignedOut from None
-    return Principal(key_id=key.id, key_prefix=key.prefix, project_id=project.id, project=project.name,
-                     role=key.role, user=key.user)
 
 
 def sessions_of(request: Request) -> SessionStore:
