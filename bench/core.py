@@ -72,6 +72,10 @@ RAW_INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# The raw fast path of a bulk load (issue 15): rows with executemany into the
+# table without the insert trigger, then every FTS row with one INSERT ... SELECT.
+RAW_INDEX_ALL = "INSERT INTO entries_fts (rowid, ns, key, content) SELECT rowid, ns, key, content FROM entries"
+
 STOPWORDS = frozenset(
     """
     a about above after again against all also am an and any are aren as at be because been before being
@@ -175,8 +179,9 @@ def open_memory(path: Path) -> Memory:
 
 
 # -- raw baseline --------------------------------------------------------------------------------
-def raw_connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    """A plain sqlite3 connection with engram's pragmas (and schema when ``create``)."""
+def raw_connect(path: Path, *, create: bool, fast: bool = False) -> sqlite3.Connection:
+    """A plain sqlite3 connection with engram's pragmas (and schema when ``create``;
+    ``fast``: without the FTS insert trigger, for the raw fast path of bulk loads)."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -184,7 +189,17 @@ def raw_connect(path: Path, *, create: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     if create:
         conn.executescript("BEGIN;" + "".join(MIGRATIONS) + "COMMIT;")
+        if fast:
+            conn.execute("DROP TRIGGER entries_fts_insert")
     return conn
+
+
+def raw_fast_load(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The raw fast path: one transaction, executemany into the table, then the FTS rows at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(RAW_INSERT, rows)
+    conn.execute(RAW_INDEX_ALL)
+    conn.execute("COMMIT")
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -364,10 +379,10 @@ class Bench:
     def bench_store_many(self) -> None:
         n, reps = self.args.store_many, self.args.reps
         items = self.corpus.items(0, n, seed=23)
-        eng, base = Timings(), Timings()
+        eng, base, fast = Timings(), Timings(), Timings()
         clock, cpu = time.perf_counter, time.thread_time
         with self.progress() as progress:
-            task = progress.add_task(f"store_many({n:,})", total=2 * reps, rate="")
+            task = progress.add_task(f"store_many({n:,})", total=3 * reps, rate="")
             for rep in range(reps):
                 rows = raw_rows(items)  # fresh ids per repetition, outside the clock
 
@@ -400,7 +415,21 @@ class Bench:
                         remove_db(path)
                     progress.update(task, advance=1, rate=f"raw {fmt_time(base.wall[-1])}")
 
-                for run in (run_engram, run_raw) if rep % 2 == 0 else (run_raw, run_engram):
+                def run_fast() -> None:
+                    path = self.workdir / f"store-many-fast-{rep}.db"
+                    conn = raw_connect(path, create=True, fast=True)
+                    try:
+                        gc.collect()
+                        t0, c0 = clock(), cpu()
+                        raw_fast_load(conn, rows)
+                        fast.add(clock() - t0, cpu() - c0)
+                    finally:
+                        conn.close()
+                        remove_db(path)
+                    progress.update(task, advance=1, rate=f"raw fast {fmt_time(fast.wall[-1])}")
+
+                sides = (run_engram, run_raw, run_fast)
+                for run in sides if rep % 2 == 0 else sides[::-1]:
                     run()
         self.rows.append(
             Row.of(
@@ -412,6 +441,85 @@ class Bench:
                 note=f"median of {reps}; {n / pct(eng.wall, 0.5):,.0f} entries/s",
             )
         )
+        self.rows.append(
+            Row.of(
+                f"  vs the raw fast path (FTS rows in one INSERT ... SELECT)",
+                eng,
+                fast,
+                0.5,
+                target_ratio=1.5,
+                note=f"median of {reps}",
+            )
+        )
+
+    # -- engram import: an export of N entries into a fresh database -----------------------------
+    def bench_import(self) -> None:
+        from engram.cli import progress_bar
+        from engram.transfer import count_records
+
+        n, reps = self.args.store_many, self.args.reps
+        export = self.workdir / "import-source.jsonl"
+        source_path = self.workdir / "import-source.db"
+        with open_memory(source_path) as source:
+            source.store_many(self.corpus.items(0, n, seed=29))
+            source.export(export)
+        remove_db(source_path)
+        eng, with_bar, base = Timings(), Timings(), Timings()
+        clock, cpu = time.perf_counter, time.thread_time
+
+        def run_engram(bar: bool, rep: int) -> None:
+            path = self.workdir / f"import-engram-{int(bar)}-{rep}.db"
+            memory = open_memory(path)
+            try:
+                gc.collect()
+                t0, c0 = clock(), cpu()
+                if bar:  # what `engram import` does: count the records, then a bar on stderr
+                    with progress_bar("importing", count_records(export)) as advance:
+                        counts = memory.import_(export, progress=advance)
+                    with_bar.add(clock() - t0, cpu() - c0)
+                else:
+                    counts = memory.import_(export)
+                    eng.add(clock() - t0, cpu() - c0)
+                assert counts["entry"] == n
+            finally:
+                memory.close()
+                remove_db(path)
+
+        def run_raw(rep: int) -> None:
+            # Read and decode each line, then the raw fast path: what any importer must do.
+            path = self.workdir / f"import-raw-{rep}.db"
+            conn = raw_connect(path, create=True, fast=True)
+            dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+            try:
+                gc.collect()
+                t0, c0 = clock(), cpu()
+                rows = []
+                with export.open(encoding="utf-8") as f:
+                    next(f)
+                    for line in f:
+                        d = json.loads(line)["data"]
+                        ns = d["namespace"]
+                        rows.append(
+                            (d["id"], ns, d["key"], d["content"], dumps(d["metadata"]), d["created_at"],
+                             d["updated_at"], d["expires_at"], namespace_token(ns))
+                        )  # fmt: skip
+                raw_fast_load(conn, rows)
+                base.add(clock() - t0, cpu() - c0)
+            finally:
+                conn.close()
+                remove_db(path)
+
+        for rep in range(reps):
+            sides = [lambda: run_engram(False, rep), lambda: run_raw(rep), lambda: run_engram(True, rep)]
+            for run in sides if rep % 2 == 0 else sides[::-1]:
+                run()
+            self.log(f"import rep {rep + 1}/{reps}: engram {fmt_time(eng.wall[-1])}, with bar "
+                     f"{fmt_time(with_bar.wall[-1])}, raw {fmt_time(base.wall[-1])}")  # fmt: skip
+        export.unlink()
+        note = f"median of {reps}; read + decode + raw fast path"
+        self.rows.append(Row.of(f"engram import of {human(n)} entries", eng, base, 0.5, target_ratio=1.5, note=note))
+        bar = Row.of(f"  with the progress bar vs without", with_bar, eng, 0.5, target_ratio=1.02, note=f"median of {reps}")
+        self.rows.append(bar)
 
     # -- search(): one database grown in batches, measured at each size ---------------------------
     def bench_search(self) -> None:
@@ -560,7 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store-n", type=int, help="single store() calls per side (default 2000)")
     ap.add_argument("--queries", type=int, help="search queries per size (default 400)")
     ap.add_argument("--reps", type=int, help="store_many() repetitions per side (default 5)")
-    ap.add_argument("--only", choices=("store", "store_many", "search"), action="append", help="run only these")
+    ap.add_argument(
+        "--only", choices=("store", "store_many", "import", "search"), action="append", help="run only these"
+    )
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where databases go (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the search database afterwards")
     ap.add_argument("--json", action="store_true", help="print results as JSON on stdout")
@@ -572,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     args.store_n = args.store_n or (300 if quick else 2_000)
     args.queries = args.queries or (100 if quick else 400)
     args.reps = args.reps or (1 if quick else 5)
-    only = set(args.only or ("store", "store_many", "search"))
+    only = set(args.only or ("store", "store_many", "import", "search"))
 
     console = Console(stderr=True)
     if not args.data.is_file():
@@ -598,6 +708,9 @@ def main(argv: list[str] | None = None) -> int:
         if "store_many" in only:
             bench.log(f"store_many(): {args.store_many:,} entries x {args.reps} per side")
             bench.bench_store_many()
+        if "import" in only:
+            bench.log(f"engram import: {args.store_many:,} entries x {args.reps} per side")
+            bench.bench_import()
         if "search" in only:
             bench.log(f"search(): sizes {', '.join(human(s) for s in args.sizes)}, {args.queries} queries each")
             bench.bench_search()

@@ -48,6 +48,7 @@ def chat(memory: engram.Memory, session_id: str) -> None:
     memory.checkpoint_save(session_id, {"step": 1, "pending": ["approve"]}, run_id="r1")
     done = memory.checkpoint_save(session_id, {"step": 2})
     memory.checkpoint_resume(done.id)
+    memory.run_start(session_id, run_id="r1", user_id="u1", agent_id="planner")  # runs are copied too (issue 16)
 
 
 def conversation(memory: engram.Memory) -> dict[str, object]:
@@ -58,6 +59,7 @@ def conversation(memory: engram.Memory) -> dict[str, object]:
         "summaries": {s: (x.model_dump() if (x := memory.summary(s)) else None) for s in sessions},
         "profiles": {u: memory.profile(u).model_dump() for u in ("u1", "u2") if memory.profile(u)},
         "checkpoints": {s: [c.model_dump() for c in memory.checkpoints(s)] for s in sessions},
+        "runs": [r.model_dump() for r in memory.runs(limit=10_000)],
         "found": sorted(h.message.id for h in memory.search_messages("oslo OR cold OR thanks", limit=50).results),
     }
 
@@ -75,7 +77,7 @@ def everything(memory: engram.Memory) -> dict[str, object]:
     }
 
 
-COUNTS = {"session": 2, "task": 2, "entry": 29, "message": 5, "summary": 1, "profile": 2, "checkpoint": 2}
+COUNTS = {"session": 2, "task": 2, "entry": 29, "message": 5, "summary": 1, "profile": 2, "checkpoint": 2, "run": 1}
 
 
 @pytest.fixture

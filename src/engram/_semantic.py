@@ -18,6 +18,7 @@ from engram import validation as check
 from engram._time import utcnow
 from engram.embeddings import NO_EMBEDDER_NOTE, Embedder, create_embedder
 from engram.embeddings.cache import EmbeddingCache, content_hash
+from engram.embeddings.pipeline import overlapped
 from engram.errors import ConfigError, InvalidInput, Unsupported
 from engram.models import Entry, SearchHit, SearchResult
 from engram.search import hybrid
@@ -402,22 +403,30 @@ class SemanticAPI:
         if recorded is not None and (recorded.name, recorded.dimensions) != (self.embedder.name, self.embedder.dimensions):
             self.backend.clear_vectors()
             ns = None
-        done = messages_done = 0
+        done = {"entries": 0, "messages": 0}
         batch_size = self.settings.embedding_batch_size * 4
-        for batch in self.backend.entries_without_vectors(ns, batch_size=batch_size):
-            vectors = self.embed([e.content for e in batch])
+
+        def embed_contents(records: Sequence[Any]) -> np.ndarray:
+            return self.embed([r.content for r in records])
+
+        def attach_entries(batch: Sequence[Entry], vectors: np.ndarray) -> None:
             self._attach([VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(batch, vectors)])
-            done += len(batch)
+            done["entries"] += len(batch)
             if progress:
                 progress(len(batch))
+
+        def attach_messages(messages: Sequence[Any], vectors: np.ndarray) -> None:
+            self.backend.put_message_vectors(
+                [MessageVectorItem(m.id, m.content, v) for m, v in zip(messages, vectors)],
+                model=self._model_for(vectors.shape[1]),
+            )
+            done["messages"] += len(messages)
+            if progress:
+                progress(len(messages))
+
+        # The next batch is embedded while the one before it is written (keyset-paged reads, so
+        # reading ahead of the write never returns a batch twice).
+        overlapped(self.backend.entries_without_vectors(ns, batch_size=batch_size), embed_contents, attach_entries)
         if ns is None and MESSAGE_VECTOR in self.backend.capabilities:  # messages belong to no namespace
-            for messages in self.backend.messages_without_vectors(batch_size=batch_size):
-                vectors = self.embed([m.content for m in messages])
-                self.backend.put_message_vectors(
-                    [MessageVectorItem(m.id, m.content, v) for m, v in zip(messages, vectors)],
-                    model=self._model_for(vectors.shape[1]),
-                )
-                messages_done += len(messages)
-                if progress:
-                    progress(len(messages))
-        return Reindexed(done, messages_done)
+            overlapped(self.backend.messages_without_vectors(batch_size=batch_size), embed_contents, attach_messages)
+        return Reindexed(done["entries"], done["messages"])

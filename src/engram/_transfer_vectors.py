@@ -136,21 +136,42 @@ def put_entries(
     memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None
 ) -> None:
     """Upsert imported or copied entries and their vectors in one write (both or neither)."""
+    write_entries(memory, entries, entry_vectors_to_attach(memory, entries, embeddings, file_model))
+
+
+def write_entries(
+    memory: "Memory", entries: Sequence[Entry], prepared: tuple[list[VectorItem], VectorModel | None]
+) -> None:
+    """The write half of :func:`put_entries`; ``prepared`` is what :func:`entry_vectors_to_attach` returned."""
     from engram._time import utcnow
 
-    items, model = entry_vectors_to_attach(memory, entries, embeddings, file_model)
+    items, model = prepared
     if items and model is not None:
         memory.backend.put_entries_with_vectors(entries, items, now=utcnow(), model=model)
     else:
         memory.backend.put_entries(entries, now=utcnow())
 
 
-def put_message_vectors(
+def message_vectors_to_attach(
     memory: "Memory", messages: Sequence[Message], embeddings: Sequence[Any], file_model: VectorModel | None
+) -> tuple[list[tuple[int, Any]], VectorModel | None]:
+    """``(position, vector)`` of ``messages`` and their model (see :func:`_chosen`); empty ones are not embedded."""
+    return _chosen(memory, MESSAGE_VECTOR, [m.content for m in messages], embeddings, file_model, True)
+
+
+def write_message_vectors(
+    memory: "Memory", messages: Sequence[Message], prepared: tuple[list[tuple[int, Any]], VectorModel | None]
 ) -> None:
-    """Attach the vectors of imported or copied messages (embedding the rest when the target has an embedder)."""
-    found, model = _chosen(memory, MESSAGE_VECTOR, [m.content for m in messages], embeddings, file_model, True)
+    """The write half of :func:`put_message_vectors`."""
+    found, model = prepared
     if found and model is not None:
         memory.backend.put_message_vectors(
             [MessageVectorItem(messages[i].id, messages[i].content, v) for i, v in found], model=model
         )
+
+
+def put_message_vectors(
+    memory: "Memory", messages: Sequence[Message], embeddings: Sequence[Any], file_model: VectorModel | None
+) -> None:
+    """Attach the vectors of imported or copied messages (embedding the rest when the target has an embedder)."""
+    write_message_vectors(memory, messages, message_vectors_to_attach(memory, messages, embeddings, file_model))

@@ -252,12 +252,17 @@ def delete_namespace(namespace: str, yes: bool) -> None:
 @click.option("--offset", default=0, show_default=True, help="Skip this many entries first.")
 @click.option("--metadata", metavar="JSON", help="Only entries whose metadata has these values.")
 @click.option("--key-prefix", help="Only keys starting with this.")
+@click.option("--order", type=click.Choice(["updated_desc", "updated_asc"]), default="updated_desc", show_default=True,
+              help="By update time: newest or oldest first.")
 @json_option
-def list_(namespace: str | None, limit: int, offset: int, metadata: str | None, key_prefix: str | None, as_json: bool) -> None:
-    """List entries, newest updated first."""
+def list_(
+    namespace: str | None, limit: int, offset: int, metadata: str | None, key_prefix: str | None, order: str,
+    as_json: bool,
+) -> None:
+    """List entries, newest updated first (or --order updated_asc)."""
     entries = _memory().list(
         namespace=namespace, limit=limit, offset=offset,
-        metadata=parse_json_option("--metadata", metadata), key_prefix=key_prefix,
+        metadata=parse_json_option("--metadata", metadata), key_prefix=key_prefix, order=order,
     )
     if as_json:
         emit_json(entries)

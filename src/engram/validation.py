@@ -87,6 +87,7 @@ def content(value: Any, max_bytes: int) -> str:
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
+_STR = frozenset((str,))
 
 
 def _json_depth(value: Any) -> int:
@@ -131,9 +132,10 @@ def metadata(value: Any, max_bytes: int) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidInput(f"metadata must be a JSON object (dict), not {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise InvalidInput(f"metadata keys must be strings, got {key!r}")
+    if not _STR.issuperset(map(type, value)):  # the loop only when some key is not exactly a str
+        for key in value:
+            if not isinstance(key, str):
+                raise InvalidInput(f"metadata keys must be strings, got {key!r}")
     json_value("metadata", value, max_bytes)
     return value
 

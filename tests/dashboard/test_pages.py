@@ -192,23 +192,9 @@ def test_count_entries_matches_the_listing():
         for n in (0, 1, 2, 7, 64, 65):
             if n:
                 memory.store_many([{"key": f"k{i}", "content": "c"} for i in range(n)], namespace=f"ns{n}")
-            assert counts.count_entries(memory, f"ns{n}") == n
-            assert counts.count_entries(memory, f"ns{n}", cap=7) == min(n, 7)
+            assert counts.exact_count(memory, f"ns{n}") == n == len(memory.list(namespace=f"ns{n}", limit=100))
         assert [(c.namespace, c.entries) for c in counts.largest_namespaces(memory, 2)] == [("ns65", 65), ("ns64", 64)]
-
-
-def test_namespace_counts_are_exact_with_one_namespace_over_the_probe_cap(monkeypatch):
-    monkeypatch.setattr(counts, "EXACT_UP_TO", 10)
-    with Memory("memory://") as memory:
-        memory.store_many([{"key": f"k{i}", "content": "c"} for i in range(25)], namespace="big")
-        memory.store_many([{"key": f"k{i}", "content": "c"} for i in range(3)], namespace="small")
-        found = {c.namespace: (c.entries, c.exact) for c in counts.namespace_counts(memory)}
-        assert found == {"big": (25, True), "small": (3, True)}
-        assert counts.exact_count(memory, "big") == 25
-        memory.store_many([{"key": f"k{i}", "content": "c"} for i in range(12)], namespace="other")
-        found = {c.namespace: (c.entries, c.exact) for c in counts.namespace_counts(memory)}
-        assert found["big"] == (10, False) and found["other"] == (10, False)
-        assert counts.exact_count(memory, "big") == 25 and counts.exact_count(memory, "other") == 12
+        assert [c.namespace for c in counts.namespace_counts(memory)] == memory.namespaces()
 
 
 def test_writes_per_day_buckets_the_last_days():

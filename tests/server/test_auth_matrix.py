@@ -36,6 +36,7 @@ def bodies(world: World) -> dict[str, Any]:
         "sessions.start": {"metadata": {"probe": True}},
         "sessions.end": {"status": "ended"},
         "sessions.update_metadata": {"metadata": {"probe": True}},
+        "runs.start": {"agent_id": "probe"},
         "runs.pause": {"state": {"probe": True}},
         "runs.finish": {"status": "cancelled"},
         "tasks.create": {"agent_type": "probe", "session_id": world.ids["session"]},

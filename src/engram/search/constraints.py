@@ -7,7 +7,8 @@ test that search applies to every candidate, in one place for every backend
 and every mode (``engram._semantic``):
 
 - an excluded term (``-word``, ``NOT "a phrase"``) must be absent,
-- a quoted phrase must be present, words in order,
+- a quoted phrase (or quoted word) must be present, words in order; a word
+  that merely tokenizes into several (``Caroline's``) is a plain word,
 - a prefix (``caff*``) must begin a word of the text,
 - a plain word need not be present: a candidate found by meaning may use
   another word for it (that is what vector search is for).
@@ -31,7 +32,7 @@ Constraint = Callable[[Sequence[str]], bool]
 def _is_free(node: Node) -> bool:
     """True when the query constrains nothing beyond what meaning may match (plain words only)."""
     if isinstance(node, Term):
-        return not (node.is_phrase or node.prefix)
+        return not (node.quoted or node.prefix)
     if isinstance(node, Not):
         return False
     return all(_is_free(c) for c in node.children)

@@ -16,7 +16,7 @@ parses or raises :class:`QuerySyntaxError` saying what to change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from engram.errors import QuerySyntaxError
@@ -29,10 +29,16 @@ MAX_DEPTH = 16
 
 @dataclass(frozen=True)
 class Term:
-    """One word or a quoted phrase: consecutive folded tokens; ``prefix`` marks ``*``."""
+    """One word or a quoted phrase: consecutive folded tokens; ``prefix`` marks ``*``.
+
+    ``quoted`` tells a phrase the user quoted from a word that tokenizes into
+    several (``Caroline's``, ``e-mail``); the two match alike, but only a quoted
+    phrase is demanded of hits found by meaning (:mod:`engram.search.constraints`).
+    """
 
     tokens: tuple[str, ...]
     prefix: bool = False
+    quoted: bool = field(default=False, compare=False)
 
     @property
     def is_phrase(self) -> bool:
@@ -188,7 +194,7 @@ class _Parser:
             return node
         if tok.kind in ("WORD", "PHRASE"):
             toks = tuple(text_tokens(tok.text))
-            return Term(toks, tok.prefix) if toks else None
+            return Term(toks, tok.prefix, quoted=tok.kind == "PHRASE") if toks else None
         raise QuerySyntaxError(f"unexpected {tok.text!r} at position {tok.pos}")
 
     def _at_end_of_group(self) -> bool:

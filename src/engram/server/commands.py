@@ -79,7 +79,8 @@ def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
     out.print(f"engram server on {url}  (store: {location(settings.database_url)})", markup=False)
-    out.print(f"API docs:   {url}/docs   OpenAPI: {url}/openapi.json   MCP: {url}/mcp")
+    out.print(f"API docs:   {url}/docs   OpenAPI: {url}/openapi.json   MCP: {url}/mcp", markup=False)
+    out.print(f"Dashboard:  {url}/   (sign in with an API key)", markup=False)
     if created is not None:
         out.print("\nFirst start: the server administrator's key was created. It is shown only this once:\n")
         out.print(f"    {created.key}\n", markup=False)

@@ -135,10 +135,13 @@ def list_memories(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     key_prefix: Annotated[Name | None, Query(description="Only keys starting with this.")] = None,
     metadata: Annotated[str | None, Query(description='Equality filters as a JSON object, e.g. {"topic": "food"}.')] = None,
+    order: Annotated[Literal["updated_desc", "updated_asc"],
+                     Query(description="By update time: newest (updated_desc) or oldest (updated_asc) first.")] = "updated_desc",
 ) -> list[Entry]:
-    """Live entries, newest updated first."""
+    """Live entries, newest updated first unless order=updated_asc."""
     return caller.memory.list(
-        namespace=namespace, limit=limit, offset=offset, key_prefix=key_prefix, metadata=_json_object("metadata", metadata)
+        namespace=namespace, limit=limit, offset=offset, key_prefix=key_prefix, metadata=_json_object("metadata", metadata),
+        order=order,
     )
 
 

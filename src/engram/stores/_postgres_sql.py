@@ -19,6 +19,7 @@ from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
 from engram.stores._postgres_message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores._postgres_vectors import VECTOR_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
+from engram.validation import json_encoder
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Key of the advisory lock that serializes migrations across processes ("engr").
@@ -145,6 +146,14 @@ DELETE_NAMESPACE = (
     " SELECT count(*) FROM gone e WHERE " + LIVE
 )
 NAMESPACES = f"SELECT DISTINCT e.namespace FROM engram_entries e WHERE {LIVE} ORDER BY e.namespace"
+NAMESPACE_COUNTS = (
+    f"SELECT e.namespace, count(*) FROM engram_entries e WHERE {LIVE} GROUP BY e.namespace ORDER BY e.namespace"
+)
+# ORDER BY of each entry listing order; both walk the (namespace, updated_at, seq) index (ASC backwards).
+ENTRY_ORDER_BY = {
+    "updated_desc": "e.updated_at DESC, e.seq DESC",
+    "updated_asc": "e.updated_at ASC, e.seq ASC",
+}
 PRUNE_EXPIRED = "DELETE FROM engram_entries WHERE expires_at IS NOT NULL AND expires_at <= %(now)s"
 ITER_ENTRIES = (
     f"SELECT {ENTRY_COLUMNS}, e.seq FROM engram_entries e WHERE e.seq > %(after)s ORDER BY e.seq LIMIT %(limit)s"
@@ -172,9 +181,12 @@ VACUUM = [
 ]
 
 
+_to_json = json_encoder(allow_nan=False)  # built once: json.dumps builds an encoder per call
+
+
 def json_text(value: Any) -> str:
     """Exact JSON text (the ``json`` type keeps it verbatim; NUL stays escaped as ``\\u0000``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _to_json(value)
 
 
 def metadata_conditions(metadata: MetadataFilter, column: str = "e.metadata") -> tuple[str, dict[str, Any]]:
@@ -219,7 +231,7 @@ def list_entries_sql(query: EntryQuery, now: Any) -> tuple[str, dict[str, Any]]:
         params.update(extra)
     sql = (
         f"SELECT {ENTRY_COLUMNS} FROM engram_entries e WHERE {' AND '.join(where)}"
-        " ORDER BY e.updated_at DESC, e.seq DESC LIMIT %(limit)s OFFSET %(offset)s"
+        f" ORDER BY {ENTRY_ORDER_BY[query.order]} LIMIT %(limit)s OFFSET %(offset)s"
     )
     return sql, params
 

@@ -535,8 +535,11 @@ class RedisConversation:
         with self._translated("pruning conversations"):
             sessions = self._doomed_sessions(plan)
             doomed = set(sessions)
-            messages = self._doomed_messages(plan, doomed)
-            checkpoints = self._doomed_checkpoints(plan, doomed)
+            if plan.any_status and plan.session_id is not None:
+                messages, checkpoints = [], []  # all go with the session: no scan of every message
+            else:
+                messages = self._doomed_messages(plan, doomed)
+                checkpoints = self._doomed_checkpoints(plan, doomed)
             if plan.dry_run:
                 held = [
                     sum(self._card([key(s) for s in sessions]))

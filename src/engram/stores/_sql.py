@@ -22,6 +22,15 @@ BM25_WEIGHTS = (0.0, 1.0, 1.0)
 
 LIVE = "(e.expires_at IS NULL OR e.expires_at > ?)"
 
+# ORDER BY of each entry listing order; both walk the (namespace, updated_at) index.
+ENTRY_ORDER_BY = {
+    "updated_desc": "e.updated_at DESC, e.rowid DESC",
+    "updated_asc": "e.updated_at ASC, e.rowid ASC",
+}
+NAMESPACE_COUNTS = (
+    f"SELECT e.namespace, count(*) FROM entries e WHERE {LIVE} GROUP BY e.namespace ORDER BY e.namespace"
+)
+
 UPSERT_ENTRY = """
 INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
 VALUES (?, ?, ?, ?, coalesce(?5, '{}'), ?, ?, ?, ?)
@@ -83,7 +92,7 @@ def list_entries_sql(query: EntryQuery, now: str) -> tuple[str, list[Any]]:
         params += extra
     sql = (
         f"SELECT {ENTRY_COLUMNS} FROM entries e WHERE {' AND '.join(where)}"
-        " ORDER BY e.updated_at DESC, e.rowid DESC LIMIT ? OFFSET ?"
+        f" ORDER BY {ENTRY_ORDER_BY[query.order]} LIMIT ? OFFSET ?"
     )
     return sql, params + [query.limit, query.offset]
 

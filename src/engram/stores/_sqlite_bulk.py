@@ -1,61 +1,69 @@
-"""Bulk upserts of entries on SQLite: the rows with one ``executemany``, their
-full-text rows with one ``INSERT ... SELECT``.
+"""Bulk upserts of entries on SQLite: a batch is staged in a temporary table,
+then applied by two statements (update the keys already there, insert the rest).
 
-Why not let the schema's trigger index each row: FTS5 flushes its pending
-terms to disk at every statement boundary (each row of an ``executemany`` is
-a statement), so per-row upkeep writes one tiny index segment per row and
-then merges them, ~3x the cost of the whole load. Indexing the batch in one
-statement writes it once.
+Why not ``executemany`` of the one-row upsert: FTS5 flushes its pending terms
+to disk at every statement boundary, and each row of an ``executemany`` is a
+statement, so the schema's trigger writes one tiny index segment per row and
+merges them later (~3x the whole load); and SQLite runs ``ON CONFLICT DO
+UPDATE`` row by row ~1.5x slower than a plain insert. Staging costs one plain
+insert per row into an unindexed temporary table; the two set statements then
+index the whole batch at once, through the very same triggers (so the schema
+and what other processes see are unchanged).
 
-How, without changing the schema: inside a savepoint of the caller's write
-transaction the insert trigger is dropped, the rows go in, the new rows
-(rowids above the largest before the batch: SQLite hands out max+1) are
-indexed in one statement, and the trigger is created again from its own
-stored text. Any failure rolls back to the savepoint, which restores the
-trigger too; other connections never see the schema without it. Updates of
-existing rows keep their per-row trigger (they must delete the old terms).
-A key repeated in the batch is applied after the batch, in input order, with
-the trigger back in place, so it updates a row the index already holds.
+A key repeated in the batch is applied after it, one row at a time in input
+order, so every key ends up as if the entries had been stored one by one.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from engram.stores import _sql
 
-# Below this many rows the per-row trigger costs less than the schema change.
-MIN_ROWS = 64
-_MAX_ROWID = 2**63 - 1
-_TRIGGER = "entries_fts_insert"
-# The only trigger body this module knows how to stand in for; any other
-# (a later migration changed indexing) keeps the per-row path: slower, never wrong.
-_TRIGGER_SQL = (
-    "CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN "
-    "INSERT INTO entries_fts (rowid, ns, key, content) VALUES (new.rowid, new.ns, new.key, new.content); END"
-)
-_INDEX_NEW_ROWS = (
-    "INSERT INTO entries_fts (rowid, ns, key, content) SELECT rowid, ns, key, content FROM entries WHERE rowid > ?"
-)
-_SPACE = re.compile(r"\s+")
+# Below this many rows, staging costs more than it saves.
+MIN_ROWS = 32
 
-Row = tuple[Any, ...]  # the UPSERT_ENTRY parameters of one entry (metadata at index 4: None = keep)
+Row = tuple[Any, ...]  # UPSERT_ENTRY's parameters: id, namespace, key, content, metadata (None = keep), ...
+
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS engram_batch"
+    " (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)"
+)
+_STAGE_ROW = "INSERT INTO temp.engram_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The rules of UPSERT_ENTRY: a live entry keeps id and created_at (an expired
+# one is replaced as if new); metadata NULL (not given) keeps a live entry's.
+_UPDATE_EXISTING = """
+UPDATE entries AS e SET
+    id = CASE WHEN e.expires_at <= b.updated_at THEN b.id ELSE e.id END,
+    created_at = CASE WHEN e.expires_at <= b.updated_at THEN b.created_at ELSE e.created_at END,
+    content = b.content,
+    metadata = CASE WHEN b.metadata IS NOT NULL OR e.expires_at <= b.updated_at
+                    THEN coalesce(b.metadata, '{}') ELSE e.metadata END,
+    updated_at = b.updated_at,
+    expires_at = b.expires_at
+FROM temp.engram_batch AS b
+WHERE e.namespace = b.namespace AND e.key = b.key
+RETURNING namespace, key, id, created_at, metadata
+"""
+# Keys just updated conflict and are skipped; a clash on id still fails (Conflict).
+_INSERT_NEW = """
+INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
+SELECT id, namespace, key, content, coalesce(metadata, '{}'), created_at, updated_at, expires_at, ns
+FROM temp.engram_batch WHERE true ORDER BY rowid
+ON CONFLICT (namespace, key) DO NOTHING
+"""
 
 
 def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row | None]:
-    """Upsert ``params`` (inside the caller's write transaction) as ``UPSERT_ENTRY`` one by one would.
+    """Upsert ``params`` (inside the caller's write transaction) as ``UPSERT_ENTRY`` row by row would.
 
-    Returns, in input order, the ``(id, created_at, metadata)`` stored for
-    each entry given without metadata, and None for the others (stored as given).
+    Returns, in input order, ``(id, created_at, metadata)`` as stored for
+    each entry whose stored id or metadata may differ from the one given
+    (it updated an existing key, or came without metadata), else None.
     """
     out: list[Row | None] = [None] * len(params)
-    stand_in = _stand_in_trigger(conn, len(params))
-    if stand_in is None:
-        _upsert(conn, params, range(len(params)), out)
-        return out
     seen: set[tuple[str, str]] = set()
     first: list[int] = []
     repeats: list[int] = []
@@ -66,38 +74,34 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
         else:
             seen.add(k)
             first.append(i)
-    trigger_sql, top = stand_in
-    conn.execute("SAVEPOINT engram_bulk_entries")
+    if len(first) < MIN_ROWS:
+        _upsert_rows(conn, params, range(len(params)), out)
+        return out
+    conn.execute(_STAGE)
     try:
-        conn.execute(f"DROP TRIGGER {_TRIGGER}")
-        _upsert(conn, params, first, out)
-        conn.execute(_INDEX_NEW_ROWS, (top,))
-        conn.execute(trigger_sql)
-        _upsert(conn, params, repeats, out)
-    except BaseException:
-        conn.execute("ROLLBACK TO engram_bulk_entries")
-        conn.execute("RELEASE engram_bulk_entries")
-        raise
-    conn.execute("RELEASE engram_bulk_entries")
+        conn.executemany(_STAGE_ROW, [params[i] for i in first])
+        updated = {(r[0], r[1]): r[2:] for r in conn.execute(_UPDATE_EXISTING)}
+        conn.execute(_INSERT_NEW)
+    finally:
+        try:
+            conn.execute("DELETE FROM temp.engram_batch")
+        except sqlite3.Error:  # the transaction failed: its rollback empties the stage too
+            pass
+    for i in first:
+        p = params[i]
+        row = updated.get((p[1], p[2])) if updated else None
+        if row is not None:
+            out[i] = row
+        elif p[4] is None:
+            out[i] = (p[0], p[5], "{}")  # new, without metadata
+    for i in repeats:  # each after the batch, in input order, reading back what it kept
+        out[i] = conn.execute(_sql.UPSERT_ENTRY_RETURNING, params[i]).fetchone()
     return out
 
 
-def _stand_in_trigger(conn: sqlite3.Connection, rows: int) -> tuple[str, int] | None:
-    """(the insert trigger's stored text, the largest rowid) when the bulk path may stand in for it."""
-    if rows < MIN_ROWS:
-        return None
-    found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (_TRIGGER,)).fetchone()
-    if found is None or _SPACE.sub(" ", found[0]).strip() != _TRIGGER_SQL:
-        return None
-    top = conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0]
-    if top > _MAX_ROWID - rows:  # rowids would no longer all be above ``top``
-        return None
-    return found[0], top
-
-
-def _upsert(conn: sqlite3.Connection, params: Sequence[Row], order: Sequence[int], out: list[Row | None]) -> None:
-    """Run UPSERT_ENTRY for ``params[i]``, i in ``order``: runs with metadata
-    in one executemany, each one without (its stored metadata is read back) alone."""
+def _upsert_rows(conn: sqlite3.Connection, params: Sequence[Row], order: Sequence[int], out: list[Row | None]) -> None:
+    """UPSERT_ENTRY for ``params[i]``, i in ``order``: runs given with metadata
+    in one executemany; each one without alone, reading back what it kept."""
     run: list[Row] = []
     for i in order:
         p = params[i]

@@ -35,6 +35,11 @@ MESSAGE_VECTOR = "message_vector"  # embeds chat messages and searches them by m
 
 MetadataFilter = dict[str, Any]
 
+# How ``list_entries`` may order: by updated_at, newest or oldest first. Ties go
+# by first insertion (newest first: the later inserted first), so one order is
+# exactly the other reversed.
+ENTRY_ORDERS = ("updated_desc", "updated_asc")
+
 
 @dataclass(frozen=True, slots=True)
 class EntryQuery:
@@ -45,6 +50,7 @@ class EntryQuery:
     offset: int = 0
     metadata: MetadataFilter = field(default_factory=dict)
     key_prefix: str | None = None
+    order: str = "updated_desc"  # one of ENTRY_ORDERS
 
 
 # How ``list_sessions`` may order: by start time, newest or oldest first (ties by id).
@@ -209,7 +215,7 @@ class Store(ABC):
 
     @abstractmethod
     def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
-        """Live entries matching ``query``, newest updated first."""
+        """Live entries matching ``query`` in ``query.order`` (one of ``ENTRY_ORDERS``)."""
 
     @abstractmethod
     def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
@@ -222,6 +228,13 @@ class Store(ABC):
     @abstractmethod
     def namespaces(self, *, now: datetime) -> list[str]:
         """Namespaces that hold at least one live entry, sorted."""
+
+    @abstractmethod
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        """Live entries per namespace, for namespaces holding at least one, sorted by name.
+
+        One query (a GROUP BY on SQL backends), not a probe per namespace.
+        """
 
     @abstractmethod
     def search_text(

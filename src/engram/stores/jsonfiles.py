@@ -299,6 +299,9 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
     def namespaces(self, *, now: datetime) -> list[str]:
         return self._reading().namespaces(now=now)
 
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        return self._reading().namespace_counts(now=now)
+
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:

@@ -6,6 +6,7 @@ scores with the same BM25 as FTS5 (``engram.search.bm25``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from threading import RLock
@@ -93,7 +94,9 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
             and (not query.metadata or metadata_matches(e.metadata, query.metadata))
         ]
         order = self._order
-        found.sort(key=lambda e: (e.updated_at, order.get((e.namespace, e.key), 0)), reverse=True)
+        found.sort(
+            key=lambda e: (e.updated_at, order.get((e.namespace, e.key), 0)), reverse=query.order == "updated_desc"
+        )
         return found[query.offset : query.offset + query.limit]
 
     def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
@@ -115,6 +118,9 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
 
     def namespaces(self, *, now: datetime) -> list[str]:
         return sorted({e.namespace for e in self._live(None, now)})
+
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        return dict(sorted(Counter(e.namespace for e in self._live(None, now)).items()))
 
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime

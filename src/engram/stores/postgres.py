@@ -48,6 +48,7 @@ from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
+from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
@@ -235,6 +236,17 @@ def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
         "tsv": document_tsvector(e.namespace, e.key, e.content),
         "now": now,
     }
+
+
+def _stored(e: Entry, row: Sequence[Any]) -> Entry:
+    """``e`` as the upsert stored it, from its ``(id, created_at, metadata)``."""
+    ident, created, metadata = row
+    if ident == e.id and e.metadata is not None:
+        return e
+    update = {"id": ident, "created_at": _utc(created)}
+    if e.metadata is None:  # not given: what the upsert kept
+        update["metadata"] = metadata
+    return e.model_copy(update=update)
 
 
 def _session_params(s: Session) -> dict[str, Any]:
@@ -485,6 +497,10 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         if len(entries) == 1:
             with self._conn("storing an entry") as conn:
                 rows = [self._run(conn, q.UPSERT_ENTRY, params[0]).fetchone()]
+        elif _bulk.can_stage(params):
+            with self._conn(f"storing {len(entries)} entries") as conn, conn.transaction():
+                rows = _bulk.upsert_entries(conn, params, now)
+            return [e if row is None else _stored(e, row) for e, row in zip(entries, rows)]
         else:
             # Rows are locked in (namespace, key) order, the same in every process, so
             # concurrent batches with overlapping keys never deadlock. The sort is
@@ -498,16 +514,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 cur.executemany(q.UPSERT_ENTRY, [params[i] for i in order], returning=True)
                 for i, _ in zip(order, cur.results()):
                     rows[i] = cur.fetchone()
-        stored = []
-        for e, (ident, created, metadata) in zip(entries, rows):
-            if ident == e.id and e.metadata is not None:
-                stored.append(e)
-            else:
-                update = {"id": ident, "created_at": _utc(created)}
-                if e.metadata is None:  # not given: what the upsert kept
-                    update["metadata"] = metadata
-                stored.append(e.model_copy(update=update))
-        return stored
+        return [_stored(e, row) for e, row in zip(entries, rows)]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -542,6 +549,9 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
 
     def namespaces(self, *, now: datetime) -> list[str]:
         return [r[0] for r in self._fetch("listing namespaces", q.NAMESPACES, {"now": now})]
+
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        return dict(self._fetch("counting entries per namespace", q.NAMESPACE_COUNTS, {"now": now}))
 
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime

@@ -376,7 +376,8 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
 
         with self._translated("listing entries"):
             return self._scan(
-                index, _entry, keep, query.offset, query.limit, self.keys.entry_of_member, reverse=True
+                index, _entry, keep, query.offset, query.limit, self.keys.entry_of_member,
+                reverse=query.order == "updated_desc",
             )
 
     def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
@@ -411,6 +412,11 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
         with self._translated("listing namespaces"):
             counts = self._namespace_counts(now)
         return [ns for ns, (live, _) in counts.items() if live > 0]
+
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        with self._translated("counting entries per namespace"):
+            counts = self._namespace_counts(now)
+        return {ns: live for ns, (live, _) in counts.items() if live > 0}
 
     def _load(self, members: list[str]) -> dict[str, tuple[Entry, AnalyzedText]]:
         """Entries of ``members`` (those still stored) with their analyzed text."""

@@ -338,6 +338,9 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         )
         return [r[0] for r in rows]
 
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        return dict(self._read("counting entries per namespace", _sql.NAMESPACE_COUNTS, (to_iso(now),)))
+
     def search_text(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:

@@ -1,13 +1,7 @@
-"""Read-only figures the overview needs that the facade has no single call for.
+"""Read-only figures the overview and namespace pages need, from public ``Memory`` methods.
 
-Built only on public ``Memory`` and ``ControlPlane`` methods. The facade has no
-per-namespace count yet (a ``Memory.count(namespace)`` backed by one ``COUNT``
-in each store would replace this module's probing), so ``count_entries`` finds
-the size of a namespace by probing ``Memory.list(limit=1, offset=n)``: never
-more than one entry loaded, but a probe costs O(n) on SQLite. Listings therefore
-count exactly up to ``EXACT_UP_TO`` entries, and the one namespace above it (the
-usual shape: one big namespace) gets its exact count as the store's total minus
-the others.
+Entries per namespace come from ``Memory.namespace_counts()``: one GROUP BY in
+the store, exact for every namespace whatever its size.
 """
 
 from __future__ import annotations
@@ -20,70 +14,26 @@ from engram._time import utcnow
 from engram.memory import Memory
 from engram.server.models import Transaction
 
-EXACT_UP_TO = 2_000
-
 
 @dataclass(frozen=True, slots=True)
 class NamespaceCount:
     namespace: str
     entries: int
-    exact: bool  # False: at least ``entries``
 
 
-def _exists(memory: Memory, namespace: str, offset: int) -> bool:
-    return bool(memory.list(namespace=namespace, limit=1, offset=offset))
-
-
-def count_entries(memory: Memory, namespace: str, *, cap: int | None = None) -> int:
-    """Live entries in ``namespace`` (at most ``cap``): a galloping then binary search over offsets."""
-    if not _exists(memory, namespace, 0):
-        return 0
-    low, high = 0, 1  # an entry exists at offset low, none at offset high (once known)
-    while (cap is None or high < cap) and _exists(memory, namespace, high):
-        low, high = high, high * 2
-    if cap is not None and high >= cap:
-        if _exists(memory, namespace, cap - 1):
-            return cap
-        high = cap - 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _exists(memory, namespace, middle):
-            low = middle
-        else:
-            high = middle
-    return high
-
-
-def namespace_counts(memory: Memory, *, total: int | None = None) -> list[NamespaceCount]:
-    """Every namespace with its live entries, by name; exact unless two or more exceed ``EXACT_UP_TO``.
-
-    Args:
-        total: the store's live entries, when the caller already has ``Memory.stats()``.
-    """
-    counted = {ns: count_entries(memory, ns, cap=EXACT_UP_TO) for ns in memory.namespaces()}
-    over = [ns for ns, n in counted.items() if n >= EXACT_UP_TO]
-    if len(over) == 1:
-        rest = sum(n for ns, n in counted.items() if ns != over[0])
-        total = memory.stats().entries if total is None else total
-        counted[over[0]] = max(total - rest, EXACT_UP_TO)
-        over = []
-    return [NamespaceCount(ns, n, ns not in over) for ns, n in counted.items()]
+def namespace_counts(memory: Memory) -> list[NamespaceCount]:
+    """Every namespace with its live entries, by name."""
+    return [NamespaceCount(ns, n) for ns, n in memory.namespace_counts().items()]
 
 
 def exact_count(memory: Memory, namespace: str) -> int:
-    """Live entries in ``namespace``, exactly (for a confirmation or reading a listing from its end)."""
-    n = count_entries(memory, namespace, cap=EXACT_UP_TO)
-    if n < EXACT_UP_TO:
-        return n
-    for found in namespace_counts(memory):
-        if found.namespace == namespace and found.exact:
-            return found.entries
-    return count_entries(memory, namespace)
+    """Live entries in ``namespace`` (0 when it holds none)."""
+    return memory.namespace_counts().get(namespace, 0)
 
 
-def largest_namespaces(memory: Memory, top: int = 8, *, total: int | None = None) -> list[NamespaceCount]:
+def largest_namespaces(memory: Memory, top: int = 8) -> list[NamespaceCount]:
     """The ``top`` namespaces by live entries, largest first (ties by name)."""
-    return sorted(namespace_counts(memory, total=total), key=lambda c: (-c.entries, c.namespace))[:top]
+    return sorted(namespace_counts(memory), key=lambda c: (-c.entries, c.namespace))[:top]
 
 
 def writes_per_day(log: list[Transaction], days: int = 30, *, today: date | None = None) -> list[tuple[date, int]]:

@@ -20,6 +20,8 @@ from engram.server.routes import SearchMode, search_kwargs
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 PAGE_SIZES = (20, 50, 100)
+# The entries page's order choices (short, stable URL values) and the listing order each asks for.
+ENTRY_ORDERS = {"new": "updated_desc", "old": "updated_asc"}
 CHART_DAYS = 30
 # The log read for the writes chart: enough for a busy month, bounded so the overview stays fast.
 CHART_LOG_LIMIT = 10_000
@@ -42,7 +44,7 @@ def overview(request: Request, current: ViewerDep) -> Response:
     """Counts per kind, storage, the embedder and index, writes per day and the largest namespaces."""
     memory = current.memory
     stats = memory.stats()
-    largest = counts.largest_namespaces(memory, total=stats.entries)
+    largest = counts.largest_namespaces(memory)
     writes = None
     if current.is_admin:
         log = current.control.transactions(project=current.caller.scope_project(None),
@@ -73,17 +75,9 @@ def entries(
     order: Annotated[Literal["new", "old"], Query()] = "new",
 ) -> Response:
     """One namespace's entries, a page at a time, newest or oldest updated first."""
-    memory = current.memory
-    offset = (page - 1) * size
-    if order == "new":
-        rows = memory.list(namespace=ns, limit=size + 1, offset=offset)
-        more = len(rows) > size
-        rows = rows[:size]
-    else:  # oldest first: the same listing read from its end
-        total = counts.exact_count(memory, ns)
-        end = total - offset
-        rows = [] if end <= 0 else memory.list(namespace=ns, limit=min(size, end), offset=max(end - size, 0))[::-1]
-        more = end - size > 0
+    rows = current.memory.list(namespace=ns, limit=size + 1, offset=(page - 1) * size, order=ENTRY_ORDERS[order])
+    more = len(rows) > size
+    rows = rows[:size]
     return render(request, "entries.html", viewer=current, ns=ns, rows=rows, page=page, size=size, order=order,
                   more=more, sizes=PAGE_SIZES)
 
@@ -204,16 +198,41 @@ def search(
     ns: Annotated[str, Query(max_length=256)] = "",
     meta: Annotated[str, Query(max_length=10_000)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    scope: Annotated[Literal["entries", "messages"], Query()] = "entries",
+    session: Annotated[str, Query(max_length=256)] = "",
+    user: Annotated[str, Query(max_length=256)] = "",
 ) -> Response:
-    """The search box; hits show how they matched, their scores and ranks, and the matched words marked."""
+    """The search box over entries or chat messages (``scope``), in the same modes and query language;
+    hits show how they matched, their scores and ranks, and the matched words marked."""
     memory = current.memory
-    result = None
+    result: Any = None
     if q.strip():
-        result = memory.search(q, namespace=ns or None, limit=limit, metadata=_metadata(meta),
-                               **search_kwargs(mode, None))
-    hits = [] if result is None else [(hit, highlight.segments(hit.entry.content, q)) for hit in result.results]
+        _check_scope_filters(scope, ns=ns, meta=meta, session=session, user=user)
+        if scope == "entries":
+            result = memory.search(q, namespace=ns or None, limit=limit, metadata=_metadata(meta),
+                                   **search_kwargs(mode, None))
+        else:
+            result = memory.search_messages(q, mode=mode, session_id=session or None, user_id=user or None,
+                                            limit=limit)
+    hits = [] if result is None else [
+        (hit, highlight.segments(hit.entry.content if scope == "entries" else hit.message.content, q))
+        for hit in result.results
+    ]
     return render(request, "search.html", viewer=current, q=q, mode=mode, ns=ns, meta=meta, limit=limit,
-                  result=result, hits=hits, namespaces=memory.namespaces(), modes=("auto", "fts", "vector", "hybrid"))
+                  scope=scope, session=session, user=user, result=result, hits=hits,
+                  namespaces=memory.namespaces(), modes=("auto", "fts", "vector", "hybrid"))
+
+
+def _check_scope_filters(scope: str, **given: str) -> None:
+    """Namespace and metadata narrow entries, session and user narrow messages: refuse a filter of the other scope."""
+    other = ("session", "user") if scope == "entries" else ("ns", "meta")
+    names = {"ns": "a namespace", "meta": "a metadata filter", "session": "a session", "user": "a user"}
+    for field in other:
+        if given[field].strip():
+            raise InvalidInput(
+                f"{names[field]} narrows {'messages' if scope == 'entries' else 'entries'} only; "
+                f"clear it to search {scope}, or search {'messages' if scope == 'entries' else 'entries'}"
+            )
 
 
 def _q(value: str) -> str:

@@ -1,0 +1,378 @@
+"""Speed of the local embedder, side by side with sentence-transformers and with the path it replaced.
+
+    .venv/bin/python bench/embeddings.py [--texts 1200] [--queries 200] [--locomo-ab] [--int8]
+
+Everything is measured in one run, interleaved, on the same texts (LoCoMo
+dialogue turns; questions for one-query latency), so the machine's load hits
+every side alike; compare the ratios, not absolute times across runs.
+
+Three sides:
+
+- **product**: ``LocalEmbedder()`` as shipped: the fully fused graph (eager
+  attention export), one tokenization per call, batches sorted by token
+  count and cut at BATCH_TOKENS padded tokens, run as single-threaded calls
+  on one worker per core; one query runs on the caller's thread, unpadded;
+- **before**: the recipe this replaced, rebuilt here: one session with a
+  thread per core on batches of 64 texts sorted by characters, tokenizer
+  padding, a single-threaded session for one query, on the previous export
+  (SDPA attention) when the cache still holds it;
+- **sentence-transformers**: its own ``encode`` (torch, batch 32) on the
+  same texts: the reference for vectors and the baseline for speed.
+
+Targets (issue 15, item 2): one query <= 3 ms p50; batched ingest >= 2x the
+texts/s of "before"; vectors equal to the reference (cosine >= 0.99, measured
+mean and min over >= 1,000 real sentences); embedding overlapped with the
+database writes of the previous batch (reindex and import), gain measured.
+``--locomo-ab`` runs bench/locomo.py's any@10 with the product's vectors and
+with the reference's, in this code state (only the embedder switched).
+``--int8`` measures int8 dynamic quantization of the product graph (not
+shipped: see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import engram
+from engram.embeddings import local, normalize
+
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
+console = Console(stderr=False)
+
+
+def texts_of(path: Path) -> tuple[list[str], list[str]]:
+    data = json.loads(path.read_text())
+    turns, questions = [], []
+    for s in data:
+        for k, v in s["conversation"].items():
+            if k.startswith("session_") and isinstance(v, list):
+                turns += [f"{t['speaker']}: {t['text']}" for t in v]
+        questions += [q["question"] for q in s["qa"]]
+    return turns, questions
+
+
+class Before:
+    """The embedding recipe this change replaced (kept here only to measure against)."""
+
+    name, dimensions = local.LOCAL_MODEL, local.DIMENSIONS
+
+    def __init__(self, graph: Path):
+        from tokenizers import Tokenizer
+
+        self.graph = graph
+        self.tokenizer = Tokenizer.from_file(str(local.package_model_dir() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(local.MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.single = self._session(1)
+        self.batch = self._session(0)
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        session = self.single if len(texts) == 1 else self.batch
+        return session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(texts), 64):
+            idx = order[start : start + 64]
+            out[idx] = self._encode([texts[i] for i in idx])
+        return normalize(out)
+
+
+def before_graph(product_graph: Path) -> tuple[Path, str]:
+    """The previous recipe's fused graph when the cache holds it, else the product's (said in the table)."""
+    cache = local.onnx_cache_dir()
+    fingerprint = local._fingerprint(local.package_model_dir())
+    old = sorted(cache.glob(f"{local.LOCAL_MODEL}-{fingerprint}-[0-9a-f]*-ort*.fused.onnx"))
+    old = [p for p in old if f"-{local.EXPORT_TAG}-" not in p.name]
+    if old:
+        return old[-1], "previous export (SDPA attention)"
+    return product_graph, "product graph (previous export not in the cache)"
+
+
+class Reference:
+    """sentence-transformers' own encode, as an Embedder (for ingest and LoCoMo A/B)."""
+
+    name, dimensions = local.LOCAL_MODEL, local.DIMENSIONS
+
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        local._offline()
+        self.model = SentenceTransformer(str(local.package_model_dir()), device="cpu", local_files_only=True)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
+                                 show_progress_bar=False)
+
+
+def load_note() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def interleaved(sides: dict[str, Any], inputs: list[Any]) -> dict[str, list[float]]:
+    """Seconds per input for each side, input by input, so load hits each alike."""
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    for x in inputs:
+        for k, fn in sides.items():
+            t = time.perf_counter()
+            fn(x)
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def table(title: str, columns: list[str], rows: list[tuple]) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    console.print(t)
+
+
+def bench_vectors(product: Any, before: Any, reference: Any, texts: list[str]) -> list[tuple]:
+    p, b, r = product.embed(texts), before.embed(texts), reference.embed(texts)
+    rows = []
+    for name, v in (("product vs sentence-transformers", p), ("before vs sentence-transformers", b)):
+        cos = np.sum(v * r, axis=1)
+        rows.append((name, len(texts), f"{cos.mean():.6f}", f"{cos.min():.6f}", f"{np.abs(v - r).max():.1e}", "yes" if cos.min() >= 0.99 else "NO"))
+    cos = np.sum(p * b, axis=1)
+    rows.append(("product vs before", len(texts), f"{cos.mean():.6f}", f"{cos.min():.6f}", f"{np.abs(p - b).max():.1e}", ""))
+    return rows
+
+
+def bench_one_query(product: Any, before: Any, reference: Any, questions: list[str]) -> list[tuple]:
+    for q in questions[:5]:  # warm every side
+        product.embed([q]), before.embed([q]), reference.embed([q])
+    times = interleaved(
+        {"product": lambda q: product.embed([q]), "before": lambda q: before.embed([q]),
+         "sentence-transformers": lambda q: reference.embed([q])},
+        questions,
+    )
+    p50 = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    p95 = {k: float(np.percentile(v, 95)) * 1000 for k, v in times.items()}
+    return [
+        (k, f"{p50[k]:.2f}", f"{p95[k]:.2f}", f"{p50[k] / p50['product']:.2f}x",
+         "<= 3 ms: " + ("yes" if p50[k] <= 3 else "NO") if k == "product" else "")
+        for k in p50
+    ]
+
+
+def bench_batches(product: Any, before: Any, reference: Any, texts: list[str], reps: int) -> list[tuple]:
+    chunk = max(1, len(texts) // reps)
+    chunks = [texts[i * chunk : (i + 1) * chunk] for i in range(reps)]
+    product.embed(chunks[0][:64]), before.embed(chunks[0][:64])
+    times = interleaved({"product": product.embed, "before": before.embed, "sentence-transformers": reference.embed}, chunks)
+    rate = {k: chunk / statistics.median(v) for k, v in times.items()}
+    return [(k, f"{rate[k]:.0f}", f"{rate[k] / rate['before']:.2f}x", f"{rate[k] / rate['sentence-transformers']:.2f}x") for k in rate]
+
+
+def _ingest(embedder: Any, texts: list[str], tmp: str, tag: str) -> float:
+    """Texts/s of store_many with embedding into a new SQLite store, with ``embedder`` in the facade."""
+    settings = engram.load_settings(database_url=f"sqlite:///{tmp}/ingest-{tag}.db", embedder="local", embedding_cache_size=0)
+    with engram.Memory(settings=settings) as m:
+        m.embedder = embedder
+        items = [{"key": f"k{i}", "content": c} for i, c in enumerate(texts)]
+        t = time.perf_counter()
+        for start in range(0, len(items), 500):  # an agent's bulk load: a few hundred per call
+            m.store_many(items[start : start + 500], namespace="ingest")
+        return len(texts) / (time.perf_counter() - t)
+
+
+def bench_ingest(product: Any, before: Any, reference: Any, texts: list[str], reps: int) -> list[tuple]:
+    rates: dict[str, list[float]] = {"product": [], "before": [], "sentence-transformers": []}
+    with tempfile.TemporaryDirectory(prefix="engram-embed-bench-") as tmp:
+        for rep in range(reps):
+            for name, e in (("product", product), ("before", before), ("sentence-transformers", reference)):
+                rates[name].append(_ingest(e, texts, tmp, f"{name}-{rep}"))
+    rate = {k: statistics.median(v) for k, v in rates.items()}
+    return [(f"store_many with {k}", f"{rate[k]:.0f}", f"{rate[k] / rate['before']:.2f}x",
+             f"{rate[k] / rate['sentence-transformers']:.2f}x",
+             (">= 2x before: " + ("yes" if rate[k] >= 2 * rate["before"] else "NO")) if k == "product" else "")
+            for k in rate]
+
+
+def _timed(fn: Any, total: list[float]) -> Any:
+    """``fn``, adding the seconds each call takes to ``total[0]``."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - t
+
+    return call
+
+
+def bench_overlap(product: Any, texts: list[str], reps: int) -> list[tuple]:
+    """reindex of stored entries: embedding batch N+1 while batch N is written, vs one after the other."""
+    import engram._semantic as semantic
+    from engram.embeddings import pipeline
+
+    def sequential(batches, prepare, write):  # the loop before the pipeline
+        for batch in batches:
+            write(batch, prepare(batch))
+
+    results: dict[str, list[float]] = {"overlapped": [], "sequential": []}
+    write_share: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="engram-embed-bench-") as tmp:
+        for rep in range(reps):
+            for mode in ("overlapped", "sequential"):
+                settings = engram.load_settings(database_url=f"sqlite:///{tmp}/o-{mode}-{rep}.db", embedder="local",
+                                                embedding_cache_size=0)
+                with engram.Memory(settings=settings) as m:
+                    m.embedder = product
+                    m.store_many([{"key": f"k{i}", "content": c} for i, c in enumerate(texts)], embed=False)
+                    writing = [0.0]
+                    m.backend.put_vectors = _timed(m.backend.put_vectors, writing)  # type: ignore[method-assign]
+                    semantic.overlapped = pipeline.overlapped if mode == "overlapped" else sequential  # type: ignore[assignment]
+                    try:
+                        t = time.perf_counter()
+                        assert m.reindex() == len(texts)
+                        elapsed = time.perf_counter() - t
+                    finally:
+                        semantic.overlapped = pipeline.overlapped  # type: ignore[assignment]
+                    results[mode].append(len(texts) / elapsed)
+                    if mode == "sequential":
+                        write_share.append(writing[0] / elapsed)
+    rate = {k: statistics.median(v) for k, v in results.items()}
+    return [
+        ("reindex, sequential (embed, write, embed, ...)", f"{rate['sequential']:.0f}",
+         f"database writes {statistics.median(write_share):.0%} of the time", ""),
+        ("reindex, overlapped (embed N+1 while N writes)", f"{rate['overlapped']:.0f}",
+         f"{rate['overlapped'] / rate['sequential']:.2f}x sequential", ""),
+    ]
+
+
+def bench_locomo_ab(product: Any, reference: Any) -> list[tuple]:
+    import locomo
+
+    rows = []
+    reports = {}
+    for name, e in (("product", product), ("sentence-transformers (fp32 reference)", reference)):
+        with tempfile.TemporaryDirectory(prefix="engram-locomo-ab-") as tmp:
+            settings = engram.load_settings(database_url=f"sqlite:///{tmp}/l.db", embedder="local", embedding_cache_size=0)
+            with engram.Memory(settings=settings) as m:
+                m.embedder = e
+                reports[name] = locomo.run(LOCOMO, [10], m)
+    for mode in ("vector", "hybrid"):
+        a, b = (reports[n]["modes"][mode]["scores"]["all"]["any@10"] for n in reports)
+        rows.append((mode, f"{a:.3f}", f"{b:.3f}", f"{a - b:+.3f}", "yes" if abs(a - b) < 0.005 else "NO"))
+    return rows
+
+
+def bench_int8(product_graph: Path, texts: list[str], questions: list[str]) -> list[tuple]:
+    """int8 dynamic quantization (per-channel weights, every MatMul): accuracy and speed, single thread."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = Path(tempfile.gettempdir()) / f"engram-bench-{product_graph.stem}.int8.onnx"
+    if not target.exists():
+        quantize_dynamic(str(product_graph), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Attention"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    model = local._load(local.package_model_dir(), "onnx")
+    fp32 = model.session
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    int8 = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    e = local.LocalEmbedder(threads=1)
+    ref = e.embed(texts)
+    try:
+        model.session = int8
+        quant = e.embed(texts)
+        cos = np.sum(ref * quant, axis=1)
+        times = interleaved({"fp32": lambda q: (setattr(model, "session", fp32), e.embed([q])),
+                             "int8": lambda q: (setattr(model, "session", int8), e.embed([q]))}, questions)
+    finally:
+        model.session = fp32
+    p50 = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return [("int8 dynamic (all MatMul + Attention)", f"{cos.mean():.4f}", f"{cos.min():.4f}", f"{(cos < 0.99).sum()}",
+             f"{p50['fp32']:.2f} -> {p50['int8']:.2f} ms ({p50['fp32'] / p50['int8']:.2f}x)")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=1200, help="LoCoMo turns per measurement (>= 1000 for the cosine note)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--ingest-texts", type=int, default=600, help="turns per store_many measurement (each side, each rep)")
+    parser.add_argument("--locomo", type=Path, default=LOCOMO)
+    parser.add_argument("--locomo-ab", action="store_true", help="any@10 with the product's vectors vs the reference's")
+    parser.add_argument("--int8", action="store_true", help="also measure int8 dynamic quantization (not shipped)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["vectors", "query", "batch", "ingest", "overlap"])
+    args = parser.parse_args(argv)
+    turns, questions = texts_of(args.locomo)
+    texts, queries = turns[: args.texts], questions[: args.queries]
+
+    product = local.LocalEmbedder()
+    product.embed(["load the model"])
+    graph = local._load(local.package_model_dir(), "onnx").onnx_path
+    before_path, before_note = before_graph(graph)
+    before = Before(before_path)
+    reference = Reference()
+    console.print(f"product: {graph.name}, {product.threads} workers; before: {before_note}; {load_note()}")
+
+    if "vectors" not in args.skip:
+        table("vectors: cosine to sentence-transformers' encode (fp32 torch)",
+              ["pair", "texts", "mean", "min", "max |diff|", ">= 0.99"], bench_vectors(product, before, reference, texts))
+    if "query" not in args.skip:
+        table("one query (LoCoMo questions), ms", ["side", "p50", "p95", "p50 / product", "target"],
+              bench_one_query(product, before, reference, queries))
+        console.print(load_note())
+    if "batch" not in args.skip:
+        table("batch embedding, texts/s (median of reps)", ["side", "texts/s", "vs before", "vs sentence-transformers"],
+              bench_batches(product, before, reference, texts, args.reps))
+        console.print(load_note())
+    if "ingest" not in args.skip:
+        table("ingest: store_many (500 per call) with embedding into SQLite, texts/s",
+              ["side", "texts/s", "vs before", "vs sentence-transformers", "target"],
+              bench_ingest(product, before, reference, texts[: args.ingest_texts], args.reps))
+        console.print(load_note())
+    if "overlap" not in args.skip:
+        table("overlap: embedding beside the previous batch's database write (reindex, SQLite)",
+              ["path", "texts/s", "note", ""], bench_overlap(product, texts, args.reps))
+        console.print(load_note())
+    if args.locomo_ab:
+        table("LoCoMo any@10, only the embedder switched", ["mode", "product", "reference", "delta", "|delta| < 0.005"],
+              bench_locomo_ab(product, reference))
+    if args.int8:
+        table("int8 dynamic quantization vs the product's fp32 (single thread)",
+              ["variant", "cos mean", "cos min", "texts < 0.99", "one query p50"], bench_int8(graph, texts, queries))
+    console.print(load_note())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
