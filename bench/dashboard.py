@@ -11,8 +11,8 @@ under Starlette's TestClient, signed in through the sign-in form like a browser;
 session check, the facade, rendering), without a network hop. Pages are
 rendered for real (no cache): each request lists, counts and renders again.
 
-Targets (issue 13): the entries page of a 100k-entry namespace under 300 ms
-server time (median); every page under 200 KB transferred.
+Targets (issue 13): every page, the entries pages of a 100k-entry namespace
+included, under 300 ms server time (median); every page under 200 KB transferred.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def main() -> int:
                 "overview": "/",
                 "namespaces": "/namespaces",
                 "search": "/search?q=fox&mode=fts&ns=big",
+                "search (messages)": "/search?q=foxes&mode=fts&scope=messages",
                 "sessions": "/sessions",
                 "session transcript": f"/session?id={session}",
                 "tasks": "/tasks",
@@ -114,11 +115,11 @@ def main() -> int:
         print(f"{'page':34} {'median ms':>10} {'bytes':>9}")
         for name, (ms, size) in results.items():
             print(f"{name:34} {ms:10.1f} {size:9,}")
-    entries_ms = results["entries (newest first, page 1)"][0]
+    slowest, slowest_ms = max(((name, ms) for name, (ms, _) in results.items()), key=lambda r: r[1])
     heaviest = max(size for _, size in results.values())
-    ok = entries_ms < 300 and heaviest < 200 * 1024
-    print(f"target: entries page < 300 ms ({entries_ms:.1f}), every page < 200 KB ({heaviest:,} B): "
-          f"{'met' if ok else 'NOT met'}", file=sys.stderr)
+    ok = slowest_ms < 300 and heaviest < 200 * 1024
+    print(f"target: every page < 300 ms (slowest: {slowest}, {slowest_ms:.1f}), every page < 200 KB "
+          f"({heaviest:,} B): {'met' if ok else 'NOT met'}", file=sys.stderr)
     return 0 if ok else 1
 
 

@@ -29,6 +29,7 @@ from engram.models import (
     MessageSearchResult,
     Profile,
     PruneReport,
+    Run,
     Session,
     Summary,
     Trait,
@@ -286,15 +287,15 @@ class ConversationAPI:
                 raise
             return self.backend.append_messages(messages)
 
-    def _open_sessions(self, messages: Iterable[Message]) -> bool:
-        """Start an active session for each message's session id that names none; True when any was.
+    def _open_sessions(self, messages: Iterable[Message | Run]) -> bool:
+        """Start an active session for each message's (or run's) session id that names none; True when any was.
 
         A session started so takes the user and agent of its first message.
 
         Raises:
             InvalidInput: an id that is not a valid new session id (then nothing is started).
         """
-        owners: dict[str, Message] = {}
+        owners: dict[str, Message | Run] = {}
         for m in messages:
             owners.setdefault(m.session_id, m)
         missing = [(new_session_id(i), m) for i, m in owners.items() if self.backend.get_session(i) is None]

@@ -56,22 +56,20 @@ class RunsAPI:
             InvalidInput: a bad id.
             Conflict: ``run_id`` names a run that exists.
         """
-        from engram.models import Message
-
         sid = check.identifier("session id", session_id)
         rid = str(uuid.uuid4()) if run_id is None else check.identifier("run id", run_id)
         uid = None if user_id is None else check.name("user_id", user_id)
         aid = None if agent_id is None else check.name("agent_id", agent_id)
         session = self.backend.get_session(sid)
-        if session is None:
-            self._open_sessions([Message.model_construct(session_id=sid, user_id=uid, agent_id=aid)])
-        elif uid is None:
+        if session is not None and uid is None:
             uid = session.user_id
         now = utcnow()
         run = Run.model_construct(
             id=rid, session_id=sid, user_id=uid, agent_id=aid, status="running", checkpoint_id=None,
             created_at=now, updated_at=now,
         )  # fmt: skip
+        if session is None:
+            self._open_sessions([run])  # takes the run's user and agent, as a first message's
         self.backend.put_run(run)
         return run
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engram import validation as check
 from engram._time import utcnow
-from engram.errors import InvalidInput, LLMError, NotFound
+from engram.errors import InvalidInput, LLMError
 from engram.llm._prompt import quote
 from engram.models import Message, Profile, Summary
 
@@ -303,8 +303,9 @@ class ConversationMemory:
         ``tool_calls``, the ``tool`` results, then the final answer. Dicts take
         the keywords of :meth:`Memory.add_message`.
 
+        The session is started by the first write (deleted, it starts afresh).
+
         Raises:
-            NotFound: the session no longer exists.
             LLMError: (with ``strict``) summary or profile update failed; the
                 messages are stored, and a later turn catches the summary up.
         """

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engram import validation as check
+from engram._gc_pause import gc_paused
 from engram._chat_api import ConversationAPI
 from engram._runs_api import RunsAPI
 from engram._semantic import SemanticAPI, as_vector
@@ -67,15 +68,16 @@ os.register_at_fork(after_in_child=_forget_random)
 
 
 _set = object.__setattr__
-_ENTRY_FIELDS = frozenset(Entry.model_fields)
+_new_model = Entry.__new__  # bound once: looking it up on the model class goes through pydantic's metaclass
+_ENTRY_FIELDS = set(Entry.model_fields)
 
 
 def _built_entry(fields: dict[str, Any]) -> Entry:
     """What ``Entry.model_construct(**fields)`` builds when every field is given, without
     its loop over fields and defaults: a quarter of the time, paid by every write."""
-    entry = Entry.__new__(Entry)
+    entry = _new_model(Entry)
     _set(entry, "__dict__", fields)
-    _set(entry, "__pydantic_fields_set__", set(_ENTRY_FIELDS))
+    _set(entry, "__pydantic_fields_set__", _ENTRY_FIELDS.copy())
     _set(entry, "__pydantic_extra__", None)
     _set(entry, "__pydantic_private__", None)
     return entry
@@ -203,6 +205,18 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
         in :meth:`store`). Nothing is stored when any item is invalid.
         """
         now = utcnow()
+        with gc_paused():  # not while embedding: that may take minutes
+            entries, given = self._entries_of(items, namespace, now)
+        if entries:
+            vectors = self._vectors_for(entries, given, embed)
+            with gc_paused():
+                self._put_with_vectors(entries, vectors, now)
+        return len(entries)
+
+    def _entries_of(
+        self, items: Iterable[Mapping[str, Any]], namespace: str, now: datetime
+    ) -> tuple[builtins.list[Entry], builtins.list[Any]]:
+        """The checked entries of ``store_many`` items, and the vectors given with them."""
         entries = []
         given: builtins.list[Any] = []
         new_entry = self._entry
@@ -227,10 +241,7 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
                 given.append(None if embedding is None else as_vector(embedding))
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from None
-        if entries:
-            vectors = self._vectors_for(entries, given, embed)
-            self._put_with_vectors(entries, vectors, now)
-        return len(entries)
+        return entries, given
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
         """The live entry under ``(namespace, key)``, or None."""

@@ -112,3 +112,41 @@ def test_import_over_a_store_repeating_keys_upserts_them(memory, tmp_path: Path)
     assert {e.key: (e.id, e.created_at) for e in after} == before
     assert _found(memory, "zebra") == ["f-7"]
     assert len(memory.search("filler", namespace="ns", limit=1000, mode="fts").results) == BATCH - 1
+
+
+def test_a_batch_all_with_metadata_over_existing_and_repeated_keys(memory):
+    before = memory.store("old", "old words giraffe", namespace="ns", metadata={"topic": "zoo"})
+    items = _filler("g")
+    items[3:3] = [
+        {"key": "old", "content": "new words hippopotamus", "namespace": "ns", "metadata": {"topic": "river"}},
+        {"key": "rep", "content": "first pelican", "namespace": "ns", "metadata": {"v": 1}},
+    ]
+    items.append({"key": "rep", "content": "second albatross", "namespace": "ns", "metadata": {"v": 2}})
+    items.append({"key": "old", "content": "newest words okapi", "namespace": "ns", "metadata": {}})
+    assert memory.store_many(items) == BATCH + 4
+
+    after = memory.get("old", namespace="ns")
+    assert (after.id, after.created_at, after.content, after.metadata) == (
+        before.id, before.created_at, "newest words okapi", {}
+    )
+    rep = memory.get("rep", namespace="ns")
+    assert (rep.content, rep.metadata) == ("second albatross", {"v": 2})
+    assert _found(memory, "okapi") == ["old"]
+    assert _found(memory, "giraffe") == _found(memory, "hippopotamus") == _found(memory, "pelican") == []
+    assert _found(memory, "albatross") == ["rep"]
+    assert len(memory.list(namespace="ns", limit=1000)) == BATCH + 2
+
+
+def test_a_batch_all_without_metadata_keeps_what_is_stored(memory):
+    memory.store("old", "old words giraffe", namespace="ns", metadata={"topic": "zoo"})
+    items = [{k: v for k, v in it.items() if k != "metadata"} for it in _filler("h")]
+    items += [
+        {"key": "old", "content": "new words hippopotamus", "namespace": "ns"},
+        {"key": "h-1", "content": "again hippopotamus", "namespace": "ns"},
+    ]
+    assert memory.store_many(items) == BATCH + 2
+    assert memory.get("old", namespace="ns").metadata == {"topic": "zoo"}
+    assert memory.get("h-1", namespace="ns").metadata == {}
+    assert memory.get("h-2", namespace="ns").metadata == {}
+    assert _found(memory, "hippopotamus") == ["h-1", "old"]
+    assert _found(memory, "giraffe") == []

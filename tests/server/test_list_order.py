@@ -20,8 +20,10 @@ def test_rest_lists_oldest_first_on_request(world: World) -> None:
     for key in ("first", "second", "third"):
         assert c.post(f"{API}/memories", headers=h, json={"key": key, "content": "x", "namespace": "ordered"}).status_code == 201
         time.sleep(0.002)
-    listed = lambda **params: [e["key"] for e in c.get(f"{API}/memories", headers=h,  # noqa: E731
-                                                       params={"namespace": "ordered", **params}).json()]
+
+    def listed(**params: object) -> list[str]:
+        return [e["key"] for e in c.get(f"{API}/memories", headers=h, params={"namespace": "ordered", **params}).json()]
+
     assert listed() == ["third", "second", "first"]
     assert listed(order="updated_desc") == ["third", "second", "first"]
     assert listed(order="updated_asc") == ["first", "second", "third"]

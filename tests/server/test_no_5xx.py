@@ -218,3 +218,37 @@ def test_unexpected_errors_do_not_stall_health(tmp_path: Path, monkeypatch: pyte
     finally:
         logger.removeHandler(handler)
         w.tenancy.close()
+
+
+def test_a_slow_database_does_not_stall_health(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Authentication reads the database: on the event loop, 10 requests over a slow one
+    (0.2 s a lookup) would hold /health for 2 s."""
+    w = build_world(tmp_path)
+    real = type(w.tenancy.control).authenticate
+
+    def slow(self, key):
+        time.sleep(0.2)
+        return real(self, key)
+
+    member = w.headers("member_a")
+    try:
+        with (
+            LiveServer(w.app) as live,
+            httpx.Client(base_url=live.url, timeout=30) as probe,
+            httpx.Client(base_url=live.url, timeout=30, limits=httpx.Limits(max_connections=20)) as client,
+            ThreadPoolExecutor(10) as pool,
+        ):
+            list(pool.map(lambda _: client.get("/api/v1/memories", headers=member), range(20)))  # warm
+            monkeypatch.setattr(type(w.tenancy.control), "authenticate", slow)
+            futures = [pool.submit(lambda: client.get("/api/v1/memories", headers=member).status_code)
+                       for _ in range(10)]
+            probes = []
+            while not all(f.done() for f in futures) or len(probes) < 3:
+                start = time.perf_counter()
+                assert probe.get("/health").status_code == 200
+                probes.append(time.perf_counter() - start)
+                time.sleep(0.01)
+            assert [f.result() for f in futures] == [200] * 10
+            assert max(probes) < 0.1, f"/health took {max(probes) * 1000:.0f} ms while the database was slow"
+    finally:
+        w.tenancy.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -13,7 +14,11 @@ NOW = "2026-01-02T03:04:05.000006+00:00"
 
 
 def placeholders(sql: str) -> int:
-    return sql.count("?")
+    """How many parameters SQLite binds: a bare ``?`` takes the next index, ``?N`` names index N (reusable)."""
+    largest = 0
+    for number in re.findall(r"\?(\d*)", sql):
+        largest = max(largest, int(number)) if number else largest + 1
+    return largest
 
 
 @pytest.mark.parametrize(
@@ -136,7 +141,9 @@ def test_upsert_keeps_id_and_created_at_of_live_rows():
     assert "ON CONFLICT (namespace, key) DO UPDATE" in sql
     assert "THEN excluded.id ELSE entries.id" in sql
     assert "THEN excluded.created_at ELSE entries.created_at" in sql
-    assert _sql.UPSERT_ENTRY_RETURNING.endswith("RETURNING id, created_at")
+    assert "RETURNING id, created_at" in _sql.UPSERT_ENTRY_RETURNING
+    # Omitted metadata (NULL) keeps a live entry's metadata; '{}' clears it (issue 9, item 11).
+    assert "WHEN ?5 IS NOT NULL OR entries.expires_at <= excluded.updated_at" in sql
 
 
 def test_builders_do_no_io(monkeypatch):

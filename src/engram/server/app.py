@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -49,8 +50,8 @@ class MCPEndpoint:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         state = self.app.state
         try:
-            principal = authenticate_headers(
-                state.tenancy, state.limiter, state.proxies.client_of_scope(scope),
+            principal = await run_in_threadpool(  # a database lookup: never on the event loop
+                authenticate_headers, state.tenancy, state.limiter, state.proxies.client_of_scope(scope),
                 headers.get("authorization"), headers.get("x-api-key"),
             )
         except EngramError as exc:

@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from engram.errors import AuthError, EngramError, PermissionDenied
 from engram.memory import Memory
@@ -146,8 +147,10 @@ async def caller(
     api_key: Annotated[str | None, Depends(_header)],
 ) -> AsyncIterator[Caller]:
     tenancy: Tenancy = request.app.state.tenancy
-    principal = authenticate_headers(
-        tenancy, request.app.state.limiter, request_client(request),
+    # Database calls run on a worker thread: on the event loop a slow or locked
+    # database would stall every other request, /health included.
+    principal = await run_in_threadpool(
+        authenticate_headers, tenancy, request.app.state.limiter, request_client(request),
         request.headers.get("authorization"), request.headers.get("x-api-key"),
     )
     current = Caller(principal, tenancy)
@@ -175,7 +178,8 @@ async def caller(
         target = current.target
         if target is None and request.path_params:
             target = "/".join(str(v) for v in request.path_params.values())
-        tenancy.control.record(principal, operation, target, outcome, status, (time.perf_counter() - start) * 1000)
+        ms = (time.perf_counter() - start) * 1000
+        await run_in_threadpool(tenancy.control.record, principal, operation, target, outcome, status, ms)
 
 
 async def admin(current: Annotated[Caller, Depends(caller)]) -> Caller:

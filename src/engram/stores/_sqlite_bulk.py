@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from engram.stores import _sql
@@ -64,6 +65,42 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
     (it updated an existing key, or came without metadata), else None.
     """
     out: list[Row | None] = [None] * len(params)
+    first, repeats = _first_and_repeats(params)
+    if len(first) < MIN_ROWS:
+        _upsert_rows(conn, params, range(len(params)), out)
+        return out
+    conn.execute(_STAGE)
+    try:
+        conn.executemany(_STAGE_ROW, first if len(first) == len(params) else [params[i] for i in first])
+        updated = {(r[0], r[1]): r[2:] for r in conn.execute(_UPDATE_EXISTING)}
+        conn.execute(_INSERT_NEW)
+    finally:
+        try:
+            conn.execute("DELETE FROM temp.engram_batch")
+        except sqlite3.Error:  # the transaction failed: its rollback empties the stage too
+            pass
+    if updated or None in map(_metadata, params):
+        for i in range(len(params)) if len(first) == len(params) else first:
+            p = params[i]
+            row = updated.get((p[1], p[2])) if updated else None
+            if row is not None:
+                out[i] = row
+            elif p[4] is None:
+                out[i] = (p[0], p[5], "{}")  # new, without metadata
+    for i in repeats:  # each after the batch, in input order, reading back what it kept
+        out[i] = conn.execute(_sql.UPSERT_ENTRY_RETURNING, params[i]).fetchone()
+    return out
+
+
+_metadata = itemgetter(4)
+_identity = itemgetter(1, 2)  # (namespace, key)
+
+
+def _first_and_repeats(params: Sequence[Row]) -> tuple[Sequence[Any], list[int]]:
+    """``params`` itself when no key repeats (the usual case, found at C speed); else the
+    indexes of each key's first row, and of the rows that repeat one."""
+    if len(set(map(_identity, params))) == len(params):
+        return params, []
     seen: set[tuple[str, str]] = set()
     first: list[int] = []
     repeats: list[int] = []
@@ -74,29 +111,7 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
         else:
             seen.add(k)
             first.append(i)
-    if len(first) < MIN_ROWS:
-        _upsert_rows(conn, params, range(len(params)), out)
-        return out
-    conn.execute(_STAGE)
-    try:
-        conn.executemany(_STAGE_ROW, [params[i] for i in first])
-        updated = {(r[0], r[1]): r[2:] for r in conn.execute(_UPDATE_EXISTING)}
-        conn.execute(_INSERT_NEW)
-    finally:
-        try:
-            conn.execute("DELETE FROM temp.engram_batch")
-        except sqlite3.Error:  # the transaction failed: its rollback empties the stage too
-            pass
-    for i in first:
-        p = params[i]
-        row = updated.get((p[1], p[2])) if updated else None
-        if row is not None:
-            out[i] = row
-        elif p[4] is None:
-            out[i] = (p[0], p[5], "{}")  # new, without metadata
-    for i in repeats:  # each after the batch, in input order, reading back what it kept
-        out[i] = conn.execute(_sql.UPSERT_ENTRY_RETURNING, params[i]).fetchone()
-    return out
+    return first, repeats
 
 
 def _upsert_rows(conn: sqlite3.Connection, params: Sequence[Row], order: Sequence[int], out: list[Row | None]) -> None:
