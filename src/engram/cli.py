@@ -24,8 +24,7 @@ from engram.config import load_settings
 from engram.errors import EngramError, InvalidInput, NotFound
 from engram.memory import Memory
 from engram.stores._files import location
-from engram.validation import MAX_TTL_SECONDS
-from engram.validation import json_text
+from engram.validation import MAX_TTL_SECONDS, json_text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -187,6 +187,8 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
         """
         now = utcnow()
         entry = self._entry(key, content, namespace, metadata, ttl, now)
+        if embedding is None and not embed and self.embedder is None:
+            return self.backend.put_entries([entry], now=now)[0]  # nothing to embed: the short way
         given = None if embedding is None else as_vector(embedding)
         vectors = self._vectors_for([entry], [given], embed)
         stored = self._put_with_vectors([entry], vectors, now)[0]

@@ -100,9 +100,23 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
 
 
 def count_records(path: Path) -> int:
-    """Records in an export (lines after the header), for progress bars."""
-    with _open(path) as f:
-        return max(sum(1 for _ in _lines(path, f)) - 1, 0)
+    """Records in an export (lines after the header), for progress bars.
+
+    Counts newlines in binary blocks (a tenth of the time of reading text
+    lines: it runs before every ``engram import``, on top of the import);
+    whether the file is valid is for the import to say.
+    """
+    lines, last = 0, b"\n"
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if last != b"\n":
+        lines += 1  # a last line without its newline
+    return max(lines - 1, 0)
 
 
 def _open(path: Path):  # type: ignore[no-untyped-def]

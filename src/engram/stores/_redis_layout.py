@@ -147,6 +147,7 @@ class Keys:
         self.summaries = f"{prefix}:summaries"
         self.profiles = f"{prefix}:profiles"
         self.checkpoints = f"{prefix}:checkpoints"
+        self._ns_keys: dict[str, tuple[str, ...]] = {}
 
     @staticmethod
     def tail(namespace: str, key: str) -> str:
@@ -226,15 +227,19 @@ class Keys:
 
     def entry_keys(self, namespace: str, key: str) -> list[str]:
         """KEYS of PUT_ENTRY and DELETE_ENTRY, in their order."""
-        return [
-            self.entry(namespace, key),
-            self.ns_order(namespace),
-            self.ns_expiry(namespace),
-            self.order,
-            self.namespaces,
-            self.seq,
-            self.ns_version(namespace),
-        ]
+        ns_keys = self._ns_keys.get(namespace)
+        if ns_keys is None:  # built once per namespace: every write names the same six
+            ns_keys = self._ns_keys[namespace] = (
+                self.ns_order(namespace),
+                self.ns_expiry(namespace),
+                self.order,
+                self.namespaces,
+                self.seq,
+                self.ns_version(namespace),
+            )
+            if len(self._ns_keys) > 4096:
+                self._ns_keys.clear()
+        return [self.entry_prefix + f"{len(namespace)}:{namespace}:{key}", *ns_keys]
 
     def namespace_keys(self, namespace: str) -> list[str]:
         """KEYS of DELETE_NAMESPACE and PRUNE_NAMESPACE, in their order."""
@@ -274,26 +279,38 @@ end
 """
 
 # KEYS: entry, ns order, ns expiry, order, namespaces, seq, ns version
-# ARGV: id, namespace, key, content, metadata, created_at, updated_at, expires_at ("" = never),
-#       expires_us ("" = never), now (ISO), tail, pexpireat (ms), P ("prefix:")
+# ARGV: id, namespace, key, content, metadata, created_at ("" = updated_at), updated_at,
+#       expiry ("" = never, else "{{expires_at ISO}}|{{µs}}|{{pexpireat ms}}"), now (ISO; "" = updated_at)
+# (The prefix P and the entry's tail come from KEYS: a shorter call, the one every store() makes.)
 # An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
 # Metadata "" (not given) keeps a live entry's metadata ("{{}}" when new or expired).
 # A new entry, or new content, drops the entry's vector; a kept vector expires with the entry.
-# Returns {{id, created_at, metadata}} as stored.
+# Returns {{id, created_at, metadata}} as stored, or 0 when that is what was given (the
+# usual new entry: a shorter reply for the client to read).
 PUT_ENTRY = DROP_VECTOR + f"""
+local P = string.sub(KEYS[4], 1, -6)
+local tail = string.sub(KEYS[1], #P + 7)
+local updated = ARGV[7]
 local id, created, metadata = ARGV[1], ARGV[6], ARGV[5]
+if created == '' then created = updated end
+local now = ARGV[9]
+if now == '' then now = updated end
+local expires, expires_us, pexpireat = '', '', ''
+if ARGV[8] ~= '' then
+  expires, expires_us, pexpireat = string.match(ARGV[8], '^(.-)|(.-)|(.-)$')
+end
 local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content', 'metadata')
 if metadata == '' then metadata = '{{}}' end
 local seq
 if old[5] ~= ARGV[4] then
-  drop_vector(ARGV[13], ARGV[2], ARGV[11])
-elseif ARGV[9] ~= '' then
-  redis.call('PEXPIREAT', ARGV[13] .. 'vec:' .. ARGV[11], ARGV[12])
+  drop_vector(P, ARGV[2], tail)
+elseif expires_us ~= '' then
+  redis.call('PEXPIREAT', P .. 'vec:' .. tail, pexpireat)
 elseif old[3] ~= '' then
-  redis.call('PERSIST', ARGV[13] .. 'vec:' .. ARGV[11])
+  redis.call('PERSIST', P .. 'vec:' .. tail)
 end
 if old[4] then
-  if old[3] == '' or old[3] > ARGV[10] then
+  if old[3] == '' or old[3] > now then
     id = old[1]
     created = old[2]
     if ARGV[5] == '' then metadata = old[6] end
@@ -306,18 +323,19 @@ else
   seq = string.format('%0{SEQ_DIGITS}d', redis.call('INCR', KEYS[6]))
   redis.call('SADD', KEYS[5], ARGV[2])
 end
-local member = ARGV[7] .. '|' .. seq .. '|' .. ARGV[11]
+local member = updated .. '|' .. seq .. '|' .. tail
 redis.call('HSET', KEYS[1], 'id', id, 'namespace', ARGV[2], 'key', ARGV[3], 'content', ARGV[4],
-  'metadata', metadata, 'created_at', created, 'updated_at', ARGV[7], 'expires_at', ARGV[8], 'order', member)
+  'metadata', metadata, 'created_at', created, 'updated_at', updated, 'expires_at', expires, 'order', member)
 redis.call('ZADD', KEYS[2], 0, member)
 redis.call('ZADD', KEYS[4], 0, member)
 redis.call('INCR', KEYS[7])
-if ARGV[9] ~= '' then
-  redis.call('ZADD', KEYS[3], ARGV[9], member)
-  redis.call('PEXPIREAT', KEYS[1], ARGV[12])
+if expires_us ~= '' then
+  redis.call('ZADD', KEYS[3], expires_us, member)
+  redis.call('PEXPIREAT', KEYS[1], pexpireat)
 elseif old[3] and old[3] ~= '' then
   redis.call('PERSIST', KEYS[1])
 end
+if id == ARGV[1] and ARGV[5] ~= '' then return 0 end
 return {{id, created, metadata}}
 """
 

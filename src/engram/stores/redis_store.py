@@ -74,6 +74,7 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
+from engram.validation import json_encoder
 
 PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 HOW_TO_START = (
@@ -122,8 +123,7 @@ def _redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_json = json_encoder(allow_nan=True)  # built once: json.dumps builds an encoder per call
 
 
 def _entry(h: dict[str, str]) -> Entry:
@@ -307,19 +307,16 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
     def _entry_args(self, e: Entry, now: datetime) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of PUT_ENTRY for one entry."""
         updated = to_iso(e.updated_at)
-        created = updated if e.created_at is e.updated_at else to_iso(e.created_at)
         if e.expires_at is None:
-            expires = expires_us = pexpireat = ""
+            expiry = ""
         else:
             us = lay.micros(e.expires_at)
-            expires, expires_us = to_iso(e.expires_at), str(us)
-            pexpireat = str(math.ceil(us / 1000 + self.expiry_grace * 1000))
-        tail = self.keys.tail(e.namespace, e.key)
+            expiry = f"{to_iso(e.expires_at)}|{us}|{math.ceil(us / 1000 + self.expiry_grace * 1000)}"
         args = [
-            e.id, e.namespace, e.key, e.content, "" if e.metadata is None else _json(e.metadata), created, updated,
-            expires, expires_us,
-            updated if now is e.updated_at else to_iso(now), tail, pexpireat, self.keys.prefix + ":",
-        ]
+            e.id, e.namespace, e.key, e.content, "" if e.metadata is None else _json(e.metadata),
+            "" if e.created_at is e.updated_at else to_iso(e.created_at), updated, expiry,
+            "" if now is e.updated_at else to_iso(now),
+        ]  # fmt: skip
         return self.keys.entry_keys(e.namespace, e.key), args
 
     def _put_one(self, e: Entry, now: datetime) -> Any:
@@ -345,7 +342,11 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
     def _stored_entries(self, entries: Sequence[Entry], results: Sequence[Any]) -> list[Entry]:
         """The entries as stored, from the replies of the entry script."""
         stored = []
-        for e, (ident, created, metadata) in zip(entries, results):
+        for e, result in zip(entries, results):
+            if result == 0:  # stored as given
+                stored.append(e)
+                continue
+            ident, created, metadata = result
             if ident == e.id and e.metadata is not None:
                 stored.append(e)
             else:
