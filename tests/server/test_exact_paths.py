@@ -83,6 +83,11 @@ def test_deleting_a_namespace_deletes_exactly_that_one(world):
     assert get(world, "a/b", "k").status_code == 404
 
 
+def test_a_name_holding_a_line_break_is_refused_not_unrouted(world):
+    r = world.client.delete(f"/api/v1/namespaces/{seg('a' + chr(10) + 'b')}", headers=world.headers(MEMBER))
+    assert r.status_code in (400, 422) and r.json()["error"]["type"] == "InvalidInput", r.text
+
+
 def test_openapi_documents_the_rule(world):
     spec = world.client.get("/openapi.json").json()
     params = spec["paths"]["/api/v1/memories/{namespace}/{key}"]["delete"]["parameters"]
@@ -95,6 +100,7 @@ def test_openapi_documents_the_rule(world):
 @example(a="a", b="b", k="k")
 @example(a="..", b=".", k="%2F")
 @example(a="50%", b="?x=1#y", k="é /")
+@example(a="%0A", b="x%0A", k="%0D%0A")  # escapes that decode to line breaks must stay text
 def test_any_stored_entry_is_read_and_deleted_by_its_exact_names(world, a, b, k):
     one, other = (a, f"{b}/{k}"), (f"{a}/{b}", k)  # siblings the decoded path would confuse
     store(world, *one, "one")

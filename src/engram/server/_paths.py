@@ -36,7 +36,9 @@ PATH_RULE = (
 class SegmentConvertor(Convertor[str]):
     """``{name:segment}``: one segment of the raw path, which may hold ``%2F`` (so loose on the decoded path)."""
 
-    regex = ".+"
+    # Any character, newlines included: a decoded %0A must still reach the exact match (and
+    # then the names' validation), not fall through to "no route".
+    regex = r"[\s\S]+"
 
     def convert(self, value: str) -> str:
         return value
