@@ -76,3 +76,10 @@ async def test_mcp_sessions_by_user_metadata_and_delete() -> None:
         assert again.is_error and again.structured_content["error"]["type"] == "NotFound"
         bad = await mcp.call_tool("sessions_list", {"sort": "sideways"})
         assert bad.is_error and bad.structured_content["error"]["status"] == 422
+
+
+async def test_mcp_session_start_takes_user_and_agent() -> None:
+    async with connected() as (mcp, memory):
+        started = await mcp.call_tool("session_start", {"user_id": "ana", "agent_id": "planner"})
+        session = memory.session_get(started.structured_content["id"])
+        assert (session.user_id, session.agent_id) == ("ana", "planner")

@@ -56,7 +56,9 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     ),
     "memory_delete": "Delete the memory stored under (namespace, key). Returns {deleted: true}, or an error when there is none.",
     "memory_namespaces": "List the namespaces that hold at least one memory. Returns {namespaces}.",
-    "session_start": "Start a new agent session, with optional metadata. Returns the session; keep its id.",
+    "session_start": (
+        "Start a new agent session, with optional metadata, user_id and agent_id. Returns the session; keep its id."
+    ),
     "session_end": "End an active session with status ended (default) or error. Returns the session.",
     "session_active": "List the sessions that are still active, newest first. Returns {sessions}.",
     "task_create": (
@@ -220,8 +222,14 @@ def build_mcp_server(resolve: Resolver) -> MCPServer:
         return await call(ctx, None, None, lambda m: {"namespaces": m.namespaces()})
 
     @tool
-    async def session_start(ctx: Context, metadata: MetadataArg = None) -> dict[str, Any]:
-        return await call(ctx, "mcp.session_start", "id", lambda m: _dump(m.session_start(metadata)))
+    async def session_start(
+        ctx: Context,
+        metadata: MetadataArg = None,
+        user_id: Annotated[str | None, Field(description="The user whose session this is.")] = None,
+        agent_id: Annotated[str | None, Field(description="The agent that runs it.")] = None,
+    ) -> dict[str, Any]:
+        return await call(ctx, "mcp.session_start", "id", lambda m: _dump(
+            m.session_start(metadata, user_id=user_id, agent_id=agent_id)))
 
     @tool
     async def session_end(
