@@ -13,7 +13,12 @@ synchronous=NORMAL):
 * ``store()`` of one entry  vs  BEGIN IMMEDIATE; INSERT the same row (its FTS
   row is written by the schema's trigger); COMMIT.  Target: p50 <= 2.5x raw.
 * ``store_many()`` of N entries  vs  BEGIN IMMEDIATE; executemany(INSERT); COMMIT
-  into a fresh database of the same schema.  Target: <= 1.5x raw.
+  into a fresh database of the same schema.  Target: <= 1.5x raw.  And vs the
+  raw fast path: the same without the FTS insert trigger, then every FTS row
+  with one INSERT ... SELECT (issue 15).  Target: <= 1.5x.
+* ``engram import`` of an export of N entries  vs  reading the file, json.loads
+  of each line and the raw fast path; with and without the CLI's progress bar
+  (its record count included).  Targets: <= 1.5x raw; the bar <= 1.02x.
 * ``search()`` over 100k and 1M entries in 100 namespaces, namespaced 1-2 word
   queries drawn from the entries' words  vs  the very SQL statements the store
   issues for each query (recorded on a warm-up pass: FTS5 MATCH with the
@@ -454,7 +459,7 @@ class Bench:
 
     # -- engram import: an export of N entries into a fresh database -----------------------------
     def bench_import(self) -> None:
-        from engram.cli import progress_bar
+        from engram.cli._output import progress_bar
         from engram.transfer import count_records
 
         n, reps = self.args.store_many, self.args.reps

@@ -13,7 +13,6 @@ when the document and the declarations drift apart.
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import re
 import sys
@@ -35,13 +34,12 @@ def capabilities() -> list[tuple[str, str]]:
 
 def backends() -> list[tuple[str, frozenset[str]]]:
     """(URL schemes, declared capabilities) per backend class, in registry order."""
-    by_target: dict[str, list[str]] = {}
+    by_target: dict[object, list[str]] = {}
     for scheme, backend in BACKENDS.items():
         by_target.setdefault(backend.target, []).append(scheme)
     out = []
-    for target, schemes in by_target.items():
-        module, _, name = target.partition(":")
-        cls = getattr(importlib.import_module(module), name)
+    for schemes in by_target.values():
+        cls = BACKENDS[schemes[0]].load(schemes[0])
         out.append((" ".join(f"`{s}://`" for s in schemes), frozenset(cls.capabilities)))
     return out
 

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 FORMAT = "engram"
 VERSION = 1
 BATCH = 1000
+# Entries without embeddings go in bigger batches: each batch's full-text rows are one index
+# segment, and fewer, larger segments cost ~15% less to write and merge (stores/_sqlite_bulk.py).
+ENTRY_BATCH = 10_000
 KINDS: dict[str, type[BaseModel]] = {"session": Session, "task": Task, "entry": Entry}
 CONVERSATION_KINDS: dict[str, type[BaseModel]] = {
     "message": Message, "summary": Summary, "profile": Profile, "checkpoint": Checkpoint, "run": Run,
@@ -249,6 +252,8 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
     messages: list[Message] = []
     message_vectors: list[Any] = []
     seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
+    # Without embeddings to overlap with the writes, entries go in bigger batches.
+    entry_batch = ENTRY_BATCH if memory.embedder is None else BATCH
 
     # A batch's vectors are embedded while the batch before it is written (embeddings/pipeline.py);
     # leaving by an error writes nothing after it, as the plain loop would.
@@ -296,7 +301,7 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
             elif isinstance(record, Entry):
                 entries.append(record)
                 entry_vectors.append(embedding)
-                if len(entries) >= BATCH:
+                if len(entries) >= entry_batch:
                     flush_entries()
                 continue
             elif isinstance(record, Session):

@@ -71,7 +71,7 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
         return out
     conn.execute(_STAGE)
     try:
-        conn.executemany(_STAGE_ROW, first if len(first) == len(params) else [params[i] for i in first])
+        conn.executemany(_STAGE_ROW, [params[i] for i in first] if repeats else params)
         updated = {(r[0], r[1]): r[2:] for r in conn.execute(_UPDATE_EXISTING)}
         conn.execute(_INSERT_NEW)
     finally:
@@ -80,7 +80,7 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
         except sqlite3.Error:  # the transaction failed: its rollback empties the stage too
             pass
     if updated or None in map(_metadata, params):
-        for i in range(len(params)) if len(first) == len(params) else first:
+        for i in first:
             p = params[i]
             row = updated.get((p[1], p[2])) if updated else None
             if row is not None:
@@ -96,11 +96,11 @@ _metadata = itemgetter(4)
 _identity = itemgetter(1, 2)  # (namespace, key)
 
 
-def _first_and_repeats(params: Sequence[Row]) -> tuple[Sequence[Any], list[int]]:
-    """``params`` itself when no key repeats (the usual case, found at C speed); else the
-    indexes of each key's first row, and of the rows that repeat one."""
+def _first_and_repeats(params: Sequence[Row]) -> tuple[Sequence[int], list[int]]:
+    """The indexes of each key's first row, and of the rows that repeat a key
+    (none, the usual case, is found at C speed)."""
     if len(set(map(_identity, params))) == len(params):
-        return params, []
+        return range(len(params)), []
     seen: set[tuple[str, str]] = set()
     first: list[int] = []
     repeats: list[int] = []

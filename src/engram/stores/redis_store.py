@@ -328,6 +328,13 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
             return self._put_entry(keys=keys, args=args)
 
     def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        if len(entries) == 1 and not self._closed:
+            # store(): errors are translated only when there is one (a with block costs µs a call).
+            try:
+                return self._stored_entries(entries, [self._put_one(entries[0], now)])
+            except redis.RedisError:
+                with self._translated("storing an entry"):
+                    raise
         with self._translated(f"storing {len(entries)} entries" if len(entries) > 1 else "storing an entry"):
             if len(entries) == 1:
                 results = [self._put_one(entries[0], now)]

@@ -140,18 +140,19 @@ def _as_stored(e: Entry, row: Sequence[Any]) -> Entry:
 def _entry_params(e: Entry, now: datetime | None = None, now_iso: str | None = None) -> tuple[Any, ...]:
     """The UPSERT_ENTRY parameters; ``now_iso`` is ``now`` already formatted
     (the entries of one store_many share their timestamps)."""
-    created = e.created_at
+    f = e.__dict__  # plain reads: this runs once per entry of every bulk write
+    created, metadata, expires = f["created_at"], f["metadata"], f["expires_at"]
     created_iso = now_iso if created is now and now_iso is not None else to_iso(created)
     return (
-        e.id,
-        e.namespace,
-        e.key,
-        e.content,
-        None if e.metadata is None else _json(e.metadata),
+        f["id"],
+        f["namespace"],
+        f["key"],
+        f["content"],
+        None if metadata is None else _json(metadata),
         created_iso,
-        created_iso if e.updated_at is created else to_iso(e.updated_at),
-        to_iso(e.expires_at),
-        namespace_token(e.namespace),
+        created_iso if f["updated_at"] is created else to_iso(f["updated_at"]),
+        None if expires is None else to_iso(expires),
+        namespace_token(f["namespace"]),
     )
 
 

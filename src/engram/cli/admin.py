@@ -1,33 +1,34 @@
-"""The server's CLI commands: ``engram serve``, ``engram mcp``, and the control plane
+"""The server's commands: ``engram serve``, ``engram mcp``, and the control plane
 (``project``, ``key``, ``user``, ``secrets``, ``transactions``).
 
 They work on the same files as the server: the control database beside the
-store named by ``--db`` / ``ENGRAM_DATABASE_URL``. Registered on the main
-``engram`` group by ``engram.cli``; errors follow its rules (one line, exit 2
-for bad input, 1 otherwise).
+store named by ``--db`` / ``ENGRAM_DATABASE_URL``. Errors follow the root group's
+rules (one line, exit 2 for bad input, 1 otherwise). This module is imported only
+when one of these commands runs; the server never imports the CLI.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-import engram.cli as _engram_cli
-from engram.cli import _Context, _table, confirm, emit_json, err, json_option, out, yes_option
-from engram.config import Settings, load_settings
+from engram.cli._common import confirm, json_option, state, yes_option
+from engram.cli._output import _table, emit_json, err, out
 from engram.errors import MissingDependency
 from engram.server.control import DEFAULT_PROJECT
 from engram.server.models import ROLES
 from engram.server.tenancy import Tenancy
 from engram.stores._files import location
 
+if TYPE_CHECKING:
+    from engram.config import Settings
+
 
 def _settings(**overrides: Any) -> Settings:
-    state = click.get_current_context().find_object(_Context)
-    return load_settings(state.config, database_url=state.db, **overrides)
+    return state().settings(**overrides)
 
 
 def _tenancy() -> Tenancy:
@@ -86,7 +87,7 @@ def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None)
         out.print(f"    {created.key}\n", markup=False)
         out.print('Use it as "Authorization: Bearer <key>" or "X-API-Key: <key>".\n')
     elif admin_key is None:
-        out.print(_mint_hint(click.get_current_context().find_object(_Context).db), markup=False)
+        out.print(_mint_hint(state().db), markup=False)
     if not _is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] listening on {host}, reachable from other machines", markup=True)
     try:
@@ -327,14 +328,3 @@ def transactions_prune(older_than_days: float, as_json: bool) -> None:
         emit_json({"pruned": pruned})
     else:
         out.print(f"pruned {pruned} transaction record{'' if pruned == 1 else 's'}")
-
-
-COMMANDS = (serve, mcp, project, key, user, secrets, transactions)
-
-
-def register(group: click.Group) -> None:
-    for command in COMMANDS:
-        group.add_command(command)
-
-
-register(_engram_cli.cli)

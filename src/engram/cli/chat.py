@@ -1,7 +1,5 @@
-"""``engram chat ...``, ``engram checkpoint ...``, ``engram run ...`` and ``engram session
-delete|metadata``: thin commands over the conversation API.
-
-Registered on the ``engram`` group by ``engram.cli`` (imported last there).
+"""``engram chat ...`` and ``engram checkpoint ...``: the messages of a session and paused
+agent runs, thin commands over the conversation API.
 """
 
 from __future__ import annotations
@@ -11,24 +9,19 @@ from typing import Any
 
 import click
 
-from engram.cli import (
+from engram.cli._common import (
     _memory,
-    _show,
-    _table,
-    cli,
     confirm,
-    emit_json,
     json_option,
-    out,
     parse_datetime_option,
     parse_json_option,
-    session,
     yes_option,
 )
+from engram.cli._output import _show, _table, emit_json, out
 from engram.errors import NotFound
 
 
-@cli.group()
+@click.group()
 def chat() -> None:
     """Add, show, search and delete the messages of a session."""
 
@@ -159,7 +152,7 @@ def chat_profile(user_id: str, as_json: bool) -> None:
             out.print(f"{name}: {trait.value!r}  (from {len(trait.source_message_ids)} message(s))", markup=False)
 
 
-@cli.group()
+@click.group()
 def checkpoint() -> None:
     """Save, list, resume and delete paused agent runs (HITL checkpoints)."""
 
@@ -216,105 +209,3 @@ def checkpoint_delete(checkpoint_id: str) -> None:
     if not _memory().checkpoint_delete(checkpoint_id):
         raise NotFound(f"checkpoint {checkpoint_id} does not exist")
     out.print(f"deleted checkpoint {checkpoint_id}")
-
-
-# -- sessions: metadata and delete (the rest of ``engram session`` is in engram.cli) -------
-@session.command("delete")
-@click.argument("session_id")
-@yes_option("the session, its messages, summary, checkpoints, runs and tasks")
-def session_delete(session_id: str, yes: bool) -> None:
-    """Delete a session with everything it holds (its user's profile stays)."""
-    confirm(f"delete session {session_id} and everything it holds", yes)
-    if not _memory().session_delete(session_id):
-        raise NotFound(f"session {session_id} does not exist")
-    out.print(f"deleted session {session_id}")
-
-
-@session.command("metadata")
-@click.argument("session_id")
-@click.option("--set", "updates", metavar="JSON", help="Keys to set as a JSON object (null removes a key).")
-@click.option("--replace", is_flag=True, help="With --set: replace the whole metadata instead of merging.")
-@json_option
-def session_metadata(session_id: str, updates: str | None, replace: bool, as_json: bool) -> None:
-    """Show a session's metadata, or update it with --set."""
-    memory = _memory()
-    if updates is None:
-        if replace:
-            raise click.UsageError("--replace needs --set")
-        emit_json(memory.session_metadata(session_id))
-        return
-    _show(memory.session_update(session_id, parse_json_option("--set", updates), replace=replace), as_json)
-
-
-# -- runs ------------------------------------------------------------------------------------
-@cli.group()
-def run() -> None:
-    """Start, pause, resume and finish runs of agents inside sessions."""
-
-
-@run.command("start")
-@click.argument("session_id")
-@click.option("--run-id", help="The run's id (default: a new UUID4).")
-@click.option("--user-id", help="Whose run (default: the session's user).")
-@click.option("--agent-id", help="The agent that runs it.")
-@json_option
-def run_start(session_id: str, run_id: str | None, user_id: str | None, agent_id: str | None, as_json: bool) -> None:
-    """Start a running run in a session (an unknown session id starts that session); print its id."""
-    started = _memory().run_start(session_id, run_id=run_id, user_id=user_id, agent_id=agent_id)
-    if as_json:
-        emit_json(started)
-    else:
-        out.print(started.id)
-
-
-@run.command("pause")
-@click.argument("run_id")
-@click.argument("state")
-@json_option
-def run_pause(run_id: str, state: str, as_json: bool) -> None:
-    """Save a running run's STATE (JSON) as its checkpoint and mark it paused."""
-    _show(_memory().run_pause(run_id, parse_json_option("STATE", state)), as_json)
-
-
-@run.command("resume")
-@click.argument("run_id")
-def run_resume(run_id: str) -> None:
-    """Resume a paused, failed or cancelled run, once; print {run, state} as JSON."""
-    emit_json(_memory().run_resume(run_id))
-
-
-@run.command("finish")
-@click.argument("run_id")
-@click.option("--status", type=click.Choice(["completed", "error", "cancelled"]), required=True)
-@click.option("--state", metavar="JSON", help="With error or cancelled: the state to save.")
-@json_option
-def run_finish(run_id: str, status: str, state: str | None, as_json: bool) -> None:
-    """End a run as completed (final), error or cancelled (both resumable)."""
-    memory, saved = _memory(), parse_json_option("--state", state)
-    if status == "completed":
-        if state is not None:
-            raise click.UsageError("--state goes with --status error or cancelled")
-        finished = memory.run_complete(run_id)
-    else:
-        finished = memory.run_fail(run_id, saved) if status == "error" else memory.run_cancel(run_id, saved)
-    _show(finished, as_json)
-
-
-@run.command("list")
-@click.option("--session", "session_id", metavar="ID", help="Only runs of this session.")
-@click.option("--user-id", help="Only runs of this user.")
-@click.option("--resumable", is_flag=True, help="Only paused, failed and cancelled runs.")
-@click.option("--limit", default=20, show_default=True)
-@json_option
-def run_list(session_id: str | None, user_id: str | None, resumable: bool, limit: int, as_json: bool) -> None:
-    """List runs, most recently updated first."""
-    memory = _memory()
-    found = (
-        memory.resumable_runs(session_id, user_id, limit=limit)
-        if resumable
-        else memory.runs(session_id=session_id, user_id=user_id, limit=limit)
-    )
-    if as_json:
-        emit_json(found)
-    else:
-        out.print(_table(found, ["id", "session_id", "status", "user_id", "checkpoint_id", "updated_at"]))

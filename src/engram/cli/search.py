@@ -1,0 +1,35 @@
+"""``engram search``: entries by words and meaning."""
+
+from __future__ import annotations
+
+import click
+
+from engram.cli._common import _memory, json_option, parse_json_option
+from engram.cli._output import _entries_table, emit_json, out
+
+
+@click.command()
+@click.argument("query")
+@click.option("--namespace", "-n", default=None, help="Only this namespace (default: all).")
+@click.option("--limit", default=10, show_default=True, help="How many results.")
+@click.option("--metadata", metavar="JSON", help="Only entries whose metadata has these values.")
+@click.option(
+    "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
+    help="fts: words; vector: meaning; hybrid: both fused; auto: hybrid where embeddings exist, else fts.",
+)
+@click.option("--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1).")
+@json_option
+def search(
+    query: str, namespace: str | None, limit: int, metadata: str | None, mode: str, threshold: float | None, as_json: bool
+) -> None:
+    """Search by words and meaning. Query language: words, "exact phrase", a OR b, a AND b, prefix*, -excluded, (groups)."""
+    result = _memory().search(
+        query, namespace=namespace, limit=limit, metadata=parse_json_option("--metadata", metadata),
+        mode=mode, threshold=threshold,
+    )
+    if as_json:
+        emit_json(result)
+    elif not result.results:
+        out.print("no matches")
+    else:
+        out.print(_entries_table([h.entry for h in result.results], [h.score for h in result.results]))
