@@ -210,7 +210,9 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
         with gc_paused():  # not while embedding: that may take minutes
             entries, given = self._entries_of(items, namespace, now)
         if entries:
-            vectors = self._vectors_for(entries, given, embed)
+            # Nothing to embed and no vector given (counted at C speed): no need to look.
+            nothing = not embed and self.embedder is None and given.count(None) == len(given)
+            vectors = [] if nothing else self._vectors_for(entries, given, embed)
             with gc_paused():
                 self._put_with_vectors(entries, vectors, now)
         return len(entries)

@@ -114,6 +114,11 @@ def json_value(field: str, value: Any, max_bytes: int) -> str:
     """Check that ``value`` is plain JSON within the size and nesting limits; returns its text."""
     if _json_depth(value) > MAX_JSON_DEPTH:
         raise InvalidInput(f"{field} nests lists and objects deeper than {MAX_JSON_DEPTH} levels; flatten it")
+    return _checked_json(field, value, max_bytes)
+
+
+def _checked_json(field: str, value: Any, max_bytes: int) -> str:
+    """The JSON text of ``value`` (nesting already checked), within ``max_bytes``."""
     try:
         text = _to_json(value)
     except (TypeError, ValueError) as exc:
@@ -132,6 +137,9 @@ def metadata(value: Any, max_bytes: int) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidInput(f"metadata must be a JSON object (dict), not {type(value).__name__}")
+    if _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values())):
+        _checked_json("metadata", value, max_bytes)  # flat, string keys: nothing to walk
+        return value
     if not _STR.issuperset(map(type, value)):  # the loop only when some key is not exactly a str
         for key in value:
             if not isinstance(key, str):

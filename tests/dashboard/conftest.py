@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,8 @@ pytest.importorskip("jinja2")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from server.conftest import World, build_world  # noqa: E402
+# The server tests' fixtures, shared: ``world`` (TestClient) and ``live_world`` (under uvicorn).
+from server.conftest import World, live_world, world  # noqa: F401
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -37,15 +37,7 @@ def sign_in(client: TestClient, key: str) -> TestClient:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    with w.client:
-        yield w
-    w.tenancy.close()
-
-
-@pytest.fixture
-def browser_for(world: World) -> Iterator:
+def browser_for(world: World) -> Iterator:  # noqa: F811  (the fixture imported above)
     """``browser_for("member_a")``: a fresh TestClient (own cookie jar) signed in with that key."""
     clients: list[TestClient] = []
 

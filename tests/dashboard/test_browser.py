@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.conftest import CANARY_SECRET, LiveServer, World, build_world
+from server.conftest import CANARY_SECRET
 
 from .xss import store_payloads
 
@@ -46,14 +46,6 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[World, LiveServer]]:
-    w = build_world(tmp_path)
-    with LiveServer(w.app) as live:
-        yield w, live
-    w.tenancy.close()
-
-
 class Tab:
     """One browser context (its own cookies) on the live server, recording dialogs and CSP violations."""
 
@@ -80,6 +72,12 @@ class Tab:
         self.page.click("#sign-in")
         self.page.wait_for_url(self.base + "/")
 
+    def search(self) -> list[str]:
+        """Submit the search form filled in; the highlighted words of its hits."""
+        self.page.click("#search")
+        self.page.wait_for_selector("ol.hits mark")
+        return self.page.eval_on_selector_all("ol.hits mark", "els => els.map(e => e.textContent)")
+
     def no_script_ran(self) -> None:
         assert self.page.evaluate("() => window.__xss === undefined"), "an injected script ran"
         assert self.dialogs == []
@@ -88,8 +86,8 @@ class Tab:
         self.context.close()
 
 
-def test_the_dashboard_in_a_real_browser(chromium, site):
-    world, live = site
+def test_the_dashboard_in_a_real_browser(chromium, live_world):
+    world, live = live_world
     api = httpx.Client(base_url=live.url, headers=world.headers("admin_a"))
     session = store_payloads(world)
     tab = Tab(chromium, live.url)
@@ -125,9 +123,7 @@ def test_the_dashboard_in_a_real_browser(chromium, site):
     tab.go("/search")
     tab.page.fill("#q", "quokkas smile")
     tab.page.select_option("#mode", "fts")
-    tab.page.click("#search")
-    tab.page.wait_for_selector("ol.hits mark")
-    marked = tab.page.eval_on_selector_all("ol.hits mark", "els => els.map(e => e.textContent)")
+    marked = tab.search()
     assert "quokka" in marked and "smiles" in marked
     assert tab.page.inner_text("ol.hits .badge") == "fts"
     tab.shot("search")
@@ -214,9 +210,9 @@ def test_the_dashboard_in_a_real_browser(chromium, site):
     api.close()
 
 
-def test_every_page_loads_under_the_weight_limit_in_the_browser(chromium, site):
+def test_every_page_loads_under_the_weight_limit_in_the_browser(chromium, live_world):
     """Bytes the browser receives for each page, its stylesheet and icon included."""
-    world, live = site
+    world, live = live_world
     tab = Tab(chromium, live.url)
     tab.sign_in(world.keys["server_admin"])
     sizes: dict[str, int] = {}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .test_browser import SHOTS, Tab, chromium, site  # noqa: F401  (pytest fixtures)
+from .test_browser import SHOTS, Tab, chromium  # noqa: F401  (pytest fixtures)
 
 
-def test_searching_messages_in_the_browser(chromium, site):  # noqa: F811
-    world, live = site
+def test_searching_messages_in_the_browser(chromium, live_world):  # noqa: F811
+    world, live = live_world
     alpha = world.tenancy.memory(world.tenancy.control.project("alpha").id)
     message = alpha.add_message("trip", "user", "We watched the quokkas <b>smile</b> on Rottnest", user_id="ana")
     tab = Tab(chromium, live.url)
@@ -17,9 +17,7 @@ def test_searching_messages_in_the_browser(chromium, site):  # noqa: F811
         tab.page.select_option("#scope", "messages")
         tab.page.select_option("#mode", "fts")
         tab.page.fill("#user", "ana")
-        tab.page.click("#search")
-        tab.page.wait_for_selector("ol.hits mark")
-        marked = tab.page.eval_on_selector_all("ol.hits mark", "els => els.map(e => e.textContent)")
+        marked = tab.search()
         assert "quokkas" in marked and "smile" in marked
         assert "<b>smile</b>" in tab.page.inner_text("ol.hits .snippet")  # stored markup stays text
         assert tab.page.inner_text("ol.hits .badge") == "fts"

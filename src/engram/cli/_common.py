@@ -76,6 +76,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 namespace_option = click.option("--namespace", "-n", default="default", show_default=True, help="Namespace of the entry.")
 
 
+def search_mode_options(auto: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--mode`` and ``--threshold`` of a search command; ``auto`` says when auto means hybrid."""
+    mode = click.option(
+        "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
+        help=f"fts: words; vector: meaning; hybrid: both fused; auto: hybrid where {auto}, else fts.",
+    )
+    threshold = click.option(
+        "--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1)."
+    )
+    return lambda f: mode(threshold(f))
+
+
 def yes_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--yes`` for a command that deletes: its help says what it skips."""
     return click.option(

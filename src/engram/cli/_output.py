@@ -56,6 +56,24 @@ def _show(record: Any, as_json: bool) -> None:
             out.print(f"{name}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}", markup=False)
 
 
+def _show_id(record: Any, as_json: bool) -> None:
+    """A record just made: its id alone (for scripts to capture), or the whole record as JSON."""
+    if as_json:
+        emit_json(record)
+    else:
+        out.print(record.id)
+
+
+def _records(records: list[Any], columns: list[str], as_json: bool, empty: str | None = None) -> None:
+    """``records`` as JSON or as a table of ``columns``; ``empty``, if given, is printed instead of an empty table."""
+    if as_json:
+        emit_json(records)
+    elif not records and empty is not None:
+        out.print(empty)
+    else:
+        out.print(_table(records, columns))
+
+
 # Columns people copy into the next command: shown whole on one line, never cut with "…".
 _IDENTIFIERS = frozenset({"id", "prefix", "key_prefix", "session_id"})
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engram.cli._common import confirm, json_option, state, yes_option
-from engram.cli._output import _table, emit_json, err, out
+from engram.cli._output import _records, emit_json, err, out
 from engram.errors import MissingDependency
 from engram.server.control import DEFAULT_PROJECT
 from engram.server.models import ROLES
@@ -36,15 +36,6 @@ def _tenancy() -> Tenancy:
     tenancy = Tenancy(_settings())
     ctx.call_on_close(tenancy.close)
     return tenancy
-
-
-def _records(records: list[Any], columns: list[str], as_json: bool, empty: str) -> None:
-    if as_json:
-        emit_json(records)
-    elif not records:
-        out.print(empty)
-    else:
-        out.print(_table(records, columns))
 
 
 # -- serve and mcp --------------------------------------------------------------------

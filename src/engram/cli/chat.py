@@ -15,9 +15,10 @@ from engram.cli._common import (
     json_option,
     parse_datetime_option,
     parse_json_option,
+    search_mode_options,
     yes_option,
 )
-from engram.cli._output import _show, _table, emit_json, out
+from engram.cli._output import _records, _show, _show_id, _table, emit_json, out
 from engram.errors import NotFound
 
 
@@ -61,10 +62,7 @@ def chat_add(
         metadata=parse_json_option("--metadata", metadata), tool_calls=parse_json_option("--tool-calls", tool_calls),
         tool_call_id=tool_call_id, attachments=parse_json_option("--attachments", attachments),
     )
-    if as_json:
-        emit_json(m)
-    else:
-        out.print(m.id)
+    _show_id(m, as_json)
 
 
 @chat.command("history")
@@ -104,11 +102,7 @@ def chat_delete(session_id: str, yes: bool) -> None:
 @click.option("--session", "session_id", metavar="ID", help="Only this session.")
 @click.option("--user-id", help="Only messages of this user.")
 @click.option("--limit", default=10, show_default=True)
-@click.option(
-    "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
-    help="fts: words; vector: meaning; hybrid: both fused; auto: hybrid where messages have embeddings, else fts.",
-)
-@click.option("--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1).")
+@search_mode_options("messages have embeddings")
 @json_option
 def chat_search(
     query: str, session_id: str | None, user_id: str | None, limit: int, mode: str, threshold: float | None,
@@ -165,10 +159,7 @@ def checkpoint() -> None:
 def checkpoint_save(session_id: str, state: str, run_id: str | None, as_json: bool) -> None:
     """Save STATE (JSON) for SESSION_ID as a paused checkpoint; prints its id."""
     c = _memory().checkpoint_save(session_id, parse_json_option("STATE", state), run_id=run_id)
-    if as_json:
-        emit_json(c)
-    else:
-        out.print(c.id)
+    _show_id(c, as_json)
 
 
 @checkpoint.command("get")
@@ -189,10 +180,7 @@ def checkpoint_get(checkpoint_id: str, as_json: bool) -> None:
 def checkpoint_list(session_id: str, status: str | None, as_json: bool) -> None:
     """List the checkpoints of SESSION_ID, newest first."""
     found = _memory().checkpoints(session_id, status=status)
-    if as_json:
-        emit_json(found)
-    else:
-        out.print(_table(found, ["id", "run_id", "status", "created_at", "resumed_at"]))
+    _records(found, ["id", "run_id", "status", "created_at", "resumed_at"], as_json)
 
 
 @checkpoint.command("resume")

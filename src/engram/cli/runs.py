@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from engram.cli._common import _memory, json_option, parse_json_option
-from engram.cli._output import _show, _table, emit_json, out
+from engram.cli._output import _records, _show, _show_id, emit_json
 
 
 @click.group()
@@ -22,10 +22,7 @@ def run() -> None:
 def run_start(session_id: str, run_id: str | None, user_id: str | None, agent_id: str | None, as_json: bool) -> None:
     """Start a running run in a session (an unknown session id starts that session); print its id."""
     started = _memory().run_start(session_id, run_id=run_id, user_id=user_id, agent_id=agent_id)
-    if as_json:
-        emit_json(started)
-    else:
-        out.print(started.id)
+    _show_id(started, as_json)
 
 
 @run.command("pause")
@@ -75,7 +72,4 @@ def run_list(session_id: str | None, user_id: str | None, resumable: bool, limit
         if resumable
         else memory.runs(session_id=session_id, user_id=user_id, limit=limit)
     )
-    if as_json:
-        emit_json(found)
-    else:
-        out.print(_table(found, ["id", "session_id", "status", "user_id", "checkpoint_id", "updated_at"]))
+    _records(found, ["id", "session_id", "status", "user_id", "checkpoint_id", "updated_at"], as_json)

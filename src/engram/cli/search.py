@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from engram.cli._common import _memory, json_option, parse_json_option
+from engram.cli._common import (
+    _memory,
+    json_option,
+    parse_json_option,
+    search_mode_options,
+)
 from engram.cli._output import _entries_table, emit_json, out
 
 
@@ -13,11 +18,7 @@ from engram.cli._output import _entries_table, emit_json, out
 @click.option("--namespace", "-n", default=None, help="Only this namespace (default: all).")
 @click.option("--limit", default=10, show_default=True, help="How many results.")
 @click.option("--metadata", metavar="JSON", help="Only entries whose metadata has these values.")
-@click.option(
-    "--mode", type=click.Choice(["auto", "fts", "vector", "hybrid"]), default="auto", show_default=True,
-    help="fts: words; vector: meaning; hybrid: both fused; auto: hybrid where embeddings exist, else fts.",
-)
-@click.option("--threshold", type=float, metavar="X", help="Drop vector matches with cosine similarity below X (0..1).")
+@search_mode_options("embeddings exist")
 @json_option
 def search(
     query: str, namespace: str | None, limit: int, metadata: str | None, mode: str, threshold: float | None, as_json: bool

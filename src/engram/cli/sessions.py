@@ -15,7 +15,7 @@ from engram.cli._common import (
     parse_json_option,
     yes_option,
 )
-from engram.cli._output import _show, _table, emit_json, out
+from engram.cli._output import _records, _show, _show_id, emit_json, out
 from engram.errors import NotFound
 
 
@@ -32,10 +32,7 @@ def session() -> None:
 def session_start(metadata: str | None, user_id: str | None, agent_id: str | None, as_json: bool) -> None:
     """Start a session and print its id."""
     s = _memory().session_start(parse_json_option("--metadata", metadata), user_id=user_id, agent_id=agent_id)
-    if as_json:
-        emit_json(s)
-    else:
-        out.print(s.id)
+    _show_id(s, as_json)
 
 
 @session.command("end")
@@ -77,10 +74,7 @@ def session_list(
         status=status, ended_before=parse_datetime_option("--ended-before", ended_before), limit=limit, offset=offset,
         user_id=user_id, agent_id=agent_id, sort=sort,
     )
-    if as_json:
-        emit_json(found)
-    else:
-        out.print(_table(found, ["id", "status", "user_id", "agent_id", "started_at", "ended_at"]))
+    _records(found, ["id", "status", "user_id", "agent_id", "started_at", "ended_at"], as_json)
 
 
 @session.command("delete")
@@ -134,10 +128,7 @@ def _json_or_text(text: str | None) -> Any:
 def task_create(agent_type: str, input: str, session_id: str | None, as_json: bool) -> None:
     """Create a pending task for AGENT_TYPE with INPUT (JSON or text)."""
     t = _memory().task_create(agent_type, _json_or_text(input), session_id=session_id)
-    if as_json:
-        emit_json(t)
-    else:
-        out.print(t.id)
+    _show_id(t, as_json)
 
 
 @task.command("update")
@@ -170,7 +161,4 @@ def task_get(task_id: str, as_json: bool) -> None:
 def task_list(session_id: str | None, status: str | None, limit: int, offset: int, as_json: bool) -> None:
     """List tasks, newest first."""
     found = _memory().tasks(session_id=session_id, status=status, limit=limit, offset=offset)
-    if as_json:
-        emit_json(found)
-    else:
-        out.print(_table(found, ["id", "agent_type", "status", "session_id", "created_at"]))
+    _records(found, ["id", "agent_type", "status", "session_id", "created_at"], as_json)

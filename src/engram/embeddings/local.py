@@ -11,15 +11,16 @@ norms, GELU: ONNX Runtime's own transformer optimizer), which measured 4.5
 ms against 5.1 ms for one query on this machine's 2 cores, with outputs
 equal to 1e-6; the fused file is kept only when it reproduces the plain one.
 The export uses BERT's eager attention, the one pattern the optimizer fuses
-into a single ``Attention`` operator (the SDPA export kept ~100 small nodes).
+into a single ``Attention`` operator (53 nodes instead of 315; 5-7% less CPU).
 Without onnxruntime it falls back to sentence-transformers on torch.
 
 Batches (see :meth:`_OnnxModel.encode`) are tokenized once, sorted by token
 count and cut by a token budget, so padding and cache-busting activations
 stay small; they run as single-threaded calls on ``threads`` workers at
-once. On 2 busy cores that measured 2.1-2.3x the texts/s of one session
-with a thread per core on batches of 64 (whose threads wait on each other
-at every operator), with vectors equal to 2e-7: it is the same arithmetic.
+once. On 2 busy cores that measured 1.5-2.9x (2.4x in the steadiest run,
+bench/embeddings.py) the texts/s of one session with a thread per core on
+batches of 64 (whose threads wait on each other at every operator), with
+vectors equal to 3e-7: it is the same arithmetic.
 
 The model is loaded lazily, once per process, on the first ``embed``.
 """

@@ -231,15 +231,8 @@ class MemoryConversation:
 
     def list_runs(self, query: RunQuery) -> list[Run]:
         with self._lock:
-            found = [
-                r
-                for r in self._chat.runs.values()
-                if (query.session_id is None or r.session_id == query.session_id)
-                and (query.user_id is None or r.user_id == query.user_id)
-                and (query.statuses is None or r.status in query.statuses)
-            ]
-        found.sort(key=lambda r: (-r.updated_at.timestamp(), r.id))
-        return found[query.offset : query.offset + query.limit]
+            runs = list(self._chat.runs.values())
+        return query.select(runs)
 
     def move_run(
         self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime

@@ -171,22 +171,30 @@ redis.call('SADD', KEYS[3], ARGV[1])
 return 1
 """
 
-# KEYS: session, checkpoint, checkpoints, session's checkpoints
-# ARGV: id, session_id, created_at (µs), field, value, ...
-PUT_CHECKPOINT = """
+
+def put_in_session(kind: str) -> str:
+    """The script that stores a new record of ``kind`` (a checkpoint, a run) in an existing session.
+
+    KEYS: session, record, index of all, the session's index.
+    ARGV: id, session_id, created_at (µs, the index score), field, value, ...
+    """
+    return f"""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('ENGRAM_NOT_FOUND session ' .. ARGV[2] .. ' does not exist')
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  return redis.error_reply('ENGRAM_CONFLICT checkpoint ' .. ARGV[1] .. ' already exists')
+  return redis.error_reply('ENGRAM_CONFLICT {kind} ' .. ARGV[1] .. ' already exists')
 end
-local fields = {}
+local fields = {{}}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return 1
 """
+
+
+PUT_CHECKPOINT = put_in_session("checkpoint")
 
 # KEYS: checkpoint.  ARGV: now (ISO).
 # Compare-and-set inside one script, so of racing callers exactly one resumes it.

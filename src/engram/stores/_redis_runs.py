@@ -21,24 +21,11 @@ from typing import Any
 from engram._time import from_iso, to_iso
 from engram.errors import NotFound
 from engram.models import Run
+from engram.stores import _redis_chat_lua as lua
 from engram.stores import _redis_layout as lay
 from engram.stores.base import RunQuery, run_conflict
 
-# KEYS: session, run, runs, session's runs.  ARGV: id, session_id, created_at (µs), field, value, ...
-PUT_RUN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('ENGRAM_NOT_FOUND session ' .. ARGV[2] .. ' does not exist')
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return redis.error_reply('ENGRAM_CONFLICT run ' .. ARGV[1] .. ' already exists')
-end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-return 1
-"""
+PUT_RUN = lua.put_in_session("run")  # KEYS: session, run, runs, session's runs
 
 # KEYS: run.  ARGV: status, checkpoint_id ("" = keep), updated_at, allowed statuses...
 # Returns {'missing'}, {'conflict', status}, or {'ok', field, value, ...}.
@@ -123,14 +110,7 @@ class RedisRuns:
         with self._translated("listing runs"):
             ids = self._client.zrange(index, 0, -1)
             runs = [_run(h) for h in self._hashes([self._run_key(i) for i in ids]) if h]
-        found = [
-            r
-            for r in runs
-            if (query.user_id is None or r.user_id == query.user_id)
-            and (query.statuses is None or r.status in query.statuses)
-        ]
-        found.sort(key=lambda r: (-r.updated_at.timestamp(), r.id))
-        return found[query.offset : query.offset + query.limit]
+        return query.select(runs)  # the index already holds only the session's runs
 
     def move_run(
         self, run_id: str, *, from_statuses: Sequence[str], status: str, checkpoint_id: str | None, now: datetime

@@ -10,7 +10,7 @@ on a worker pool. Errors raised by a driver must be translated into
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,6 +151,18 @@ class RunQuery:
     statuses: tuple[str, ...] | None = None
     limit: int = 20
     offset: int = 0
+
+    def select(self, runs: Iterable[Run]) -> list[Run]:
+        """The page of ``runs`` this query asks for, for backends that filter in Python."""
+        found = [
+            r
+            for r in runs
+            if (self.session_id is None or r.session_id == self.session_id)
+            and (self.user_id is None or r.user_id == self.user_id)
+            and (self.statuses is None or r.status in self.statuses)
+        ]
+        found.sort(key=lambda r: (-r.updated_at.timestamp(), r.id))
+        return found[self.offset : self.offset + self.limit]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ change is recorded in the transaction log under the REST route's name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -45,12 +46,20 @@ def projects(request: Request, current: ServerAdminDep) -> Response:
     return render(request, "projects.html", viewer=current, projects=current.control.projects())
 
 
+async def _create_named(
+    request: Request, current: Viewer, operation: str, create: Callable[[str], object], page: str
+) -> Response:
+    """Create a project or user from the form's name, logged as the REST route ``operation``; back to ``page``."""
+    name = (await form_of(request, current)).get("name", "").strip()
+    with current.logged(operation, name):
+        create(name)
+    return redirect(page, notice="created")
+
+
 @router.post("/admin/projects", name="dashboard.projects.create")
 async def create_project(request: Request, current: ServerAdminDep) -> Response:
-    name = (await form_of(request, current)).get("name", "").strip()
-    with current.logged("admin.projects.create", name):
-        current.control.create_project(name)
-    return redirect("/admin/projects", notice="created")
+    return await _create_named(request, current, "admin.projects.create", current.control.create_project,
+                               "/admin/projects")
 
 
 @router.get("/admin/users", name="dashboard.users")
@@ -60,10 +69,7 @@ def users(request: Request, current: ServerAdminDep) -> Response:
 
 @router.post("/admin/users", name="dashboard.users.create")
 async def create_user(request: Request, current: ServerAdminDep) -> Response:
-    name = (await form_of(request, current)).get("name", "").strip()
-    with current.logged("admin.users.create", name):
-        current.control.create_user(name)
-    return redirect("/admin/users", notice="created")
+    return await _create_named(request, current, "admin.users.create", current.control.create_user, "/admin/users")
 
 
 @router.get("/admin/users/delete", name="dashboard.users.confirm")
