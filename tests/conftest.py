@@ -121,6 +121,24 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def url_of(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, str], str]:
+    """``url_of(backend, name)``: the URL of a fresh store ``name`` of that backend (memory, sqlite, json,
+    postgres, redis), for tests that need two stores at once."""
+
+    def make(backend: str, name: str) -> str:
+        if backend == "memory":
+            return "memory://"
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / (name + '.db')}"
+        if backend == "json":
+            (tmp_path / name).mkdir(exist_ok=True)
+            return f"json:///{tmp_path / name}"
+        return request.getfixturevalue(f"{backend}_url")
+
+    return make
+
+
 # name -> factory: one line per backend.
 BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "memory": _memory_backend,

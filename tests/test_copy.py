@@ -80,21 +80,6 @@ def everything(memory: engram.Memory) -> dict[str, object]:
 COUNTS = {"session": 2, "task": 2, "entry": 29, "message": 5, "summary": 1, "profile": 2, "checkpoint": 2, "run": 1}
 
 
-@pytest.fixture
-def url_of(request, tmp_path):
-    def make(backend: str, name: str) -> str:
-        if backend == "memory":
-            return "memory://"
-        if backend == "sqlite":
-            return f"sqlite:///{tmp_path / (name + '.db')}"
-        if backend == "json":
-            (tmp_path / name).mkdir(exist_ok=True)
-            return f"json:///{tmp_path / name}"
-        return request.getfixturevalue(f"{backend}_url")
-
-    return make
-
-
 PAIRS = [
     ("sqlite", "postgres"),
     ("postgres", "redis"),

@@ -23,21 +23,6 @@ ENTRY_VECTORS = {("pets", "cat"): [1.0, 0.0, 0.0], ("pets", "dog"): [0.0, 1.0, 0
 MESSAGE_VECTORS = [[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [0.1, 0.2, 0.3]]
 
 
-@pytest.fixture
-def url_of(request, tmp_path):
-    def make(backend: str, name: str) -> str:
-        if backend == "memory":
-            return "memory://"
-        if backend == "sqlite":
-            return f"sqlite:///{tmp_path / (name + '.db')}"
-        if backend == "json":
-            (tmp_path / name).mkdir(exist_ok=True)
-            return f"json:///{tmp_path / name}"
-        return request.getfixturevalue(f"{backend}_url")
-
-    return make
-
-
 def opened(url: str) -> engram.Memory:
     return engram.Memory(settings=engram.load_settings(database_url=url, embedder="none"))
 

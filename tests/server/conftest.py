@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +14,11 @@ pytest.importorskip("mcp")
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+from mcp.client import Client  # noqa: E402
 
-from engram import load_settings  # noqa: E402
+from engram import Memory, load_settings  # noqa: E402
 from engram.server.app import create_app  # noqa: E402
+from engram.server.mcp import Target, build_mcp_server  # noqa: E402
 from engram.server.tenancy import Tenancy  # noqa: E402
 
 CANARY = "zebracanary"  # a word that appears only in project alpha's data
@@ -120,3 +123,11 @@ def live_world(tmp_path: Path) -> Iterator[tuple[World, LiveServer]]:
     with LiveServer(w.app) as live:
         yield w, live
     w.tenancy.close()
+
+
+@contextlib.asynccontextmanager
+async def mcp_connected() -> AsyncIterator[tuple[Client, Memory]]:
+    """The MCP SDK's client, in-process, on a fresh in-memory store; yields both."""
+    with Memory("memory://") as memory:
+        async with Client(build_mcp_server(lambda ctx: Target(memory))) as client:
+            yield client, memory

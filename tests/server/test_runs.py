@@ -3,15 +3,7 @@ finish, list the resumable ones."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
-from mcp.client import Client
-
-from engram import Memory
-from engram.server.mcp import Target, build_mcp_server
-
-from .conftest import World
+from .conftest import World, mcp_connected
 
 API = "/api/v1"
 
@@ -39,15 +31,8 @@ def test_rest_run_lifecycle(world: World) -> None:
     assert c.get(f"{API}/runs/{run['id']}", headers=world.headers("member_b")).status_code == 404
 
 
-@contextlib.asynccontextmanager
-async def connected() -> AsyncIterator[tuple[Client, Memory]]:
-    with Memory("memory://") as memory:
-        async with Client(build_mcp_server(lambda ctx: Target(memory))) as client:
-            yield client, memory
-
-
 async def test_mcp_run_lifecycle() -> None:
-    async with connected() as (mcp, memory):
+    async with mcp_connected() as (mcp, memory):
         started = await mcp.call_tool("run_start", {"session_id": "s", "user_id": "ana"})
         run_id = started.structured_content["id"]
         paused = await mcp.call_tool("run_pause", {"run_id": run_id, "state": {"waiting_for": "approval"}})

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
-from mcp.client import Client
-
-from engram import Memory
-from engram.server.mcp import Target, build_mcp_server
-
-from .conftest import CANARY_USER, World
+from .conftest import CANARY_USER, World, mcp_connected
 
 API = "/api/v1"
 
@@ -49,15 +41,8 @@ def test_rest_session_metadata_and_delete(world: World) -> None:
     assert c.delete(f"{API}/sessions/{sid}", headers=h).status_code == 404
 
 
-@contextlib.asynccontextmanager
-async def connected() -> AsyncIterator[tuple[Client, Memory]]:
-    with Memory("memory://") as memory:
-        async with Client(build_mcp_server(lambda ctx: Target(memory))) as client:
-            yield client, memory
-
-
 async def test_mcp_sessions_by_user_metadata_and_delete() -> None:
-    async with connected() as (mcp, memory):
+    async with mcp_connected() as (mcp, memory):
         memory.add_message("a", "user", "hi", user_id="ana", agent_id="helper")
         memory.add_message("b", "user", "hi", user_id="bo")
         listed = await mcp.call_tool("sessions_list", {"user_id": "ana"})
@@ -79,7 +64,7 @@ async def test_mcp_sessions_by_user_metadata_and_delete() -> None:
 
 
 async def test_mcp_session_start_takes_user_and_agent() -> None:
-    async with connected() as (mcp, memory):
+    async with mcp_connected() as (mcp, memory):
         started = await mcp.call_tool("session_start", {"user_id": "ana", "agent_id": "planner"})
         session = memory.session_get(started.structured_content["id"])
         assert (session.user_id, session.agent_id) == ("ana", "planner")

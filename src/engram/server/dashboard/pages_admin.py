@@ -46,20 +46,24 @@ def projects(request: Request, current: ServerAdminDep) -> Response:
     return render(request, "projects.html", viewer=current, projects=current.control.projects())
 
 
-async def _create_named(
-    request: Request, current: Viewer, operation: str, create: Callable[[str], object], page: str
+async def _named_change(
+    request: Request, current: Viewer, operation: str, change: Callable[[str], object], page: str, notice: str,
+    *, strip: bool = False,
 ) -> Response:
-    """Create a project or user from the form's name, logged as the REST route ``operation``; back to ``page``."""
-    name = (await form_of(request, current)).get("name", "").strip()
+    """``change`` the form's ``name`` (typed: ``strip`` it; from a confirm page: as is), logged as the REST
+    route ``operation``; then back to ``page`` with ``notice``."""
+    name = (await form_of(request, current)).get("name", "")
+    if strip:
+        name = name.strip()
     with current.logged(operation, name):
-        create(name)
-    return redirect(page, notice="created")
+        change(name)
+    return redirect(page, notice=notice)
 
 
 @router.post("/admin/projects", name="dashboard.projects.create")
 async def create_project(request: Request, current: ServerAdminDep) -> Response:
-    return await _create_named(request, current, "admin.projects.create", current.control.create_project,
-                               "/admin/projects")
+    return await _named_change(request, current, "admin.projects.create", current.control.create_project,
+                               "/admin/projects", "created", strip=True)
 
 
 @router.get("/admin/users", name="dashboard.users")
@@ -69,7 +73,8 @@ def users(request: Request, current: ServerAdminDep) -> Response:
 
 @router.post("/admin/users", name="dashboard.users.create")
 async def create_user(request: Request, current: ServerAdminDep) -> Response:
-    return await _create_named(request, current, "admin.users.create", current.control.create_user, "/admin/users")
+    return await _named_change(request, current, "admin.users.create", current.control.create_user, "/admin/users",
+                               "created", strip=True)
 
 
 @router.get("/admin/users/delete", name="dashboard.users.confirm")
@@ -80,10 +85,8 @@ def confirm_delete_user(request: Request, current: ServerAdminDep, name: Ident) 
 
 @router.post("/admin/users/delete", name="dashboard.users.delete")
 async def delete_user(request: Request, current: ServerAdminDep) -> Response:
-    name = (await form_of(request, current)).get("name", "")
-    with current.logged("admin.users.delete", name):
-        current.control.delete_user(name)
-    return redirect("/admin/users", notice="deleted")
+    return await _named_change(request, current, "admin.users.delete", current.control.delete_user, "/admin/users",
+                               "deleted")
 
 
 # -- keys (project admins: their project's) -------------------------------------------------
@@ -181,10 +184,9 @@ def confirm_delete_variable(request: Request, current: AdminDep, name: Ident) ->
 
 @router.post("/variables/delete", name="dashboard.variables.delete")
 async def delete_variable(request: Request, current: AdminDep) -> Response:
-    name = (await form_of(request, current)).get("name", "")
-    with current.logged("variables.delete", name):
-        current.control.delete_variable(current.principal.project_id, name)
-    return redirect("/variables", notice="deleted")
+    project_id = current.principal.project_id
+    return await _named_change(request, current, "variables.delete",
+                               lambda name: current.control.delete_variable(project_id, name), "/variables", "deleted")
 
 
 # -- the transaction log ----------------------------------------------------------------------
