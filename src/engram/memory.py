@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import operator
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +212,8 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
         with gc_paused():  # not while embedding: that may take minutes
             entries, given = self._entries_of(items, namespace, now)
         if entries:
-            # Nothing to embed and no vector given (counted at C speed): no need to look.
-            nothing = not embed and self.embedder is None and given.count(None) == len(given)
+            # Nothing to embed and no vector given (checked at C speed; `is`, since vectors may be arrays).
+            nothing = not embed and self.embedder is None and all(map(operator.is_, given, repeat(None)))
             vectors = [] if nothing else self._vectors_for(entries, given, embed)
             with gc_paused():
                 self._put_with_vectors(entries, vectors, now)
