@@ -9,6 +9,7 @@ import queue
 import random
 import time
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,11 @@ def test_vectors_persist_and_the_model_is_kept(backend, url_of) -> None:
 def test_expired_entries_leave_vector_search(backend, url_of) -> None:
     url = url_of(backend)
     with memory(url) as a, memory(url) as b:
-        a.store("old", "gone soon", embedding=CAT, ttl=0.05)
+        # A TTL long enough for the first search on a loaded machine; then sleep until it has passed.
+        old = a.store("old", "gone soon", embedding=CAT, ttl=2.0)
         a.store("new", "stays", embedding=KITTEN)
         assert keys(b.search("", mode="vector", vector=CAT)) == ["old", "new"]
-        time.sleep(0.1)
+        time.sleep(max(0.0, (old.expires_at - datetime.now(timezone.utc)).total_seconds()) + 0.05)
         assert keys(b.search("", mode="vector", vector=CAT)) == ["new"]
         a.prune()
         assert keys(b.search("", mode="vector", vector=CAT)) == ["new"]
