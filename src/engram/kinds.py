@@ -16,13 +16,13 @@ Each row says:
 - ``id_fields``: the fields that identify a record; an upsert by them changes nothing twice.
 - ``order``: the fields its records are written out in (JSON files); empty: the store's own order.
 - ``file``: the JSON backend's file (``<file>.json``).
-- ``counts``: the fields of ``Counts`` that count it, summed; the first is its ``Stats`` field.
-- ``iterate`` / ``put`` / ``get``: the ``Store`` methods that list every record (for vectors: look
-  them up by their carriers' ids), write records
-  (``put_many``: a batch at a time) and fetch one by id; ``paged``: ``iterate`` takes a
-  ``batch_size`` (copy reads it a batch at a time); ``keeps_existing``: an import or copy
-  inserts a record only when its id is not there (a checkpoint or run moves on; an old copy
-  must not undo that), where other kinds are upserted.
+- ``counts``: the fields of ``Counts`` (and of ``Stats``, by the same names) that count it;
+  copy checks their sum. Vectors are counted by their own store methods.
+- ``iterate`` / ``put`` / ``get``: the ``Store`` methods that list every record (for vectors:
+  look them up by their carriers' ids), write records (``put_many``: a batch a call) and
+  fetch one by id. ``paged``: ``iterate`` takes a ``batch_size``. ``keeps_existing``: an
+  import inserts a record only when its id is not there (a checkpoint or run moves on;
+  re-importing an old export must not undo that); other kinds are upserted.
 - ``capability``: the capability a backend declares to hold it (None: every backend).
 - ``carrier``: for vectors, the kind whose export lines carry them as ``"embedding"``;
   such a kind has no lines of its own.
