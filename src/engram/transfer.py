@@ -17,6 +17,9 @@ Embeddings travel as optional additions (``engram._transfer_vectors``): an
 beside the data of an entry or message that has one. Readers that do not know
 them skip them, so the format stays version 1.
 
+The kinds, their tags, their order and how each is listed and written come
+from the one table of record kinds (``engram.kinds``).
+
 An import applies a whole file or nothing of it: the file is read through
 twice, first to check every line (UTF-8, JSON, fields, embeddings), then to
 apply it, so a bad line anywhere changes nothing. Entries go in with their
