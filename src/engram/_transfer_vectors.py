@@ -19,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engram import kinds as record_kinds
 from engram.errors import InvalidInput
 from engram.models import Entry, Message
-from engram.stores.base import MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem, VectorModel
+from engram.stores.base import (
+    MESSAGE_VECTOR,
+    VECTOR,
+    MessageVectorItem,
+    VectorItem,
+    VectorModel,
+)
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -46,19 +53,31 @@ def encode(vector: Any) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
+def _lookup(carrier: str) -> Callable[[Any, Sequence[Any]], list[Any]]:
+    """``(store, records) -> their vectors`` (None where one has none), in order, for the records of
+    ``carrier``: its vector kind's lookup (``get``-by-ids method) keyed by the carrier's identity."""
+    carried, vectors = record_kinds.BY_NAME[carrier], record_kinds.VECTORS_OF[carrier]
+
+    def lookup(store: Any, records: Sequence[Any]) -> list[Any]:
+        idents = [carried.identity(r) for r in records]
+        found = getattr(store, vectors.iterate)(idents)
+        return [found.get(i) for i in idents]
+
+    return lookup
+
+
+# The kinds whose export lines carry an "embedding", each with its lookup (engram.kinds).
+VECTORS_OF: dict[str, Callable[[Any, Sequence[Any]], list[Any]]] = {c: _lookup(c) for c in record_kinds.VECTORS_OF}
+
+
 def entry_vectors(store: Any, entries: Sequence[Entry]) -> list[Any]:
     """The vectors of ``entries`` in ``store`` (None where one has none), in order."""
-    found = store.get_vectors([(e.namespace, e.key) for e in entries])
-    return [found.get((e.namespace, e.key)) for e in entries]
+    return VECTORS_OF["entry"](store, entries)
 
 
 def message_vectors(store: Any, messages: Sequence[Message]) -> list[Any]:
     """The vectors of ``messages`` in ``store`` (None where one has none), in order."""
-    found = store.get_message_vectors([m.id for m in messages])
-    return [found.get(m.id) for m in messages]
-
-
-VECTORS_OF: dict[str, Callable[[Any, Sequence[Any]], list[Any]]] = {"entry": entry_vectors, "message": message_vectors}
+    return VECTORS_OF["message"](store, messages)
 
 
 def with_vectors(

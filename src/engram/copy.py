@@ -13,8 +13,10 @@ simply be run again. Afterwards the destination is counted per kind and a
 difference raises :class:`~engram.errors.BackendError`.
 
 A kind of record is one :class:`Kind`: what to read from the source, how to
-write a batch to the destination and how to count it there. A new kind (chat
-messages, checkpoints, ...) joins by appending one to :data:`KINDS`.
+write a batch to the destination and how to count it there, made from its row
+in the one table of record kinds (``engram.kinds``). A new kind joins by its
+row there; only one that needs more than "iterate, put, count" adds an entry
+to :data:`_SPECIAL`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from engram import _transfer_vectors as vectors_io
+from engram import kinds as record_kinds
 from engram._time import utcnow
 from engram.errors import BackendError, ConfigError
 from engram.stores.base import CONVERSATION, MESSAGE_VECTOR, Counts, MessageQuery, Store
@@ -118,43 +121,46 @@ def _put_run(dst: Store, run: Any) -> None:
                      checkpoint_id=run.checkpoint_id, now=run.updated_at)  # fmt: skip
 
 
-KINDS: list[Kind] = [
-    Kind(
-        "session",
-        lambda s, n: s.iter_sessions(batch_size=n),
-        _put_each(lambda s, r: s.put_session(r)),
-        lambda c: c.sessions,
-    ),
-    Kind(
-        "task",
-        lambda s, n: s.iter_tasks(batch_size=n),
-        _put_each(lambda s, r: s.put_task(r)),
-        lambda c: c.tasks,
-    ),
-    Kind(
-        "entry",
-        lambda s, n: s.iter_entries(batch_size=n),
-        lambda s, batch: _put_entries(s, batch),
-        lambda c: c.entries + c.expired_entries,  # expired entries are copied too
-        _copy_entries,
-    ),
-    Kind(
-        "message",
-        lambda s, n: s.iter_messages(batch_size=n) if CONVERSATION in s.capabilities else iter(()),
-        lambda s, batch: s.put_messages(batch),  # in seq order; ids already there are skipped
-        lambda c: c.messages,
-        _copy_messages,
-    ),
-    Kind("summary", _conversation(_summaries_with_anchor), _put_summaries, lambda c: c.summaries),
-    Kind(
-        "profile",
-        _conversation(lambda s: s.iter_profiles()),
-        _put_each(lambda s, r: s.put_profile(r)),
-        lambda c: c.profiles,
-    ),
-    Kind("checkpoint", _conversation(lambda s: s.iter_checkpoints()), _put_each(_put_checkpoint), lambda c: c.checkpoints),
-    Kind("run", _conversation(lambda s: s.iter_runs()), _put_each(_put_run), lambda c: c.runs),
-]
+def _read(kind: record_kinds.RecordKind) -> Callable[[Store, int], Iterator[Any]]:
+    """Every record of ``kind`` in a source (none from a backend without it), a batch at a time where paged."""
+
+    def read(store: Store, batch_size: int) -> Iterator[Any]:
+        if not kind.held_by(store):
+            return iter(())
+        iterate = getattr(store, kind.iterate)
+        return iterate(batch_size=batch_size) if kind.paged else iterate()
+
+    return read
+
+
+def _write(kind: record_kinds.RecordKind) -> Callable[[Store, Sequence[Any]], None]:
+    """A batch into the destination by ``kind``'s ``put`` (one call for a batch, or one per record)."""
+    if kind.put_many:
+        return lambda store, batch: getattr(store, kind.put)(batch)
+    return _put_each(lambda store, record: getattr(store, kind.put)(record))
+
+
+def _counter(kind: record_kinds.RecordKind) -> Callable[[Counts], int]:
+    return lambda counts: sum(getattr(counts, field) for field in kind.counts)
+
+
+# What a kind needs beyond its row in engram.kinds: (read, write, carry); None takes the default.
+_SPECIAL: dict[str, tuple[Any, Any, Any]] = {
+    "entry": (None, lambda s, batch: _put_entries(s, batch), _copy_entries),
+    "message": (None, None, _copy_messages),  # in seq order; ids already there are skipped
+    "summary": (_conversation(_summaries_with_anchor), _put_summaries, None),
+    "checkpoint": (None, _put_each(_put_checkpoint), None),
+    "run": (None, _put_each(_put_run), None),
+}
+
+
+def _kind(kind: record_kinds.RecordKind) -> Kind:
+    read, write, carry = _SPECIAL.get(kind.name, (None, None, None))
+    return Kind(kind.name, read or _read(kind), write or _write(kind), _counter(kind), carry)
+
+
+# Every kind with records of its own, in the table's order (vectors come with their carriers).
+KINDS: list[Kind] = [_kind(kind) for kind in record_kinds.LINE_KINDS]
 
 
 def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:

@@ -21,6 +21,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from engram import kinds as record_kinds
 from engram import validation as check
 from engram._gc_pause import gc_paused
 from engram._chat_api import ConversationAPI
@@ -548,21 +549,15 @@ class Memory(ConversationAPI, RunsAPI, SemanticAPI):
     def stats(self) -> Stats:
         """Counts of what the store holds."""
         c = self.backend.counts(now=utcnow())
+        # One count per field of Counts that counts a kind (engram.kinds), expired entries apart.
+        per_kind = {field: getattr(c, field) for kind in record_kinds.COUNTED for field in kind.counts}
         return Stats(
             url=self.url,
-            entries=c.entries,
             namespaces=c.namespaces,
-            sessions=c.sessions,
-            tasks=c.tasks,
-            expired_entries=c.expired_entries,
             size_bytes=c.size_bytes,
             vectors=self.backend.count_vectors(None),
             embedding_model=None if (m := self.backend.vector_model()) is None else m.name,
-            messages=c.messages,
-            summaries=c.summaries,
-            profiles=c.profiles,
-            checkpoints=c.checkpoints,
-            runs=c.runs,
+            **per_kind,
         )
 
     def vacuum(self) -> None:

@@ -17,6 +17,9 @@ Embeddings travel as optional additions (``engram._transfer_vectors``): an
 beside the data of an entry or message that has one. Readers that do not know
 them skip them, so the format stays version 1.
 
+The kinds, their tags, their order and how each is listed and written come
+from the one table of record kinds (``engram.kinds``).
+
 An import applies a whole file or nothing of it: the file is read through
 twice, first to check every line (UTF-8, JSON, fields, embeddings), then to
 apply it, so a bad line anywhere changes nothing. Entries go in with their
@@ -33,12 +36,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from engram import _transfer_vectors as vectors_io
+from engram import kinds as record_kinds
 from engram import validation as check
 from engram._time import utcnow
 from engram.embeddings.pipeline import Overlap
 from engram.errors import ConfigError, InvalidInput
-from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
-from engram.stores.base import CONVERSATION
+from engram.models import Entry, Message, Summary
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -49,12 +52,12 @@ BATCH = 1000
 # Entries without embeddings go in bigger batches: each batch's full-text rows are one index
 # segment, and fewer, larger segments cost ~15% less to write and merge (stores/_sqlite_bulk.py).
 ENTRY_BATCH = 10_000
-KINDS: dict[str, type[BaseModel]] = {"session": Session, "task": Task, "entry": Entry}
+# Derived from the one table of record kinds (engram.kinds), in its order.
+KINDS: dict[str, type[BaseModel]] = {kind.name: kind.model for kind in record_kinds.LINE_KINDS}
 CONVERSATION_KINDS: dict[str, type[BaseModel]] = {
-    "message": Message, "summary": Summary, "profile": Profile, "checkpoint": Checkpoint, "run": Run,
-}  # fmt: skip
-KINDS.update(CONVERSATION_KINDS)
-BASE_KINDS = ("session", "task", "entry")
+    kind.name: kind.model for kind in record_kinds.LINE_KINDS if kind.family == record_kinds.CONVERSATION_FAMILY
+}
+BASE_KINDS = tuple(kind.name for kind in record_kinds.BASE_KINDS)
 
 
 def _line(kind: str, record: BaseModel, embedding: Any = None) -> str:
@@ -75,18 +78,8 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             header.update(vectors_io.header_fields(store))
             out.write(json.dumps(header) + "\n")
             sources: list[tuple[str, Iterator[BaseModel]]] = [
-                ("session", store.iter_sessions()),
-                ("task", store.iter_tasks()),
-                ("entry", store.iter_entries()),
+                (kind.name, getattr(store, kind.iterate)()) for kind in record_kinds.LINE_KINDS if kind.held_by(store)
             ]
-            if CONVERSATION in store.capabilities:
-                sources += [
-                    ("message", store.iter_messages()),
-                    ("summary", store.iter_summaries()),
-                    ("profile", store.iter_profiles()),
-                    ("checkpoint", store.iter_checkpoints()),
-                    ("run", store.iter_runs()),
-                ]
             for kind, records in sources:
                 lookup = vectors_io.VECTORS_OF.get(kind)
                 pairs = vectors_io.with_vectors(store, records, lookup) if lookup else ((r, None) for r in records)
@@ -297,33 +290,33 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
                 continue
             if kind in CONVERSATION_KINDS:
                 flush_messages()  # a summary is re-pointed at the messages before it
-                _import_conversation(store, record, seqs)
+                _import_conversation(store, kind, record, seqs)
             elif isinstance(record, Entry):
                 entries.append(record)
                 entry_vectors.append(embedding)
                 if len(entries) >= entry_batch:
                     flush_entries()
                 continue
-            elif isinstance(record, Session):
-                store.put_session(record)
             else:
-                store.put_task(record)  # type: ignore[arg-type]
+                _put(store, record_kinds.BY_NAME[kind], record)
             if progress:
                 progress(1)
         flush_entries()
         flush_messages()
 
 
-def _import_conversation(store: Any, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:
+def _import_conversation(store: Any, kind: str, record: BaseModel, seqs: dict[str, list[tuple[int, int]]]) -> None:
     """Upsert a summary or profile, insert a checkpoint or run unless it is there (re-importing changes nothing)."""
     if isinstance(record, Summary):
         mapped = [here for there, here in seqs.get(record.session_id, ()) if there <= record.last_seq]
         if mapped:
             record = record.model_copy(update={"last_seq": max(mapped)})
-        store.put_summary(record)
-    elif isinstance(record, Profile):
-        store.put_profile(record)
-    elif isinstance(record, Checkpoint) and store.get_checkpoint(record.id) is None:
-        store.put_checkpoint(record)
-    elif isinstance(record, Run) and store.get_run(record.id) is None:
-        store.put_run(record)
+    _put(store, record_kinds.BY_NAME[kind], record)
+
+
+def _put(store: Any, kind: record_kinds.RecordKind, record: BaseModel) -> None:
+    """Write one imported record by its kind's ``put``; a kind that ``keeps_existing``
+    (checkpoint, run) is inserted only when its id is not there, so re-importing changes nothing."""
+    if kind.keeps_existing and kind.get is not None and getattr(store, kind.get)(kind.identity(record)) is not None:
+        return
+    getattr(store, kind.put)(record)

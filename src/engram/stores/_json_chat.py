@@ -14,11 +14,16 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from engram import kinds as record_kinds
 from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node
 from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery
 
-CONVERSATION_FILES = ("messages", "summaries", "profiles", "checkpoints", "runs")
+# The files of the conversation kinds (engram.kinds), which are also the names of
+# MemoryStore._restore_conversation's arguments.
+CONVERSATION_FILES = tuple(
+    kind.file for kind in record_kinds.LINE_KINDS if kind.family == record_kinds.CONVERSATION_FAMILY
+)
 
 
 class JsonConversation:

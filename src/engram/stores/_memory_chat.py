@@ -283,20 +283,6 @@ class MemoryConversation:
             chat.checkpoints.update({c.id: c for c in checkpoints})
             chat.runs.update({r.id: r for r in runs})
 
-    def _conversation_records(self, kind: str) -> list[Any]:
-        """The records of one kind in a stable order, for writing them out."""
-        chat = self._chat
-        with self._lock:
-            if kind == "messages":
-                return sorted(chat.by_id.values(), key=lambda m: m.seq)
-            if kind == "summaries":
-                return sorted(chat.summaries.values(), key=lambda s: s.session_id)
-            if kind == "profiles":
-                return sorted(chat.profiles.values(), key=lambda p: p.user_id)
-            if kind == "runs":
-                return sorted(chat.runs.values(), key=lambda r: (r.created_at, r.id))
-            return sorted(chat.checkpoints.values(), key=lambda c: (c.created_at, c.id))
-
     # -- retention -------------------------------------------------------------
     def prune_conversation(self, plan: PrunePlan) -> PruneCounts:
         chat = self._chat

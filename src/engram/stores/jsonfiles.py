@@ -47,10 +47,11 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from engram import kinds as record_kinds
 from engram._time import utcnow
 from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
-from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
+from engram.models import Entry, Session, Task
 from engram.search.query import Node
 from engram.stores._files import ensure_directory
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
@@ -85,10 +86,10 @@ from engram.stores.memory import MemoryStore
 
 FORMAT = "engram-json"
 VERSION = 1
-KINDS: dict[str, type[BaseModel]] = {
-    "sessions": Session, "tasks": Task, "entries": Entry,
-    "messages": Message, "summaries": Summary, "profiles": Profile, "checkpoints": Checkpoint, "runs": Run,
-}  # fmt: skip
+# file -> model of the record files, from the one table of record kinds (engram.kinds).
+KINDS: dict[str, type[BaseModel]] = {kind.file: kind.model for kind in record_kinds.LINE_KINDS}
+# Every file the store writes: the record files, then the vector files (their own layout).
+FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.KINDS)
 LOCK_FILE = ".lock"
 
 _Stamp = tuple[int, int, int] | None
@@ -162,7 +163,7 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
             raise ConfigError(f"cannot create {self.directory / LOCK_FILE}: {exc.strerror or exc}") from exc
         self._lock = threading.RLock()
         self._mem = MemoryStore("memory://")
-        self._stamps: dict[str, _Stamp] = {kind: None for kind in (*KINDS, VECTORS_FILE, MESSAGE_VECTORS_FILE)}
+        self._stamps: dict[str, _Stamp] = {kind: None for kind in FILES}
         self._loaded = False
         self._closed = False
         with self._lock:
@@ -203,7 +204,7 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
         """Reload everything when a file changed under us (another process wrote it)."""
         if self._closed:
             raise BackendError(f"{self.url} is closed")
-        stamps = {kind: _stamp(self._path(kind)) for kind in (*KINDS, VECTORS_FILE, MESSAGE_VECTORS_FILE)}
+        stamps = {kind: _stamp(self._path(kind)) for kind in FILES}
         if self._loaded and stamps == self._stamps:
             return
         mem = MemoryStore("memory://")
@@ -218,7 +219,7 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
                 raise BackendError(f"{self._path('tasks')}: task {t.id}: {exc}") from exc
         if entries:
             mem.put_entries(entries, now=utcnow())
-        mem._restore_conversation(*(data[kind] for kind in CONVERSATION_FILES))
+        mem._restore_conversation(**{kind: data[kind] for kind in CONVERSATION_FILES})
         restore_vectors(mem, self._path(VECTORS_FILE))
         restore_message_vectors(mem, self._path(MESSAGE_VECTORS_FILE))
         self._mem, self._stamps, self._loaded = mem, stamps, True
@@ -230,14 +231,10 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
         if kind == MESSAGE_VECTORS_FILE:
             self._write_file(kind, render_message_vectors(self._mem))
             return
-        if kind == "entries":
-            records: list[BaseModel] = list(self._mem.iter_entries())
-        elif kind == "sessions":
-            records = sorted(self._mem.iter_sessions(), key=lambda s: (s.started_at, s.id))
-        elif kind in CONVERSATION_FILES:
-            records = self._mem._conversation_records(kind)
-        else:
-            records = sorted(self._mem.iter_tasks(), key=lambda t: (t.created_at, t.id))
+        held = record_kinds.by_file(kind)
+        records: list[BaseModel] = list(getattr(self._mem, held.iterate)())
+        if held.order:  # else the store's own order (entries: first insert)
+            records.sort(key=held.sort_key)
         self._write_file(kind, render(kind, records))
         if kind == "entries" and self._mem._vstate()["vectors"]:
             before = len(self._mem._vstate()["vectors"])

@@ -1,0 +1,140 @@
+"""The one table of record kinds: what a store holds, declared once.
+
+Export and import (``engram.transfer``), copy (``engram.copy``), embeddings in
+transfers (``engram._transfer_vectors``), the JSON backend's files
+(``engram.stores.jsonfiles``) and the per-kind counts of ``Memory.stats``
+read this table instead of keeping their own lists of kinds, so a kind added
+here is carried everywhere or fails a test (``tests/test_kinds.py`` iterates
+the table and round-trips one record of each kind through export, import and
+copy).
+
+Each row says:
+
+- ``name``: the tag of its lines in an export file (``{"kind": "session", ...}``).
+- ``model``: the class of its records (a pydantic model, or a row dataclass for vectors).
+- ``family``: which part of the store holds it (entries, sessions, conversation, vectors).
+- ``id_fields``: the fields that identify a record; an upsert by them changes nothing twice.
+- ``order``: the fields its records are written out in (JSON files); empty: the store's own order.
+- ``file``: the JSON backend's file (``<file>.json``).
+- ``counts``: the fields of ``Counts`` (and of ``Stats``, by the same names) that count it;
+  copy checks their sum. Vectors are counted by their own store methods.
+- ``iterate`` / ``put`` / ``get``: the ``Store`` methods that list every record (for vectors:
+  look them up by their carriers' ids), write records (``put_many``: a batch a call) and
+  fetch one by id. ``paged``: ``iterate`` takes a ``batch_size``. ``keeps_existing``: an
+  import inserts a record only when its id is not there (a checkpoint or run moves on;
+  re-importing an old export must not undo that); other kinds are upserted.
+- ``capability``: the capability a backend declares to hold it (None: every backend).
+- ``carrier``: for vectors, the kind whose export lines carry them as ``"embedding"``;
+  such a kind has no lines of its own.
+
+The rows are in dependency order: sessions before the tasks, messages and runs
+that refer to them, messages before the summaries that point at them. Export
+writes lines in this order and copy moves kinds in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engram.models import (
+    Checkpoint,
+    Entry,
+    Message,
+    Profile,
+    Run,
+    Session,
+    Summary,
+    Task,
+)
+from engram.stores.base import (
+    CONVERSATION,
+    MESSAGE_VECTOR,
+    VECTOR,
+    MessageVectorItem,
+    VectorItem,
+)
+
+ENTRIES, SESSIONS, CONVERSATION_FAMILY, VECTORS = "entries", "sessions", "conversation", "vectors"
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """One kind of record; see the module docstring for what each field means."""
+
+    name: str
+    model: type[Any]
+    family: str
+    id_fields: tuple[str, ...]
+    order: tuple[str, ...]
+    file: str
+    counts: tuple[str, ...]
+    iterate: str
+    put: str
+    get: str | None = None
+    put_many: bool = False
+    paged: bool = False
+    keeps_existing: bool = False
+    capability: str | None = None
+    carrier: str | None = None
+
+    @property
+    def identity(self) -> Callable[[Any], Any]:
+        """A record -> its id: the one id field's value, or a tuple of them."""
+        fields = self.id_fields
+        if len(fields) == 1:
+            return lambda record: getattr(record, fields[0])
+        return lambda record: tuple(getattr(record, f) for f in fields)
+
+    def sort_key(self, record: Any) -> tuple[Any, ...]:
+        """Where ``record`` goes among those written out (``order``)."""
+        return tuple(getattr(record, f) for f in self.order)
+
+    def held_by(self, store: Any) -> bool:
+        """Whether ``store``'s backend holds records of this kind at all."""
+        return self.capability is None or self.capability in store.capabilities
+
+
+KINDS: tuple[RecordKind, ...] = (
+    RecordKind("session", Session, SESSIONS, ("id",), ("started_at", "id"), "sessions", ("sessions",),
+               "iter_sessions", "put_session", "get_session", paged=True),
+    RecordKind("task", Task, SESSIONS, ("id",), ("created_at", "id"), "tasks", ("tasks",),
+               "iter_tasks", "put_task", "get_task", paged=True),
+    RecordKind("entry", Entry, ENTRIES, ("namespace", "key"), (), "entries", ("entries", "expired_entries"),
+               "iter_entries", "put_entries", put_many=True, paged=True),
+    RecordKind("message", Message, CONVERSATION_FAMILY, ("id",), ("seq",), "messages", ("messages",),
+               "iter_messages", "put_messages", "get_message", put_many=True, paged=True, capability=CONVERSATION),
+    RecordKind("summary", Summary, CONVERSATION_FAMILY, ("session_id",), ("session_id",), "summaries",
+               ("summaries",), "iter_summaries", "put_summary", capability=CONVERSATION),
+    RecordKind("profile", Profile, CONVERSATION_FAMILY, ("user_id",), ("user_id",), "profiles", ("profiles",),
+               "iter_profiles", "put_profile", capability=CONVERSATION),
+    RecordKind("checkpoint", Checkpoint, CONVERSATION_FAMILY, ("id",), ("created_at", "id"), "checkpoints",
+               ("checkpoints",), "iter_checkpoints", "put_checkpoint", "get_checkpoint", keeps_existing=True,
+               capability=CONVERSATION),
+    RecordKind("run", Run, CONVERSATION_FAMILY, ("id",), ("created_at", "id"), "runs", ("runs",),
+               "iter_runs", "put_run", "get_run", keeps_existing=True, capability=CONVERSATION),
+    RecordKind("entry_vector", VectorItem, VECTORS, ("namespace", "key"), (), "vectors", (),
+               "get_vectors", "put_vectors", put_many=True, capability=VECTOR, carrier="entry"),
+    RecordKind("message_vector", MessageVectorItem, VECTORS, ("message_id",), (), "message_vectors", (),
+               "get_message_vectors", "put_message_vectors", put_many=True, capability=MESSAGE_VECTOR,
+               carrier="message"),
+)  # fmt: skip
+
+BY_NAME: dict[str, RecordKind] = {kind.name: kind for kind in KINDS}
+# Kinds with lines of their own in an export (vectors ride on their carrier's lines).
+LINE_KINDS: tuple[RecordKind, ...] = tuple(kind for kind in KINDS if kind.carrier is None)
+# Kinds every backend holds; an export's counts always name these.
+BASE_KINDS: tuple[RecordKind, ...] = tuple(kind for kind in LINE_KINDS if kind.capability is None)
+# The vector kind carried by each kind's lines.
+VECTORS_OF: dict[str, RecordKind] = {kind.carrier: kind for kind in KINDS if kind.carrier is not None}
+# Kinds counted by ``Counts`` / ``Stats`` (vectors are counted by their own store methods).
+COUNTED: tuple[RecordKind, ...] = tuple(kind for kind in KINDS if kind.counts)
+
+
+def by_file(file: str) -> RecordKind:
+    """The kind stored in the JSON backend's ``<file>.json``."""
+    for kind in KINDS:
+        if kind.file == file:
+            return kind
+    raise KeyError(file)
