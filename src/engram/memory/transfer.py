@@ -24,7 +24,8 @@ class Transfer:
 
     def export(self, path: str | Path, *, progress: Progress | None = None) -> dict[str, int]:
         """Write every record to a versioned JSONL file; returns counts per kind."""
-        from engram.transfer import export_jsonl  # on first use: most programs never export
+        # Imported on first use: most programs never export.
+        from engram.transfer import export_jsonl
 
         return export_jsonl(self.memory, Path(path), progress=progress)
 
