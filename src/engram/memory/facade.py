@@ -68,6 +68,9 @@ class Parts:
     transfer: Transfer
 
 
+_DELEGATED: dict[str, tuple[str, Callable[..., Any]]] = {}  # method name -> (part, the Memory method)
+
+
 def _via(part: str, method: Callable[Concatenate[Part, P], R]) -> Callable[Concatenate["Memory", P], R]:
     """A ``Memory`` method that calls ``method`` on the part named ``part``, with its signature and docstring."""
     name = method.__name__
@@ -78,6 +81,7 @@ def _via(part: str, method: Callable[Concatenate[Part, P], R]) -> Callable[Conca
     functools.update_wrapper(call, method)
     call.__qualname__ = f"Memory.{name}"
     call.__module__ = __name__
+    _DELEGATED[name] = (part, call)
     return call
 
 
@@ -121,6 +125,12 @@ class Memory:
             retention=Retention(self.backend),
             transfer=Transfer(self),
         )
+        # A call costs what calling the part costs: each instance holds the parts' bound methods,
+        # which shadow the delegating ones (unless one was replaced on the class, as tests do).
+        cls = type(self)
+        for name, (part, delegate) in _DELEGATED.items():
+            if getattr(cls, name, None) is delegate:
+                self.__dict__[name] = getattr(getattr(self.parts, part), name)
 
     @property
     def url(self) -> str:
