@@ -257,7 +257,7 @@ def _timed(fn: Any, total: list[float]) -> Any:
 
 def bench_overlap(product: Any, texts: list[str], reps: int) -> list[tuple]:
     """reindex of stored entries: embedding batch N+1 while batch N is written, vs one after the other."""
-    import engram._semantic as semantic
+    import engram.memory.semantic as semantic
     from engram.embeddings import pipeline
 
     def sequential(batches, prepare, write):  # the loop before the pipeline

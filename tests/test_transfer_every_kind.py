@@ -109,7 +109,7 @@ class CountingEmbedder:
 
 
 def test_reindex_reports_entries_and_messages_apart(tmp_path, monkeypatch):
-    import engram._semantic as semantic
+    import engram.memory.semantic as semantic
 
     monkeypatch.setattr(semantic, "create_embedder", lambda settings: CountingEmbedder())
     url = f"sqlite:///{tmp_path / 'r.db'}"

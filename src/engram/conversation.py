@@ -224,7 +224,7 @@ class ConversationMemory:
         feed_tool_call_results: bool = False,
         strict: bool = True,
     ):
-        from engram._chat_api import new_session_id
+        from engram.memory.sessions import new_session_id
         from engram.llm.profiles import ProfileExtractor, ProfileSchema
         from engram.llm.summarizer import Summarizer
 
@@ -330,13 +330,14 @@ class ConversationMemory:
             messages = self.memory.add_messages(items, session_id=self.session_id)
         else:
             now = utcnow()
+            chat = self.memory.parts.chat
             messages = []
             for item in items:
                 fields = {k: v for k, v in item.items() if k not in ("role", "content", "session_id")}
-                messages.append(self.memory._message(self.session_id, item.get("role"), item.get("content"), now=now, **fields))
+                messages.append(chat.message(self.session_id, item.get("role"), item.get("content"), now=now, **fields))
             # Session memory exists whatever the save flags: a summary, a checkpoint or a run
             # saved later needs its session.
-            self.memory._open_sessions(messages)
+            self.memory.parts.sessions.open_for(messages)
         errors: list[str] = []
         summary = profile = None
         if self.summary_memory and self.summarizer is not None and messages:

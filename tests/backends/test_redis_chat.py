@@ -159,7 +159,7 @@ def test_prune_and_delete_history_leave_no_stray_keys(redis_url, raw, monkeypatc
         memory.add_message(s.id, "user", "again")
         memory.session_end(s.id)
         future = engram._time.utcnow() + __import__("datetime").timedelta(days=2)
-        monkeypatch.setattr("engram._chat_api.utcnow", lambda: future)
+        monkeypatch.setattr("engram.memory.retention.utcnow", lambda: future)
         report = memory.prune(older_than_days=1)
         assert (report.sessions, report.messages, report.checkpoints, report.tasks) == (1, 1, 1, 1)
         assert memory.stats().model_dump(include={"sessions", "tasks", "messages", "summaries", "checkpoints"}) == {

@@ -35,7 +35,7 @@ def clock(monkeypatch):
 
     def shift(**delta):
         offset = timedelta(**delta)
-        for module in ("engram._chat_api", "engram.memory"):
+        for module in ("engram.memory.chat", "engram.memory.entries", "engram.memory.sessions", "engram.memory.runs", "engram.memory.profiles", "engram.memory.retention"):
             monkeypatch.setattr(f"{module}.utcnow", lambda: datetime.now(timezone.utc) + offset)
 
     return shift

@@ -231,7 +231,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _memory(url: str, embedder: _ThreadNotingEmbedder, monkeypatch: pytest.MonkeyPatch) -> engram.Memory:
-    import engram._semantic as semantic
+    import engram.memory.semantic as semantic
 
     monkeypatch.setattr(semantic, "create_embedder", lambda settings: embedder)
     # batch size 1 -> reindex batches of 4: several batches, so several overlaps

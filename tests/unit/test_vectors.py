@@ -108,7 +108,7 @@ def test_another_model_is_refused_until_reindex(tmp_path) -> None:
     settings = engram.load_settings(database_url=url, embedder="none")
     original = embeddings.create_embedder
     try:
-        import engram._semantic as semantic
+        import engram.memory.semantic as semantic
 
         semantic.create_embedder = lambda s: Fake()  # type: ignore[assignment]
         with pytest.raises(engram.ConfigError, match="engram reindex"):

@@ -13,13 +13,12 @@ from engram.cli._common import (
     _memory,
     confirm,
     json_option,
-    parse_datetime_option,
     parse_json_option,
     search_mode_options,
     yes_option,
 )
 from engram.cli._output import _records, _show, _show_id, _table, emit_json, out
-from engram.errors import NotFound
+from engram.memory import lookups
 
 
 @click.group()
@@ -73,13 +72,8 @@ def chat_add(
 @json_option
 def chat_history(session_id: str, limit: int | None, before: str | None, after: str | None, as_json: bool) -> None:
     """Show the messages of SESSION_ID, oldest first."""
-
-    def bound(name: str, text: str | None) -> Any:
-        if text is None or not text[:1].isdigit() or len(text) == 36:  # a message id (UUID) stays a string
-            return text
-        return parse_datetime_option(name, text)
-
-    messages = _memory().history(session_id, limit=limit, before=bound("--before", before), after=bound("--after", after))
+    # A time without a zone is the terminal's local time.
+    messages = lookups.history_of(_memory(), session_id, limit=limit, before=before, after=after, naive_is_local=True)
     if as_json:
         emit_json(messages)
     elif not messages:
@@ -125,10 +119,7 @@ def chat_search(
 @json_option
 def chat_summary(session_id: str, as_json: bool) -> None:
     """Show the running summary of SESSION_ID."""
-    summary = _memory().summary(session_id)
-    if summary is None:
-        raise NotFound(f"session {session_id} has no summary")
-    _show(summary, as_json)
+    _show(lookups.summary_of(_memory(), session_id), as_json)
 
 
 @chat.command("profile")
@@ -136,9 +127,7 @@ def chat_summary(session_id: str, as_json: bool) -> None:
 @json_option
 def chat_profile(user_id: str, as_json: bool) -> None:
     """Show what is known about USER_ID."""
-    profile = _memory().profile(user_id)
-    if profile is None:
-        raise NotFound(f"no profile for user {user_id}")
+    profile = lookups.profile_of(_memory(), user_id)
     if as_json:
         emit_json(profile)
     else:
@@ -167,10 +156,7 @@ def checkpoint_save(session_id: str, state: str, run_id: str | None, as_json: bo
 @json_option
 def checkpoint_get(checkpoint_id: str, as_json: bool) -> None:
     """Show one checkpoint."""
-    c = _memory().checkpoint_get(checkpoint_id)
-    if c is None:
-        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
-    _show(c, as_json)
+    _show(lookups.checkpoint_of(_memory(), checkpoint_id), as_json)
 
 
 @checkpoint.command("list")
@@ -194,6 +180,5 @@ def checkpoint_resume(checkpoint_id: str) -> None:
 @click.argument("checkpoint_id")
 def checkpoint_delete(checkpoint_id: str) -> None:
     """Delete a checkpoint."""
-    if not _memory().checkpoint_delete(checkpoint_id):
-        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+    lookups.delete_checkpoint(_memory(), checkpoint_id)
     out.print(f"deleted checkpoint {checkpoint_id}")

@@ -17,6 +17,7 @@ from engram.cli._common import (
 )
 from engram.cli._output import _records, _show, _show_id, emit_json, out
 from engram.errors import NotFound
+from engram.memory import lookups
 
 
 @click.group()
@@ -49,10 +50,7 @@ def session_end(session_id: str, status: str, as_json: bool) -> None:
 @json_option
 def session_get(session_id: str, as_json: bool) -> None:
     """Show one session."""
-    s = _memory().session_get(session_id)
-    if s is None:
-        raise NotFound(f"session {session_id} does not exist")
-    _show(s, as_json)
+    _show(lookups.session_of(_memory(), session_id), as_json)
 
 
 @session.command("list")
@@ -83,8 +81,7 @@ def session_list(
 def session_delete(session_id: str, yes: bool) -> None:
     """Delete a session with everything it holds (its user's profile stays)."""
     confirm(f"delete session {session_id} and everything it holds", yes)
-    if not _memory().session_delete(session_id):
-        raise NotFound(f"session {session_id} does not exist")
+    lookups.delete_session(_memory(), session_id)
     out.print(f"deleted session {session_id}")
 
 

@@ -4,7 +4,7 @@ Full-text search applies the whole query; search by meaning applies none of
 it, so in vector and hybrid mode ``tea -green`` would still rank "Bob drinks
 green tea" first. :func:`compile_constraints` turns the parsed query into a
 test that search applies to every candidate, in one place for every backend
-and every mode (``engram._semantic``):
+and every mode (``engram.memory.semantic``):
 
 - an excluded term (``-word``, ``NOT "a phrase"``) must be absent,
 - a quoted phrase (or quoted word) must be present, words in order; a word

@@ -1,22 +1,20 @@
 """REST routes for conversation memory: messages, summaries, profiles, checkpoints.
 
 Thin like ``engram.server.routes``: parse, call the key's project ``Memory``,
-return the model. The few lookups that turn "nothing there" into a 404 live in
-small functions that the MCP tools call too, so both front ends answer a
-missing session, summary, profile or checkpoint with the same message.
+return the model. Text bounds and the lookups that turn "nothing there" into a
+404 are the facade's (``engram.memory.lookups``), shared with the MCP tools,
+the dashboard and the CLI, so every front end answers alike.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from engram.errors import InvalidInput, NotFound
-from engram.memory import Memory
+from engram.errors import NotFound
+from engram.memory import lookups
 from engram.models import (
     Attachment,
     Checkpoint,
@@ -35,58 +33,6 @@ UserPath = Annotated[str, Path(min_length=1, max_length=256, description="The us
 CheckpointPath = Annotated[str, Path(min_length=1, max_length=256, description="The checkpoint's id.")]
 Role = Literal["system", "user", "assistant", "tool"]
 _BOUND = "Exclusive bound: a message id of the session, or an ISO 8601 date-time such as 2026-01-31T12:00:00Z."
-# A date-time starts with a four-digit year; a message id (a UUID) starts with eight hex digits.
-_LOOKS_LIKE_TIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[T ].*)?\s*", re.DOTALL)
-_datetime = TypeAdapter(datetime)
-
-
-# -- lookups shared with the MCP tools -------------------------------------------------------
-def message_bound(field: str, value: str | None) -> datetime | str | None:
-    """A history bound as text: a date-time when it reads as one, else a message id."""
-    if value is None or not _LOOKS_LIKE_TIME.fullmatch(value):
-        return value
-    try:
-        return _datetime.validate_python(value.strip())
-    except ValidationError:
-        raise InvalidInput(f"{field} is neither a message id nor a valid ISO 8601 date-time: {value!r}") from None
-
-
-def history_of(
-    memory: Memory, session_id: str, *, limit: int | None = None, before: str | None = None, after: str | None = None
-) -> list[Message]:
-    """A session's messages, oldest first; NotFound (from the facade) for a session that does not exist."""
-    return memory.history(
-        session_id, limit=limit, before=message_bound("before", before), after=message_bound("after", after)
-    )
-
-
-def summary_of(memory: Memory, session_id: str) -> Summary:
-    """A session's running summary; NotFound when the session or its summary does not exist."""
-    summary = memory.summary(session_id)  # NotFound for an unknown session
-    if summary is None:
-        raise NotFound(f"session {session_id} has no summary yet")
-    return summary
-
-
-def profile_of(memory: Memory, user_id: str) -> Profile:
-    """A user's profile; NotFound when there is none."""
-    profile = memory.profile(user_id)
-    if profile is None:
-        raise NotFound(f"no profile for user {user_id!r}")
-    return profile
-
-
-def checkpoint_of(memory: Memory, checkpoint_id: str) -> Checkpoint:
-    """One checkpoint; NotFound when there is none."""
-    checkpoint = memory.checkpoint_get(checkpoint_id)
-    if checkpoint is None:
-        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
-    return checkpoint
-
-
-def checkpoints_of(memory: Memory, session_id: str, status: str | None = None) -> list[Checkpoint]:
-    """A session's checkpoints, newest first; NotFound (from the facade) for a session that does not exist."""
-    return memory.checkpoints(session_id, status=status)
 
 
 # -- request and response bodies -------------------------------------------------------------
@@ -181,7 +127,7 @@ def history(
     after: Annotated[str | None, Query(min_length=1, max_length=256, description=_BOUND)] = None,
 ) -> list[Message]:
     """A session's messages, oldest first (with limit: the newest N, still oldest first)."""
-    return history_of(caller.memory, session_id, limit=limit, before=before, after=after)
+    return lookups.history_of(caller.memory, session_id, limit=limit, before=before, after=after)
 
 
 @router.delete("/sessions/{session_id}/messages", name="messages.delete", response_model=DeletedCount,
@@ -205,7 +151,7 @@ def search_messages(body: MessageSearchBody, caller: CallerDep) -> MessageSearch
             responses=errors(404), tags=["messages"])
 def get_summary(session_id: IdPath, caller: CallerDep) -> Summary:
     """A session's running summary and how many messages it covers."""
-    return summary_of(caller.memory, session_id)
+    return lookups.summary_of(caller.memory, session_id)
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -213,7 +159,7 @@ def get_summary(session_id: IdPath, caller: CallerDep) -> Summary:
             tags=["profiles"])
 def get_profile(user_id: UserPath, caller: CallerDep) -> Profile:
     """What is known about a user: traits, each with the ids of the messages it came from."""
-    return profile_of(caller.memory, user_id)
+    return lookups.profile_of(caller.memory, user_id)
 
 
 @router.delete("/users/{user_id}/profile", name="profiles.delete", status_code=204, responses=errors(404),
@@ -241,14 +187,14 @@ def list_checkpoints(
     session_id: IdPath, caller: CallerDep, status: Literal["paused", "resumed"] | None = None
 ) -> list[Checkpoint]:
     """A session's checkpoints, newest first, optionally only paused or resumed ones."""
-    return checkpoints_of(caller.memory, session_id, status)
+    return lookups.checkpoints_of(caller.memory, session_id, status)
 
 
 @router.get("/checkpoints/{checkpoint_id}", name="checkpoints.get", response_model=Checkpoint,
             responses=errors(404), tags=["checkpoints"])
 def get_checkpoint(checkpoint_id: CheckpointPath, caller: CallerDep) -> Checkpoint:
     """One checkpoint with its state."""
-    return checkpoint_of(caller.memory, checkpoint_id)
+    return lookups.checkpoint_of(caller.memory, checkpoint_id)
 
 
 @router.post("/checkpoints/{checkpoint_id}/resume", name="checkpoints.resume", response_model=ResumedCheckpoint,
@@ -262,6 +208,5 @@ def resume_checkpoint(checkpoint_id: CheckpointPath, caller: CallerDep) -> Resum
                tags=["checkpoints"])
 def delete_checkpoint(checkpoint_id: CheckpointPath, caller: CallerDep) -> Response:
     """Delete a checkpoint."""
-    if not caller.memory.checkpoint_delete(checkpoint_id):
-        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+    lookups.delete_checkpoint(caller.memory, checkpoint_id)
     return Response(status_code=204)

@@ -3,7 +3,7 @@
 Registered by ``engram.server.mcp.build_mcp_server`` with its ``tool`` and
 ``call`` helpers, so they resolve the project, log writes and turn errors into
 tool errors exactly like the other tools. Lookups that can miss share their
-NotFound messages with the REST routes (``engram.server.chat``).
+NotFound messages with the REST routes (``engram.memory.lookups``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from engram.errors import NotFound
-from engram.memory import Memory
-from engram.server.chat import checkpoints_of, history_of, profile_of, summary_of
+from engram.memory import Memory, lookups
+from engram.memory.lookups import checkpoints_of, history_of, profile_of, summary_of
 
 CHAT_TOOL_DESCRIPTIONS: dict[str, str] = {
     "chat_add_message": (
@@ -196,8 +195,7 @@ def register_chat_tools(tool: Callable[[Callable[..., Any]], Any], call: Call, d
     @tool
     async def session_delete(session_id: SessionArg, ctx: Context) -> dict[str, Any]:
         def delete(m: Memory) -> dict[str, Any]:
-            if not m.session_delete(session_id):
-                raise NotFound(f"session {session_id} does not exist")
+            lookups.delete_session(m, session_id)
             return {"deleted": True}
 
         return await call(ctx, "mcp.session_delete", session_id, delete)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from engram import validation as check
 from engram.errors import InvalidInput, NotFound
-from engram.memory import Memory
+from engram.memory import Memory, lookups
 from engram.models import Entry, PruneReport, SearchResult, Session, Stats, Task
 from engram.server._paths import PATH_RULE, ExactPathRoute
 from engram.server.deps import AdminDep, CallerDep
@@ -224,18 +224,14 @@ def list_sessions(
 @router.get("/sessions/{session_id}", name="sessions.get", response_model=Session, responses=errors(404), tags=["sessions"])
 def get_session(session_id: IdPath, caller: CallerDep) -> Session:
     """One session."""
-    session = caller.memory.session_get(session_id)
-    if session is None:
-        raise NotFound(f"session {session_id} does not exist")
-    return session
+    return lookups.session_of(caller.memory, session_id)
 
 
 @router.delete("/sessions/{session_id}", name="sessions.delete", status_code=204, responses=errors(404),
                tags=["sessions"])
 def delete_session(session_id: IdPath, caller: CallerDep) -> Response:
     """Delete a session with its messages, summary, checkpoints, runs and tasks (never its user's profile)."""
-    if not caller.memory.session_delete(session_id):
-        raise NotFound(f"session {session_id} does not exist")
+    lookups.delete_session(caller.memory, session_id)
     return Response(status_code=204)
 
 

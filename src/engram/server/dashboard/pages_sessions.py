@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from engram.server.chat import checkpoint_of, checkpoints_of, history_of, profile_of
+from engram.memory.lookups import checkpoint_of, checkpoints_of, history_of, profile_of
 from engram.server.dashboard.web import PageRoute, Viewer, render, viewer
 from engram.server.models import Name
 

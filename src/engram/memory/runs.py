@@ -1,5 +1,5 @@
-"""Runs of agents inside sessions, for the ``Memory`` facade: start, pause, fail,
-cancel, complete, and resume once.
+"""The runs part of the facade: checkpoints (saved agent state, e.g. waiting for a human) and
+runs of agents inside sessions: start, pause, fail, cancel, complete, and resume once.
 
 A run's status moves only along these edges, each an atomic compare-and-set in
 the store (so a second resume, in this process or another, is ``Conflict``)::
@@ -21,24 +21,84 @@ from typing import TYPE_CHECKING, Any
 from engram import validation as check
 from engram._time import utcnow
 from engram.errors import Conflict, NotFound
-from engram.models import ResumedRun, Run
+from engram.models import Checkpoint, ResumedRun, Run
 from engram.stores.base import RunQuery
 
 if TYPE_CHECKING:
+    from engram.memory.sessions import Sessions
     from engram.stores.base import Store
 
 RUN_STATUSES = ("running", "paused", "error", "cancelled", "completed")
 RESUMABLE = ("paused", "error", "cancelled")
+CHECKPOINT_STATUSES = ("paused", "resumed")
 
 
-class RunsAPI:
-    """Mixed into :class:`engram.Memory`; see the methods for the API."""
+def _optional_name(field: str, value: Any) -> str | None:
+    return None if value is None else check.name(field, value)
 
-    backend: "Store"
-    _max_bytes: int
-    # From ConversationAPI (both are mixed into Memory).
-    _open_sessions: Any
-    checkpoint_save: Any
+
+class Runs:
+    """Checkpoints and runs in ``backend``; ``sessions`` opens the sessions a new run names
+    and says which do not exist; states up to ``max_bytes``."""
+
+    def __init__(self, backend: "Store", sessions: "Sessions", *, max_bytes: int) -> None:
+        self.backend = backend
+        self.sessions = sessions
+        self.max_bytes = max_bytes
+
+    def checkpoint_save(
+        self, session_id: str, state: Any, *, run_id: str | None = None, status: str = "paused"
+    ) -> Checkpoint:
+        """Save an agent run's state (JSON only, never pickle), e.g. while it waits for a human.
+
+        Raises:
+            NotFound: the session does not exist.
+            InvalidInput: the state is not plain JSON.
+        """
+        check.choice("status", status, CHECKPOINT_STATUSES)
+        check.json_value("state", state, self.max_bytes)
+        now = utcnow()
+        checkpoint = Checkpoint.model_construct(
+            id=str(uuid.uuid4()),
+            session_id=check.identifier("session id", session_id),
+            run_id=_optional_name("run_id", run_id),
+            state=state,
+            status=status,
+            created_at=now,
+            resumed_at=now if status == "resumed" else None,
+        )
+        self.backend.put_checkpoint(checkpoint)
+        return checkpoint
+
+    def checkpoint_get(self, id: str) -> Checkpoint | None:
+        """One checkpoint, or None."""
+        return self.backend.get_checkpoint(check.identifier("checkpoint id", id))
+
+    def checkpoints(self, session_id: str, status: str | None = None) -> builtins.list[Checkpoint]:
+        """Checkpoints of a session, newest first, optionally only ``paused`` or ``resumed``.
+
+        Raises:
+            NotFound: the session does not exist.
+        """
+        if status is not None:
+            check.choice("status", status, CHECKPOINT_STATUSES)
+        found = self.backend.list_checkpoints(check.identifier("session id", session_id), status=status)
+        if not found:
+            self.sessions.require(session_id)
+        return found
+
+    def checkpoint_resume(self, id: str) -> Any:
+        """Mark a paused checkpoint resumed and return its state.
+
+        Raises:
+            NotFound: no such checkpoint.
+            Conflict: it was already resumed; a run resumes once.
+        """
+        return self.backend.resume_checkpoint(check.identifier("checkpoint id", id), now=utcnow()).state
+
+    def checkpoint_delete(self, id: str) -> bool:
+        """Delete a checkpoint; True when it existed."""
+        return self.backend.delete_checkpoint(check.identifier("checkpoint id", id))
 
     def run_start(
         self,
@@ -69,7 +129,7 @@ class RunsAPI:
             created_at=now, updated_at=now,
         )  # fmt: skip
         if session is None:
-            self._open_sessions([run])  # takes the run's user and agent, as a first message's
+            self.sessions.open_for([run])  # takes the run's user and agent, as a first message's
         self.backend.put_run(run)
         return run
 
@@ -114,7 +174,7 @@ class RunsAPI:
         if save:
             run = self.backend.get_run(rid)
             if run is not None and run.status in from_statuses:  # else the move below says why not
-                check.json_value("state", state, self._max_bytes)
+                check.json_value("state", state, self.max_bytes)
                 checkpoint_id = self.checkpoint_save(run.session_id, state, run_id=rid).id
         try:
             return self.backend.move_run(
@@ -169,8 +229,3 @@ class RunsAPI:
                         pass  # resumed through checkpoint_resume meanwhile: the run's resume stands
         return ResumedRun.model_construct(run=run, state=state)
 
-
-RUN_METHODS = (
-    "run_start", "run_get", "runs", "resumable_runs", "run_pause", "run_fail", "run_cancel", "run_complete",
-    "run_resume",
-)  # fmt: skip

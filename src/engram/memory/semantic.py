@@ -1,8 +1,8 @@
-"""Search by meaning in the facade: embedding on write, vector and hybrid search, reindex.
+"""The semantic part of the facade: embedding on write, vector and hybrid search, reindex.
 
-Mixed into :class:`engram.memory.Memory`; the stores only keep vectors and
-find neighbours (capability VECTOR), everything else is decided here once
-for every backend.
+The stores only keep vectors and find neighbours (capability VECTOR);
+everything else is decided here once for every backend. The entries and
+chat parts take this part as a collaborator for their vectors and searches.
 """
 
 from __future__ import annotations
@@ -79,20 +79,27 @@ def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
     return vec / norm
 
 
-class SemanticAPI:
-    """Embedding and vector/hybrid search for ``Memory``."""
+class Semantic:
+    """Embedding and vector/hybrid search over ``backend``, with the embedder ``settings`` configure.
 
-    settings: "Settings"
-    backend: "Store"
-    url: str
+    Args:
+        check_embedder: refuse a store whose vectors come from another model
+            than the configured embedder (False is for reindex).
+    Raises:
+        ConfigError: the store holds vectors of another model.
+    """
 
-    def _init_semantic(self, *, check_embedder: bool = True) -> None:
-        self.embedder: Embedder | None = create_embedder(self.settings)
-        self._embedding_cache = EmbeddingCache(self.settings.embedding_cache_size)
-        self._vectors = VECTOR in self.backend.capabilities
-        if self._vectors and hasattr(self.backend, "vector_exact_max"):
-            self.backend.vector_exact_max = self.settings.vector_exact_max  # type: ignore[attr-defined]
-        if check_embedder and self._vectors and self.embedder is not None:
+    def __init__(self, backend: "Store", settings: "Settings", *, check_embedder: bool = True) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.url = backend.url
+        self.embedder: Embedder | None = create_embedder(settings)
+        self._embedding_cache = EmbeddingCache(settings.embedding_cache_size)
+        self._word_counts: dict[Any, tuple[int, float]] = {}
+        self.vectors = VECTOR in backend.capabilities
+        if self.vectors and hasattr(backend, "vector_exact_max"):
+            setattr(backend, "vector_exact_max", settings.vector_exact_max)  # a tuning knob of the vector engine
+        if check_embedder and self.vectors and self.embedder is not None:
             recorded = self.backend.vector_model()
             if recorded is not None and recorded.name != self.embedder.name:
                 raise ConfigError(
@@ -104,12 +111,12 @@ class SemanticAPI:
     @property
     def embedder_note(self) -> str | None:
         """Why search is full-text only, or None when search by meaning is available."""
-        if not self._vectors:
+        if not self.vectors:
             return f"the {self.url.split(':', 1)[0]}:// backend has no vector search: search is full-text only"
         return NO_EMBEDDER_NOTE if self.embedder is None else None
 
     # -- embedding -------------------------------------------------------------
-    def _model_for(self, dimensions: int) -> VectorModel:
+    def model_for(self, dimensions: int) -> VectorModel:
         """The model a vector of ``dimensions`` is recorded under; checks the size."""
         if self.embedder is not None:
             model = VectorModel(self.embedder.name, self.embedder.dimensions)
@@ -145,7 +152,7 @@ class SemanticAPI:
                 missing.setdefault(digest, []).append(i)
             else:
                 out[i] = vec
-        if missing and self._vectors and look_in_store:
+        if missing and self.vectors and look_in_store:
             recorded = self.backend.vector_model()
             if recorded is not None and recorded.name == embedder.name:
                 for digest, vec in self.backend.vectors_by_hash(list(missing)).items():
@@ -161,7 +168,7 @@ class SemanticAPI:
                 self._embedding_cache.put(embedder.name, digest, vec)
         return out
 
-    def _embeddings(
+    def embeddings(
         self,
         contents: Sequence[str],
         given: Sequence[Any],
@@ -188,9 +195,9 @@ class SemanticAPI:
         model: VectorModel | None = None
         for i, (content, vec) in enumerate(zip(contents, given)):
             if vec is not None:
-                model = model or self._model_for(len(vec))
+                model = model or self.model_for(len(vec))
                 if len(vec) != model.dimensions:
-                    self._model_for(len(vec))  # raises with the message
+                    self.model_for(len(vec))  # raises with the message
                 out.append((i, vec))
             elif embed is not False and self.embedder is not None and (content or not skip_empty):
                 to_embed.append(i)
@@ -199,32 +206,32 @@ class SemanticAPI:
             out += list(zip(to_embed, vectors))
         return out
 
-    def _vectors_for(
+    def vectors_for(
         self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None
     ) -> list[VectorItem]:
         """Vectors to attach: the precomputed ones, plus embeddings where asked or configured."""
-        found = self._embeddings(
-            [e.content for e in entries], given, embed, capable=self._vectors,
+        found = self.embeddings(
+            [e.content for e in entries], given, embed, capable=self.vectors,
             note=self.embedder_note or "this backend cannot store embeddings",
         )
         return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found]
 
-    def _attach(self, items: Sequence[VectorItem]) -> None:
+    def attach(self, items: Sequence[VectorItem]) -> None:
         if items:
-            self.backend.put_vectors(items, model=self._model_for(len(items[0].vector)))
+            self.backend.put_vectors(items, model=self.model_for(len(items[0].vector)))
 
-    def _put_with_vectors(self, entries: Sequence[Entry], items: Sequence[VectorItem], now: Any) -> list[Entry]:
+    def put_with_vectors(self, entries: Sequence[Entry], items: Sequence[VectorItem], now: Any) -> list[Entry]:
         """Upsert entries and attach their vectors in one write: a crash leaves both or neither."""
         if not items:
             return self.backend.put_entries(entries, now=now)
-        model = self._model_for(len(items[0].vector))
+        model = self.model_for(len(items[0].vector))
         return self.backend.put_entries_with_vectors(entries, items, now=now, model=model)
 
     # -- search ----------------------------------------------------------------
     def _query_vector(self, query: str, vector: Any) -> np.ndarray:
         if vector is not None:
             vec = as_vector(vector, "vector")
-            self._model_for(len(vec))
+            self.model_for(len(vec))
             return vec
         if self.embedder is None:
             raise InvalidInput(f"search by meaning needs an embedder or vector=: {NO_EMBEDDER_NOTE}")
@@ -232,7 +239,7 @@ class SemanticAPI:
         return self.embed([query.encode("utf-8", "replace").decode("utf-8")], look_in_store=False)[0]
 
     @staticmethod
-    def _check_search(query: Any, mode: Any, threshold: Any) -> None:
+    def check_search(query: Any, mode: Any, threshold: Any) -> None:
         check.choice("mode", mode, SEARCH_MODES)
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0
@@ -256,7 +263,7 @@ class SemanticAPI:
         plain = mode != "fts" and not hybrid.has_operators(query)
         return parse(query, max_terms=None if plain else MAX_TERMS)
 
-    def _ranked(
+    def ranked(
         self,
         query: str,
         *,
@@ -326,30 +333,55 @@ class SemanticAPI:
             fused = [f for f in fused if f.fts_rank is not None or (f.vector_score or 0.0) >= relevance]
         return "hybrid", kept(fused)
 
-    def _search(
+    def search(
         self,
         query: str,
         *,
-        namespace: str | None,
-        limit: int,
-        metadata: dict[str, Any] | None,
-        mode: str,
-        threshold: float | None,
-        vector: Any,
+        namespace: str | None = None,
+        limit: int = 10,
+        metadata: dict[str, Any] | None = None,
+        mode: str = "auto",
+        threshold: float | None = None,
+        vector: Any = None,
     ) -> SearchResult:
-        self._check_search(query, mode, threshold)
+        """Search by words, by meaning, or both, best first.
+
+        Modes: ``fts`` (BM25 over key and content, with the query language:
+        words must all match, stemmed, case-insensitive; ``"exact phrase"``,
+        ``a AND b``, ``a OR b``, ``prefix*``, ``-excluded`` or ``NOT excluded``,
+        parentheses); ``vector`` (cosine similarity to the query's embedding,
+        or to ``vector``); ``hybrid`` (both lists fused by rank; a question
+        without operators is searched as the OR of its content words);
+        ``auto`` (hybrid when the namespace has embeddings and a query vector
+        can be had, else fts). The query is parsed first in every mode, and
+        every hit of every mode honours its exclusions, phrases and prefixes.
+        In hybrid mode an entry found by meaning alone needs a cosine
+        similarity of at least ``threshold``, or without one the
+        ``search_relevance_floor`` setting (0.2), so a query that matches
+        nothing finds nothing.
+
+        Args:
+            threshold: drop vector candidates whose cosine similarity is below it.
+            vector: a precomputed query embedding, instead of embedding ``query``
+                (``query`` may then be empty).
+        Raises:
+            QuerySyntaxError: the query is malformed, empty or over 4096 characters; the message says why.
+            InvalidInput: a bad mode, threshold or vector, or vector search without an embedder.
+            Unsupported: vector or hybrid mode on a backend without vector search.
+        """
+        self.check_search(query, mode, threshold)
         ns = None if namespace is None else check.name("namespace", namespace)
         meta = check.metadata_filter(metadata)
         limit = check.limit(limit)
         now = utcnow()
         backend = self.backend
-        match, fused = self._ranked(
+        match, fused = self.ranked(
             query,
             mode=mode,
             limit=limit,
             threshold=threshold,
             vector=vector,
-            capable=self._vectors,
+            capable=self.vectors,
             has_vectors=lambda: backend.count_vectors(ns) > 0,
             text=lambda node, n: backend.search_text(node, namespace=ns, metadata=meta, limit=n, now=now),
             near=lambda qvec, n: backend.search_vector(qvec, namespace=ns, metadata=meta, limit=n, now=now),
@@ -370,7 +402,7 @@ class SemanticAPI:
         Only orders a question's words from rare to common, so a slightly
         stale count does no harm, and the cache saves a count per word.
         """
-        cache: dict[Any, tuple[int, float]] = self.__dict__.setdefault("_word_counts", {})
+        cache = self._word_counts
         now = time.monotonic()
         hit = cache.get(term)
         if hit is not None and now - hit[1] < WORD_COUNT_TTL_S:
@@ -396,7 +428,7 @@ class SemanticAPI:
         """
         if self.embedder is None:
             raise InvalidInput(f"reindex needs an embedder: {NO_EMBEDDER_NOTE}")
-        if not self._vectors:
+        if not self.vectors:
             raise Unsupported(self.embedder_note or "no vector search")
         ns = None if namespace is None else check.name("namespace", namespace)
         recorded = self.backend.vector_model()
@@ -410,7 +442,7 @@ class SemanticAPI:
             return self.embed([r.content for r in records])
 
         def attach_entries(batch: Sequence[Entry], vectors: np.ndarray) -> None:
-            self._attach([VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(batch, vectors)])
+            self.attach([VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(batch, vectors)])
             done["entries"] += len(batch)
             if progress:
                 progress(len(batch))
@@ -418,7 +450,7 @@ class SemanticAPI:
         def attach_messages(messages: Sequence[Any], vectors: np.ndarray) -> None:
             self.backend.put_message_vectors(
                 [MessageVectorItem(m.id, m.content, v) for m, v in zip(messages, vectors)],
-                model=self._model_for(vectors.shape[1]),
+                model=self.model_for(vectors.shape[1]),
             )
             done["messages"] += len(messages)
             if progress:

@@ -1,53 +1,33 @@
-"""The conversation half of the ``Memory`` facade: messages, summaries, profiles,
-checkpoints and retention.
+"""The chat part of the facade: the messages of sessions (add, history, search) and their summaries.
 
-``Memory`` inherits these methods (and ``AsyncMemory`` wraps them like the
-rest), so they validate, assign ids and timestamps, and compose the
-CONVERSATION primitives of the store exactly as the entry methods do.
+It validates, assigns ids and timestamps, and composes the CONVERSATION
+primitives of the store, as the entries part does for entries. Its
+collaborators are explicit: the semantic part embeds and searches, the
+sessions part opens the sessions new messages name and says which do not exist.
 """
 
 from __future__ import annotations
 
 import builtins
-import math
-import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from engram import validation as check
-from engram._semantic import WORD_COUNT_CAP as cap_words
-from engram._semantic import as_vector
 from engram._time import utcnow
 from engram.errors import InvalidInput, NotFound
-from engram.models import (
-    Attachment,
-    Checkpoint,
-    Message,
-    MessageHit,
-    MessageSearchResult,
-    Profile,
-    PruneReport,
-    Run,
-    Session,
-    Summary,
-    Trait,
-)
-from engram.stores.base import (
-    MESSAGE_VECTOR,
-    MessageQuery,
-    MessageVectorItem,
-    PruneCounts,
-    PrunePlan,
-)
+from engram.memory.semantic import WORD_COUNT_CAP as cap_words
+from engram.memory.semantic import as_vector
+from engram.models import Attachment, Message, MessageHit, MessageSearchResult, Summary
+from engram.stores.base import MESSAGE_VECTOR, MessageQuery, MessageVectorItem
 
 if TYPE_CHECKING:
+    from engram.memory.semantic import Semantic
+    from engram.memory.sessions import Sessions
     from engram.stores.base import Store
 
 ROLES = ("system", "user", "assistant", "tool")
-CHECKPOINT_STATUSES = ("paused", "resumed")
-PROFILE_MODES = ("update", "replace")
 _MESSAGE_FIELDS = frozenset(
     {
         "session_id", "role", "content", "user_id", "agent_id", "metadata", "tool_calls", "tool_call_id",
@@ -66,39 +46,20 @@ def _optional_name(field: str, value: Any) -> str | None:
     return None if value is None else check.name(field, value)
 
 
-# A session id a caller makes up (by writing to it) travels in URLs, CLI arguments and
-# tool calls: keep it to characters none of them need to escape.
-MAX_SESSION_ID_CHARS = 128
-_SESSION_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.:@-]{{0,{MAX_SESSION_ID_CHARS - 1}}}")
+class Chat:
+    """The messages of sessions in ``backend``, with their summaries.
 
-
-def new_session_id(value: Any) -> str:
-    """Check a caller's id for a session that does not exist yet.
-
-    Raises:
-        InvalidInput: not 1 to 128 letters, digits, ``_ . : @ -``, starting with a letter or digit.
+    Args:
+        semantic: embeds messages and runs the search modes.
+        sessions: opens the sessions new messages name, and says which do not exist.
+        max_bytes: the largest content, metadata or tool payload.
     """
-    if not isinstance(value, str):
-        raise InvalidInput(f"session id must be a string, not {type(value).__name__}")
-    if not _SESSION_ID.fullmatch(value):
-        raise InvalidInput(
-            f"session id {value!r} cannot name a new session: use 1 to {MAX_SESSION_ID_CHARS} letters, digits "
-            "and _ . : @ -, starting with a letter or digit (e.g. a UUID or 'user-42:chat-1')"
-        )
-    return value
 
-
-class ConversationAPI:
-    """Mixed into :class:`engram.Memory`; see the methods for the API."""
-
-    backend: "Store"
-    _max_bytes: int
-    # From SemanticAPI (both are mixed into Memory).
-    _embeddings: Any
-    _model_for: Any
-    _check_search: Any
-    _ranked: Any
-    embedder_note: Any
+    def __init__(self, backend: "Store", semantic: "Semantic", sessions: "Sessions", *, max_bytes: int) -> None:
+        self.backend = backend
+        self.semantic = semantic
+        self.sessions = sessions
+        self.max_bytes = max_bytes
 
     # -- message vectors -----------------------------------------------------------
     @property
@@ -115,18 +76,18 @@ class ConversationAPI:
         self, messages: builtins.list[Message], given: builtins.list[Any], embed: bool | None
     ) -> builtins.list[tuple[int, Any]]:
         """What to embed for these messages, computed before anything is written."""
-        note = self.embedder_note if self._message_vectors else self._no_message_vectors_note()
-        return self._embeddings(
+        note = self.semantic.embedder_note if self._message_vectors else self._no_message_vectors_note()
+        return self.semantic.embeddings(
             [m.content for m in messages], given, embed, capable=self._message_vectors, note=note, skip_empty=True
         )
 
     def _attach_message_vectors(self, stored: builtins.list[Message], found: builtins.list[tuple[int, Any]]) -> None:
         if found:
             items = [MessageVectorItem(stored[i].id, stored[i].content, v) for i, v in found]
-            self.backend.put_message_vectors(items, model=self._model_for(len(items[0].vector)))
+            self.backend.put_message_vectors(items, model=self.semantic.model_for(len(items[0].vector)))
 
     # -- messages ----------------------------------------------------------------
-    def _message(
+    def message(
         self,
         session_id: Any,
         role: Any,
@@ -153,7 +114,7 @@ class ConversationAPI:
             for c in calls:
                 if "id" in c and not isinstance(c["id"], str):
                     raise InvalidInput(f"a tool call id must be a string, got {c['id']!r}")
-            check.json_value("tool_calls", calls, self._max_bytes)
+            check.json_value("tool_calls", calls, self.max_bytes)
         if tool_call_id is not None and role != "tool":
             raise InvalidInput(f"tool_call_id belongs on a tool message, not on a {role} message")
         files: builtins.list[Attachment] = []
@@ -169,15 +130,15 @@ class ConversationAPI:
                 raise InvalidInput(f"attachment {i} must be an Attachment or a dict with a uri, not {type(a).__name__}")
             check.name(f"attachment {i} uri", files[-1].uri)
         if files:
-            check.json_value("attachments", [f.model_dump(mode="json") for f in files], self._max_bytes)
+            check.json_value("attachments", [f.model_dump(mode="json") for f in files], self.max_bytes)
         return Message.model_construct(
             id=str(uuid.uuid4()),
             session_id=check.identifier("session id", session_id),
             role=role,
-            content=check.content(content, self._max_bytes),
+            content=check.content(content, self.max_bytes),
             user_id=_optional_name("user_id", user_id),
             agent_id=_optional_name("agent_id", agent_id),
-            metadata=check.metadata(metadata, self._max_bytes),
+            metadata=check.metadata(metadata, self.max_bytes),
             tool_calls=calls,
             tool_call_id=_optional_name("tool_call_id", tool_call_id),
             attachments=files,
@@ -216,7 +177,7 @@ class ConversationAPI:
                 new session's id that is not 1 to 128 letters, digits and ``_ . : @ -``.
             Unsupported: ``embedding`` given to a backend that cannot keep message vectors.
         """
-        message = self._message(
+        message = self.message(
             session_id,
             role,
             content,
@@ -266,7 +227,7 @@ class ConversationAPI:
                 raise InvalidInput(f"message {i} has no role")
             try:
                 vec = fields.pop("embedding", None)
-                built.append(self._message(sid, fields.pop("role"), fields.pop("content", None), now=now, **fields))
+                built.append(self.message(sid, fields.pop("role"), fields.pop("content", None), now=now, **fields))
                 given.append(None if vec is None else as_vector(vec))
             except InvalidInput as exc:
                 raise type(exc)(f"message {i}: {exc}") from None
@@ -283,35 +244,9 @@ class ConversationAPI:
             return self.backend.append_messages(messages)
         except NotFound:
             # The common case (a known session) costs nothing extra; a new one costs a retry.
-            if not self._open_sessions(messages):
+            if not self.sessions.open_for(messages):
                 raise
             return self.backend.append_messages(messages)
-
-    def _open_sessions(self, messages: Iterable[Message | Run]) -> bool:
-        """Start an active session for each message's (or run's) session id that names none; True when any was.
-
-        A session started so takes the user and agent of its first message.
-
-        Raises:
-            InvalidInput: an id that is not a valid new session id (then nothing is started).
-        """
-        owners: dict[str, Message | Run] = {}
-        for m in messages:
-            owners.setdefault(m.session_id, m)
-        missing = [(new_session_id(i), m) for i, m in owners.items() if self.backend.get_session(i) is None]
-        now = utcnow()
-        for sid, m in missing:
-            self.backend.put_session(
-                Session.model_construct(
-                    id=sid, status="active", metadata={}, started_at=now, ended_at=None,
-                    user_id=m.user_id, agent_id=m.agent_id,
-                )
-            )
-        return bool(missing)
-
-    def _require_session(self, session_id: str) -> None:
-        if self.backend.get_session(session_id) is None:
-            raise NotFound(f"session {session_id} does not exist")
 
     def message_get(self, id: str) -> Message | None:
         """One message by id, or None."""
@@ -358,7 +293,7 @@ class ConversationAPI:
         )
         found = self.backend.list_messages(query)
         if not found:  # only an empty answer can hide an unknown session
-            self._require_session(session_id)
+            self.sessions.require(session_id)
         return found
 
     def delete_history(self, session_id: str) -> int:
@@ -369,7 +304,7 @@ class ConversationAPI:
         """
         deleted = self.backend.delete_messages(check.identifier("session id", session_id))
         if not deleted:
-            self._require_session(session_id)
+            self.sessions.require(session_id)
         return deleted
 
     def search_messages(
@@ -397,12 +332,12 @@ class ConversationAPI:
             InvalidInput: a bad mode, threshold or vector, or search by meaning without an embedder.
             Unsupported: vector or hybrid mode on a backend that cannot search messages by meaning.
         """
-        self._check_search(query, mode, threshold)
+        self.semantic.check_search(query, mode, threshold)
         sid = None if session_id is None else check.identifier("session id", session_id)
         uid = _optional_name("user_id", user_id)
         limit = check.limit(limit)
         backend = self.backend
-        match, fused = self._ranked(
+        match, fused = self.semantic.ranked(
             query,
             mode=mode,
             limit=limit,
@@ -432,7 +367,7 @@ class ConversationAPI:
         """
         summary = self.backend.get_summary(check.identifier("session id", session_id))
         if summary is None:
-            self._require_session(session_id)
+            self.sessions.require(session_id)
         return summary
 
     def summary_save(self, session_id: str, content: str, *, message_count: int, last_seq: int = 0) -> Summary:
@@ -446,205 +381,10 @@ class ConversationAPI:
                 raise InvalidInput(f"{field} must be a whole number >= 0, got {value!r}")
         summary = Summary.model_construct(
             session_id=check.identifier("session id", session_id),
-            content=check.content(content, self._max_bytes),
+            content=check.content(content, self.max_bytes),
             message_count=message_count,
             last_seq=last_seq,
             updated_at=utcnow(),
         )
         self.backend.put_summary(summary)
         return summary
-
-    # -- profiles ------------------------------------------------------------------
-    def profile(self, user_id: str) -> Profile | None:
-        """What is known about a user, or None."""
-        return self.backend.get_profile(check.name("user_id", user_id))
-
-    def profile_save(
-        self,
-        user_id: str,
-        traits: Mapping[str, Any],
-        *,
-        mode: str = "update",
-        schema_name: str | None = None,
-        schema_version: str | None = None,
-    ) -> Profile:
-        """Merge (``update``) traits into a user's profile, or ``replace`` it.
-
-        ``traits`` maps a name to a :class:`Trait`, or to a dict with ``value``
-        and ``source_message_ids``. In ``update`` mode a trait whose value is
-        None is removed, and a trait restated with the same value keeps its
-        earlier sources too. ``schema_name`` / ``schema_version`` record the
-        profile schema the traits fill (None: free-form).
-        """
-        for field, value in (("schema_name", schema_name), ("schema_version", schema_version)):
-            if value is not None:
-                check.name(field, value)
-        check.name("user_id", user_id)
-        check.choice("mode", mode, PROFILE_MODES)
-        if not isinstance(traits, Mapping):
-            raise InvalidInput(f"traits must be a dict of name -> trait, not {type(traits).__name__}")
-        now = utcnow()
-        new: dict[str, Trait] = {}
-        for name, raw in traits.items():
-            check.name("trait name", name)
-            if isinstance(raw, Trait):
-                value, sources = raw.value, builtins.list(raw.source_message_ids)
-            elif isinstance(raw, Mapping) and "value" in raw and set(raw) <= {"value", "source_message_ids", "updated_at"}:
-                value, sources = raw["value"], raw.get("source_message_ids") or []
-            else:
-                raise InvalidInput(f"trait {name!r} must be a Trait or a dict with value and source_message_ids")
-            if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
-                raise InvalidInput(f"source_message_ids of trait {name!r} must be a list of message ids")
-            check.json_value(f"trait {name!r}", value, self._max_bytes)
-            new[name] = Trait.model_construct(value=value, source_message_ids=builtins.list(sources), updated_at=now)
-        merged: dict[str, Trait] = {}
-        if mode == "update":
-            old = self.backend.get_profile(user_id)
-            merged = dict(old.traits) if old else {}
-            for name, trait in new.items():
-                previous = merged.get(name)
-                if trait.value is None:
-                    merged.pop(name, None)
-                    continue
-                if previous is not None and previous.value == trait.value:
-                    sources = builtins.list(dict.fromkeys([*previous.source_message_ids, *trait.source_message_ids]))
-                    trait = trait.model_copy(update={"source_message_ids": sources})
-                merged[name] = trait
-        else:
-            merged = {n: t for n, t in new.items() if t.value is not None}
-        check.json_value("profile", {n: t.model_dump(mode="json") for n, t in merged.items()}, self._max_bytes)
-        profile = Profile.model_construct(
-            user_id=user_id, traits=merged, updated_at=now, schema_name=schema_name, schema_version=schema_version
-        )
-        self.backend.put_profile(profile)
-        return profile
-
-    def profile_delete(self, user_id: str) -> bool:
-        """Delete a user's profile; True when it existed."""
-        return self.backend.delete_profile(check.name("user_id", user_id))
-
-    # -- checkpoints ---------------------------------------------------------------
-    def checkpoint_save(
-        self, session_id: str, state: Any, *, run_id: str | None = None, status: str = "paused"
-    ) -> Checkpoint:
-        """Save an agent run's state (JSON only, never pickle), e.g. while it waits for a human.
-
-        Raises:
-            NotFound: the session does not exist.
-            InvalidInput: the state is not plain JSON.
-        """
-        check.choice("status", status, CHECKPOINT_STATUSES)
-        check.json_value("state", state, self._max_bytes)
-        now = utcnow()
-        checkpoint = Checkpoint.model_construct(
-            id=str(uuid.uuid4()),
-            session_id=check.identifier("session id", session_id),
-            run_id=_optional_name("run_id", run_id),
-            state=state,
-            status=status,
-            created_at=now,
-            resumed_at=now if status == "resumed" else None,
-        )
-        self.backend.put_checkpoint(checkpoint)
-        return checkpoint
-
-    def checkpoint_get(self, id: str) -> Checkpoint | None:
-        """One checkpoint, or None."""
-        return self.backend.get_checkpoint(check.identifier("checkpoint id", id))
-
-    def checkpoints(self, session_id: str, status: str | None = None) -> builtins.list[Checkpoint]:
-        """Checkpoints of a session, newest first, optionally only ``paused`` or ``resumed``.
-
-        Raises:
-            NotFound: the session does not exist.
-        """
-        if status is not None:
-            check.choice("status", status, CHECKPOINT_STATUSES)
-        found = self.backend.list_checkpoints(check.identifier("session id", session_id), status=status)
-        if not found:
-            self._require_session(session_id)
-        return found
-
-    def checkpoint_resume(self, id: str) -> Any:
-        """Mark a paused checkpoint resumed and return its state.
-
-        Raises:
-            NotFound: no such checkpoint.
-            Conflict: it was already resumed; a run resumes once.
-        """
-        return self.backend.resume_checkpoint(check.identifier("checkpoint id", id), now=utcnow()).state
-
-    def checkpoint_delete(self, id: str) -> bool:
-        """Delete a checkpoint; True when it existed."""
-        return self.backend.delete_checkpoint(check.identifier("checkpoint id", id))
-
-    # -- retention -----------------------------------------------------------------
-    def _prune(
-        self,
-        *,
-        older_than_days: float | None,
-        keep_last_per_session: int | None,
-        namespace: str | None,
-        session_id: str | None,
-        dry_run: bool,
-    ) -> PruneReport:
-        now = utcnow()
-        if older_than_days is not None and (
-            isinstance(older_than_days, bool)
-            or not isinstance(older_than_days, (int, float))
-            or not math.isfinite(older_than_days)
-            or not 0 <= older_than_days <= 36500
-        ):
-            raise InvalidInput(f"older_than_days must be a number from 0 to 36500, got {older_than_days!r}")
-        if keep_last_per_session is not None and (
-            isinstance(keep_last_per_session, bool) or not isinstance(keep_last_per_session, int) or keep_last_per_session < 0
-        ):
-            raise InvalidInput(f"keep_last_per_session must be a whole number >= 0, got {keep_last_per_session!r}")
-        if namespace is not None:
-            check.name("namespace", namespace)
-        if session_id is not None:
-            check.identifier("session id", session_id)
-        # A namespace names entries, a session names conversation records: a
-        # filter of one kind only leaves the other kind alone.
-        expired = 0
-        if session_id is None or namespace is not None:
-            expired = self.backend.prune_entries(now=now, namespace=namespace, dry_run=dry_run)
-        counts = PruneCounts()
-        if (namespace is None or session_id is not None) and (
-            older_than_days is not None or keep_last_per_session is not None
-        ):
-            plan = PrunePlan(
-                before=None if older_than_days is None else now - timedelta(days=older_than_days),
-                keep_last_per_session=keep_last_per_session,
-                session_id=session_id,
-                dry_run=dry_run,
-            )
-            counts = self.backend.prune_conversation(plan)
-        return PruneReport(
-            expired_entries=expired,
-            messages=counts.messages,
-            sessions=counts.sessions,
-            checkpoints=counts.checkpoints,
-            tasks=counts.tasks,
-            dry_run=dry_run,
-        )
-
-
-CONVERSATION_METHODS = (
-    "add_message",
-    "add_messages",
-    "message_get",
-    "history",
-    "delete_history",
-    "search_messages",
-    "summary",
-    "summary_save",
-    "profile",
-    "profile_save",
-    "profile_delete",
-    "checkpoint_save",
-    "checkpoint_get",
-    "checkpoints",
-    "checkpoint_resume",
-    "checkpoint_delete",
-)
