@@ -8,7 +8,7 @@ vector is written only while its message still holds the content embedded;
 the message-deleting scripts (history deletion, prune, deleted sessions)
 drop the vectors of the messages they remove and log that (``log_removals``
 in :mod:`engram.stores._redis_chat_lua`). Searches run on the in-process
-index of :mod:`engram.stores._message_vector_log`; a session/user scope is
+engine (see :mod:`engram.stores._vector_log`); a session/user scope is
 read from the conversation's client-side scope cache (seq -> id, session,
 user), kept coherent by the removal log.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engram.models import Message
-from engram.stores._message_vector_log import LoggedMessageVectors
+from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores._vector_log import CHANGE_LOG_KEEP, model_mismatch
 from engram.stores.base import MessageVectorItem, VectorModel
 

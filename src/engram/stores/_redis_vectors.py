@@ -171,7 +171,7 @@ class RedisVectors(LoggedVectors):
         return n
 
     def _vector_namespaces_known(self) -> list[str]:
-        return list(self._vl_state()["indexes"])
+        return list(self._vector_engine().indexes)
 
     def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         if not idents:
