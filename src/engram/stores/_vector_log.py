@@ -1,8 +1,8 @@
-"""Entry and message vectors of the backends whose vectors live in a database server (PostgreSQL, Redis).
+"""Entry and message vectors of the backends with a change log (SQLite, PostgreSQL, Redis).
 
-The server holds one float32 vector per entry (keyed by an integer the
-backend chooses -- PostgreSQL: the entry's ``seq``; Redis: a hash of the
-entry's name) and per message (keyed by its ``seq``), and a change counter
+The database holds one float32 vector per entry (keyed by an integer the
+backend chooses -- SQLite: the entry's rowid; PostgreSQL: its ``seq``;
+Redis: a hash of the entry's name) and per message (keyed by its ``seq``), and a change counter
 and log for each: every write that adds, replaces or drops a vector (a put,
 an upsert that changes an entry's content, a delete, a prune) logs
 ``(namespace, key)`` (messages: the seq) under the next value of the
@@ -26,7 +26,8 @@ A backend implements, for entries (:class:`LoggedVectors`):
 * ``_vl_count(namespace) -> int``: vectors stored (``None``: in all namespaces).
 
 and its own ``get_vectors``, ``vectors_by_hash``, ``entries_without_vectors``
-and ``clear_vectors`` (which calls :meth:`LoggedVectors._vl_forget`); for
+and ``clear_vectors`` (which calls :meth:`LoggedVectors._vl_forget`), and may
+give the engine a graph hook (``_vector_graphs``: SQLite's graph files); for
 messages (:class:`LoggedMessageVectors`): ``_mv_head``, ``_mv_changes(after,
 upto) -> [seq]``, ``_mv_vectors(seqs)``, ``_mv_scope(session_id, user_id) ->
 [seq]``, ``_mv_messages(seqs) -> {seq: Message}``, ``_mv_count()``, and
@@ -48,6 +49,7 @@ from engram.search.vector import (
     DEFAULT_EXACT_MAX,
     MESSAGE_EXACT_MAX,
     MESSAGES,
+    GraphHook,
     VectorEngine,
     from_blob,
     to_blob,
@@ -105,9 +107,15 @@ class LoggedVectors:
     def _vector_engine(self) -> VectorEngine:
         engine = self.__dict__.get("_entry_vector_engine")
         if engine is None:
-            engine = self.__dict__.setdefault("_entry_vector_engine", VectorEngine(_EntryRows(self)))
+            engine = self.__dict__.setdefault(
+                "_entry_vector_engine", VectorEngine(_EntryRows(self), graphs=self._vector_graphs())
+            )
         engine.exact_max = self.vector_exact_max  # set on the store after it opened
         return engine
+
+    def _vector_graphs(self) -> GraphHook | None:
+        """Where the engine saves and loads HNSW graphs (none here: each process builds its own)."""
+        return None
 
     def _vl_forget(self) -> None:
         """Drop every loaded index (after ``clear_vectors``)."""
