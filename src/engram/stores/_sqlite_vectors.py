@@ -30,7 +30,14 @@ from engram._time import to_iso
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import CHANGE_LOG_KEEP, VectorEngine, VectorIndex, ann_available, from_blob, to_blob
+from engram.search.vector import (
+    CHANGE_LOG_KEEP,
+    VectorEngine,
+    VectorIndex,
+    ann_available,
+    from_blob,
+    to_blob,
+)
 from engram.stores import _sql
 from engram.stores._vector_files import VectorFiles, save_threshold
 from engram.stores._vector_log import LoggedVectors

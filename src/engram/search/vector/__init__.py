@@ -37,7 +37,6 @@ from engram.search.vector.index import (
 __all__ = [
     "CHANGE_LOG_KEEP",
     "DEFAULT_EXACT_MAX",
-    "GraphHook",
     "HNSW_CONNECTIVITY",
     "HNSW_EXPANSION_ADD",
     "HNSW_EXPANSION_SEARCH",
@@ -46,6 +45,7 @@ __all__ = [
     "MESSAGES",
     "MESSAGE_EXACT_MAX",
     "SMALL_SCAN",
+    "GraphHook",
     "VectorEngine",
     "VectorIndex",
     "VectorRows",
