@@ -3,8 +3,9 @@
 Each vector remembers the message content it embeds; one whose message was
 deleted (or pruned) is stale, never returned, and dropped when a search
 meets it. The model is the store's one ``vector_model`` (shared with entry
-vectors through ``MemoryVectors``' state). The index stays exact, as SQLite's
-message index does (see ``engram.stores._sqlite_message_vectors``).
+vectors through ``MemoryVectors``' state). Searches run on the one vector
+engine over the vectors held here, in one exact index as every backend's
+message vectors (:data:`~engram.search.vector.MESSAGE_EXACT_MAX`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import numpy as np
 from engram.errors import ConfigError
 from engram.models import Message
 from engram.search.query import Node
-from engram.search.vector import VectorIndex
-from engram.stores._sqlite_message_vectors import MESSAGE_EXACT_MAX
+from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES, HeldRows, VectorEngine
 from engram.stores.base import MessageVectorItem, VectorModel
 
 
@@ -36,8 +36,11 @@ class MemoryMessageVectors:
         if state is None:
             state = self.__dict__.setdefault(
                 "_message_vectors_state",
-                {"vectors": {}, "ids": {}, "index": None, "keys": itertools.count(1)},
+                {"vectors": {}, "ids": {}, "keys": itertools.count(1)},
             )
+            held = state["vectors"]
+            rows = HeldRows(lambda _: [(key, vector) for key, _, vector in held.values()])
+            state["engine"] = VectorEngine(rows, exact_max=MESSAGE_EXACT_MAX)
         return state
 
     def _message_fresh(self, message_id: str, content: str) -> bool:
@@ -51,8 +54,8 @@ class MemoryMessageVectors:
             key = state["vectors"].pop(mid)[0]
             state["ids"].pop(key, None)
             keys.append(key)
-        if keys and state["index"] is not None:
-            state["index"].remove(keys)
+        if keys:
+            state["engine"].remove(MESSAGES, keys)
 
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         vstate = self._vstate()
@@ -66,8 +69,6 @@ class MemoryMessageVectors:
                     f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
                     f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed everything"
                 )
-            if state["index"] is None or state["index"].dimensions != model.dimensions:
-                state["index"] = VectorIndex(model.dimensions, exact_max=MESSAGE_EXACT_MAX)
             stored = 0
             for item in items:
                 if not self._message_fresh(item.message_id, item.content):
@@ -77,7 +78,7 @@ class MemoryMessageVectors:
                 vector = np.ascontiguousarray(item.vector, dtype=np.float32)
                 state["vectors"][item.message_id] = (key, item.content, vector)
                 state["ids"][key] = item.message_id
-                state["index"].upsert([key], vector.reshape(1, -1))
+                state["engine"].upsert(MESSAGES, [key], vector.reshape(1, -1))
                 stored += 1
         return stored
 
@@ -87,7 +88,7 @@ class MemoryMessageVectors:
             n = len(state["vectors"])
             state["vectors"].clear()
             state["ids"].clear()
-            state["index"] = None
+            state["engine"].forget()
         return n + super().clear_vectors()  # type: ignore[misc]
 
     def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
@@ -124,24 +125,14 @@ class MemoryMessageVectors:
         state = self._mvstate()
         with self._lock:
             self._sweep_messages(state)
-            index = state["index"]
-            if index is None or len(index) == 0 or index.dimensions != len(vector):
-                return []
-            allowed = None
-            if session_id is not None or user_id is not None:
+            scoped = session_id is not None or user_id is not None
+
+            def scope(_: str) -> list[int]:
                 chat = self._chat
                 pool = chat.by_session.get(session_id, ()) if session_id is not None else chat.by_id.values()
-                allowed = np.array(
-                    [
-                        state["vectors"][m.id][0]
-                        for m in pool
-                        if m.id in state["vectors"] and (user_id is None or m.user_id == user_id)
-                    ],
-                    dtype=np.int64,
-                )
-            keys, scores = index.search(vector, limit, allowed=allowed)
-            by_id = self._chat.by_id
-            return [
-                (by_id[state["ids"][k]], float(s)) for k, s in zip(keys.tolist(), scores.tolist()) if k in state["ids"]
-            ]
+                held = state["vectors"]
+                return [held[m.id][0] for m in pool if m.id in held and (user_id is None or m.user_id == user_id)]
 
+            ranked = state["engine"].search(vector, [MESSAGES], limit, allowed=scope if scoped else None)
+            by_id = self._chat.by_id
+            return [(by_id[state["ids"][k]], s) for k, s in ranked if k in state["ids"]]

@@ -2,7 +2,9 @@
 
 Each vector remembers the content it embeds; a vector whose entry was deleted
 or whose content changed is stale, is never returned, and is dropped when a
-search or count meets it. So the entry primitives need no hooks.
+search or count meets it. So the entry primitives need no hooks. Searches run
+on the one vector engine (:mod:`engram.search.vector`) over the vectors held
+here (:class:`~engram.search.vector.HeldRows`: no change log, no other writer).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex
+from engram.search.vector import DEFAULT_EXACT_MAX, HeldRows, VectorEngine
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
@@ -40,12 +42,17 @@ class MemoryVectors:
                     "model": None,
                     "vectors": {},  # ident -> (key in index, content, vector)
                     "idents": {},  # key in index -> ident
-                    "indexes": {},  # namespace -> VectorIndex
                     "keys": itertools.count(1),
                     "lock": threading.RLock(),
                 },
             )
+            state["engine"] = VectorEngine(HeldRows(lambda ns: self._held(state, ns)))
+        state["engine"].exact_max = self.vector_exact_max  # set on the store after it opened
         return state
+
+    @staticmethod
+    def _held(state: dict[str, Any], namespace: str) -> list[tuple[int, np.ndarray]]:
+        return [(held[0], held[2]) for ident, held in state["vectors"].items() if ident[0] == namespace]
 
     def _fresh(self, ident: Ident, content: str) -> bool:
         entry = self._entries.get(ident)
@@ -59,8 +66,7 @@ class MemoryVectors:
                 state["idents"].pop(held[0], None)
                 by_ns.setdefault(ident[0], []).append(held[0])
         for ns, keys in by_ns.items():
-            if ns in state["indexes"]:
-                state["indexes"][ns].remove(keys)
+            state["engine"].remove(ns, keys)
 
     def _sweep(self, state: dict[str, Any], namespace: str | None) -> None:
         stale = [
@@ -109,12 +115,7 @@ class MemoryVectors:
                 vector = np.ascontiguousarray(item.vector, dtype=np.float32)
                 state["vectors"][ident] = (key, item.content, vector)
                 state["idents"][key] = ident
-                index = state["indexes"].get(item.namespace)
-                if index is None:
-                    index = state["indexes"][item.namespace] = VectorIndex(
-                        model.dimensions, exact_max=self.vector_exact_max
-                    )
-                index.upsert([key], vector.reshape(1, -1))
+                state["engine"].upsert(item.namespace, [key], vector.reshape(1, -1))
                 stored += 1
         return stored
 
@@ -124,7 +125,7 @@ class MemoryVectors:
             n = len(state["vectors"])
             state["vectors"].clear()
             state["idents"].clear()
-            state["indexes"].clear()
+            state["engine"].forget()
             state["model"] = None
         return n
 
@@ -132,10 +133,7 @@ class MemoryVectors:
         state = self._vstate()
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
             self._sweep(state, namespace)
-            if namespace is None:
-                return len(state["vectors"])
-            index = state["indexes"].get(namespace)
-            return 0 if index is None else len(index)
+            return sum(1 for ident in state["vectors"] if namespace is None or ident[0] == namespace)
 
     def get_vectors(self, idents: Sequence[Ident]) -> dict[Ident, np.ndarray]:
         state = self._vstate()
@@ -183,26 +181,20 @@ class MemoryVectors:
         state = self._vstate()
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
             self._sweep(state, namespace)
-            names = [namespace] if namespace is not None else list(state["indexes"])
-            found: list[tuple[Entry, float]] = []
-            for ns in names:
-                index = state["indexes"].get(ns)
-                if index is None or len(index) == 0 or index.dimensions != len(vector):
-                    continue
-                allowed = None
-                if metadata:
-                    allowed = np.array(
-                        [
-                            held[0]
-                            for ident, held in state["vectors"].items()
-                            if ident[0] == ns and metadata_matches(self._entries[ident].metadata, metadata)
-                        ],
-                        dtype=np.int64,
-                    )
-                keys, scores = index.search(vector, limit + 8, allowed=allowed)
-                for key, score in zip(keys.tolist(), scores.tolist()):
-                    entry = self._entries.get(state["idents"].get(key, ("", "")))
-                    if entry is not None and is_live(entry, now):
-                        found.append((entry, float(score)))
-        found.sort(key=lambda pair: -pair[1])
+            held = state["vectors"]
+            names = [namespace] if namespace is not None else list(dict.fromkeys(ident[0] for ident in held))
+
+            def allowed(ns: str) -> list[int]:
+                return [
+                    held[0]
+                    for ident, held in state["vectors"].items()
+                    if ident[0] == ns and metadata_matches(self._entries[ident].metadata, metadata)
+                ]
+
+            ranked = state["engine"].search(vector, names, limit + 8, allowed=allowed if metadata else None)
+            found = []
+            for key, score in ranked:
+                entry = self._entries.get(state["idents"].get(key, ("", "")))
+                if entry is not None and is_live(entry, now):
+                    found.append((entry, score))
         return found[:limit]

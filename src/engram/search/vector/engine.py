@@ -19,9 +19,9 @@ rest:
 * searches each namespace (restricted to ``allowed`` keys when a filter
   applies) and merges the best across namespaces.
 
-A backend without other writers (the in-process one) has no log: its
-``head`` never moves, and it applies its writes to the loaded indexes itself
-(:meth:`VectorEngine.upsert`, :meth:`VectorEngine.remove`).
+A backend without other writers (the in-process one) has no log
+(:class:`HeldRows`): its ``head`` never moves, and it applies its writes to
+the loaded indexes itself (:meth:`VectorEngine.upsert`, :meth:`VectorEngine.remove`).
 
 Saving HNSW graphs so a new process need not rebuild them is a
 :class:`GraphHook` (SQLite's graph files, :mod:`engram.stores._vector_files`).
@@ -30,7 +30,7 @@ Saving HNSW graphs so a new process need not rebuild them is a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +73,27 @@ class VectorRows(Protocol):
     def vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
         """The stored ``(key, float32 bytes)`` of a namespace (``keys=None``: all of them)."""
         ...
+
+
+class HeldRows:
+    """The rows of vectors held in this process (no other writer, so no change log).
+
+    ``held(namespace)`` yields ``(key, vector)``; the backend applies its writes
+    to the loaded indexes itself (:meth:`VectorEngine.upsert`, :meth:`VectorEngine.remove`).
+    """
+
+    def __init__(self, held: Callable[[str], Iterable[tuple[int, np.ndarray]]]):
+        self.held = held
+
+    def head(self) -> tuple[int, int | None]:
+        return 0, None
+
+    def changes(self, after: int, upto: int) -> list[tuple[str, int]]:
+        return []
+
+    def vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
+        wanted = None if keys is None else set(keys)
+        return [(k, to_blob(v)) for k, v in self.held(namespace) if wanted is None or k in wanted]
 
 
 class GraphHook(Protocol):
@@ -167,12 +188,13 @@ class VectorEngine:
 
     # -- writes of a backend without a log ----------------------------------------------
     def upsert(self, namespace: str, keys: Sequence[int], vectors: np.ndarray) -> None:
-        """Add or replace vectors in the index of ``namespace`` (created when missing)."""
+        """Add or replace vectors in the index of ``namespace`` (when loaded: else it loads them with the rest)."""
         with self.lock:
             index = self.indexes.get(namespace)
-            if index is None:
-                index = self.indexes[namespace] = VectorIndex(vectors.shape[-1], exact_max=self.exact_max)
-            index.upsert(keys, vectors)
+            if index is not None and index.dimensions == vectors.shape[-1]:
+                index.upsert(keys, vectors)
+            elif index is not None:
+                del self.indexes[namespace]  # vectors of another size: reload
 
     def remove(self, namespace: str, keys: Sequence[int]) -> None:
         """Drop vectors from the index of ``namespace`` (when loaded)."""
