@@ -1,15 +1,13 @@
 """Vector storage and search for the in-process backend (mixed into ``MemoryStore``).
 
-Each vector remembers the content it embeds; a vector whose entry was deleted
-or whose content changed is stale, is never returned, and is dropped when a
-search or count meets it. So the entry primitives need no hooks. Searches run
-on the one vector engine (:mod:`engram.search.vector`) over the vectors held
-here (:class:`~engram.search.vector.HeldRows`: no change log, no other writer).
+The vectors are :class:`~engram.stores._held_vectors.HeldVectors` by entry
+``(namespace, key)``: a vector whose entry was deleted or whose content
+changed is stale, is never returned, and is dropped when a search or count
+meets it. So the entry primitives need no hooks.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -20,8 +18,9 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, HeldRows, VectorEngine
+from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores._filters import is_live, metadata_matches
+from engram.stores._held_vectors import HeldVectors
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 Ident = tuple[str, str]
@@ -34,47 +33,22 @@ class MemoryVectors:
     _entries: dict[Ident, Entry]
 
     def _vstate(self) -> dict[str, Any]:
+        """``model`` (the store's one, shared with message vectors), ``held``, its ``vectors``, ``lock``."""
         state = self.__dict__.get("_vectors_state")
         if state is None:
+            held = HeldVectors(lambda ident: ident[0], exact_max=self.vector_exact_max)
             state = self.__dict__.setdefault(
-                "_vectors_state",
-                {
-                    "model": None,
-                    "vectors": {},  # ident -> (key in index, content, vector)
-                    "idents": {},  # key in index -> ident
-                    "keys": itertools.count(1),
-                    "lock": threading.RLock(),
-                },
+                "_vectors_state", {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
             )
-            state["engine"] = VectorEngine(HeldRows(lambda ns: self._held(state, ns)))
-        state["engine"].exact_max = self.vector_exact_max  # set on the store after it opened
+        state["held"].engine.exact_max = self.vector_exact_max  # set on the store after it opened
         return state
-
-    @staticmethod
-    def _held(state: dict[str, Any], namespace: str) -> list[tuple[int, np.ndarray]]:
-        return [(held[0], held[2]) for ident, held in state["vectors"].items() if ident[0] == namespace]
 
     def _fresh(self, ident: Ident, content: str) -> bool:
         entry = self._entries.get(ident)
         return entry is not None and entry.content == content
 
-    def _drop(self, state: dict[str, Any], idents: Sequence[Ident]) -> None:
-        by_ns: dict[str, list[int]] = {}
-        for ident in idents:
-            held = state["vectors"].pop(ident, None)
-            if held is not None:
-                state["idents"].pop(held[0], None)
-                by_ns.setdefault(ident[0], []).append(held[0])
-        for ns, keys in by_ns.items():
-            state["engine"].remove(ns, keys)
-
     def _sweep(self, state: dict[str, Any], namespace: str | None) -> None:
-        stale = [
-            ident
-            for ident, (_, content, _) in state["vectors"].items()
-            if (namespace is None or ident[0] == namespace) and not self._fresh(ident, content)
-        ]
-        self._drop(state, stale)
+        state["held"].sweep(self._fresh, namespace)
 
     def vector_model(self) -> VectorModel | None:
         return self._vstate()["model"]
@@ -108,26 +82,16 @@ class MemoryVectors:
             stored = 0
             for item in items:
                 ident = (item.namespace, item.key)
-                if not self._fresh(ident, item.content):
-                    continue
-                held = state["vectors"].get(ident)
-                key = held[0] if held else next(state["keys"])
-                vector = np.ascontiguousarray(item.vector, dtype=np.float32)
-                state["vectors"][ident] = (key, item.content, vector)
-                state["idents"][key] = ident
-                state["engine"].upsert(item.namespace, [key], vector.reshape(1, -1))
-                stored += 1
+                if self._fresh(ident, item.content):
+                    state["held"].put(ident, item.content, item.vector)
+                    stored += 1
         return stored
 
     def clear_vectors(self) -> int:
         state = self._vstate()
         with state["lock"]:
-            n = len(state["vectors"])
-            state["vectors"].clear()
-            state["idents"].clear()
-            state["engine"].forget()
             state["model"] = None
-        return n
+            return state["held"].clear()
 
     def count_vectors(self, namespace: str | None) -> int:
         state = self._vstate()
@@ -181,20 +145,15 @@ class MemoryVectors:
         state = self._vstate()
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
             self._sweep(state, namespace)
-            held = state["vectors"]
-            names = [namespace] if namespace is not None else list(dict.fromkeys(ident[0] for ident in held))
+            held = state["held"]
+            names = [namespace] if namespace is not None else list(dict.fromkeys(ident[0] for ident in held.vectors))
 
             def allowed(ns: str) -> list[int]:
-                return [
-                    held[0]
-                    for ident, held in state["vectors"].items()
-                    if ident[0] == ns and metadata_matches(self._entries[ident].metadata, metadata)
-                ]
+                return held.keys(lambda i: i[0] == ns and metadata_matches(self._entries[i].metadata, metadata))
 
-            ranked = state["engine"].search(vector, names, limit + 8, allowed=allowed if metadata else None)
             found = []
-            for key, score in ranked:
-                entry = self._entries.get(state["idents"].get(key, ("", "")))
+            for ident, score in held.search(vector, names, limit + 8, allowed if metadata else None):
+                entry = self._entries.get(ident)
                 if entry is not None and is_live(entry, now):
                     found.append((entry, score))
         return found[:limit]
