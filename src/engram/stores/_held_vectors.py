@@ -21,22 +21,33 @@ from engram.search.vector import HeldRows, VectorEngine
 class HeldVectors:
     """Vectors by record (``ident``: an entry's ``(namespace, key)``, a message's id), searched by the engine.
 
-    ``vectors`` maps an ident to ``(key in the index, content embedded, vector)``;
-    ``namespace_of`` gives an ident's namespace in the engine.
+    ``vectors`` maps an ident to ``(key in the index, content embedded, vector)``.
+    With ``namespace`` every record is in that one namespace (messages); without,
+    an ident is ``(namespace, key)``. ``counts`` holds the vectors per namespace,
+    in the order the namespaces first got one.
     """
 
-    def __init__(self, namespace_of: Callable[[Any], str], *, exact_max: int):
+    def __init__(self, namespace: str | None = None, *, exact_max: int):
         self.vectors: dict[Any, tuple[int, str, np.ndarray]] = {}
         self.idents: dict[int, Any] = {}
-        self.namespace_of = namespace_of
+        self.counts: dict[str, int] = {}
+        self.namespace = namespace
         self._keys = itertools.count(1)
         self.engine = VectorEngine(HeldRows(self._rows), exact_max=exact_max)
 
+    def namespace_of(self, ident: Any) -> str:
+        return self.namespace if self.namespace is not None else ident[0]
+
     def _rows(self, namespace: str) -> list[tuple[int, np.ndarray]]:
-        return [(k, v) for ident, (k, _, v) in self.vectors.items() if self.namespace_of(ident) == namespace]
+        if self.namespace is not None:
+            return [(k, v) for k, _, v in self.vectors.values()] if namespace == self.namespace else []
+        return [(k, v) for ident, (k, _, v) in self.vectors.items() if ident[0] == namespace]
 
     def put(self, ident: Hashable, content: str, vector: Any) -> None:
         held = self.vectors.get(ident)
+        if held is None:
+            namespace = self.namespace_of(ident)
+            self.counts[namespace] = self.counts.get(namespace, 0) + 1
         key = held[0] if held else next(self._keys)
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         self.vectors[ident] = (key, content, vector)
@@ -49,24 +60,27 @@ class HeldVectors:
             held = self.vectors.pop(ident, None)
             if held is not None:
                 self.idents.pop(held[0], None)
-                by_namespace.setdefault(self.namespace_of(ident), []).append(held[0])
+                namespace = self.namespace_of(ident)
+                by_namespace.setdefault(namespace, []).append(held[0])
+                self.counts[namespace] -= 1
+                if not self.counts[namespace]:
+                    del self.counts[namespace]
         for namespace, keys in by_namespace.items():
             self.engine.remove(namespace, keys)
 
     def sweep(self, fresh: Callable[[Any, str], bool], namespace: str | None = None) -> None:
         """Drop the vectors (of ``namespace``, or all) whose record no longer holds the content embedded."""
-        self.drop(
-            [
-                ident
-                for ident, (_, content, _) in self.vectors.items()
-                if (namespace is None or self.namespace_of(ident) == namespace) and not fresh(ident, content)
-            ]
-        )
+        if namespace is None or namespace == self.namespace:
+            stale = [ident for ident, (_, content, _) in self.vectors.items() if not fresh(ident, content)]
+        else:
+            stale = [i for i, (_, content, _) in self.vectors.items() if i[0] == namespace and not fresh(i, content)]
+        self.drop(stale)
 
     def clear(self) -> int:
         n = len(self.vectors)
         self.vectors.clear()
         self.idents.clear()
+        self.counts.clear()
         self.engine.forget()
         return n
 

@@ -33,7 +33,7 @@ class MemoryMessageVectors:
         """``held`` (one namespace, exact) and its ``vectors`` by message id."""
         state = self.__dict__.get("_message_vectors_state")
         if state is None:
-            held = HeldVectors(lambda _: MESSAGES, exact_max=MESSAGE_EXACT_MAX)
+            held = HeldVectors(MESSAGES, exact_max=MESSAGE_EXACT_MAX)
             state = self.__dict__.setdefault("_message_vectors_state", {"held": held, "vectors": held.vectors})
         return state
 

@@ -36,7 +36,7 @@ class MemoryVectors:
         """``model`` (the store's one, shared with message vectors), ``held``, its ``vectors``, ``lock``."""
         state = self.__dict__.get("_vectors_state")
         if state is None:
-            held = HeldVectors(lambda ident: ident[0], exact_max=self.vector_exact_max)
+            held = HeldVectors(exact_max=self.vector_exact_max)
             state = self.__dict__.setdefault(
                 "_vectors_state", {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
             )
@@ -97,7 +97,7 @@ class MemoryVectors:
         state = self._vstate()
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
             self._sweep(state, namespace)
-            return sum(1 for ident in state["vectors"] if namespace is None or ident[0] == namespace)
+            return len(state["vectors"]) if namespace is None else state["held"].counts.get(namespace, 0)
 
     def get_vectors(self, idents: Sequence[Ident]) -> dict[Ident, np.ndarray]:
         state = self._vstate()
@@ -146,7 +146,7 @@ class MemoryVectors:
         with self._lock, state["lock"]:  # type: ignore[attr-defined]
             self._sweep(state, namespace)
             held = state["held"]
-            names = [namespace] if namespace is not None else list(dict.fromkeys(ident[0] for ident in held.vectors))
+            names = [namespace] if namespace is not None else list(held.counts)
 
             def allowed(ns: str) -> list[int]:
                 return held.keys(lambda i: i[0] == ns and metadata_matches(self._entries[i].metadata, metadata))
