@@ -109,9 +109,8 @@ class MemoryMessageVectors:
             def scope(_: str) -> list[int]:
                 chat = self._chat
                 pool = chat.by_session.get(session_id, ()) if session_id is not None else chat.by_id.values()
-                return [
-                    held.vectors[m.id][0] for m in pool if m.id in held.vectors and (user_id is None or m.user_id == user_id)
-                ]
+                mine = (m for m in pool if user_id is None or m.user_id == user_id)
+                return [held.vectors[m.id][0] for m in mine if m.id in held.vectors]
 
             by_id = self._chat.by_id
             return [(by_id[i], s) for i, s in held.search(vector, [MESSAGES], limit, scope if scoped else None)]

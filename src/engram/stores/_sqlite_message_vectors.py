@@ -20,9 +20,9 @@ from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.search.query import Node
 from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
-from engram.stores import _sql_chat as sql
+from engram.stores import _sql_chat as sql_chat
 from engram.stores._sqlite_chat import _message
-from engram.stores._sqlite_vectors import CHANGE_LOG_KEEP, _blob, _chunks, _vec
+from engram.stores._sqlite_vectors import CHANGE_LOG_KEEP, _blob, _vec, read_in
 from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores.base import MessageVectorItem, VectorModel
 
@@ -65,22 +65,14 @@ class SQLiteMessageVectors(LoggedMessageVectors):
 
     # -- reads -------------------------------------------------------------------
     def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for chunk in _chunks(list(message_ids)):
-            rows = self._read(  # type: ignore[attr-defined]
-                "reading message vectors",
-                "SELECT m.id, v.vector FROM messages m JOIN message_vectors v ON v.seq = m.seq"
-                f" WHERE m.id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
-            )
-            out.update((r[0], _vec(r[1]).copy()) for r in rows)
-        return out
+        sql = "SELECT m.id, v.vector FROM messages m JOIN message_vectors v ON v.seq = m.seq WHERE m.id IN ({marks})"
+        return {r[0]: _vec(r[1]).copy() for r in read_in(self._read, "reading message vectors", sql, message_ids)}
 
     def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
         last = 0
         while rows := self._read(
             "reading messages to embed",
-            f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.seq > ? AND m.content != ''"
+            f"SELECT {sql_chat.MESSAGE_COLUMNS} FROM messages m WHERE m.seq > ? AND m.content != ''"
             " AND NOT EXISTS (SELECT 1 FROM message_vectors v WHERE v.seq = m.seq) ORDER BY m.seq LIMIT ?",
             (last, batch_size),
         ):
@@ -93,7 +85,7 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         rows = self._read(
             "counting message matches",
             "SELECT count(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)",
-            (sql.message_match(query, session_id, user_id), cap),
+            (sql_chat.message_match(query, session_id, user_id), cap),
         )
         return rows[0][0]
 
@@ -118,18 +110,10 @@ class SQLiteMessageVectors(LoggedMessageVectors):
 
     def _mv_vectors(self, seqs: Sequence[int] | None) -> list[tuple[int, bytes]]:
         if seqs is None:
-            return [(r[0], r[1]) for r in self._read("loading message vectors", "SELECT seq, vector FROM message_vectors")]
-        found: list[tuple[int, bytes]] = []
-        for part in _chunks(list(seqs)):
-            found.extend(
-                (r[0], r[1])
-                for r in self._read(
-                    "reading message vectors",
-                    f"SELECT seq, vector FROM message_vectors WHERE seq IN ({','.join('?' * len(part))})",
-                    list(part),
-                )
-            )
-        return found
+            rows = self._read("loading message vectors", "SELECT seq, vector FROM message_vectors")
+            return [(r[0], r[1]) for r in rows]
+        sql = "SELECT seq, vector FROM message_vectors WHERE seq IN ({marks})"
+        return [(r[0], r[1]) for r in read_in(self._read, "reading message vectors", sql, seqs)]
 
     def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
         where, params = [], []
@@ -141,15 +125,8 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         return [r[0] for r in rows]
 
     def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:
-        found: dict[int, Message] = {}
-        for part in _chunks(list(seqs)):
-            rows = self._read(
-                "reading messages",
-                f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.seq IN ({','.join('?' * len(part))})",
-                list(part),
-            )
-            found.update((r[11], _message(r)) for r in rows)
-        return found
+        sql = f"SELECT {sql_chat.MESSAGE_COLUMNS} FROM messages m WHERE m.seq IN ({{marks}})"
+        return {r[11]: _message(r) for r in read_in(self._read, "reading messages", sql, seqs)}
 
     def _mv_count(self) -> int:
         loaded = self._message_engine().count(MESSAGES)  # loaded: the change log brings it up to date cheaply

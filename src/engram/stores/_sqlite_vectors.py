@@ -60,6 +60,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + size]
 
 
+def read_in(
+    read: Any, what: str, sql: str, keys: Sequence[Any], before: Sequence[Any] = (), after: Sequence[Any] = ()
+) -> list[Any]:
+    """Rows of ``sql`` (its ``{marks}`` an ``IN`` list) over ``keys``, a bounded chunk of parameters at a time."""
+    rows: list[Any] = []
+    for part in _chunks(list(keys)):
+        rows.extend(read(what, sql.format(marks=",".join("?" * len(part))), [*before, *part, *after]))
+    return rows
+
+
 class GraphFiles:
     """The engine's graph hook of a SQLite store: HNSW graphs saved in ``<db>.vectors/``."""
 
@@ -108,8 +118,10 @@ class GraphFiles:
     def refreshed(self, engine: VectorEngine, namespace: str, index: VectorIndex) -> None:
         if index.uses_ann and index.changes >= save_threshold(len(index)):
             self.backend._save_index(namespace, index)
-        elif not index.uses_ann and index.changes and (files := self.backend._vector_files()) is not None and files.versions(namespace):
-            files.remove(namespace)  # shrank below the size (a namespace deleted): no graph to keep
+        elif not index.uses_ann and index.changes:
+            files = self.backend._vector_files()
+            if files is not None and files.versions(namespace):
+                files.remove(namespace)  # shrank below the size (a namespace deleted): no graph to keep
 
 
 class SQLiteVectors(LoggedVectors):
@@ -271,15 +283,8 @@ class SQLiteVectors(LoggedVectors):
         return found
 
     def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
-        for part in _chunks(list(set(digests))):
-            rows = self._read(
-                "reading vectors",
-                f"SELECT content_hash, vector FROM entry_vectors WHERE content_hash IN ({','.join('?' * len(part))})",
-                list(part),
-            )
-            found.update({bytes(r[0]): _vec(r[1]).copy() for r in rows})
-        return found
+        sql = "SELECT content_hash, vector FROM entry_vectors WHERE content_hash IN ({marks})"
+        return {bytes(r[0]): _vec(r[1]).copy() for r in read_in(self._read, "reading vectors", sql, list(set(digests)))}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
         from engram.stores.sqlite import _entry
@@ -325,15 +330,8 @@ class SQLiteVectors(LoggedVectors):
                 "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
             )
             return [(r[0], r[1]) for r in rows]
-        found: list[tuple[int, bytes]] = []
-        for part in _chunks(list(keys)):
-            rows = self._read(
-                "reading vectors",
-                f"SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({','.join('?' * len(part))})",
-                [namespace, *part],
-            )
-            found.extend((r[0], r[1]) for r in rows)
-        return found
+        sql = "SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({marks})"
+        return [(r[0], r[1]) for r in read_in(self._read, "reading vectors", sql, keys, before=[namespace])]
 
     def _vl_namespaces(self) -> list[str]:
         return [r[0] for r in self._read("listing namespaces", "SELECT DISTINCT namespace FROM entry_vectors")]
@@ -350,23 +348,16 @@ class SQLiteVectors(LoggedVectors):
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
         from engram.stores.sqlite import _entry
 
-        entries: dict[int, Entry] = {}
-        for part in _chunks(list(keys)):
-            rows = self._read(
-                "reading entries",
-                f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e"
-                f" WHERE e.rowid IN ({','.join('?' * len(part))}) AND {_sql.LIVE}",
-                [*part, to_iso(now)],
-            )
-            entries.update({r[8]: _entry(r) for r in rows})
-        return entries
+        sql = f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e WHERE e.rowid IN ({{marks}}) AND {_sql.LIVE}"
+        return {r[8]: _entry(r) for r in read_in(self._read, "reading entries", sql, keys, after=[to_iso(now)])}
 
     def _vl_count(self, namespace: str | None) -> int:
         if namespace is not None:
             loaded = self._vector_engine().count(namespace)
             if loaded is not None:
                 return loaded
-            rows = self._read("counting vectors", "SELECT count(*) FROM entry_vectors WHERE namespace = ?", (namespace,))
+            sql = "SELECT count(*) FROM entry_vectors WHERE namespace = ?"
+            rows = self._read("counting vectors", sql, (namespace,))
         else:
             rows = self._read("counting vectors", "SELECT count(*) FROM entry_vectors")
         return rows[0][0]
