@@ -32,19 +32,27 @@ from engram.stores._redis_layout import TAIL_START, namespace_of_tail
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
-# ARGV: P ("prefix:"), model name, dimensions, log records to keep,
-#       then per vector: tail, namespace, content, content hash (hex), vector (base64).
-# Returns the number stored, or {-1, name, dimensions} when the store holds another model.
-PUT_VECTORS = """
-local P, keep = ARGV[1], tonumber(ARGV[4])
-local mk = P .. 'vec:model'
+# Records the model (ARGV[2], ARGV[3]) in the hash ``mk`` or returns {-1, name, dimensions} when
+# the store holds another one: the first lines of both vector-writing scripts.
+RECORD_MODEL_LUA = """
 local m = redis.call('HMGET', mk, 'name', 'dimensions')
 if not m[1] then
   redis.call('HSET', mk, 'name', ARGV[2], 'dimensions', ARGV[3])
 elseif m[1] ~= ARGV[2] or m[2] ~= ARGV[3] then
   return {-1, m[1], m[2]}
 end
-local stored = 0
+"""
+
+# ARGV: P ("prefix:"), model name, dimensions, log records to keep,
+#       then per vector: tail, namespace, content, content hash (hex), vector (base64).
+# Returns the number stored, or {-1, name, dimensions} when the store holds another model.
+PUT_VECTORS = (
+    """
+local P, keep = ARGV[1], tonumber(ARGV[4])
+local mk = P .. 'vec:model'
+"""
+    + RECORD_MODEL_LUA
+    + """local stored = 0
 for i = 5, #ARGV, 5 do
   local tail, ns = ARGV[i], ARGV[i + 1]
   local ek = P .. 'entry:' .. tail
@@ -66,6 +74,7 @@ if size > keep then
 end
 return stored
 """
+)
 
 BATCH = 500  # vectors per script call
 
