@@ -36,7 +36,7 @@ upto) -> [seq]``, ``_mv_vectors(seqs)``, ``_mv_scope(session_id, user_id) ->
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ from engram.search.vector import (
     DEFAULT_EXACT_MAX,
     MESSAGE_EXACT_MAX,
     MESSAGES,
+    FunctionRows,
     GraphHook,
     VectorEngine,
     from_blob,
@@ -67,38 +68,6 @@ def model_mismatch(url: str, recorded: VectorModel, model: VectorModel) -> Confi
     )
 
 
-class _EntryRows:
-    """The entry vectors of a :class:`LoggedVectors` backend, as the engine reads them."""
-
-    def __init__(self, backend: LoggedVectors):
-        self.backend = backend
-
-    def head(self) -> tuple[int, int | None]:
-        return self.backend._vl_head()
-
-    def changes(self, after: int, upto: int) -> list[tuple[str, int]]:
-        return self.backend._vl_changes(after, upto)
-
-    def vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        return self.backend._vl_vectors(namespace, keys)
-
-
-class _MessageRows:
-    """The message vectors of a :class:`LoggedMessageVectors` backend (one namespace)."""
-
-    def __init__(self, backend: LoggedMessageVectors):
-        self.backend = backend
-
-    def head(self) -> tuple[int, int | None]:
-        return self.backend._mv_head()
-
-    def changes(self, after: int, upto: int) -> list[tuple[str, int]]:
-        return [(MESSAGES, seq) for seq in self.backend._mv_changes(after, upto)]
-
-    def vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        return self.backend._mv_vectors(keys)
-
-
 class LoggedVectors:
     """``search_vector`` and ``count_vectors`` over a server-side vector table and change log."""
 
@@ -107,8 +76,9 @@ class LoggedVectors:
     def _vector_engine(self) -> VectorEngine:
         engine = self.__dict__.get("_entry_vector_engine")
         if engine is None:
+            rows = FunctionRows(self._vl_head, self._vl_changes, self._vl_vectors)
             engine = self.__dict__.setdefault(
-                "_entry_vector_engine", VectorEngine(_EntryRows(self), graphs=self._vector_graphs())
+                "_entry_vector_engine", VectorEngine(rows, graphs=self._vector_graphs())
             )
         engine.exact_max = self.vector_exact_max  # set on the store after it opened
         return engine
@@ -145,26 +115,13 @@ class LoggedVectors:
         return [(entries[k], s) for k, s in ranked if k in entries][:limit]
 
     # Provided by the backend (see the module docstring).
-    def _vl_head(self) -> tuple[int, int | None]:
-        raise NotImplementedError
-
-    def _vl_changes(self, after: int, upto: int) -> list[tuple[str, int]]:
-        raise NotImplementedError
-
-    def _vl_vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        raise NotImplementedError
-
-    def _vl_namespaces(self) -> list[str]:
-        raise NotImplementedError
-
-    def _vl_allowed(self, namespace: str, metadata: MetadataFilter, now: datetime) -> list[int]:
-        raise NotImplementedError
-
-    def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
-        raise NotImplementedError
-
-    def _vl_count(self, namespace: str | None) -> int:
-        raise NotImplementedError
+    _vl_head: Callable[[], tuple[int, int | None]]
+    _vl_changes: Callable[[int, int], list[tuple[str, int]]]
+    _vl_vectors: Callable[[str, Sequence[int] | None], list[tuple[int, bytes]]]
+    _vl_namespaces: Callable[[], list[str]]
+    _vl_allowed: Callable[[str, MetadataFilter, datetime], list[int]]
+    _vl_entries: Callable[[Sequence[int], datetime], dict[int, Entry]]
+    _vl_count: Callable[[str | None], int]
 
 
 class LoggedMessageVectors:
@@ -173,8 +130,13 @@ class LoggedMessageVectors:
     def _message_engine(self) -> VectorEngine:
         engine = self.__dict__.get("_message_vector_engine")
         if engine is None:
+            rows = FunctionRows(
+                self._mv_head,
+                lambda after, upto: [(MESSAGES, seq) for seq in self._mv_changes(after, upto)],
+                lambda _, seqs: self._mv_vectors(seqs),
+            )
             engine = self.__dict__.setdefault(
-                "_message_vector_engine", VectorEngine(_MessageRows(self), exact_max=MESSAGE_EXACT_MAX)
+                "_message_vector_engine", VectorEngine(rows, exact_max=MESSAGE_EXACT_MAX)
             )
         return engine
 
@@ -197,20 +159,9 @@ class LoggedMessageVectors:
         return [(messages[k], s) for k, s in ranked if k in messages][:limit]
 
     # Provided by the backend (see the module docstring).
-    def _mv_head(self) -> tuple[int, int | None]:
-        raise NotImplementedError
-
-    def _mv_changes(self, after: int, upto: int) -> list[int]:
-        raise NotImplementedError
-
-    def _mv_vectors(self, seqs: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        raise NotImplementedError
-
-    def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
-        raise NotImplementedError
-
-    def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:
-        raise NotImplementedError
-
-    def _mv_count(self) -> int:
-        raise NotImplementedError
+    _mv_head: Callable[[], tuple[int, int | None]]
+    _mv_changes: Callable[[int, int], list[int]]
+    _mv_vectors: Callable[[Sequence[int] | None], list[tuple[int, bytes]]]
+    _mv_scope: Callable[[str | None, str | None], list[int]]
+    _mv_messages: Callable[[Sequence[int]], dict[int, Message]]
+    _mv_count: Callable[[], int]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +74,15 @@ class VectorRows(Protocol):
     def vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
         """The stored ``(key, float32 bytes)`` of a namespace (``keys=None``: all of them)."""
         ...
+
+
+@dataclass(frozen=True)
+class FunctionRows:
+    """A :class:`VectorRows` made of a backend's three functions."""
+
+    head: Callable[[], tuple[int, int | None]]
+    changes: Callable[[int, int], list[tuple[str, int]]]
+    vectors: Callable[[str, Sequence[int] | None], list[tuple[int, bytes]]]
 
 
 class HeldRows:
