@@ -31,6 +31,9 @@ class MemoryVectors:
 
     vector_exact_max: int = DEFAULT_EXACT_MAX
     _entries: dict[Ident, Entry]
+    _lock: Any
+    url: str
+    put_entries: Any
 
     def _vstate(self) -> dict[str, Any]:
         """``model`` (the store's one, shared with message vectors), ``held``, its ``vectors``, ``lock``."""
@@ -57,7 +60,7 @@ class MemoryVectors:
         recorded = state["model"]
         if recorded is not None and recorded != model:
             raise ConfigError(
-                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "  # type: ignore[attr-defined]
+                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
                 f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed every entry"
             )
 
@@ -65,17 +68,17 @@ class MemoryVectors:
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]  (one lock: no reader sees one without the other)
+        with self._lock, state["lock"]:  # one lock: no reader sees one without the other
             if vectors:
                 self._check_vector_model(state, model)  # before anything changes: all or nothing
-            stored = self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            stored = self.put_entries(entries, now=now)
             if vectors:
                 self.put_vectors(vectors, model=model)
         return stored
 
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._check_vector_model(state, model)
             if state["model"] is None:
                 state["model"] = model
@@ -95,13 +98,13 @@ class MemoryVectors:
 
     def count_vectors(self, namespace: str | None) -> int:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
             return len(state["vectors"]) if namespace is None else state["held"].counts.get(namespace, 0)
 
     def get_vectors(self, idents: Sequence[Ident]) -> dict[Ident, np.ndarray]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             found = {}
             for ident in idents:
                 held = state["vectors"].get(ident)
@@ -112,7 +115,7 @@ class MemoryVectors:
     def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         wanted = set(digests)
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             found = {}
             for ident, (_, content, vector) in state["vectors"].items():
                 if self._fresh(ident, content):
@@ -123,7 +126,7 @@ class MemoryVectors:
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
             missing = [
                 e
@@ -143,7 +146,7 @@ class MemoryVectors:
         now: datetime,
     ) -> list[tuple[Entry, float]]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
             held = state["held"]
             names = [namespace] if namespace is not None else list(held.counts)

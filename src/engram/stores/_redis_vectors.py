@@ -97,6 +97,10 @@ class RedisVectors(LoggedVectors):
     _translated: Any
     _hashes: Any
     _put_vectors_script: Any
+    put_entries: Any
+    _entry_args: Any
+    _put_entry: Any
+    _stored_entries: Any
 
     def _tails(self) -> dict[int, str]:
         return self.__dict__.setdefault("_vector_tails", {})
@@ -130,7 +134,7 @@ class RedisVectors(LoggedVectors):
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         if not vectors:
-            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            return self.put_entries(entries, now=now)
         import redis
 
         batches = list(self._vector_args(vectors, model))
@@ -145,15 +149,15 @@ class RedisVectors(LoggedVectors):
                         raise model_mismatch(self.url, VectorModel(h["name"], int(h["dimensions"])), model)
                     pipe.multi()
                     for e in entries:
-                        keys, args = self._entry_args(e, now)  # type: ignore[attr-defined]
-                        self._put_entry(keys=keys, args=args, client=pipe)  # type: ignore[attr-defined]
+                        keys, args = self._entry_args(e, now)
+                        self._put_entry(keys=keys, args=args, client=pipe)
                     for args in batches:
                         self._put_vectors_script(keys=[], args=args, client=pipe)
                     results = pipe.execute()
                     break
                 except redis.WatchError:
                     continue  # the model was recorded meanwhile: check again
-        return self._stored_entries(entries, results[: len(entries)])  # type: ignore[attr-defined]
+        return self._stored_entries(entries, results[: len(entries)])
 
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         stored = 0
