@@ -117,6 +117,8 @@ class JsonVectors:
     # Provided by JsonStore.
     _writing: Any  # (*kinds) -> context manager yielding the MemoryStore
     _reading: Any  # () -> the MemoryStore, fresh from the files
+    _write_file: Any  # (kind, text) -> None, under the lock
+    put_entries: Any
 
     vector_exact_max: int = DEFAULT_EXACT_MAX
 
@@ -139,7 +141,7 @@ class JsonVectors:
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         if not vectors:
-            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            return self.put_entries(entries, now=now)
         # Two files, renamed into place in this order under the lock: vectors.json, holding the
         # new vectors and the ones they replace, then entries.json. Loading keeps, per entry, the
         # vector of the content it holds: a crash between the two renames leaves the old entries
@@ -153,7 +155,7 @@ class JsonVectors:
                 if (i.namespace, i.key) in held
             ]
             stored = mem.put_entries_with_vectors(entries, vectors, now=now, model=model)
-            self._write_file(VECTORS_FILE, render_vectors(mem, replaced))  # type: ignore[attr-defined]
+            self._write_file(VECTORS_FILE, render_vectors(mem, replaced))
         return stored
 
     def clear_vectors(self) -> int:

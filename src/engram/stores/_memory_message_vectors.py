@@ -3,23 +3,21 @@
 Each vector remembers the message content it embeds; one whose message was
 deleted (or pruned) is stale, never returned, and dropped when a search
 meets it. The model is the store's one ``vector_model`` (shared with entry
-vectors through ``MemoryVectors``' state). The index stays exact, as SQLite's
-message index does (see ``engram.stores._sqlite_message_vectors``).
+vectors through ``MemoryVectors``' state). Searches run on the one vector
+engine over the vectors held here, in one exact index as every backend's
+message vectors (:data:`~engram.search.vector.MESSAGE_EXACT_MAX`).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
-
-import numpy as np
 
 from engram.errors import ConfigError
 from engram.models import Message
 from engram.search.query import Node
-from engram.search.vector import VectorIndex
-from engram.stores._sqlite_message_vectors import MESSAGE_EXACT_MAX
+from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
+from engram.stores._held_vectors import HeldVectors
 from engram.stores.base import MessageVectorItem, VectorModel
 
 
@@ -32,12 +30,11 @@ class MemoryMessageVectors:
     url: str
 
     def _mvstate(self) -> dict[str, Any]:
+        """``held`` (one namespace, exact) and its ``vectors`` by message id."""
         state = self.__dict__.get("_message_vectors_state")
         if state is None:
-            state = self.__dict__.setdefault(
-                "_message_vectors_state",
-                {"vectors": {}, "ids": {}, "index": None, "keys": itertools.count(1)},
-            )
+            held = HeldVectors(MESSAGES, exact_max=MESSAGE_EXACT_MAX)
+            state = self.__dict__.setdefault("_message_vectors_state", {"held": held, "vectors": held.vectors})
         return state
 
     def _message_fresh(self, message_id: str, content: str) -> bool:
@@ -45,14 +42,7 @@ class MemoryMessageVectors:
         return m is not None and m.content == content
 
     def _sweep_messages(self, state: dict[str, Any]) -> None:
-        stale = [mid for mid, (_, content, _) in state["vectors"].items() if not self._message_fresh(mid, content)]
-        keys = []
-        for mid in stale:
-            key = state["vectors"].pop(mid)[0]
-            state["ids"].pop(key, None)
-            keys.append(key)
-        if keys and state["index"] is not None:
-            state["index"].remove(keys)
+        state["held"].sweep(self._message_fresh)
 
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         vstate = self._vstate()
@@ -66,28 +56,17 @@ class MemoryMessageVectors:
                     f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
                     f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed everything"
                 )
-            if state["index"] is None or state["index"].dimensions != model.dimensions:
-                state["index"] = VectorIndex(model.dimensions, exact_max=MESSAGE_EXACT_MAX)
             stored = 0
             for item in items:
-                if not self._message_fresh(item.message_id, item.content):
-                    continue
-                held = state["vectors"].get(item.message_id)
-                key = held[0] if held else next(state["keys"])
-                vector = np.ascontiguousarray(item.vector, dtype=np.float32)
-                state["vectors"][item.message_id] = (key, item.content, vector)
-                state["ids"][key] = item.message_id
-                state["index"].upsert([key], vector.reshape(1, -1))
-                stored += 1
+                if self._message_fresh(item.message_id, item.content):
+                    state["held"].put(item.message_id, item.content, item.vector)
+                    stored += 1
         return stored
 
     def clear_vectors(self) -> int:
         state = self._mvstate()
         with self._lock:
-            n = len(state["vectors"])
-            state["vectors"].clear()
-            state["ids"].clear()
-            state["index"] = None
+            n = state["held"].clear()
         return n + super().clear_vectors()  # type: ignore[misc]
 
     def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
@@ -124,24 +103,14 @@ class MemoryMessageVectors:
         state = self._mvstate()
         with self._lock:
             self._sweep_messages(state)
-            index = state["index"]
-            if index is None or len(index) == 0 or index.dimensions != len(vector):
-                return []
-            allowed = None
-            if session_id is not None or user_id is not None:
+            held = state["held"]
+            scoped = session_id is not None or user_id is not None
+
+            def scope(_: str) -> list[int]:
                 chat = self._chat
                 pool = chat.by_session.get(session_id, ()) if session_id is not None else chat.by_id.values()
-                allowed = np.array(
-                    [
-                        state["vectors"][m.id][0]
-                        for m in pool
-                        if m.id in state["vectors"] and (user_id is None or m.user_id == user_id)
-                    ],
-                    dtype=np.int64,
-                )
-            keys, scores = index.search(vector, limit, allowed=allowed)
-            by_id = self._chat.by_id
-            return [
-                (by_id[state["ids"][k]], float(s)) for k, s in zip(keys.tolist(), scores.tolist()) if k in state["ids"]
-            ]
+                mine = (m for m in pool if user_id is None or m.user_id == user_id)
+                return [held.vectors[m.id][0] for m in mine if m.id in held.vectors]
 
+            by_id = self._chat.by_id
+            return [(by_id[i], s) for i, s in held.search(vector, [MESSAGES], limit, scope if scoped else None)]

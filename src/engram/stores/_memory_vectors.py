@@ -1,13 +1,13 @@
 """Vector storage and search for the in-process backend (mixed into ``MemoryStore``).
 
-Each vector remembers the content it embeds; a vector whose entry was deleted
-or whose content changed is stale, is never returned, and is dropped when a
-search or count meets it. So the entry primitives need no hooks.
+The vectors are :class:`~engram.stores._held_vectors.HeldVectors` by entry
+``(namespace, key)``: a vector whose entry was deleted or whose content
+changed is stale, is never returned, and is dropped when a search or count
+meets it. So the entry primitives need no hooks.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -18,8 +18,9 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex
+from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores._filters import is_live, metadata_matches
+from engram.stores._held_vectors import HeldVectors
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 Ident = tuple[str, str]
@@ -30,45 +31,27 @@ class MemoryVectors:
 
     vector_exact_max: int = DEFAULT_EXACT_MAX
     _entries: dict[Ident, Entry]
+    _lock: Any
+    url: str
+    put_entries: Any
 
     def _vstate(self) -> dict[str, Any]:
+        """``model`` (the store's one, shared with message vectors), ``held``, its ``vectors``, ``lock``."""
         state = self.__dict__.get("_vectors_state")
         if state is None:
+            held = HeldVectors(exact_max=self.vector_exact_max)
             state = self.__dict__.setdefault(
-                "_vectors_state",
-                {
-                    "model": None,
-                    "vectors": {},  # ident -> (key in index, content, vector)
-                    "idents": {},  # key in index -> ident
-                    "indexes": {},  # namespace -> VectorIndex
-                    "keys": itertools.count(1),
-                    "lock": threading.RLock(),
-                },
+                "_vectors_state", {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
             )
+        state["held"].engine.exact_max = self.vector_exact_max  # set on the store after it opened
         return state
 
     def _fresh(self, ident: Ident, content: str) -> bool:
         entry = self._entries.get(ident)
         return entry is not None and entry.content == content
 
-    def _drop(self, state: dict[str, Any], idents: Sequence[Ident]) -> None:
-        by_ns: dict[str, list[int]] = {}
-        for ident in idents:
-            held = state["vectors"].pop(ident, None)
-            if held is not None:
-                state["idents"].pop(held[0], None)
-                by_ns.setdefault(ident[0], []).append(held[0])
-        for ns, keys in by_ns.items():
-            if ns in state["indexes"]:
-                state["indexes"][ns].remove(keys)
-
     def _sweep(self, state: dict[str, Any], namespace: str | None) -> None:
-        stale = [
-            ident
-            for ident, (_, content, _) in state["vectors"].items()
-            if (namespace is None or ident[0] == namespace) and not self._fresh(ident, content)
-        ]
-        self._drop(state, stale)
+        state["held"].sweep(self._fresh, namespace)
 
     def vector_model(self) -> VectorModel | None:
         return self._vstate()["model"]
@@ -77,7 +60,7 @@ class MemoryVectors:
         recorded = state["model"]
         if recorded is not None and recorded != model:
             raise ConfigError(
-                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "  # type: ignore[attr-defined]
+                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
                 f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed every entry"
             )
 
@@ -85,61 +68,43 @@ class MemoryVectors:
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]  (one lock: no reader sees one without the other)
+        with self._lock, state["lock"]:  # one lock: no reader sees one without the other
             if vectors:
                 self._check_vector_model(state, model)  # before anything changes: all or nothing
-            stored = self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            stored = self.put_entries(entries, now=now)
             if vectors:
                 self.put_vectors(vectors, model=model)
         return stored
 
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._check_vector_model(state, model)
             if state["model"] is None:
                 state["model"] = model
             stored = 0
             for item in items:
                 ident = (item.namespace, item.key)
-                if not self._fresh(ident, item.content):
-                    continue
-                held = state["vectors"].get(ident)
-                key = held[0] if held else next(state["keys"])
-                vector = np.ascontiguousarray(item.vector, dtype=np.float32)
-                state["vectors"][ident] = (key, item.content, vector)
-                state["idents"][key] = ident
-                index = state["indexes"].get(item.namespace)
-                if index is None:
-                    index = state["indexes"][item.namespace] = VectorIndex(
-                        model.dimensions, exact_max=self.vector_exact_max
-                    )
-                index.upsert([key], vector.reshape(1, -1))
-                stored += 1
+                if self._fresh(ident, item.content):
+                    state["held"].put(ident, item.content, item.vector)
+                    stored += 1
         return stored
 
     def clear_vectors(self) -> int:
         state = self._vstate()
         with state["lock"]:
-            n = len(state["vectors"])
-            state["vectors"].clear()
-            state["idents"].clear()
-            state["indexes"].clear()
             state["model"] = None
-        return n
+            return state["held"].clear()
 
     def count_vectors(self, namespace: str | None) -> int:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
-            if namespace is None:
-                return len(state["vectors"])
-            index = state["indexes"].get(namespace)
-            return 0 if index is None else len(index)
+            return len(state["vectors"]) if namespace is None else state["held"].counts.get(namespace, 0)
 
     def get_vectors(self, idents: Sequence[Ident]) -> dict[Ident, np.ndarray]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             found = {}
             for ident in idents:
                 held = state["vectors"].get(ident)
@@ -150,7 +115,7 @@ class MemoryVectors:
     def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         wanted = set(digests)
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             found = {}
             for ident, (_, content, vector) in state["vectors"].items():
                 if self._fresh(ident, content):
@@ -161,7 +126,7 @@ class MemoryVectors:
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
             missing = [
                 e
@@ -181,28 +146,17 @@ class MemoryVectors:
         now: datetime,
     ) -> list[tuple[Entry, float]]:
         state = self._vstate()
-        with self._lock, state["lock"]:  # type: ignore[attr-defined]
+        with self._lock, state["lock"]:
             self._sweep(state, namespace)
-            names = [namespace] if namespace is not None else list(state["indexes"])
-            found: list[tuple[Entry, float]] = []
-            for ns in names:
-                index = state["indexes"].get(ns)
-                if index is None or len(index) == 0 or index.dimensions != len(vector):
-                    continue
-                allowed = None
-                if metadata:
-                    allowed = np.array(
-                        [
-                            held[0]
-                            for ident, held in state["vectors"].items()
-                            if ident[0] == ns and metadata_matches(self._entries[ident].metadata, metadata)
-                        ],
-                        dtype=np.int64,
-                    )
-                keys, scores = index.search(vector, limit + 8, allowed=allowed)
-                for key, score in zip(keys.tolist(), scores.tolist()):
-                    entry = self._entries.get(state["idents"].get(key, ("", "")))
-                    if entry is not None and is_live(entry, now):
-                        found.append((entry, float(score)))
-        found.sort(key=lambda pair: -pair[1])
+            held = state["held"]
+            names = [namespace] if namespace is not None else list(held.counts)
+
+            def allowed(ns: str) -> list[int]:
+                return held.keys(lambda i: i[0] == ns and metadata_matches(self._entries[i].metadata, metadata))
+
+            found = []
+            for ident, score in held.search(vector, names, limit + 8, allowed if metadata else None):
+                entry = self._entries.get(ident)
+                if entry is not None and is_live(entry, now):
+                    found.append((entry, score))
         return found[:limit]

@@ -7,7 +7,7 @@ a deleted session -- by ``ON DELETE CASCADE``) under the store's one model
 ``engram_message_vector_changes`` by a deferred constraint trigger under an
 advisory lock, as entry vector changes are (see
 :mod:`engram.stores._postgres_vectors`), and searches run on the in-process
-index of :mod:`engram.stores._message_vector_log`.
+engine (see :mod:`engram.stores._vector_log`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.stores import _postgres_chat_sql as cq
 from engram.stores import _postgres_vectors as vq
-from engram.stores._message_vector_log import LoggedMessageVectors
+from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores._vector_log import CHANGE_LOG_KEEP, from_blob, model_mismatch, to_blob
 from engram.stores.base import MessageVectorItem, VectorModel
 

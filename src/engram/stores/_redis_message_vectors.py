@@ -8,7 +8,7 @@ vector is written only while its message still holds the content embedded;
 the message-deleting scripts (history deletion, prune, deleted sessions)
 drop the vectors of the messages they remove and log that (``log_removals``
 in :mod:`engram.stores._redis_chat_lua`). Searches run on the in-process
-index of :mod:`engram.stores._message_vector_log`; a session/user scope is
+engine (see :mod:`engram.stores._vector_log`); a session/user scope is
 read from the conversation's client-side scope cache (seq -> id, session,
 user), kept coherent by the removal log.
 """
@@ -22,23 +22,24 @@ from typing import Any
 import numpy as np
 
 from engram.models import Message
-from engram.stores._message_vector_log import LoggedMessageVectors
-from engram.stores._vector_log import CHANGE_LOG_KEEP, model_mismatch
+from engram.stores._redis_vectors import RECORD_MODEL_LUA
+from engram.stores._vector_log import (
+    CHANGE_LOG_KEEP,
+    LoggedMessageVectors,
+    model_mismatch,
+)
 from engram.stores.base import MessageVectorItem, VectorModel
 
 # ARGV: P (the prefix), model name, dimensions, log records to keep,
 #       then per vector: message id, content, vector (base64).
 # Returns the number stored, or {-1, name, dimensions} when the store holds another model.
-PUT_MESSAGE_VECTORS = """
+PUT_MESSAGE_VECTORS = (
+    """
 local P, keep = ARGV[1], tonumber(ARGV[4])
 local mk = P .. ':vec:model'
-local m = redis.call('HMGET', mk, 'name', 'dimensions')
-if not m[1] then
-  redis.call('HSET', mk, 'name', ARGV[2], 'dimensions', ARGV[3])
-elseif m[1] ~= ARGV[2] or m[2] ~= ARGV[3] then
-  return {-1, m[1], m[2]}
-end
-local mv, log = P .. ':msgvec', P .. ':msgvec:log'
+"""
+    + RECORD_MODEL_LUA
+    + """local mv, log = P .. ':msgvec', P .. ':msgvec:log'
 local stored = 0
 for i = 5, #ARGV, 3 do
   local msg = redis.call('HMGET', P .. ':msg:' .. ARGV[i], 'content', 'seq')
@@ -56,6 +57,7 @@ if size > keep then
 end
 return stored
 """
+)
 
 BATCH = 500  # vectors per script call
 

@@ -32,19 +32,27 @@ from engram.stores._redis_layout import TAIL_START, namespace_of_tail
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
-# ARGV: P ("prefix:"), model name, dimensions, log records to keep,
-#       then per vector: tail, namespace, content, content hash (hex), vector (base64).
-# Returns the number stored, or {-1, name, dimensions} when the store holds another model.
-PUT_VECTORS = """
-local P, keep = ARGV[1], tonumber(ARGV[4])
-local mk = P .. 'vec:model'
+# Records the model (ARGV[2], ARGV[3]) in the hash ``mk`` or returns {-1, name, dimensions} when
+# the store holds another one: the first lines of both vector-writing scripts.
+RECORD_MODEL_LUA = """
 local m = redis.call('HMGET', mk, 'name', 'dimensions')
 if not m[1] then
   redis.call('HSET', mk, 'name', ARGV[2], 'dimensions', ARGV[3])
 elseif m[1] ~= ARGV[2] or m[2] ~= ARGV[3] then
   return {-1, m[1], m[2]}
 end
-local stored = 0
+"""
+
+# ARGV: P ("prefix:"), model name, dimensions, log records to keep,
+#       then per vector: tail, namespace, content, content hash (hex), vector (base64).
+# Returns the number stored, or {-1, name, dimensions} when the store holds another model.
+PUT_VECTORS = (
+    """
+local P, keep = ARGV[1], tonumber(ARGV[4])
+local mk = P .. 'vec:model'
+"""
+    + RECORD_MODEL_LUA
+    + """local stored = 0
 for i = 5, #ARGV, 5 do
   local tail, ns = ARGV[i], ARGV[i + 1]
   local ek = P .. 'entry:' .. tail
@@ -66,6 +74,7 @@ if size > keep then
 end
 return stored
 """
+)
 
 BATCH = 500  # vectors per script call
 
@@ -88,6 +97,10 @@ class RedisVectors(LoggedVectors):
     _translated: Any
     _hashes: Any
     _put_vectors_script: Any
+    put_entries: Any
+    _entry_args: Any
+    _put_entry: Any
+    _stored_entries: Any
 
     def _tails(self) -> dict[int, str]:
         return self.__dict__.setdefault("_vector_tails", {})
@@ -121,7 +134,7 @@ class RedisVectors(LoggedVectors):
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         if not vectors:
-            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
+            return self.put_entries(entries, now=now)
         import redis
 
         batches = list(self._vector_args(vectors, model))
@@ -136,15 +149,15 @@ class RedisVectors(LoggedVectors):
                         raise model_mismatch(self.url, VectorModel(h["name"], int(h["dimensions"])), model)
                     pipe.multi()
                     for e in entries:
-                        keys, args = self._entry_args(e, now)  # type: ignore[attr-defined]
-                        self._put_entry(keys=keys, args=args, client=pipe)  # type: ignore[attr-defined]
+                        keys, args = self._entry_args(e, now)
+                        self._put_entry(keys=keys, args=args, client=pipe)
                     for args in batches:
                         self._put_vectors_script(keys=[], args=args, client=pipe)
                     results = pipe.execute()
                     break
                 except redis.WatchError:
                     continue  # the model was recorded meanwhile: check again
-        return self._stored_entries(entries, results[: len(entries)])  # type: ignore[attr-defined]
+        return self._stored_entries(entries, results[: len(entries)])
 
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         stored = 0
@@ -171,7 +184,7 @@ class RedisVectors(LoggedVectors):
         return n
 
     def _vector_namespaces_known(self) -> list[str]:
-        return list(self._vl_state()["indexes"])
+        return list(self._vector_engine().indexes)
 
     def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         if not idents:

@@ -1,26 +1,23 @@
-"""Vector storage and search for the SQLite backend (mixed into ``SQLiteStore``).
+"""Vector storage of the SQLite backend (mixed into ``SQLiteStore``): SQL, primitives, graph files.
 
-Vectors live in ``entry_vectors`` (float32 BLOBs keyed by the entry's rowid);
-searches run on an in-memory :class:`~engram.search.vector.VectorIndex` per
-namespace, loaded on first use and kept for the life of the store. Every
-change to ``entry_vectors`` is logged by triggers in ``vector_changes``;
-before each search the store reads the log past the last sequence number it
-has seen (one indexed lookup when nothing changed) and applies just those
-changes, so writes from other processes on the same file are visible to the
-next search.
+Vectors live in ``entry_vectors`` (float32 BLOBs keyed by the entry's
+rowid); every change to it is logged by triggers in ``vector_changes``.
+Searches run on the one vector engine (:mod:`engram.stores._vector_log`,
+:mod:`engram.search.vector`): an index per namespace, loaded on first use
+and kept for the life of the store, that takes the changes logged since it
+last looked (by any process) before each search.
 
 A namespace big enough for an HNSW graph has it saved in ``<db>.vectors/``
-(:mod:`engram.stores._vector_files`) with the sequence number it reflects:
-a new process loads the graph, replays only the changes logged since, and
-saves it again once it has applied enough of them (or when closed). Bulk
-writes (``store_many``, import, reindex, copy) bring a big namespace's graph
-up to date as they go, so the build is paid by the bulk job, not by the
-first search after it.
+(:mod:`engram.stores._vector_files`) with the sequence number it reflects,
+through the engine's graph hook (:class:`GraphFiles`): a new process loads
+the graph, replays only the changes logged since, and saves it again once it
+has applied enough of them (or when closed). Bulk writes (``store_many``,
+import, reindex, copy) bring a big namespace's graph up to date as they go,
+so the build is paid by the bulk job, not by the first search after it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -33,27 +30,29 @@ from engram._time import to_iso
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import DEFAULT_EXACT_MAX, VectorIndex, ann_available, merge_top
+from engram.search.vector import (
+    CHANGE_LOG_KEEP,
+    VectorEngine,
+    VectorIndex,
+    ann_available,
+    from_blob,
+    to_blob,
+)
 from engram.stores import _sql
 from engram.stores._vector_files import VectorFiles, save_threshold
+from engram.stores._vector_log import LoggedVectors
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
-# Keep this many change-log rows; a process further behind reloads from scratch.
-CHANGE_LOG_KEEP = 100_000
+__all__ = ["BULK_SYNC", "CHANGE_LOG_KEEP", "GraphFiles", "SQLiteVectors"]
+
 _CHUNK = 500  # bound parameters per IN (...) list
 # A write of at least this many vectors into one namespace brings its HNSW
 # graph up to date right away (when the namespace is big enough for one):
 # store_many, import and copy write 1000 at a time, reindex 4 embedding
 # batches (256 by default).
 BULK_SYNC = 256
-
-
-def _blob(vector: np.ndarray) -> bytes:
-    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
-
-
-def _vec(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<f4")
+_blob = to_blob
+_vec = from_blob
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -61,32 +60,100 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + size]
 
 
-class SQLiteVectors:
-    """The VECTOR primitives of ``SQLiteStore``; uses its ``_write``/``_read``/``_entry``."""
+def read_in(
+    read: Any, what: str, sql: str, keys: Sequence[Any], before: Sequence[Any] = (), after: Sequence[Any] = ()
+) -> list[Any]:
+    """Rows of ``sql`` (its ``{marks}`` an ``IN`` list) over ``keys``, a bounded chunk of parameters at a time."""
+    rows: list[Any] = []
+    for part in _chunks(list(keys)):
+        rows.extend(read(what, sql.format(marks=",".join("?" * len(part))), [*before, *part, *after]))
+    return rows
 
-    vector_exact_max: int = DEFAULT_EXACT_MAX
+
+class GraphFiles:
+    """The engine's graph hook of a SQLite store: HNSW graphs saved in ``<db>.vectors/``."""
+
+    def __init__(self, backend: SQLiteVectors):
+        self.backend = backend
+
+    def load(self, engine: VectorEngine, namespace: str, dimensions: int) -> VectorIndex | None:
+        """The namespace's saved HNSW graph brought up to the engine's sequence number, or None."""
+        backend = self.backend
+        files = backend._vector_files()
+        if files is None or not ann_available() or not files.versions(namespace):
+            return None
+        model = backend.vector_model()
+        if model is None or model.dimensions != dimensions:
+            return None
+        seen = engine.seq or 0
+        newest, oldest = engine.rows.head()
+        loaded = files.load(namespace, model, exact_max=engine.exact_max, max_hwm=newest)
+        if loaded is None:
+            return None
+        index, hwm = loaded
+        if hwm < seen:
+            if oldest is None or oldest > hwm + 1:
+                return None  # the log no longer reaches back to the graph's mark: rebuild
+            changed = {key for ns, key in engine.rows.changes(hwm, seen) if ns == namespace}
+            engine.apply(namespace, index, sorted(changed))
+        # Cheap sanity check: as many live vectors as the database holds, unless it changed meanwhile.
+        count, now = backend._read(
+            "counting vectors",
+            "SELECT (SELECT count(*) FROM entry_vectors WHERE namespace = ?), (SELECT max(seq) FROM vector_changes)",
+            (namespace,),
+        )[0]
+        if (now or 0) == max(seen, hwm) and count != len(index):
+            return None
+        if index.changes >= save_threshold(len(index)):
+            backend._save_index(namespace, index)
+        return index
+
+    def built(self, engine: VectorEngine, namespace: str, index: VectorIndex) -> None:
+        files = self.backend._vector_files()
+        if index.uses_ann:
+            self.backend._save_index(namespace, index)  # built once, not by every process
+        elif files is not None and files.versions(namespace):
+            files.remove(namespace)  # small again (or unreadable): nothing worth keeping
+
+    def refreshed(self, engine: VectorEngine, namespace: str, index: VectorIndex) -> None:
+        if index.uses_ann and index.changes >= save_threshold(len(index)):
+            self.backend._save_index(namespace, index)
+        elif not index.uses_ann and index.changes:
+            files = self.backend._vector_files()
+            if files is not None and files.versions(namespace):
+                files.remove(namespace)  # shrank below the size (a namespace deleted): no graph to keep
+
+
+class SQLiteVectors(LoggedVectors):
+    """The VECTOR primitives of ``SQLiteStore``; uses its ``_write``/``_read``."""
+
+    _read: Any
+    _write: Any
+    _local: Any
+    put_entries: Any
+    path: Any
+    url: str
+
+    def _vector_graphs(self) -> GraphFiles:
+        return GraphFiles(self)
 
     def _vector_state(self) -> dict[str, Any]:
-        state = self.__dict__.get("_vstate")
-        if state is None:
-            state = self.__dict__.setdefault(
-                "_vstate", {"indexes": {}, "seq": None, "files": None, "lock": threading.RLock()}
-            )
-        return state
+        """The engine's state: ``indexes`` (namespace -> loaded index), ``seq``, ``lock``."""
+        return vars(self._vector_engine())
 
     def _vector_files(self) -> VectorFiles | None:
         """Where this database's HNSW graphs are saved (None before schema 4)."""
-        state = self._vector_state()
-        if state["files"] is None:
-            rows = self._read("reading the store id", "SELECT value FROM engram_meta WHERE key = 'store_id'")  # type: ignore[attr-defined]
+        files = self.__dict__.get("_graph_files")
+        if files is None:
+            rows = self._read("reading the store id", "SELECT value FROM engram_meta WHERE key = 'store_id'")
             if not rows:
                 return None
-            state["files"] = VectorFiles(Path(f"{self.path}.vectors"), rows[0][0])  # type: ignore[attr-defined]
-        return state["files"]
+            files = self.__dict__.setdefault("_graph_files", VectorFiles(Path(f"{self.path}.vectors"), rows[0][0]))
+        return files
 
     # -- model ---------------------------------------------------------------
     def vector_model(self) -> VectorModel | None:
-        rows = self._read("reading the vector model", "SELECT name, dimensions FROM vector_model")  # type: ignore[attr-defined]
+        rows = self._read("reading the vector model", "SELECT name, dimensions FROM vector_model")
         return VectorModel(rows[0][0], rows[0][1]) if rows else None
 
     def _check_model(self, conn: Any, model: VectorModel) -> None:
@@ -95,7 +162,7 @@ class SQLiteVectors:
             conn.execute("INSERT INTO vector_model (id, name, dimensions) VALUES (1, ?, ?)", (model.name, model.dimensions))
         elif (row[0], row[1]) != (model.name, model.dimensions):
             raise ConfigError(
-                f"{self.url} holds vectors of {row[0]} ({row[1]} dimensions), not {model.name} "  # type: ignore[attr-defined]
+                f"{self.url} holds vectors of {row[0]} ({row[1]} dimensions), not {model.name} "
                 f"({model.dimensions}): run `engram reindex` to re-embed every entry with the configured embedder"
             )
 
@@ -111,9 +178,9 @@ class SQLiteVectors:
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
     ) -> list[Entry]:
         if not vectors:
-            return self.put_entries(entries, now=now)  # type: ignore[attr-defined]
-        with self._write("storing entries with their vectors"):  # type: ignore[attr-defined]
-            stored = self.put_entries(entries, now=now)  # type: ignore[attr-defined]  (joins this transaction)
+            return self.put_entries(entries, now=now)
+        with self._write("storing entries with their vectors"):
+            stored = self.put_entries(entries, now=now)  # joins this transaction
             n = self._insert_vectors(vectors, model)
         self._after_vector_write(vectors, n, model)  # after the commit: the graphs only see committed changes
         return stored
@@ -122,7 +189,7 @@ class SQLiteVectors:
         rows = [
             (i.namespace, content_hash(i.content), _blob(i.vector), i.namespace, i.key, i.content) for i in items
         ]
-        with self._write(f"storing {len(items)} vectors") as conn:  # type: ignore[attr-defined]
+        with self._write(f"storing {len(items)} vectors") as conn:
             self._check_model(conn, model)
             # Only where the content is still what was embedded: a concurrent
             # update of the entry must not get a vector of the old text.
@@ -138,10 +205,10 @@ class SQLiteVectors:
         return stored
 
     def _after_vector_write(self, items: Sequence[VectorItem], stored: int, model: VectorModel) -> None:
-        if getattr(self._local, "writing", False):  # type: ignore[attr-defined]
+        if getattr(self._local, "writing", False):
             # Inside a transaction (Store.transaction): the graphs may only see committed
             # vectors, so the sync waits for the commit (_after_commit).
-            held = self._local.__dict__.setdefault("after_commit", [])  # type: ignore[attr-defined]
+            held = self._local.__dict__.setdefault("after_commit", [])
             held.append((items, stored, model))
             return
         if stored >= BULK_SYNC and ann_available():
@@ -150,24 +217,24 @@ class SQLiteVectors:
                     self._sync_after_write(ns, model.dimensions)
 
     def _after_commit(self) -> None:
-        held = self._local.__dict__.pop("after_commit", [])  # type: ignore[attr-defined]
+        held = self._local.__dict__.pop("after_commit", [])
         for items, stored, model in held:
             self._after_vector_write(items, stored, model)
 
     def _sync_after_write(self, namespace: str, dimensions: int) -> None:
         """Bring a big namespace's HNSW graph up to date after a bulk write (build it when it crossed the size)."""
-        state = self._vector_state()
-        with state["lock"]:
-            if namespace not in state["indexes"]:
+        engine = self._vector_engine()
+        with engine.lock:
+            if namespace not in engine.indexes:
                 files = self._vector_files()
                 if files is None or not files.versions(namespace):
-                    n = self._read(  # type: ignore[attr-defined]
+                    n = self._read(
                         "counting vectors", "SELECT count(*) FROM entry_vectors WHERE namespace = ?", (namespace,)
                     )[0][0]
                     if n <= self.vector_exact_max:
                         return  # exact: loads in milliseconds when first searched
-            self._refresh(save=False)
-            index = self._index(namespace, dimensions)
+            engine.refresh(notify=False)
+            index = engine.index(namespace, dimensions)
             # Saved now only when much has changed since; otherwise when closed.
             if index.uses_ann and index.changes >= max(save_threshold(len(index)), len(index) // 4):
                 self._save_index(namespace, index)
@@ -176,53 +243,38 @@ class SQLiteVectors:
         files = self._vector_files()
         model = self.vector_model()
         if files is not None and model is not None and model.dimensions == index.dimensions:
-            files.save(namespace, index, self._vector_state()["seq"], model)
+            files.save(namespace, index, self._vector_engine().seq or 0, model)
 
     def save_vector_indexes(self) -> None:
         """Save the HNSW graphs that took enough changes since they were loaded or saved (on close)."""
-        state = self._vector_state()
-        with state["lock"]:
-            if state["seq"] is None:
+        engine = self._vector_engine()
+        with engine.lock:
+            if engine.seq is None:
                 return
-            for ns, index in list(state["indexes"].items()):
+            for ns, index in list(engine.indexes.items()):
                 if index.uses_ann and index.changes >= save_threshold(len(index)):
                     self._save_index(ns, index)
 
     def clear_vectors(self) -> int:
-        with self._write("dropping vectors") as conn:  # type: ignore[attr-defined]
+        with self._write("dropping vectors") as conn:
             n = conn.execute("SELECT count(*) FROM entry_vectors").fetchone()[0]
             conn.execute("DELETE FROM entry_vectors")
             conn.execute("DELETE FROM vector_model")
-        state = self._vector_state()
-        with state["lock"]:
-            state["indexes"].clear()
+        engine = self._vector_engine()
+        with engine.lock:
+            self._vl_forget()
             files = self._vector_files()
             if files is not None:
                 files.remove()
         return n
 
     # -- reads -------------------------------------------------------------------
-    def count_vectors(self, namespace: str | None) -> int:
-        if namespace is None:
-            rows = self._read("counting vectors", "SELECT count(*) FROM entry_vectors")  # type: ignore[attr-defined]
-        else:
-            state = self._vector_state()
-            with state["lock"]:
-                self._refresh()
-                index = state["indexes"].get(namespace)
-                if index is not None:
-                    return len(index)
-            rows = self._read(  # type: ignore[attr-defined]
-                "counting vectors", "SELECT count(*) FROM entry_vectors WHERE namespace = ?", (namespace,)
-            )
-        return rows[0][0]
-
     def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         found: dict[tuple[str, str], np.ndarray] = {}
         for part in _chunks(list(idents), 250):
             where = " OR ".join("(e.namespace = ? AND e.key = ?)" for _ in part)
             params = [x for ident in part for x in ident]
-            rows = self._read(  # type: ignore[attr-defined]
+            rows = self._read(
                 "reading vectors",
                 f"SELECT e.namespace, e.key, v.vector FROM entries e JOIN entry_vectors v ON v.rowid = e.rowid WHERE {where}",
                 params,
@@ -231,15 +283,8 @@ class SQLiteVectors:
         return found
 
     def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
-        for part in _chunks(list(set(digests))):
-            rows = self._read(  # type: ignore[attr-defined]
-                "reading vectors",
-                f"SELECT content_hash, vector FROM entry_vectors WHERE content_hash IN ({','.join('?' * len(part))})",
-                list(part),
-            )
-            found.update({bytes(r[0]): _vec(r[1]).copy() for r in rows})
-        return found
+        sql = "SELECT content_hash, vector FROM entry_vectors WHERE content_hash IN ({marks})"
+        return {bytes(r[0]): _vec(r[1]).copy() for r in read_in(self._read, "reading vectors", sql, list(set(digests)))}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
         from engram.stores.sqlite import _entry
@@ -248,7 +293,7 @@ class SQLiteVectors:
         scope = "" if namespace is None else " AND e.namespace = ?"
         while True:
             params: list[Any] = [last] + ([] if namespace is None else [namespace]) + [batch_size]
-            rows = self._read(  # type: ignore[attr-defined]
+            rows = self._read(
                 "reading entries to embed",
                 f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e"
                 f" WHERE e.rowid > ?{scope} AND NOT EXISTS (SELECT 1 FROM entry_vectors v WHERE v.rowid = e.rowid)"
@@ -260,170 +305,59 @@ class SQLiteVectors:
             yield [_entry(r) for r in rows]
             last = rows[-1][8]
 
-    # -- the in-memory indexes ---------------------------------------------------
-    def _refresh(self, *, save: bool = True) -> None:
-        """Apply changes logged since the last look (by any process) to the loaded indexes.
-
-        With ``save``, a graph that took enough changes is saved again.
-        """
-        state = self._vector_state()
-        seq = self._read("reading vector changes", "SELECT max(seq) FROM vector_changes")[0][0] or 0  # type: ignore[attr-defined]
-        seen = state["seq"]
-        if seen is not None and seq == seen:
-            return
-        if seen is None or not state["indexes"]:
-            state["seq"] = seq
-            state["indexes"].clear()
-            return
-        oldest = self._read("reading vector changes", "SELECT min(seq) FROM vector_changes")[0][0]  # type: ignore[attr-defined]
-        if oldest is None or oldest > seen + 1 or seq < seen:
-            state["indexes"].clear()  # fell behind the kept log (or the file was replaced): reload lazily
-            state["seq"] = seq
-            return
-        changes = self._read(  # type: ignore[attr-defined]
+    # -- the primitives of LoggedVectors ---------------------------------------------
+    def _vl_head(self) -> tuple[int, int | None]:
+        newest, oldest = self._read(
             "reading vector changes",
-            "SELECT DISTINCT namespace, entry_rowid FROM vector_changes WHERE seq > ? AND seq <= ?",
-            (seen, seq),
-        )
-        by_namespace: dict[str, list[int]] = {}
-        for ns, rowid in changes:
-            if ns in state["indexes"]:
-                by_namespace.setdefault(ns, []).append(rowid)
-        for ns, rowids in by_namespace.items():
-            self._apply(ns, state["indexes"][ns], rowids)
-        state["seq"] = seq
-        if save:
-            for ns in by_namespace:
-                index = state["indexes"][ns]
-                if index.uses_ann and index.changes >= save_threshold(len(index)):
-                    self._save_index(ns, index)
-                elif (
-                    not index.uses_ann and index.changes and (files := self._vector_files()) is not None
-                    and files.versions(ns)
-                ):
-                    files.remove(ns)  # shrank below the size (a namespace deleted): no graph to keep
-
-    def _apply(self, namespace: str, index: VectorIndex, rowids: Sequence[int]) -> None:
-        """Make ``index`` hold the current vectors of ``rowids`` (or not hold them, when gone)."""
-        current: dict[int, bytes] = {}
-        for part in _chunks(list(rowids)):
-            rows = self._read(  # type: ignore[attr-defined]
-                "reading vectors",
-                f"SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({','.join('?' * len(part))})",
-                [namespace, *part],
-            )
-            current.update({r[0]: r[1] for r in rows})
-        index.remove([r for r in rowids if r not in current])
-        if current:
-            keys = list(current)
-            index.upsert(keys, np.vstack([_vec(current[k]) for k in keys]))
-
-    def _load_saved(self, namespace: str, dimensions: int) -> VectorIndex | None:
-        """The namespace's saved HNSW graph brought up to the seen sequence number, or None."""
-        files = self._vector_files()
-        if files is None or not ann_available() or not files.versions(namespace):
-            return None
-        model = self.vector_model()
-        if model is None or model.dimensions != dimensions:
-            return None
-        seen = self._vector_state()["seq"]
-        newest, oldest = self._read(  # type: ignore[attr-defined]
-            "reading vector changes", "SELECT max(seq), min(seq) FROM vector_changes"
+            # Two subqueries: SQLite answers a lone max() or min() from the key, both together by a scan.
+            "SELECT (SELECT max(seq) FROM vector_changes), (SELECT min(seq) FROM vector_changes)",
         )[0]
-        loaded = files.load(namespace, model, exact_max=self.vector_exact_max, max_hwm=newest or 0)
-        if loaded is None:
-            return None
-        index, hwm = loaded
-        if hwm < seen:
-            if oldest is None or oldest > hwm + 1:
-                return None  # the log no longer reaches back to the graph's mark: rebuild
-            rows = self._read(  # type: ignore[attr-defined]
+        return newest or 0, oldest
+
+    def _vl_changes(self, after: int, upto: int) -> list[tuple[str, int]]:
+        return [
+            (r[0], r[1])
+            for r in self._read(
                 "reading vector changes",
-                "SELECT DISTINCT entry_rowid FROM vector_changes WHERE namespace = ? AND seq > ? AND seq <= ?",
-                (namespace, hwm, seen),
+                "SELECT DISTINCT namespace, entry_rowid FROM vector_changes WHERE seq > ? AND seq <= ?",
+                (after, upto),
             )
-            self._apply(namespace, index, [r[0] for r in rows])
-        # Cheap sanity check: as many live vectors as the database holds, unless it changed meanwhile.
-        count, now = self._read(  # type: ignore[attr-defined]
-            "counting vectors",
-            "SELECT (SELECT count(*) FROM entry_vectors WHERE namespace = ?), (SELECT max(seq) FROM vector_changes)",
-            (namespace,),
-        )[0]
-        if (now or 0) == max(seen, hwm) and count != len(index):
-            return None
-        return index
+        ]
 
-    def _index(self, namespace: str, dimensions: int) -> VectorIndex:
-        state = self._vector_state()
-        index = state["indexes"].get(namespace)
-        if index is None or index.dimensions != dimensions:
-            index = self._load_saved(namespace, dimensions)
-            if index is None:
-                rows = self._read(  # type: ignore[attr-defined]
-                    "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
-                )
-                index = VectorIndex(dimensions, exact_max=self.vector_exact_max)
-                if rows:
-                    keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimensions)
-                    index.upsert(keys, matrix)
-                files = self._vector_files()
-                if index.uses_ann:
-                    self._save_index(namespace, index)  # built once, not by every process
-                elif files is not None and files.versions(namespace):
-                    files.remove(namespace)  # small again (or unreadable): nothing worth keeping
-            elif index.changes >= save_threshold(len(index)):
-                self._save_index(namespace, index)
-            state["indexes"][namespace] = index
-        return index
+    def _vl_vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
+        if keys is None:
+            rows = self._read(
+                "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
+            )
+            return [(r[0], r[1]) for r in rows]
+        sql = "SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({marks})"
+        return [(r[0], r[1]) for r in read_in(self._read, "reading vectors", sql, keys, before=[namespace])]
 
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        *,
-        namespace: str | None,
-        metadata: MetadataFilter,
-        limit: int,
-        now: datetime,
-    ) -> list[tuple[Entry, float]]:
+    def _vl_namespaces(self) -> list[str]:
+        return [r[0] for r in self._read("listing namespaces", "SELECT DISTINCT namespace FROM entry_vectors")]
+
+    def _vl_allowed(self, namespace: str, metadata: MetadataFilter, now: datetime) -> list[int]:
+        clause, params = _sql.metadata_conditions(metadata)
+        rows = self._read(
+            "filtering by metadata",
+            f"SELECT e.rowid FROM entries e WHERE e.namespace = ? AND {_sql.LIVE} AND {clause}",
+            [namespace, to_iso(now), *params],
+        )
+        return [r[0] for r in rows]
+
+    def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
         from engram.stores.sqlite import _entry
 
-        state = self._vector_state()
-        iso = to_iso(now)
-        dimensions = len(vector)
-        with state["lock"]:
-            self._refresh()
-            if namespace is None:
-                names = [r[0] for r in self._read("listing namespaces", "SELECT DISTINCT namespace FROM entry_vectors")]  # type: ignore[attr-defined]
-            else:
-                names = [namespace]
-            want = limit + 8  # a few spare for entries that expired since
-            keys: list[np.ndarray] = []
-            scores: list[np.ndarray] = []
-            for ns in names:
-                index = self._index(ns, dimensions)
-                allowed = None
-                if metadata:
-                    clause, params = _sql.metadata_conditions(metadata)
-                    rows = self._read(  # type: ignore[attr-defined]
-                        "filtering by metadata",
-                        f"SELECT e.rowid FROM entries e WHERE e.namespace = ? AND {_sql.LIVE} AND {clause}",
-                        [ns, iso, *params],
-                    )
-                    allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                k, s = index.search(vector, want, allowed=allowed)
-                keys.append(k)
-                scores.append(s)
-        ranked = merge_top(keys, scores, want)
-        if not ranked:
-            return []
-        entries: dict[int, Entry] = {}
-        for part in _chunks([k for k, _ in ranked]):
-            rows = self._read(  # type: ignore[attr-defined]
-                "reading entries",
-                f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e"
-                f" WHERE e.rowid IN ({','.join('?' * len(part))}) AND {_sql.LIVE}",
-                [*part, iso],
-            )
-            entries.update({r[8]: _entry(r) for r in rows})
-        return [(entries[k], s) for k, s in ranked if k in entries][:limit]
+        sql = f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e WHERE e.rowid IN ({{marks}}) AND {_sql.LIVE}"
+        return {r[8]: _entry(r) for r in read_in(self._read, "reading entries", sql, keys, after=[to_iso(now)])}
+
+    def _vl_count(self, namespace: str | None) -> int:
+        if namespace is not None:
+            loaded = self._vector_engine().count(namespace)
+            if loaded is not None:
+                return loaded
+            sql = "SELECT count(*) FROM entry_vectors WHERE namespace = ?"
+            rows = self._read("counting vectors", sql, (namespace,))
+        else:
+            rows = self._read("counting vectors", "SELECT count(*) FROM entry_vectors")
+        return rows[0][0]

@@ -23,7 +23,7 @@ answers faster from ~5k vectors. But an HNSW graph costs ~0.3-1.3 ms per
 vector to build (100k in 51 s, 1M in 302 s on both cores; more under load),
 and the exact scan is exact, so the default ``vector_exact_max`` is 20,000,
 where a scan still takes ~1 ms. Stores persist graphs (see
-``engram.stores._vector_files``), so the build is paid once, not per process.
+:mod:`engram.search.vector.engine` and its graph-file hook), so the build is paid once, not per process.
 
 Keys are integers chosen by the store (SQLite's rowid). The index is
 maintained incrementally (``upsert``/``remove``), so a store can keep it
