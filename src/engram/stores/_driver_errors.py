@@ -8,9 +8,10 @@ its driver in ``with translating(TABLE, action, **context):``, as httpx's
 ``Ours(message) from exc``, and an exception no rule matches passes unchanged.
 
 The SQLite table is here (the standard library's driver, used by the store and
-the control plane); a table whose driver is an optional extra lives beside the
-backend that imports it (``POSTGRES_ERRORS`` in ``postgres.py``, ``REDIS_ERRORS``
-in ``redis_store.py``), so this module imports no optional driver.
+the control plane); a table whose driver is an optional extra sits in its
+backend's own errors module (``POSTGRES_ERRORS`` in ``_postgres_errors.py``,
+``REDIS_ERRORS`` in ``_redis_errors.py``), so this module imports no optional
+driver.
 """
 
 from __future__ import annotations
@@ -112,3 +113,12 @@ SQLITE = DriverTable(
         Rule(sqlite3.Error, BackendError, "{action} failed: {exc}"),
     ],
 )
+
+
+def _os_failure(exc: BaseException, action: str, context: Mapping[str, Any]) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return f"{action} failed: {reason}"
+
+
+# The file system, for the stores that are files (the JSON backend).
+FILES = DriverTable("os", [Rule(OSError, BackendError, _os_failure)])
