@@ -6,6 +6,7 @@ URL's scheme.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -175,3 +176,21 @@ def test_the_sqlite_control_database_sits_beside_the_store(tmp_path) -> None:
         assert store.path == tmp_path / "data" / "engram-control.db" and store.path.exists()
     finally:
         store.close()
+
+
+def test_an_entry_point_gives_a_plugin_scheme_its_control_store(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(registry, "BACKENDS", dict(registry.BACKENDS))
+    monkeypatch.setattr(registry, "_entry_points_read", False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    info = tmp_path / "engram_test_control_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: engram-test-control-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent("""
+        [engram.backends]
+        ctldb = engram.stores.memory:MemoryStore
+        [engram.control_stores]
+        ctldb = engram.stores._memory_control:MemoryControlStore
+        sqlite = engram.stores._memory_control:MemoryControlStore
+    """))
+    assert registry.control_store_class("ctldb://") is MemoryControlStore
+    assert registry.control_store_class(f"sqlite:///{tmp_path / 'x.db'}") is SQLiteControlStore  # not replaced

@@ -8,11 +8,13 @@ value: ``"module:Class"``), read the first time a URL names a scheme not known y
 
 A scheme may also name the class of its server control plane (``control``, a
 :class:`~engram.stores.control_base.ControlStore`): the server opens the control
-store of its base URL's scheme through :func:`control_store_class`.
+store of its base URL's scheme through :func:`control_store_class`. A package
+declares one in the ``engram.control_stores`` group (name: the scheme it serves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from engram.stores.base import Store
 from engram.stores.control_base import ControlStore
 
 ENTRY_POINT_GROUP = "engram.backends"
+CONTROL_ENTRY_POINT_GROUP = "engram.control_stores"
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")  # RFC 3986, lower case: URL schemes are matched lower-cased
 _TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -153,6 +156,12 @@ def _read_entry_points() -> None:
         target = f"{point.module}:{point.attr}" if point.attr else point.value
         package = point.dist.name if point.dist is not None else point.module.partition(".")[0]
         BACKENDS[scheme] = Backend(target, point.extras[0] if point.extras else None, package)
+    for point in importlib.metadata.entry_points(group=CONTROL_ENTRY_POINT_GROUP):
+        backend = BACKENDS.get(point.name.lower())
+        if backend is None or backend.control is not None:
+            continue  # a control store joins a scheme that has none; it never replaces one
+        control = f"{point.module}:{point.attr}" if point.attr else point.value
+        BACKENDS[point.name.lower()] = dataclasses.replace(backend, control=control)
 
 
 def known_schemes() -> list[str]:
