@@ -20,7 +20,7 @@ from engram.cli import cli
 from engram.server import keys as api_keys
 from engram.server.control import ControlPlane
 from engram.stores._sqlite_migrate import statements
-from engram.stores.control import MIGRATIONS, ControlStore
+from engram.stores._sqlite_control import MIGRATIONS, SQLiteControlStore
 
 from .conftest import CANARY, LiveServer, World
 
@@ -153,7 +153,7 @@ def test_default_project_admin_cannot_revoke_the_server_admin(world: World) -> N
 
 
 def test_bootstrap_creates_a_server_admin_once(tmp_path: Path) -> None:
-    control = ControlPlane(ControlStore(tmp_path / "control.db"))
+    control = ControlPlane(SQLiteControlStore(tmp_path / "control.db"))
     first = control.bootstrap()
     assert first is not None and first.role == "server_admin" and first.project == "default"
     assert control.authenticate(first.key).is_server_admin
@@ -188,7 +188,7 @@ def _v1_control_db(path: Path) -> dict[str, str]:
 
 def test_migration_keeps_an_upgraded_servers_administrator(tmp_path: Path) -> None:
     plaintexts = _v1_control_db(tmp_path / "control.db")
-    control = ControlPlane(ControlStore(tmp_path / "control.db"))
+    control = ControlPlane(SQLiteControlStore(tmp_path / "control.db"))
     roles = {who: control.authenticate(key).role for who, key in plaintexts.items()}
     assert roles == {
         "first admin key@p-default": "server_admin",

@@ -23,7 +23,7 @@ from engram.cli import cli
 from engram.errors import SecretKeyError
 from engram.server import vault as vault_module
 from engram.server.tenancy import Tenancy
-from engram.stores.control import ControlStore
+from engram.stores._sqlite_control import SQLiteControlStore
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -140,7 +140,7 @@ def _crash_in_store(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(self, *args, **kwargs):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(ControlStore, "replace_ciphertexts", crash)
+    monkeypatch.setattr(SQLiteControlStore, "replace_ciphertexts", crash)
 
 
 def _crash_mid_transaction(monkeypatch: pytest.MonkeyPatch) -> None:

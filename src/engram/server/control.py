@@ -1,7 +1,8 @@
 """The control plane: users, projects, API keys, variables and the transaction log.
 
-Business rules live here, persistence in ``engram.stores.control``; the REST
-routes, the MCP server and the CLI all call this one class.
+Business rules live here; persistence is a ``ControlStore`` (the contract in
+``engram.stores.control_base``) that the backend registry picks by the server's
+URL scheme. The REST routes, the MCP server and the CLI all call this one class.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engram.server.models import (
     Variable,
     VariableInfo,
 )
-from engram.stores.control import ControlStore
+from engram.stores.control_base import ControlStore
 
 if TYPE_CHECKING:  # the vault imports cryptography, which only variables need
     from engram.server.vault import Rotation

@@ -5,10 +5,14 @@ project's queries cannot reach another's rows whatever a route does:
 
 - ``sqlite:///dir/engram.db``: the project named ``default`` is that file
   (so the CLI and the server's default project see the same memories); any
-  other project is ``dir/engram-projects/<project-id>.db``. The control plane
-  is ``dir/engram-control.db``, the secret key file ``dir/engram-secret.key``.
-- ``memory://``: one in-process store per project and an in-memory control plane.
+  other project is ``dir/engram-projects/<project-id>.db``; the secret key
+  file is ``dir/engram-secret.key``.
+- ``memory://``: one in-process store per project.
 - other schemes: not yet a server base (a clear ``ConfigError``).
+
+The control plane's store comes from the backend registry, by the base URL's
+scheme (``control_store_class``): ``dir/engram-control.db`` for SQLite, an
+in-process one for ``memory://``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ from engram.memory import Memory
 from engram.server.control import DEFAULT_PROJECT, ControlPlane
 from engram.server.models import Project
 from engram.stores._files import ensure_directory
-from engram.stores.control import ControlStore
-from engram.stores.registry import scheme_of
+from engram.stores.registry import control_store_class, scheme_of
 
 SERVER_SCHEMES = ("sqlite", "memory")
 
@@ -34,7 +37,6 @@ SERVER_SCHEMES = ("sqlite", "memory")
 class Layout:
     """The files of a server beside its base store (all None for memory://)."""
 
-    control: Path | None
     projects: Path | None
     key_file: Path | None
 
@@ -42,13 +44,12 @@ class Layout:
 def layout(base_url: str) -> Layout:
     scheme = scheme_of(base_url)
     if scheme == "memory":
-        return Layout(None, None, None)
+        return Layout(None, None)
     if scheme == "sqlite":
         from engram.stores.sqlite import parse_sqlite_url
 
         path, _ = parse_sqlite_url(base_url)
         return Layout(
-            control=path.with_name(f"{path.stem}-control.db"),
             projects=path.with_name(f"{path.stem}-projects"),
             key_file=path.with_name(f"{path.stem}-secret.key"),
         )
@@ -85,7 +86,7 @@ class Tenancy:
 
             return Vault.load(secret, self.layout.key_file)
 
-        self.control = ControlPlane(ControlStore(self.layout.control), vault)
+        self.control = ControlPlane(control_store_class(self.base_url).for_server(self.base_url), vault)
         self._memories: dict[str, Memory] = {}
         self._lock = threading.Lock()
 

@@ -53,6 +53,7 @@ from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Entry, Session, Task
 from engram.search.query import Node
+from engram.stores._driver_errors import FILES, translating
 from engram.stores._files import ensure_directory
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
 from engram.stores._json_message_vectors import (
@@ -256,17 +257,14 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
     def _writing(self, *kinds: str) -> Iterator[MemoryStore]:
         with self._lock:
             try:
-                with (self.directory / LOCK_FILE).open("a") as lock:
+                with translating(FILES, f"writing {self.directory}"), (self.directory / LOCK_FILE).open("a") as lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     self._refresh()
                     yield self._mem
                     for kind in kinds:
                         self._save(kind)
-            except OSError as exc:
-                self._loaded = False  # memory may be ahead of the files: reload next time
-                raise BackendError(f"writing {self.directory} failed: {exc.strerror or exc}") from exc
             except BaseException:
-                self._loaded = False
+                self._loaded = False  # memory may be ahead of the files: reload next time
                 raise
 
     def _reading(self) -> MemoryStore:

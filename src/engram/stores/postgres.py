@@ -44,13 +44,14 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from engram.config import DBConnectionSettings, Settings
-from engram.errors import BackendError, ConfigError, Conflict
+from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._postgres_chat import PostgresConversation
+from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
 from engram.stores._postgres_vectors import PostgresVectors
 from engram.stores.base import (
@@ -79,13 +80,6 @@ log = logging.getLogger(__name__)
 PING_AFTER_IDLE_S = 1.0
 
 POOL_KEYS = frozenset(DBConnectionSettings.model_fields)
-HOW_TO_START = (
-    "start PostgreSQL (`sudo service postgresql start`, or `pg_ctlcluster <version> main start`) "
-    "or point ENGRAM_DATABASE_URL (or --db) at a running server"
-)
-TOO_MANY_CLIENTS = "53300"
-INVALID_CATALOG_NAME = "3D000"
-INVALID_PASSWORD = ("28P01", "28000")
 
 
 # -- URL and settings --------------------------------------------------------------
@@ -283,77 +277,6 @@ def rank_tsquery(node: Node) -> str:
     return " | ".join(compile_tsquery(t) for t in terms)
 
 
-# -- errors --------------------------------------------------------------------------
-
-
-def connect_problem(exc: psycopg.Error, where: str, database: str, limit: int) -> str:
-    """What a failed connection means and what to do, by SQLSTATE or, where libpq gives
-    none (errors at connection time carry no SQLSTATE), by the server's message.
-
-    ``limit`` is this process's pool maximum, named when the server is out of slots.
-    """
-    text = _first_line(exc)
-    low = str(exc).lower()
-    state = getattr(exc, "sqlstate", None)
-    if state == TOO_MANY_CLIENTS or "too many clients" in low or "connection slots are reserved" in low or (
-        "too many connections" in low
-    ):
-        return (
-            f"PostgreSQL at {where} has no free connection slot ({text}): the server's max_connections is "
-            f"used up by other clients; each engram process holds at most {limit} (pool_size + max_overflow "
-            "in ENGRAM_DB_CONNECTION_SETTINGS): lower it, run fewer processes, or raise max_connections "
-            "in postgresql.conf"
-        )
-    if state == INVALID_CATALOG_NAME or ("database" in low and "does not exist" in low):
-        return f"PostgreSQL at {where}: database {database!r} does not exist: create it with `createdb {database}`"
-    if state in INVALID_PASSWORD or "authentication failed" in low or "no pg_hba.conf entry" in low:
-        return f"PostgreSQL at {where} refused the login ({text}): check the user and password in the URL"
-    return f"cannot connect to PostgreSQL at {where}: {text}; {HOW_TO_START}"
-
-
-class _Translate:
-    """Translates psycopg errors into the engram error tree, naming the server."""
-
-    def __init__(self, where: str, pool: DBConnectionSettings, diagnose: Any = None):
-        self.where = where
-        self.pool = pool
-        self.diagnose = diagnose  # () -> why a direct connection fails now, or None
-
-    @contextmanager
-    def __call__(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except psycopg_pool.PoolTimeout as exc:
-            # The pool retries failed connections silently until the timeout; say why they fail.
-            problem = self.diagnose() if self.diagnose is not None else None
-            if problem is not None:
-                raise BackendError(f"{action} failed: {problem}") from exc
-            raise BackendError(
-                f"{action} failed: no PostgreSQL connection to {self.where} became free within "
-                f"pool_timeout={self.pool.pool_timeout:g}s (at most {self.pool.pool_size + self.pool.max_overflow} "
-                "connections): raise pool_size/max_overflow in ENGRAM_DB_CONNECTION_SETTINGS, "
-                f"or check that the server is reachable ({HOW_TO_START})"
-            ) from exc
-        except psycopg_pool.PoolClosed as exc:
-            raise BackendError(f"{action} failed: the store for {self.where} is closed") from exc
-        except psycopg.errors.IntegrityError as exc:
-            raise Conflict(f"{action} violates a constraint: {_first_line(exc)}") from exc
-        except psycopg.OperationalError as exc:
-            if getattr(exc, "sqlstate", None) == TOO_MANY_CLIENTS:
-                limit = self.pool.pool_size + self.pool.max_overflow
-                raise BackendError(f"{action} failed: {connect_problem(exc, self.where, '', limit)}") from exc
-            raise BackendError(
-                f"{action} failed: PostgreSQL at {self.where}: {_first_line(exc)}; {HOW_TO_START}"
-            ) from exc
-        except psycopg.Error as exc:
-            raise BackendError(f"{action} failed: PostgreSQL at {self.where}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 # -- the store -------------------------------------------------------------------------
 
 
@@ -374,7 +297,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         parts = urlsplit(conn_url)
         self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
         self._database = parts.path.lstrip("/") or (parts.username or "postgres")
-        self._translated = _Translate(self._where, self.pool_settings, self._diagnose)
+        self._translated = PostgresErrors(self._where, self.pool_settings, self._diagnose)
         self._echo = self.pool_settings.echo
         kwargs: dict[str, Any] = {
             "autocommit": True,

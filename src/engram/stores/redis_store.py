@@ -40,7 +40,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -49,13 +49,15 @@ import redis
 
 from engram._time import from_iso, to_iso
 from engram.config import DBConnectionSettings, Settings
-from engram.errors import BackendError, ConfigError, Conflict, NotFound
+from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
+from engram.stores._driver_errors import translating
 from engram.stores._redis_chat import RedisConversation
+from engram.stores._redis_errors import HOW_TO_START, REDIS_ERRORS
 from engram.stores._redis_message_vectors import RedisMessageVectors
 from engram.stores._redis_runs import RedisRuns
 from engram.stores._redis_vectors import PUT_VECTORS, RedisVectors
@@ -77,10 +79,6 @@ from engram.stores.base import (
 from engram.validation import json_encoder
 
 PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-HOW_TO_START = (
-    "start Redis (`sudo service redis-server start`, or `redis-server --daemonize yes`) "
-    "or point ENGRAM_DATABASE_URL (or --db) at a running server"
-)
 SCAN_BATCH = 200
 # Seconds Redis keeps an expired entry before dropping it: until then it is
 # invisible to reads but still exported, copied and counted as expired, like
@@ -165,11 +163,6 @@ def _task(h: dict[str, str]) -> Task:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class _Scope:
     """The client-side search index of one namespace (or of all of them)."""
 
@@ -238,23 +231,11 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
         return cls(url, pool=settings.db_connection_settings, connect_timeout=settings.db_connect_timeout)
 
     # -- plumbing ----------------------------------------------------------------------
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
+    def _translated(self, action: str) -> AbstractContextManager[None]:
+        """``with self._translated(action):`` translates redis errors by ``REDIS_ERRORS``."""
         if self._closed:
             raise BackendError(f"{action} failed: the store for {self._where} is closed")
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}; {HOW_TO_START}") from exc
-        except redis.ResponseError as exc:
-            if "ENGRAM_NOT_FOUND" in str(exc):
-                raise NotFound(str(exc).split("ENGRAM_NOT_FOUND", 1)[1].strip()) from exc
-            if "ENGRAM_CONFLICT" in str(exc):
-                message = str(exc).split("ENGRAM_CONFLICT", 1)[1].strip()
-                raise Conflict(f"{action} violates a constraint: {message}") from exc
-            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}") from exc
-        except redis.RedisError as exc:
-            raise BackendError(f"{action} failed: Redis at {self._where}: {_first_line(exc)}") from exc
+        return translating(REDIS_ERRORS, action, where=self._where, how_to_start=HOW_TO_START)
 
     def _hashes(self, keys: Sequence[str]) -> list[dict[str, str]]:
         """HGETALL of many keys in one round trip ({} where a key is gone)."""

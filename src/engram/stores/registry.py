@@ -5,10 +5,16 @@ A built-in backend plugs in with one line in ``BACKENDS`` and its module in
 ``register_implementation`` does: at runtime with ``register_backend``, or by
 declaring an entry point in the ``engram.backends`` group (name: the scheme,
 value: ``"module:Class"``), read the first time a URL names a scheme not known yet.
+
+A scheme may also name the class of its server control plane (``control``, a
+:class:`~engram.stores.control_base.ControlStore`): the server opens the control
+store of its base URL's scheme through :func:`control_store_class`. A package
+declares one in the ``engram.control_stores`` group (name: the scheme it serves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from dataclasses import dataclass
@@ -16,8 +22,10 @@ from urllib.parse import urlsplit
 
 from engram.errors import ConfigError, InvalidInput, MissingDependency
 from engram.stores.base import Store
+from engram.stores.control_base import ControlStore
 
 ENTRY_POINT_GROUP = "engram.backends"
+CONTROL_ENTRY_POINT_GROUP = "engram.control_stores"
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")  # RFC 3986, lower case: URL schemes are matched lower-cased
 _TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -28,6 +36,7 @@ class Backend:
     target: str | type[Store]  # "module:Class", or the class itself
     extra: str | None  # the pip extra that installs its driver
     package: str = "engram"  # the distribution to install (with ``extra``) when the import fails
+    control: str | type[ControlStore] | None = None  # its server control-plane store, if it has one
 
     def load(self, scheme: str) -> type[Store]:
         """The backend class, importing its module now.
@@ -35,11 +44,25 @@ class Backend:
         Raises:
             MissingDependency: the module (or a driver it needs) is not installed.
         """
-        if not isinstance(self.target, str):
-            return self.target
-        if not _TARGET.fullmatch(self.target):  # only a plug-in's entry point can get here so
-            raise ConfigError(f"the {scheme}:// backend is declared as {self.target!r}: it must be 'module:Class'")
-        module_name, _, class_name = self.target.partition(":")
+        return self._import(self.target, scheme)
+
+    def load_control(self, scheme: str) -> type[ControlStore]:
+        """The control-plane store class, importing its module now.
+
+        Raises:
+            ConfigError: this backend has none.
+            MissingDependency: the module (or a driver it needs) is not installed.
+        """
+        if self.control is None:
+            raise ConfigError(f"the {scheme}:// backend has no server control plane: the server cannot run on it")
+        return self._import(self.control, scheme)
+
+    def _import(self, target: str | type, scheme: str) -> type:
+        if not isinstance(target, str):
+            return target
+        if not _TARGET.fullmatch(target):  # only a plug-in's entry point can get here so
+            raise ConfigError(f"the {scheme}:// backend is declared as {target!r}: it must be 'module:Class'")
+        module_name, _, class_name = target.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -51,8 +74,12 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {
-    "sqlite": Backend("engram.stores.sqlite:SQLiteStore", None),
-    "memory": Backend("engram.stores.memory:MemoryStore", None),
+    "sqlite": Backend(
+        "engram.stores.sqlite:SQLiteStore", None, control="engram.stores._sqlite_control:SQLiteControlStore"
+    ),
+    "memory": Backend(
+        "engram.stores.memory:MemoryStore", None, control="engram.stores._memory_control:MemoryControlStore"
+    ),
     "postgresql": Backend("engram.stores.postgres:PostgresStore", "postgres"),
     "postgres": Backend("engram.stores.postgres:PostgresStore", "postgres"),
     "redis": Backend("engram.stores.redis_store:RedisStore", "redis"),
@@ -65,17 +92,19 @@ _entry_points_read = False
 
 def register_backend(
     scheme: str, target: str | type[Store], extra: str | None = None, *, package: str | None = None,
-    clobber: bool = False,
+    control: str | type[ControlStore] | None = None, clobber: bool = False,
 ) -> None:
     """Open URLs of ``scheme`` with ``target``: a ``Store`` subclass, or ``"module:Class"``
     imported when such a URL is first opened.
 
     ``extra`` and ``package`` make the hint shown when that import fails
     (``pip install 'package[extra]'``); ``package`` defaults to the target's top-level module.
+    ``control``, a ``ControlStore`` subclass or ``"module:Class"``, lets the server keep its
+    control plane (users, keys, projects, variables, log) in this backend.
 
     Raises:
-        InvalidInput: ``scheme`` is not a URL scheme, or ``target`` is neither a ``Store``
-            subclass nor ``"module:Class"``.
+        InvalidInput: ``scheme`` is not a URL scheme, or ``target`` (``control``) is neither a
+            ``Store`` (``ControlStore``) subclass nor ``"module:Class"``.
         ConfigError: ``scheme`` is registered to another target and ``clobber`` is false.
     """
     if not isinstance(scheme, str) or not _SCHEME.fullmatch(scheme):
@@ -91,9 +120,16 @@ def register_backend(
         top = target.__module__.partition(".")[0]
     else:
         raise InvalidInput(f"backend target {target!r} must be a subclass of engram.stores.base.Store or 'module:Class'")
-    backend = Backend(target, extra, package or top)
+    if control is not None and not (
+        (isinstance(control, str) and _TARGET.fullmatch(control))
+        or (isinstance(control, type) and issubclass(control, ControlStore))
+    ):
+        raise InvalidInput(
+            f"control store {control!r} must be a subclass of engram.stores.control_base.ControlStore or 'module:Class'"
+        )
+    backend = Backend(target, extra, package or top, control)
     existing = BACKENDS.get(scheme)
-    if existing is not None and existing.target != target and not clobber:
+    if existing is not None and (existing.target, existing.control) != (target, control) and not clobber:
         raise ConfigError(
             f"the {scheme}:// scheme is already registered to {_name(existing.target)}: "
             "pass clobber=True to replace it"
@@ -120,6 +156,12 @@ def _read_entry_points() -> None:
         target = f"{point.module}:{point.attr}" if point.attr else point.value
         package = point.dist.name if point.dist is not None else point.module.partition(".")[0]
         BACKENDS[scheme] = Backend(target, point.extras[0] if point.extras else None, package)
+    for point in importlib.metadata.entry_points(group=CONTROL_ENTRY_POINT_GROUP):
+        backend = BACKENDS.get(point.name.lower())
+        if backend is None or backend.control is not None:
+            continue  # a control store joins a scheme that has none; it never replaces one
+        control = f"{point.module}:{point.attr}" if point.attr else point.value
+        BACKENDS[point.name.lower()] = dataclasses.replace(backend, control=control)
 
 
 def known_schemes() -> list[str]:
@@ -137,13 +179,7 @@ def scheme_of(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
 
-def store_class(url: str) -> type[Store]:
-    """The backend class for ``url``, importing its module now.
-
-    Raises:
-        ConfigError: the scheme is unknown.
-        MissingDependency: the backend's driver is not installed.
-    """
+def _backend(url: str) -> tuple[str, Backend]:
     scheme = scheme_of(url)
     backend = BACKENDS.get(scheme)
     if backend is None:
@@ -154,4 +190,26 @@ def store_class(url: str) -> type[Store]:
             f"unknown database URL scheme {scheme!r}: use one of "
             + ", ".join(f"{s}://" for s in known_schemes())
         )
+    return scheme, backend
+
+
+def store_class(url: str) -> type[Store]:
+    """The backend class for ``url``, importing its module now.
+
+    Raises:
+        ConfigError: the scheme is unknown.
+        MissingDependency: the backend's driver is not installed.
+    """
+    scheme, backend = _backend(url)
     return backend.load(scheme)
+
+
+def control_store_class(url: str) -> type[ControlStore]:
+    """The control-plane store class of a server whose base store is ``url``.
+
+    Raises:
+        ConfigError: the scheme is unknown, or its backend has no control-plane store.
+        MissingDependency: the backend's driver is not installed.
+    """
+    scheme, backend = _backend(url)
+    return backend.load_control(scheme)

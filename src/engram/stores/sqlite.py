@@ -23,12 +23,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from engram._time import from_iso, to_iso
 from engram.config import Settings
-from engram.errors import BackendError, ConfigError, Conflict
+from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores import _sql
 from engram.stores import _sqlite_bulk as _bulk
+from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
@@ -172,24 +173,6 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str]]:
     return Path(path), options
 
 
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Translate sqlite3 errors into the engram error tree."""
-    try:
-        yield
-    except sqlite3.IntegrityError as exc:
-        raise Conflict(f"{action} violates a constraint: {exc}") from exc
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise BackendError(
-                f"{action} failed: the database stayed locked past the busy timeout; "
-                "another process holds a long write transaction"
-            ) from exc
-        raise BackendError(f"{action} failed: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise BackendError(f"{action} failed: {exc}") from exc
-
-
 class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store):
     """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
 
@@ -208,7 +191,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         if str(self.path) != ":memory:":
             ensure_directory(self.path.parent)
             create_private_file(self.path)  # owner-only; the -wal and -shm files take its mode
-        with _translated(f"opening {self.path}"):
+        with translating(SQLITE, f"opening {self.path}"):
             self._migrate()
 
     @classmethod
@@ -250,10 +233,10 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         so composed writes (an entry and its vector) commit together or not at all."""
         conn = self._conn()
         if getattr(self._local, "writing", False):
-            with _translated(action):
+            with translating(SQLITE, action):
                 yield conn
             return
-        with _translated(action):
+        with translating(SQLITE, action):
             conn.execute("BEGIN IMMEDIATE")
             self._local.writing = True
             try:
@@ -276,7 +259,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         self._after_commit()  # type: ignore[attr-defined]  (work held back until the data is committed)
 
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with _translated(action):
+        with translating(SQLITE, action):
             return self._conn().execute(sql, params).fetchall()
 
     def _migrate(self) -> None:
@@ -487,7 +470,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         with self._write("optimizing the full-text index") as conn:
             conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('optimize')")
             conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-        with _translated("vacuuming"):
+        with translating(SQLITE, "vacuuming"):
             conn = self._conn()
             conn.execute("VACUUM")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

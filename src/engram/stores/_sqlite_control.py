@@ -1,12 +1,12 @@
-"""The server's control plane: users, projects, API keys, variables, transaction log.
+"""The SQLite control-plane store (the :class:`~engram.stores.control_base.ControlStore` contract).
 
 One SQLite file beside the base store (``engram-control.db`` next to
-``engram.db``), or one in-process SQLite database for ``memory://``. Schema
+``engram.db``); ``path=None`` keeps one in-process database (tests). Schema
 migrations are ordered data with a version table, like ``stores/sqlite.py``;
 queries are built by pure functions ``(...) -> (sql, params)`` and run by
-:class:`ControlStore`, which returns plain dicts (the server turns them into
-models). Secrets never reach this module in clear: variables arrive encrypted
-and API keys arrive hashed.
+:class:`SQLiteControlStore`, which returns plain dicts (the server turns them
+into models). Secrets never reach this module in clear: variables arrive
+encrypted and API keys arrive hashed.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engram.errors import BackendError, Conflict
+from engram.errors import BackendError
+from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sqlite_migrate import apply_migrations
+from engram.stores.control_base import ControlStore
+from engram.stores.sqlite import parse_sqlite_url
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane.
@@ -177,10 +180,10 @@ def insert_transaction_sql(record: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 # -- the store ---------------------------------------------------------------------
-class ControlStore:
+class SQLiteControlStore(ControlStore):
     """Control-plane persistence over one SQLite database.
 
-    ``path=None`` keeps it in memory (for ``memory://`` servers and tests).
+    ``path=None`` keeps it in memory (tests; ``memory://`` servers have their own store).
     One connection behind a lock: control-plane work is a handful of indexed
     lookups per request, and one connection keeps an in-memory database whole.
     """
@@ -209,11 +212,17 @@ class ControlStore:
         self._closed = False
         self._migrate()
 
+    @classmethod
+    def for_server(cls, base_url: str) -> SQLiteControlStore:
+        """``sqlite:///dir/engram.db`` -> ``dir/engram-control.db``."""
+        path, _ = parse_sqlite_url(base_url)
+        return cls(path.with_name(f"{path.stem}-control.db"))
+
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
     def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` write transaction; driver errors become engram errors."""
-        with self._lock, self._translated(action):
+        with self._lock, translating(SQLITE, action):
             if self._closed:
                 raise BackendError("the control database is closed")
             self._conn.execute("BEGIN IMMEDIATE")
@@ -225,7 +234,7 @@ class ControlStore:
             self._conn.execute("COMMIT")
 
     def query(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock, self._translated(action):
+        with self._lock, translating(SQLITE, action):
             if self._closed:
                 raise BackendError("the control database is closed")
             return [dict(r) for r in self._conn.execute(sql, params).fetchall()]
@@ -234,16 +243,6 @@ class ControlStore:
         """One write statement in its own transaction; returns the rows changed."""
         with self.transaction(action) as conn:
             return conn.execute(sql, params).rowcount
-
-    @staticmethod
-    @contextmanager
-    def _translated(action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"{action} violates a constraint: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise BackendError(f"{action} failed: {exc}") from exc
 
     def _migrate(self) -> None:
         with self.transaction("migrating the control database") as conn:
