@@ -53,7 +53,8 @@ from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
 from engram.models import Entry, Session, Task
 from engram.search.query import Node
-from engram.stores._driver_errors import FILES, translating
+from engram.stores._driver_errors import FILES as FILE_ERRORS
+from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
 from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
 from engram.stores._json_message_vectors import (
@@ -257,7 +258,7 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
     def _writing(self, *kinds: str) -> Iterator[MemoryStore]:
         with self._lock:
             try:
-                with translating(FILES, f"writing {self.directory}"), (self.directory / LOCK_FILE).open("a") as lock:
+                with translating(FILE_ERRORS, f"writing {self.directory}"), (self.directory / LOCK_FILE).open("a") as lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     self._refresh()
                     yield self._mem
