@@ -162,10 +162,23 @@ def test_too_many_clients_is_not_start_postgresql(limited_role):
     assert "start PostgreSQL" not in message
 
 
+def _connect_when_free(url: str, wait: float = 10.0) -> psycopg.Connection:
+    """Connect once the role's only slot is free: the server frees a closed connection's slot
+    only when its backend process has exited, a moment after the client closed it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return psycopg.connect(url)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_too_many_clients_after_opening_is_explained_not_just_a_pool_timeout(limited_role):
     url = f"postgresql://{limited_role}@{POSTGRES[1]}:{POSTGRES[2]}/test?schema={limited_role}"
     with engram.Memory(f"{url}&pool_size=0&pool_timeout=1") as m:
-        with psycopg.connect(url.split("?")[0]):  # takes the slot before the pool's first connection
+        with _connect_when_free(url.split("?")[0]):  # takes the slot before the pool's first connection
             with pytest.raises(engram.BackendError) as info:
                 m.store("k", "v")
     message = str(info.value)
