@@ -19,6 +19,7 @@ from engram.validation import MAX_JSON_DEPTH
         (["search", "tea", "--metadata", '{"n": "\\ud800"}'], ["'n'", "surrogate"]),
         (["store", "k", "v", "--metadata", '{"a":' * 200 + "1" + "}" * 200], ["metadata", str(MAX_JSON_DEPTH)]),
         (["list", "--metadata", "{not json"], ["--metadata", "not valid JSON"]),
+        (["task", "create", "planner", "[" * 5000 + "]" * 5000], ["task input", str(MAX_JSON_DEPTH)]),
     ],
 )
 def test_hostile_json_options_exit_2_with_the_limit(tmp_path: Path, args: list[str], words: list[str]) -> None:

@@ -16,6 +16,7 @@ from engram.cli._common import (
     yes_option,
 )
 from engram.cli._output import _records, _show, _show_id, emit_json, out
+from engram import validation as check
 from engram.errors import NotFound
 from engram.memory import lookups
 
@@ -107,14 +108,20 @@ def task() -> None:
     """Create, update and list agent tasks."""
 
 
-def _json_or_text(text: str | None) -> Any:
-    """Task input/output: JSON when it parses, else the text itself."""
+def _json_or_text(field: str, text: str | None) -> Any:
+    """Task input/output: JSON when it parses, else the text itself.
+
+    Raises:
+        InvalidInput: JSON nested past the limit (refused as bad input, not a crash).
+    """
     if text is None:
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        return check.json_text(field, text)  # raises InvalidInput naming the nesting limit
 
 
 @task.command("create")
@@ -124,7 +131,7 @@ def _json_or_text(text: str | None) -> Any:
 @json_option
 def task_create(agent_type: str, input: str, session_id: str | None, as_json: bool) -> None:
     """Create a pending task for AGENT_TYPE with INPUT (JSON or text)."""
-    t = _memory().task_create(agent_type, _json_or_text(input), session_id=session_id)
+    t = _memory().task_create(agent_type, _json_or_text("task input", input), session_id=session_id)
     _show_id(t, as_json)
 
 
@@ -135,7 +142,7 @@ def task_create(agent_type: str, input: str, session_id: str | None, as_json: bo
 @json_option
 def task_update(task_id: str, status: str, output: str | None, as_json: bool) -> None:
     """Move a task to STATUS."""
-    _show(_memory().task_update(task_id, status, output=_json_or_text(output)), as_json)
+    _show(_memory().task_update(task_id, status, output=_json_or_text("task output", output)), as_json)
 
 
 @task.command("get")
