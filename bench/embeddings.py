@@ -77,18 +77,8 @@ class Before:
         self.tokenizer = Tokenizer.from_file(str(local.package_model_dir() / "tokenizer.json"))
         self.tokenizer.enable_truncation(local.MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self.single = self._session(1)
-        self.batch = self._session(0)
-
-    def _session(self, threads: int) -> Any:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+        self.single = local.onnx_session(graph, threads=1)
+        self.batch = local.onnx_session(graph, threads=0)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer.encode_batch(texts)

@@ -125,7 +125,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 params = [entry_params(e, utcnow()) for e in entries_of(part)]  # tsvector text included
                 prep_load.append(time.perf_counter() - t0)
-                copied = [tuple(p[c] for c in COPY_FIELDS) for p in (entry_params(e, utcnow()) for e in entries_of(part))]
+                copied = [tuple(p[c] for c in COPY_FIELDS) for p in params]  # the same values, in COPY's order
 
                 def eng_side() -> None:
                     t0 = time.perf_counter()

@@ -146,7 +146,7 @@ def _counter(kind: record_kinds.RecordKind) -> Callable[[Counts], int]:
 
 # What a kind needs beyond its row in engram.kinds: (read, write, carry); None takes the default.
 _SPECIAL: dict[str, tuple[Any, Any, Any]] = {
-    "entry": (None, lambda s, batch: _put_entries(s, batch), _copy_entries),
+    "entry": (None, _put_entries, _copy_entries),
     "message": (None, None, _copy_messages),  # in seq order; ids already there are skipped
     "summary": (_conversation(_summaries_with_anchor), _put_summaries, None),
     "checkpoint": (None, _put_each(_put_checkpoint), None),

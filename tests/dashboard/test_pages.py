@@ -84,7 +84,7 @@ def test_edit_an_entry(world, browser_for):
 def test_bad_metadata_is_a_400_page_that_says_what_to_change_and_changes_nothing(world, browser_for):
     client = browser_for("member_a")
     page = client.get("/entry?ns=secret-ns&key=secret-key").text
-    for bad in ("{not json", "[1, 2]"):
+    for bad in ("{not json", "[1, 2]", '{"a":' * 5000 + "1" + "}" * 5000):  # too deep: no crash, a 4xx
         response = client.post("/entry", data={"csrf": csrf_of(page), "ns": "secret-ns", "key": "secret-key",
                                                "content": "x", "metadata": bad})
         assert response.status_code == 422 and "JSON object" in response.text

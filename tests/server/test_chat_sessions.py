@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import pytest
-from mcp.client import Client
 
-from engram import Memory
-from engram.server.mcp import Target, build_mcp_server
-
-from .conftest import World
+from .conftest import World, mcp_connected
 
 API = "/api/v1"
 
@@ -63,14 +56,6 @@ def test_rest_bad_new_session_id_is_422_and_starts_nothing(world: World, bad: st
 
 
 # -- MCP --------------------------------------------------------------------------------------
-@contextlib.asynccontextmanager
-async def connected() -> AsyncIterator[Client]:
-    """The SDK's client, in-process, on a fresh in-memory store."""
-    with Memory("memory://") as memory:
-        async with Client(build_mcp_server(lambda ctx: Target(memory))) as client:
-            yield client
-
-
 def tool_error(result) -> dict[str, Any]:
     assert result.is_error
     error = result.structured_content["error"]
@@ -80,7 +65,7 @@ def tool_error(result) -> dict[str, Any]:
 
 
 async def test_mcp_write_to_a_new_session_id_starts_it() -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         added = await mcp.call_tool("chat_add_message", {"session_id": "thread-1", "role": "user", "content": "hi"})
         assert not added.is_error and added.structured_content["session_id"] == "thread-1"
         history = await mcp.call_tool("chat_history", {"session_id": "thread-1"})
@@ -91,19 +76,19 @@ async def test_mcp_write_to_a_new_session_id_starts_it() -> None:
 
 @pytest.mark.parametrize("tool", ["chat_history", "chat_summary", "checkpoint_list"])
 async def test_mcp_reading_an_unknown_session_is_the_structured_not_found(tool: str) -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         error = tool_error(await mcp.call_tool(tool, {"session_id": "never-seen"}))
         assert (error["type"], error["status"], error["message"]) == ("NotFound", 404, "session never-seen does not exist")
 
 
 async def test_mcp_bad_new_session_id_is_invalid_input() -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         error = tool_error(await mcp.call_tool("chat_add_message", {"session_id": "a b", "role": "user", "content": "x"}))
         assert (error["type"], error["status"]) == ("InvalidInput", 422)
 
 
 async def test_every_tool_names_the_session_argument_session_id() -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         for tool in (await mcp.list_tools()).tools:
             names = set(tool.input_schema.get("properties", {}))
             assert not names & {"session", "sid", "sessionId"}, tool.name
@@ -122,7 +107,7 @@ async def test_every_tool_names_the_session_argument_session_id() -> None:
     ],
 )
 async def test_mcp_argument_errors_come_back_in_the_one_tool_error_shape(tool, arguments, field) -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         error = tool_error(await mcp.call_tool(tool, arguments))
         assert (error["type"], error["status"]) == ("InvalidInput", 422)
         assert error["message"].startswith(f"invalid arguments for {tool}: ") and field in error["message"]
@@ -130,7 +115,7 @@ async def test_mcp_argument_errors_come_back_in_the_one_tool_error_shape(tool, a
 
 
 async def test_mcp_argument_errors_do_not_echo_the_values() -> None:
-    async with connected() as mcp:
+    async with mcp_connected() as (mcp, _):
         secret = "sk-very-secret-value"
         error = tool_error(await mcp.call_tool("chat_history", {"session_id": "s", "limit": secret}))
         assert secret not in error["message"]

@@ -195,6 +195,18 @@ def fuse_onnx(source: Path, target: Path, model_dir: Path | None = None) -> Path
         return None
 
 
+def onnx_session(path: Path, threads: int) -> Any:
+    """A CPU ONNX Runtime session on ``path`` with ``threads`` intra-op threads (0 = one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class _OnnxModel:
     """Tokenizer + ONNX Runtime session + (exported) mean pooling.
 
@@ -210,17 +222,7 @@ class _OnnxModel:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # each batch is padded to its own longest text, in numpy
-        self.session = self._session(threads=1)
-
-    def _session(self, threads: int) -> Any:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(onnx_path, threads=1)
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
         """Mean-pooled vectors of token id lists (padded here to the longest)."""

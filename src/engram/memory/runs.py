@@ -16,25 +16,22 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from engram import validation as check
 from engram._time import utcnow
 from engram.errors import Conflict, NotFound
-from engram.models import Checkpoint, ResumedRun, Run
+from engram.memory.chat import _optional_name
+from engram.models import Checkpoint, ResumedRun, Run, RunStatus
 from engram.stores.base import RunQuery
 
 if TYPE_CHECKING:
     from engram.memory.sessions import Sessions
     from engram.stores.base import Store
 
-RUN_STATUSES = ("running", "paused", "error", "cancelled", "completed")
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 RESUMABLE = ("paused", "error", "cancelled")
 CHECKPOINT_STATUSES = ("paused", "resumed")
-
-
-def _optional_name(field: str, value: Any) -> str | None:
-    return None if value is None else check.name(field, value)
 
 
 class Runs:

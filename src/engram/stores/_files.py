@@ -84,6 +84,11 @@ def location(url: str) -> str:
             return str(parse_json_url(url).resolve())
     except ConfigError:
         pass  # a bad URL is reported when it is opened; show it as given
+    return redact(url)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for display: stats, errors, logs)."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -50,6 +50,7 @@ from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
+from engram.stores._files import redact
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
@@ -119,15 +120,6 @@ def parse_postgres_url(url: str, defaults: DBConnectionSettings) -> tuple[str, s
         raise ConfigError("pool_size + max_overflow must be at least 1: the pool needs one connection to work with")
     conn_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), parts.fragment))
     return conn_url, schema, settings
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for display: stats, errors, logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class PooledConnection(psycopg.Connection):  # type: ignore[type-arg]

@@ -56,6 +56,7 @@ from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
 from engram.stores import _redis_layout as lay
 from engram.stores._driver_errors import translating
+from engram.stores._files import redact
 from engram.stores._redis_chat import RedisConversation
 from engram.stores._redis_errors import HOW_TO_START, REDIS_ERRORS
 from engram.stores._redis_message_vectors import RedisMessageVectors
@@ -111,14 +112,6 @@ def parse_redis_url(url: str) -> tuple[str, str, float]:
     if not (0 <= seconds < math.inf):
         raise ConfigError(f"expiry_grace in the Redis URL must be a number of seconds >= 0, got {grace!r}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), prefix, seconds
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 _json = json_encoder(allow_nan=True)  # built once: json.dumps builds an encoder per call
@@ -193,7 +186,7 @@ class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors
 
     def __init__(self, url: str, *, pool: DBConnectionSettings | None = None, connect_timeout: float = 20.0):
         redis_url, prefix, self.expiry_grace = parse_redis_url(url)
-        super().__init__(_redact(url))
+        super().__init__(redact(url))
         parts = urlsplit(redis_url)
         self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
         self.keys = lay.Keys(prefix)

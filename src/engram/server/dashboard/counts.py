@@ -46,5 +46,6 @@ def writes_per_day(log: list[Transaction], days: int = 30, *, today: date | None
 
 def since_days(days: int) -> datetime:
     """Midnight UTC at the start of the first of the last ``days`` days."""
-    first = utcnow().date() - timedelta(days=days - 1)
-    return datetime(first.year, first.month, first.day, tzinfo=utcnow().tzinfo)
+    now = utcnow()
+    first = now.date() - timedelta(days=days - 1)
+    return datetime(first.year, first.month, first.day, tzinfo=now.tzinfo)

@@ -10,6 +10,7 @@ from stored text.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from engram.errors import QuerySyntaxError
@@ -20,6 +21,7 @@ from engram.search.text import fold, stem
 _WORD = re.compile(r"[^\W_]+")
 
 
+@functools.lru_cache(maxsize=64)  # the search page asks once per hit of the same query
 def query_stems(query: str) -> tuple[frozenset[str], tuple[str, ...]]:
     """(whole-word stems, prefixes) of the words a match may contain; empty for an unreadable query."""
     try:

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from engram import validation as check
 from engram._time import utcnow
 from engram.errors import InvalidInput, NotFound
 from engram.search.vector import ann_available
 from engram.server.dashboard import charts, counts, highlight
-from engram.server.dashboard.web import PageRoute, Viewer, form_of, redirect, render, viewer
+from engram.server.dashboard.web import PageRoute, Viewer, form_of, quoted, redirect, render, viewer
 from engram.server.models import Name
 from engram.server.routes import SearchMode, search_kwargs
 
@@ -101,12 +102,10 @@ def entry(request: Request, current: ViewerDep, ns: Annotated[Name, Query()],
 def _metadata(text: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"metadata is not valid JSON: {exc}; write a JSON object such as {{\"topic\": \"food\"}}"
-        ) from None
+    try:  # the API's parser: the same nesting limit, and too deep is bad input, not a crash
+        value = check.json_text("metadata", text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc}; write a JSON object such as {{\"topic\": \"food\"}}") from None
     if not isinstance(value, dict):
         raise InvalidInput(f"metadata must be a JSON object such as {{\"topic\": \"food\"}}, not {type(value).__name__}")
     return value
@@ -127,29 +126,28 @@ def _ttl(text: str, current_expiry: Any) -> float | None:
     return max((current_expiry - utcnow()) / timedelta(seconds=1), 0.001)
 
 
+def _store_form(current: Viewer, form: dict[str, str], ns: str, key: str, expiry: Any) -> Response:
+    """Store the form's content, metadata and TTL (``_ttl``: empty keeps ``expiry``) as ``POST /api/v1/memories``."""
+    metadata = _metadata(form.get("metadata", ""))
+    ttl = _ttl(form.get("ttl", ""), expiry)
+    with current.logged("memories.store", f"{ns}/{key}"):
+        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
+    return redirect("/entry", ns=ns, key=key, notice="saved")
+
+
 @router.post("/entry", name="dashboard.entry.save")
 async def save_entry(request: Request, current: ViewerDep) -> Response:
     """Replace an entry's content and metadata (an upsert, as ``POST /api/v1/memories``)."""
     form = await form_of(request, current)
     ns, key = form.get("ns", ""), form.get("key", "")
-    existing = _entry(current, ns, key)
-    metadata = _metadata(form.get("metadata", ""))
-    ttl = _ttl(form.get("ttl", ""), existing.expires_at)
-    with current.logged("memories.store", f"{ns}/{key}"):
-        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
-    return redirect("/entry", ns=ns, key=key, notice="saved")
+    return _store_form(current, form, ns, key, _entry(current, ns, key).expires_at)
 
 
 @router.post("/entries", name="dashboard.entries.store")
 async def store_entry(request: Request, current: ViewerDep) -> Response:
     """Store an entry from the form (an upsert under (namespace, key), as ``POST /api/v1/memories``)."""
     form = await form_of(request, current)
-    ns, key = form.get("ns", "").strip(), form.get("key", "")
-    metadata = _metadata(form.get("metadata", ""))
-    ttl = _ttl(form.get("ttl", ""), None)
-    with current.logged("memories.store", f"{ns}/{key}"):
-        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
-    return redirect("/entry", ns=ns, key=key, notice="saved")
+    return _store_form(current, form, form.get("ns", "").strip(), form.get("key", ""), None)
 
 
 @router.get("/entry/delete", name="dashboard.entry.confirm")
@@ -158,7 +156,8 @@ def confirm_delete_entry(request: Request, current: ViewerDep, ns: Annotated[Nam
     """Ask before deleting an entry."""
     _entry(current, ns, key)
     return render(request, "confirm.html", viewer=current, action="/entry/delete", fields={"ns": ns, "key": key},
-                  question=f"Delete entry {key!r} from namespace {ns!r}?", cancel=f"/entry?ns={_q(ns)}&key={_q(key)}")
+                  question=f"Delete entry {key!r} from namespace {ns!r}?",
+                  cancel=f"/entry?ns={quoted(ns)}&key={quoted(key)}")
 
 
 @router.post("/entry/delete", name="dashboard.entry.delete")
@@ -177,7 +176,7 @@ def confirm_delete_namespace(request: Request, current: ViewerDep, ns: Annotated
     n = counts.exact_count(current.memory, ns)
     return render(request, "confirm.html", viewer=current, action="/namespace/delete", fields={"ns": ns},
                   question=f"Delete namespace {ns!r} and its {n:,} {'entry' if n == 1 else 'entries'}?",
-                  cancel=f"/entries?ns={_q(ns)}")
+                  cancel=f"/entries?ns={quoted(ns)}")
 
 
 @router.post("/namespace/delete", name="dashboard.namespace.delete")
@@ -233,9 +232,3 @@ def _check_scope_filters(scope: str, **given: str) -> None:
                 f"{names[field]} narrows {'messages' if scope == 'entries' else 'entries'} only; "
                 f"clear it to search {scope}, or search {'messages' if scope == 'entries' else 'entries'}"
             )
-
-
-def _q(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")

@@ -55,7 +55,14 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters["q"] = lambda value: quote(str(value), safe="")  # a value inside a URL query
+
+
+def quoted(value: Any) -> str:
+    """A value inside a URL query (every reserved character escaped)."""
+    return quote(str(value), safe="")
+
+
+templates.filters["q"] = quoted
 templates.globals["version"] = __version__
 
 
