@@ -46,3 +46,24 @@ async def test_mcp_run_lifecycle() -> None:
         failed = await mcp.call_tool("run_finish", {"run_id": run_id, "status": "error", "state": {"at": 3}})
         assert failed.structured_content["status"] == "error"
         assert memory.run_resume(run_id).state == {"at": 3}
+
+
+def test_resumable_runs_of_one_status_page_over_the_matches(world: World) -> None:
+    """status with resumable=true filters before limit/offset, so a page is never cut short."""
+    c, h = world.client, world.headers("member_a")
+
+    def run_in(status: str) -> str:
+        run = c.post(f"{API}/sessions/paging/runs", headers=h, json={"user_id": "pat"}).json()
+        if status == "paused":
+            c.post(f"{API}/runs/{run['id']}/pause", headers=h, json={"state": {}})
+        else:
+            c.post(f"{API}/runs/{run['id']}/finish", headers=h, json={"status": status})
+        return run["id"]
+
+    paused = run_in("paused")
+    for _ in range(3):  # updated later, so listed before the paused one
+        run_in("cancelled")
+    query = {"resumable": "true", "user_id": "pat", "limit": 1}
+    assert [x["id"] for x in c.get(f"{API}/runs", headers=h, params={**query, "status": "paused"}).json()] == [paused]
+    assert c.get(f"{API}/runs", headers=h, params={**query, "status": "completed"}).json() == []
+    assert len(c.get(f"{API}/runs", headers=h, params={**query, "limit": 10}).json()) == 4

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engram.errors import NotFound
 from engram.memory import Memory
+from engram.memory.runs import RESUMABLE
 from engram.models import ResumedRun, Run
 from engram.server._paths import ExactPathRoute
 from engram.server.deps import CallerDep
@@ -73,9 +74,11 @@ def list_runs(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[Run]:
     """Runs, most recently updated first; resumable=true for those that can be resumed."""
-    if resumable:
-        runs = caller.memory.resumable_runs(session_id, user_id, limit=limit, offset=offset)
-        return [r for r in runs if status is None or r.status == status]
+    if resumable and status is None:
+        return caller.memory.resumable_runs(session_id, user_id, limit=limit, offset=offset)
+    if resumable and status not in RESUMABLE:
+        return []
+    # A status named (resumable or not): filtered in the store, so limit and offset page the matches.
     return caller.memory.runs(session_id=session_id, user_id=user_id, status=status, limit=limit, offset=offset)
 
 
