@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings.exceptions import SettingsError
 
 from engram.errors import ConfigError
+from engram.storage_settings import StorageSettings
 
 APP_NAME = "engram"
 # The parsed config file for the Settings() call under way (pydantic-settings
@@ -186,6 +187,10 @@ class Settings(BaseSettings):
         description="Connection pool of the PostgreSQL backend (JSON in the environment).",
     )
     db_connect_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a database server to answer a connect.")
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings,
+        description="The cache, database and blob-store layers (the config file's storage: section; JSON in the environment).",
+    )
 
     @field_validator("forwarded_allow_ips")
     @classmethod
