@@ -51,6 +51,7 @@ from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsq
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
+from engram.stores._postgres_blobs import PostgresBlobRows
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
@@ -272,7 +273,7 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, Store):
+class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})
