@@ -78,7 +78,9 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             header.update(vectors_io.header_fields(store))
             out.write(json.dumps(header) + "\n")
             sources: list[tuple[str, Iterator[BaseModel]]] = [
-                (kind.name, getattr(store, kind.iterate)()) for kind in record_kinds.LINE_KINDS if kind.held_by(store)
+                (kind.name, getattr(kind.holder(memory), kind.iterate)())
+                for kind in record_kinds.LINE_KINDS
+                if kind.held_by(store)
             ]
             for kind, records in sources:
                 lookup = vectors_io.VECTORS_OF.get(kind)
@@ -298,7 +300,8 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
                     flush_entries()
                 continue
             else:
-                _put(store, record_kinds.BY_NAME[kind], record)
+                held = record_kinds.BY_NAME[kind]
+                _put(held.holder(memory), held, record)  # a blob goes to the blob store
             if progress:
                 progress(1)
         flush_entries()
