@@ -148,6 +148,18 @@ class BlobStore:
                 f"{used} bytes used): delete blobs, run cleanup, or raise the limit"
             )
 
+    def check_room(self, sizes: dict[str, int]) -> None:
+        """Check that blobs (id -> size) would all fit, before an import writes any of them.
+
+        Raises:
+            ContentTooLarge: one is over the blob limit, or together they pass the total limit.
+        """
+        for size in sizes.values():
+            self._check_size(size)
+        new = sum(size for blob_id, size in sizes.items() if self.backend.stat(self.project, blob_id) is None)
+        if new:
+            self._check_total(new)
+
     # -- reading -------------------------------------------------------------------
     def stat(self, ref_or_id: Any) -> BlobRef:
         """The ref of a blob. Raises NotFound when it is not there."""
