@@ -21,7 +21,7 @@ def _awaited(name: str) -> Callable[..., Any]:
     method = getattr(BlobStore, name)
 
     @functools.wraps(method)
-    async def call(self: "AsyncBlobs", *args: Any, **kwargs: Any) -> Any:
+    async def call(self: AsyncBlobs, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(method, self.sync, *args, **kwargs))
 

@@ -46,7 +46,8 @@ class BlobRows(Protocol):
 
 class _Spool(Staging):
     def __init__(self) -> None:
-        self.file: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # unnamed: a kill leaves nothing
+        # Unnamed (a kill leaves nothing); closed by discard(), whatever happens to the put.
+        self.file: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
 
     def write(self, chunk: bytes) -> None:
         self.file.write(chunk)

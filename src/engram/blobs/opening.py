@@ -61,20 +61,25 @@ def open_backend(settings: Settings, store: Store) -> BlobBackend:
     return LocalBlobs(Path(configured).expanduser() if configured else default_root(settings.database_url))
 
 
+def blob_limits(settings: Settings) -> tuple[int, int]:
+    """(per-blob limit, per-project total limit) in bytes: as configured, else the type's defaults."""
+    config = settings.storage.blob_store
+    default_blob, default_total = BLOB_LIMITS[blob_type(settings)]
+    return config.max_blob_size or default_blob, config.max_total_size or default_total
+
+
 def open_blob_store(settings: Settings, store: Store, *, project: str = "default") -> BlobStore:
     """The blob store of ``project`` beside ``store``, as ``settings`` configure it.
 
     Raises:
         ConfigError: ``database`` blobs over a database that is not SQLite or PostgreSQL.
     """
-    config = settings.storage.blob_store
-    kind = blob_type(settings)
-    default_blob, default_total = BLOB_LIMITS[kind]
+    blob_limit, total_limit = blob_limits(settings)
     return BlobStore(
         open_backend(settings, store),
         project=project,
-        blob_limit=config.max_blob_size or default_blob,
-        total_limit=config.max_total_size or default_total,
-        cleanup_after_days=config.cleanup_after_days,
+        blob_limit=blob_limit,
+        total_limit=total_limit,
+        cleanup_after_days=settings.storage.blob_store.cleanup_after_days,
         referenced=lambda: referenced_blob_ids(store),
     )

@@ -257,7 +257,7 @@ class BlobStore:
 
     # -- for export, import and copy -----------------------------------------------
     @property
-    def records(self) -> "BlobRecords":
+    def records(self) -> BlobRecords:
         return BlobRecords(self)
 
 
