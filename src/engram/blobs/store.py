@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 import math
 import mimetypes
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -21,7 +25,7 @@ from typing import Any, BinaryIO, cast
 from engram import validation as check
 from engram._time import utcnow
 from engram.blobs import _ids
-from engram.blobs._input import Source
+from engram.blobs._input import CHUNK, Source
 from engram.blobs.base import BlobBackend, BlobQuery
 from engram.errors import ContentTooLarge, InvalidInput, NotFound
 from engram.models import Blob, BlobRef, BlobSource, BlobStats
@@ -123,12 +127,25 @@ class BlobStore:
 
     def _stage(self, chunks: Iterator[Any], staging: Any) -> tuple[str, int]:
         hasher, size, limit = hashlib.sha256(), 0, self.blob_limit
-        for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                self._check_size(size, more=True)  # stop reading: the rest is never read
-            hasher.update(chunk)
-            staging.write(chunk)
+        # A full chunk is hashed on a worker thread (hashlib lets go of the GIL) while it is
+        # written and the next one is read: a large put costs about the slower of the two.
+        pending: Future[None] | None = None
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    self._check_size(size, more=True)  # stop reading: the rest is never read
+                if pending is not None:
+                    pending.result()
+                    pending = None
+                if len(chunk) >= CHUNK:
+                    pending = _hashing().submit(hasher.update, chunk)
+                else:
+                    hasher.update(chunk)
+                staging.write(chunk)
+        finally:
+            if pending is not None:
+                pending.result()
         return hasher.hexdigest(), size
 
     def _check_size(self, size: int, *, more: bool = False) -> None:
@@ -185,6 +202,34 @@ class BlobStore:
         """The blob's bytes, whole (use :meth:`open` for large blobs). Raises NotFound."""
         with self.open(ref_or_id) as stream:
             return stream.read()
+
+    def save(self, ref_or_id: Any, destination: str | Path) -> Path:
+        """Write the blob to the file ``destination``, whole or not at all (a temp file beside it,
+        then a rename); a backend with files copies in the kernel. Returns the path.
+
+        Raises:
+            NotFound: no such blob. InvalidInput: the destination's directory does not exist.
+        """
+        target = Path(destination)
+        directory = target.parent
+        if not directory.is_dir():
+            raise InvalidInput(f"directory {directory} does not exist: create it or choose another destination")
+        blob_id = _ids.blob_id(ref_or_id)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if self.backend.has_files:
+                    with self.path(blob_id).open("rb") as stream:
+                        _sendfile(stream, out)
+                else:
+                    with self.open(blob_id) as stream:
+                        shutil.copyfileobj(stream, out, CHUNK)
+            os.replace(tmp, target)
+        except FileNotFoundError:
+            raise NotFound(f"no blob {blob_id} in project {self.project!r}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return target
 
     def path(self, ref_or_id: Any) -> Path:
         """The file holding the blob (local backend only; read it, never write it).
@@ -259,6 +304,28 @@ class BlobStore:
     @property
     def records(self) -> BlobRecords:
         return BlobRecords(self)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _hashing() -> ThreadPoolExecutor:
+    """The threads that hash large chunks (made on first use; shared by every store)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engram-blob-hash")
+    return _pool
+
+
+def _sendfile(source: BinaryIO, out: BinaryIO) -> None:
+    """Copy a whole file in the kernel, as ``shutil.copyfile`` does."""
+    size = os.fstat(source.fileno()).st_size
+    offset = 0
+    while offset < size:
+        sent = os.sendfile(out.fileno(), source.fileno(), offset, size - offset)
+        if sent == 0:
+            break
+        offset += sent
 
 
 def _moment(older_than: datetime | timedelta | None) -> datetime | None:

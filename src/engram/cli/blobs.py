@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import click
 
 from engram.cli._common import _memory, json_option, parse_json_option
 from engram.cli._output import _show, _show_id, emit_json, out
-from engram.errors import InvalidInput, NotFound
+from engram.errors import NotFound
 
 
 @click.group()
@@ -43,23 +41,12 @@ def put(file: str, mime_type: str | None, name: str | None, source: str, metadat
 def get(blob_id: str, output: str | None) -> None:
     """Write the bytes of blob ID to standard output or to a file (-o)."""
     blobs = _memory().blobs
-    with blobs.open(blob_id) as stream:
-        if output is None:
+    if output is None:
+        with blobs.open(blob_id) as stream:
             shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
-            return
-        target = Path(output)
-        if target.parent and not target.parent.is_dir():
-            raise InvalidInput(f"directory {target.parent} does not exist: create it or choose another -o path")
-        # A temp file beside the target, renamed at the end: an interrupted get never leaves half a file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                shutil.copyfileobj(stream, f, 1 << 20)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    out.print(f"wrote {target}", markup=False)
+        sys.stdout.buffer.flush()
+        return
+    out.print(f"wrote {blobs.save(blob_id, output)}", markup=False)
 
 
 @blob.command("ls")
