@@ -3,13 +3,14 @@
 ``type`` (``in-memory`` | ``local`` | ``database``) names the backend. When
 the config names no type, a ``memory://`` database gets an in-memory blob
 store and every other database a ``local`` one: ``<name>-blobs`` beside a
-SQLite file or a JSON store directory, else ``blobs`` in engram's data
-directory. ``store_path`` puts a local store elsewhere. Limits default per
+SQLite file or a JSON store directory, else ``blobs/<scheme>-<hash of the URL>``
+in engram's data directory. ``store_path`` puts a local store elsewhere. Limits default per
 type (``engram.storage_settings.BLOB_LIMITS``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from engram.blobs.base import BlobBackend
@@ -17,6 +18,7 @@ from engram.blobs.references import referenced_blob_ids
 from engram.blobs.store import BlobStore
 from engram.config import Settings, default_data_dir
 from engram.storage_settings import BLOB_LIMITS
+from engram.stores._files import redact
 from engram.stores.base import Store
 from engram.stores.registry import scheme_of
 
@@ -42,7 +44,10 @@ def default_root(database_url: str) -> Path:
 
         directory = parse_json_url(database_url).absolute()
         return directory.with_name(f"{directory.name}-blobs")
-    return default_data_dir() / "blobs"
+    # A server database has no files to sit beside: a directory per database (by its URL without
+    # the password), so two databases on one machine never share blobs.
+    digest = hashlib.blake2b(redact(database_url).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return default_data_dir() / "blobs" / f"{scheme}-{digest}"
 
 
 def open_backend(settings: Settings, store: Store) -> BlobBackend:
