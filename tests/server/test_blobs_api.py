@@ -77,7 +77,7 @@ def test_raw_upload_download_head_meta_list_delete(server):
     assert server.client.get(f"/api/v1/blobs/{ref['id']}/meta", headers=server.h()).json() == ref
     listed = server.client.get("/api/v1/blobs?source=tool", headers=server.h()).json()
     assert [b["id"] for b in listed] == [ref["id"]]
-    stats = server.client.get("/api/v1/blobs/stats", headers=server.h()).json()
+    stats = server.client.get("/api/v1/stats/blobs", headers=server.h()).json()
     assert (stats["count"], stats["total_size"], stats["backend"]) == (1, len(data), "local")
 
     assert server.client.delete(f"/api/v1/blobs/{ref['id']}", headers=server.h()).status_code == 204
@@ -117,7 +117,7 @@ def test_hostile_ids_are_4xx_and_touch_no_file(server, hostile, tmp_path):
 def test_over_the_blob_limit_is_413_and_nothing_is_kept(server):
     r = server.client.post("/api/v1/blobs", content=b"x" * (LIMIT + 1), headers=server.h())
     assert r.status_code == 413 and str(LIMIT) in r.json()["error"]["message"]
-    assert server.client.get("/api/v1/blobs/stats", headers=server.h()).json()["count"] == 0
+    assert server.client.get("/api/v1/stats/blobs", headers=server.h()).json()["count"] == 0
     assert list(server.root.rglob("*.part")) == []
 
 

@@ -35,7 +35,7 @@ from engram.config import Settings
 from engram.errors import InvalidInput, NotFound
 from engram.models import BlobRef, BlobStats
 from engram.server._paths import ExactPathRoute
-from engram.server.deps import CallerDep
+from engram.server.deps import AdminDep, CallerDep
 from engram.server.routes import errors
 from engram.validation import json_text
 
@@ -155,19 +155,19 @@ def list_blobs(
     return caller.memory.blobs.list(limit=limit, offset=offset, source=source, older_than=older)
 
 
-@router.get("/blobs/stats", name="blobs.stats", response_model=BlobStats, responses=errors(), tags=["blobs"])
+@router.get("/stats/blobs", name="blobs.stats", response_model=BlobStats, responses=errors(), tags=["blobs"])
 def blob_stats(caller: CallerDep) -> BlobStats:
     """How many blobs the project holds, their total size, the backend and where it keeps them."""
     return caller.memory.blobs.stats()
 
 
-@router.post("/blobs/cleanup", name="blobs.cleanup", response_model=CleanupResult, responses=errors(), tags=["blobs"])
+@router.post("/prune/blobs", name="blobs.cleanup", response_model=CleanupResult, responses=errors(403), tags=["blobs"])
 def cleanup_blobs(
-    caller: CallerDep,
+    caller: AdminDep,
     older_than_days: Annotated[float | None, Query(ge=0, le=36500, description="Default: cleanup_after_days.")] = None,
     dry_run: Annotated[bool, Query(description="Count what would go; remove nothing.")] = False,
 ) -> CleanupResult:
-    """Remove old blobs that no message attaches any more."""
+    """Remove old blobs that no message attaches any more (project admins, like `POST /prune`)."""
     return CleanupResult(removed=caller.memory.blobs.cleanup(older_than_days, dry_run=dry_run), dry_run=dry_run)
 
 
