@@ -165,6 +165,7 @@ def _kind(kind: record_kinds.RecordKind) -> Kind:
 
 # Every kind with records of its own, in the table's order (vectors come with their carriers).
 KINDS: list[Kind] = [_kind(kind) for kind in record_kinds.LINE_KINDS]
+_BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 
 
 def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -213,7 +214,8 @@ def copy_store(
             if progress:
                 progress(len(batch))
     verify(before, dst.backend.counts(now=utcnow()), copied, dst.url)
-    return copied
+    # A kind outside the database (blobs) is named when some came along, as in an export's counts.
+    return {name: n for name, n in copied.items() if n or _BY_NAME[name].count is not None}
 
 
 def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) -> None:
