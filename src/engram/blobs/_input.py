@@ -43,7 +43,7 @@ class Source:
         elif callable(getattr(data, "read", None)):
             self._file = data
             raw_name = getattr(data, "name", None)
-            if isinstance(raw_name, str):
+            if isinstance(raw_name, str) and not raw_name.startswith("<"):  # not "<stdin>"
                 self.name = os.path.basename(raw_name) or None
         else:
             raise InvalidInput(
