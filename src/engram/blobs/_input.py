@@ -7,9 +7,10 @@ holds (bytes): files are read a chunk at a time.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engram.errors import InvalidInput
 
@@ -22,6 +23,7 @@ class Source:
     def __init__(self, data: Any) -> None:
         self.size: int | None = None
         self.name: str | None = None
+        self.regular_file: BinaryIO | None = None  # a path's open file, when it is a regular file
         self._owned: Any = None
         if isinstance(data, (bytes, bytearray, memoryview)):
             self._view = memoryview(data).cast("B")
@@ -38,8 +40,11 @@ class Source:
                     f"cannot read {path}: {exc.strerror or exc} (put() takes a path, bytes or a binary stream; "
                     "pass text as text.encode())"
                 ) from None
-            self.size = os.fstat(self._file.fileno()).st_size
+            info = os.fstat(self._file.fileno())
+            self.size = info.st_size
             self.name = path.name
+            if stat.S_ISREG(info.st_mode):
+                self.regular_file = self._file
         elif callable(getattr(data, "read", None)):
             self._file = data
             raw_name = getattr(data, "name", None)
@@ -63,6 +68,10 @@ class Source:
             if isinstance(chunk, str):
                 raise InvalidInput("the stream gave text: open the file in binary mode ('rb') to put it")
             yield chunk
+
+    def unchanged(self) -> bool:
+        """Whether a path's file still has the size it was opened with (nothing was appended or cut)."""
+        return self.regular_file is None or os.fstat(self.regular_file.fileno()).st_size == self.size
 
     def close(self) -> None:
         if self._owned is not None:

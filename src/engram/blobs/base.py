@@ -51,6 +51,11 @@ class Staging(ABC):
     def discard(self) -> None:
         """Remove what was staged (safe to call twice, and after a commit)."""
 
+    def copy_file(self, source: BinaryIO, size: int) -> bool:
+        """Stage the whole regular file ``source`` (``size`` bytes) in one go, e.g. by a copy in
+        the kernel; False when this staging cannot (the engine then streams it in chunks)."""
+        return False
+
 
 class BlobBackend(ABC):
     """Where blobs live. ``kind`` is the ``blob_store.type`` that selects it."""
