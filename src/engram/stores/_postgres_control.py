@@ -379,12 +379,14 @@ class PostgresControlStore(ControlStore):
         return self.execute("pruning the transaction log", "DELETE FROM transactions WHERE at < ?", (before,))
 
     # -- failed authentications, counted for every server on the database ------------------------------
-    def count_auth_failure(self, subjects: Sequence[str], *, now: float, window: float, limit: int) -> float | None:
+    def count_auth_failure(
+        self, subjects: Sequence[str], *, now: float, window: float, limit: int
+    ) -> tuple[int, float] | None:
         """Count one failure of each subject, unless one already has ``limit`` within ``window`` seconds.
 
-        Returns None when counted, else the time (epoch seconds) of the oldest
-        failure still counted for the subject over the limit, which says when it
-        may try again. Subjects are locked in sorted order, so servers counting at
+        Returns None when counted, else the index of the first subject at the
+        limit and the time (epoch seconds) of its oldest failure still counted,
+        which says when it may try again. Subjects are locked in sorted order, so servers counting at
         once neither overshoot the limit nor deadlock.
         """
         with self.transaction("counting a failed authentication") as conn:
@@ -393,12 +395,12 @@ class PostgresControlStore(ControlStore):
             conn.execute(
                 "DELETE FROM auth_failures WHERE subject = ANY(%s) AND at <= %s", (list(subjects), now - window)
             )
-            for subject in subjects:
+            for index, subject in enumerate(subjects):
                 row = conn.execute(
                     "SELECT count(*) AS n, min(at) AS oldest FROM auth_failures WHERE subject = %s", (subject,)
                 ).fetchone()
                 if row["n"] >= limit:
-                    return row["oldest"]
+                    return index, row["oldest"]
             with conn.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO auth_failures (subject, at) VALUES (%s, %s)", [(s, now) for s in subjects]
