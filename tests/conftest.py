@@ -155,6 +155,13 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deployment-seconds", type=float, default=20.0,
+        help="How long tests/server/test_deployment.py runs its clients (the issue's run: 60).",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(*capabilities): skip on backends that do not declare these capabilities"
