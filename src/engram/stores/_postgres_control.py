@@ -61,7 +61,8 @@ _PREFIX_MAX = 28
 FIRST_KEY_LOCK = 0x6563746C
 
 MIGRATIONS: list[str] = [
-    # 1: the whole control plane, as the SQLite store's version 2, and the shared auth-failure counts.
+    # 1: the whole control plane, as the SQLite store's version 2, the shared auth-failure
+    # counts and the dashboard's sign-in sessions (times of both: epoch seconds).
     """
     CREATE TABLE users (
         id         TEXT PRIMARY KEY,
@@ -115,6 +116,14 @@ MIGRATIONS: list[str] = [
         at      DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX auth_failures_by_subject ON auth_failures (subject, at);
+    CREATE TABLE web_sessions (
+        digest  TEXT PRIMARY KEY,
+        key_id  TEXT NOT NULL,
+        csrf    TEXT NOT NULL,
+        seq     BIGINT GENERATED ALWAYS AS IDENTITY,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX web_sessions_by_age ON web_sessions (seq);
     """,
 ]
 
@@ -411,3 +420,33 @@ class PostgresControlStore(ControlStore):
         """Forget failures older than ``before`` (epoch seconds) of subjects that stopped failing."""
         with self._connection("pruning failed authentications") as conn:
             return conn.execute("DELETE FROM auth_failures WHERE at < %s", (before,)).rowcount
+
+    # -- dashboard sign-ins, valid on every server -------------------------------------------------------
+    def put_web_session(self, session: Row, *, now: float, max_sessions: int) -> None:
+        """Add a sign-in (``digest, key_id, csrf, expires``), forget expired ones and the oldest past ``max_sessions``."""
+        with self.transaction("signing in to the dashboard") as conn:
+            conn.execute(
+                "INSERT INTO web_sessions (digest, key_id, csrf, expires) VALUES (%s, %s, %s, %s)",
+                (session["digest"], session["key_id"], session["csrf"], session["expires"]),
+            )
+            conn.execute("DELETE FROM web_sessions WHERE expires <= %s", (now,))
+            conn.execute(
+                "DELETE FROM web_sessions WHERE digest IN"
+                " (SELECT digest FROM web_sessions ORDER BY seq DESC OFFSET %s)",
+                (max_sessions,),
+            )
+
+    def web_session(self, digest: str, *, now: float) -> Row | None:
+        """The live sign-in of ``digest`` (an expired one is deleted and not returned)."""
+        with self._connection("reading a dashboard sign-in") as conn:
+            row = conn.execute(
+                "SELECT key_id, csrf, expires FROM web_sessions WHERE digest = %s", (digest,)
+            ).fetchone()
+            if row is not None and row["expires"] <= now:
+                conn.execute("DELETE FROM web_sessions WHERE digest = %s", (digest,))
+                return None
+            return row
+
+    def drop_web_session(self, digest: str) -> None:
+        with self._connection("signing out of the dashboard") as conn:
+            conn.execute("DELETE FROM web_sessions WHERE digest = %s", (digest,))

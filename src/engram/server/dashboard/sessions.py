@@ -3,8 +3,9 @@
 The browser holds only the token (HttpOnly, SameSite=Strict); the server keeps
 ``sha256(token) -> key id, CSRF token, expiry``, so a leaked store reveals no
 usable cookie and the API key itself is never kept anywhere. The store lives in
-the memory of one server process: a restart signs everyone out, and several
-processes behind one address would each need their own sign-in (documented).
+the memory of one server process: a restart signs everyone out. Servers on
+PostgreSQL keep sign-ins in the database instead (``_shared_sessions``), so
+every process behind one address knows them.
 """
 
 from __future__ import annotations
