@@ -41,8 +41,9 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-import engram  # noqa: E402
-from server import NAMESPACES, WORDS, free_port, pct, sentence, start_server  # noqa: E402
+from server import NAMESPACES, WORDS, free_port, pct, sentence, start_server
+
+import engram
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 KEY = "bench-admin-key-" + "x" * 32

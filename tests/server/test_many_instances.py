@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
