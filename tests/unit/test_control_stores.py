@@ -213,3 +213,14 @@ def test_an_entry_point_gives_a_plugin_scheme_its_control_store(tmp_path, monkey
     """))
     assert registry.control_store_class("ctldb://") is MemoryControlStore
     assert registry.control_store_class(f"sqlite:///{tmp_path / 'x.db'}") is SQLiteControlStore  # not replaced
+
+
+def test_postgres_schema_names_derive_from_the_base_url() -> None:
+    from engram.stores._postgres_control import control_schema, project_schema, with_schema
+
+    base = "postgresql://u@h:5432/db?sslmode=disable&schema=prod&pool_size=2"
+    assert control_schema(base) == "prod_control" and control_schema("postgresql://u@h/db") == "engram_control"
+    assert project_schema(base, "ab" * 16) == "prod_p_" + "ab" * 16
+    assert with_schema(base, "prod_control") == "postgresql://u@h:5432/db?sslmode=disable&pool_size=2&schema=prod_control"
+    with pytest.raises(ConfigError, match="is at most 28 .* choose a shorter schema"):
+        control_schema("postgresql://u@h/db?schema=" + "s" * 29)

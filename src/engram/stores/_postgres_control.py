@@ -54,7 +54,7 @@ from engram.stores.postgres import (
 if TYPE_CHECKING:
     from engram.config import Settings
 
-# Schema names are at most 63 bytes: a base schema's first 28 characters leave room
+# Schema names are at most 63 bytes: a base schema of at most 28 characters leaves room
 # for "_p_" and a 32-character project id.
 _PREFIX_MAX = 28
 # Key of the advisory lock that makes the first admin key once ("ectl"), beside the migration lock.
@@ -134,10 +134,19 @@ def pg(sql: str) -> str:
 
 
 def schema_prefix(base_url: str) -> str:
-    """The stem of the control and project schema names of a server on ``base_url``."""
+    """The stem of the control and project schema names of a server on ``base_url``.
+
+    Raises:
+        ConfigError: the URL's schema is longer than the derived names allow.
+    """
     parts = urlsplit(base_url)
-    schema = dict(parse_qsl(parts.query)).get("schema")
-    return (schema or "engram")[:_PREFIX_MAX]
+    schema = dict(parse_qsl(parts.query)).get("schema") or "engram"
+    if len(schema) > _PREFIX_MAX:
+        raise ConfigError(
+            f"the server's schema {schema!r} is {len(schema)} characters; a server's is at most {_PREFIX_MAX} "
+            "(its projects' schemas add '_p_' and a 32-character id): choose a shorter schema= in the URL"
+        )
+    return schema
 
 
 def control_schema(base_url: str) -> str:
