@@ -57,8 +57,10 @@ if TYPE_CHECKING:
 # Schema names are at most 63 bytes: a base schema of at most 28 characters leaves room
 # for "_p_" and a 32-character project id.
 _PREFIX_MAX = 28
-# Key of the advisory lock that makes the first admin key once ("ectl"), beside the migration lock.
+# Keys of advisory locks, beside the migration lock: the first admin key is made once ("ectl");
+# one subject's failed authentications are counted one server at a time ("eauf").
 FIRST_KEY_LOCK = 0x6563746C
+AUTH_FAILURE_LOCK = 0x65617566
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane, as the SQLite store's version 2, the shared auth-failure
@@ -409,7 +411,7 @@ class PostgresControlStore(ControlStore):
         """
         with self.transaction("counting a failed authentication") as conn:
             for subject in sorted(subjects):
-                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (FIRST_KEY_LOCK + 1, subject))
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUTH_FAILURE_LOCK, subject))
             conn.execute(
                 "DELETE FROM auth_failures WHERE subject = ANY(%s) AND at <= %s", (list(subjects), now - window)
             )

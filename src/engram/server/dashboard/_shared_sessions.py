@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from engram.server.dashboard.sessions import SessionStore, WebSession, _digest
+from engram.server.dashboard.sessions import SessionStore, WebSession, token_digest
 
 
 @runtime_checkable
@@ -45,7 +45,7 @@ class SharedSessionStore:
         now = self._clock()
         session = WebSession(key_id, secrets.token_urlsafe(32), now + self.lifetime)
         self.rows.put_web_session(
-            {"digest": _digest(token), "key_id": key_id, "csrf": session.csrf, "expires": session.expires},
+            {"digest": token_digest(token), "key_id": key_id, "csrf": session.csrf, "expires": session.expires},
             now=now, max_sessions=self.max_sessions,
         )
         return token, session
@@ -53,12 +53,12 @@ class SharedSessionStore:
     def get(self, token: str | None) -> WebSession | None:
         if not token:
             return None
-        row = self.rows.web_session(_digest(token), now=self._clock())
+        row = self.rows.web_session(token_digest(token), now=self._clock())
         return None if row is None else WebSession(row["key_id"], row["csrf"], row["expires"])
 
     def drop(self, token: str | None) -> None:
         if token:
-            self.rows.drop_web_session(_digest(token))
+            self.rows.drop_web_session(token_digest(token))
 
 
 def session_store_for(control_store: object) -> SessionStore | SharedSessionStore:
