@@ -148,3 +148,23 @@ def test_serve_workers_share_one_port_and_the_settings(postgres_url: str, tmp_pa
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_variables_on_postgresql_need_the_shared_secret_key(postgres_url: str) -> None:
+    with Tenancy(load_settings(database_url=postgres_url)) as t:
+        admin = t.control.bootstrap()
+        assert admin is not None
+        with TestClient(create_app(tenancy=t)) as c:
+            r = c.put(f"{API}/variables/TOKEN", headers={"X-API-Key": admin.key}, json={"value": "s3cret"})
+            assert r.status_code == 400, r.text
+            assert "ENGRAM_SECRET_KEY, the same on every server" in r.json()["error"]["message"]
+            assert c.get(f"{API}/variables", headers={"X-API-Key": admin.key}).json() == []
+
+
+def test_workers_need_a_database_other_processes_can_open() -> None:
+    from click.testing import CliRunner
+
+    from engram.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", "memory://", "serve", "--workers", "2"])
+    assert result.exit_code == 2 and "--workers needs a sqlite:// or postgresql:// database" in result.output
