@@ -21,6 +21,14 @@ def test_defaults_follow_the_database(tmp_path):
         assert m.blobs.path(ref).is_relative_to(tmp_path / "agent-blobs" / "default")
 
 
+def test_postgres_keeps_blobs_in_its_tables_unless_told_otherwise(postgres_url):
+    with engram.Memory(postgres_url) as m:
+        ref = m.blobs.put(b"shared by every server")
+        assert m.blobs.stats().backend == "database"
+    with engram.Memory(postgres_url) as again:
+        assert again.blobs.get(ref) == b"shared by every server"
+
+
 def test_server_databases_get_a_directory_each_in_the_data_dir():
     a = default_root("postgresql://u:secret@db1/x")
     b = default_root("postgresql://u:secret@db2/x")

@@ -2,7 +2,8 @@
 
 ``type`` (``in-memory`` | ``local`` | ``database``) names the backend. When
 the config names no type, a ``memory://`` database gets an in-memory blob
-store and every other database a ``local`` one: ``<name>-blobs`` beside a
+store, a PostgreSQL database keeps blobs in its own tables (so every server
+sharing it sees them), and every other database gets a ``local`` one: ``<name>-blobs`` beside a
 SQLite file or a JSON store directory, else ``blobs/<scheme>-<hash of the URL>``
 in engram's data directory. ``store_path`` puts a local store elsewhere. Limits default per
 type (``engram.storage_settings.BLOB_LIMITS``).
@@ -24,10 +25,15 @@ from engram.stores.registry import scheme_of
 
 
 def blob_type(settings: Settings) -> str:
-    """The blob backend's type: as configured, else in-memory beside ``memory://``, else local."""
+    """The blob backend's type: as configured, else in-memory beside ``memory://``, database beside
+    PostgreSQL, else local."""
     config = settings.storage.blob_store
-    if "type" not in config.model_fields_set and scheme_of(settings.database_url) == "memory":
-        return "in-memory"
+    if "type" not in config.model_fields_set:
+        scheme = scheme_of(settings.database_url)
+        if scheme == "memory":
+            return "in-memory"
+        if scheme in ("postgresql", "postgres"):
+            return "database"  # every server on the database sees the same blobs; local files would not
     return config.type
 
 
