@@ -1,0 +1,18 @@
+"""engram inside LangChain: ``EngramChatMessageHistory`` (a ``BaseChatMessageHistory``),
+``EngramRetriever`` (a ``BaseRetriever`` over engram's search) and ``EngramCache``
+(a ``BaseCache`` for LLM calls, on engram's cache layer).
+
+Needs ``pip install 'engram[langchain]'``; without it, importing this module
+raises ImportError saying so.
+"""
+
+from __future__ import annotations
+
+from engram.integrations._extras import require
+
+require("langchain", "langchain_core")
+
+from engram.integrations._lc_history import EngramChatMessageHistory  # noqa: E402
+from engram.integrations._lc_retriever import EngramRetriever  # noqa: E402
+
+__all__ = ["EngramChatMessageHistory", "EngramRetriever"]
