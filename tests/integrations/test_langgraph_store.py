@@ -98,6 +98,12 @@ def test_search_prefix_filters_and_paging(store: EngramStore) -> None:
     assert keys(namespace_prefix=("docs",), filter={"meta": {"lang": "fr"}}) == ["2"]
     assert keys(namespace_prefix=("docs",), filter={"tags": ["x"]}) == ["1"]
     assert keys(namespace_prefix=()) == ["1", "2", "3", "4"]
+    EngramSaver(store.memory).put(
+        {"configurable": {"thread_id": "t1", "checkpoint_ns": ""}},
+        {"v": 1, "id": "1", "ts": "", "channel_values": {}, "channel_versions": {}, "versions_seen": {}},
+        {}, {},
+    )  # fmt: skip
+    assert keys(namespace_prefix=()) == ["1", "2", "3", "4"]  # neither the checkpointer's entries nor marks
     newest_first = [i.key for i in store.search(("docs",))]
     assert newest_first == ["3", "2", "1"]
     assert [i.key for i in store.search(("docs",), limit=1, offset=1)] == ["2"]

@@ -4,15 +4,21 @@ Each thread is one engram namespace (``langgraph/checkpoints/<thread>``, see
 :mod:`._names`), so deleting a thread is deleting a namespace. In it::
 
     c/<ns>/<checkpoint id>              a checkpoint (LangGraph's serde, base64) and its metadata
-    h/<ns>                              the newest checkpoint id of a checkpoint namespace
+    h/<ns>                              a copy of the newest checkpoint of a checkpoint namespace
     w/<ns>/<checkpoint id>/<task>/<idx> one pending write
 
 (``<ns>`` and ids escaped as namespace labels are.) Checkpoints are stored whole,
 as ``SqliteSaver`` stores them. Values are serialized with LangGraph's own
 ``JsonPlusSerializer`` (msgpack, never pickle unless the caller passes a serde
 that does) and kept in the entry's JSON metadata; the content stays empty, so
-the full-text index does no work for them. A checkpoint and its head pointer are
-written in one transaction.
+the full-text index does no work for them. A checkpoint and its head are
+written in one transaction; the head holds the whole newest checkpoint, so reading
+a thread's latest state is one read (plus one for its pending writes).
+
+Each saver remembers the heads it has read or written, so a put reads nothing
+(the first put to a namespace in a process reads its head once). Two processes
+putting checkpoints to the same thread at the same moment race on the head, as
+they race on the thread's state in LangGraph itself.
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class EngramSaver(BaseCheckpointSaver[str]):
     def __init__(self, memory: Memory, *, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde)
         self.memory = memory
+        self._heads: dict[tuple[str, str], str] = {}  # (thread namespace, checkpoint ns) -> newest id known
 
     @classmethod
     @contextmanager
@@ -134,14 +141,13 @@ class EngramSaver(BaseCheckpointSaver[str]):
         ns = configurable.get("checkpoint_ns", "")
         namespace = thread_namespace(thread_id)
         checkpoint_id = get_checkpoint_id(config)
-        if not checkpoint_id:
-            head = self.memory.get(_head_key(ns), namespace=namespace)
-            if head is None:
-                return None
-            checkpoint_id = head.metadata["id"]
-        entry = self.memory.get(_ckpt_key(ns, checkpoint_id), namespace=namespace)
+        if checkpoint_id:
+            entry = self.memory.get(_ckpt_key(ns, checkpoint_id), namespace=namespace)
+        else:
+            entry = self.memory.get(_head_key(ns), namespace=namespace)
         if entry is None:
             return None
+        checkpoint_id = entry.metadata["id"]
         return self._tuple(thread_id, entry, self._pending_writes(namespace, ns, checkpoint_id))
 
     def list(
@@ -197,24 +203,32 @@ class EngramSaver(BaseCheckpointSaver[str]):
         full_metadata = get_checkpoint_metadata(config, metadata)
         mtype, meta = self.serde.dumps_typed(full_metadata)
         run_id = full_metadata.get("run_id")
-        items = [{
-            "key": _ckpt_key(ns, checkpoint_id), "content": "", "namespace": namespace,
-            "metadata": {
-                _KIND: "checkpoint", "ns": ns, "id": checkpoint_id, "parent": configurable.get("checkpoint_id"),
-                "type": type_, "data": _b64(data), "mtype": mtype, "meta": _b64(meta),
-                "run": None if run_id is None else str(run_id),
-            },
-        }]  # fmt: skip
-        head = self.memory.get(_head_key(ns), namespace=namespace)
-        if head is None or head.metadata["id"] < checkpoint_id:
-            items.append(self._head_item(namespace, ns, checkpoint_id))
+        fields = {
+            _KIND: "checkpoint", "ns": ns, "id": checkpoint_id, "parent": configurable.get("checkpoint_id"),
+            "type": type_, "data": _b64(data), "mtype": mtype, "meta": _b64(meta),
+            "run": None if run_id is None else str(run_id),
+        }  # fmt: skip
+        items = [{"key": _ckpt_key(ns, checkpoint_id), "content": "", "namespace": namespace, "metadata": fields}]
+        if checkpoint_id > self._head_id(namespace, ns):
+            items.append(self._head_item(namespace, fields))
         self.memory.store_many(items, embed=False)
+        if len(items) == 2:
+            self._heads[(namespace, ns)] = checkpoint_id
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
 
+    def _head_id(self, namespace: str, ns: str) -> str:
+        """The newest checkpoint id of a namespace ("" for none): remembered, or read once."""
+        known = self._heads.get((namespace, ns))
+        if known is None:
+            head = self.memory.get(_head_key(ns), namespace=namespace)
+            known = self._heads[(namespace, ns)] = "" if head is None else head.metadata["id"]
+        return known
+
     @staticmethod
-    def _head_item(namespace: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
-        return {"key": _head_key(ns), "content": "", "namespace": namespace,
-                "metadata": {_KIND: "head", "ns": ns, "id": checkpoint_id}}  # fmt: skip
+    def _head_item(namespace: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The head of a checkpoint namespace: a copy of its newest checkpoint."""
+        return {"key": _head_key(fields["ns"]), "content": "", "namespace": namespace,
+                "metadata": {**fields, _KIND: "head"}}  # fmt: skip
 
     def put_writes(
         self,
@@ -249,7 +263,13 @@ class EngramSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in every checkpoint namespace."""
-        self.memory.delete_namespace(thread_namespace(thread_id))
+        namespace = thread_namespace(thread_id)
+        self.memory.delete_namespace(namespace)
+        self._forget(namespace)
+
+    def _forget(self, namespace: str) -> None:
+        for known in [k for k in self._heads if k[0] == namespace]:
+            del self._heads[known]
 
     def _delete_checkpoints(self, doomed: Sequence[Entry]) -> None:
         """Delete checkpoints with their writes, then point each touched head at what is left."""
@@ -262,9 +282,10 @@ class EngramSaver(BaseCheckpointSaver[str]):
             touched.add((entry.namespace, m["ns"]))
         for namespace, ns in touched:
             left = self._entries(namespace, f"c/{escape(ns)}/")
+            self._heads.pop((namespace, ns), None)
             if left:
-                newest = max(e.metadata["id"] for e in left)
-                self.memory.store_many([self._head_item(namespace, ns, newest)], embed=False)
+                newest = max(left, key=lambda e: e.metadata["id"])
+                self.memory.store_many([self._head_item(namespace, newest.metadata)], embed=False)
             else:
                 self.memory.delete(_head_key(ns), namespace=namespace)
 
@@ -277,6 +298,7 @@ class EngramSaver(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, head and write of one thread into another (in one write)."""
         target = thread_namespace(target_thread_id)
+        self._forget(target)
         items = [
             {"key": e.key, "content": e.content, "namespace": target, "metadata": e.metadata}
             for e in self._entries(thread_namespace(source_thread_id), None)

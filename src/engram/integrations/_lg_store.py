@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,6 +53,9 @@ from langgraph.store.base import (  # noqa: E402
 from langgraph.store.base.embed import ensure_embeddings, get_text_at_path, tokenize_path  # noqa: E402
 
 _VALUE = "v"  # metadata field holding the item's value
+# Marks of the namespaces that have deeper ones (key: the encoded namespace), so a search
+# under a namespace without any stays inside that one engram namespace (index-scoped).
+_TREE = encode((RESERVED, "store-tree"))
 _TTL = "ttl"  # metadata field holding the item's TTL in minutes, to refresh it on read
 _WORD = re.compile(r"\w+")
 
@@ -109,6 +112,7 @@ class EngramStore(BaseStore):
                 self.embeddings = ensure_embeddings(self.index_config["embed"])
             fields = self.index_config.get("fields") or ["$"]
         self._fields = [(f, tokenize_path(f)) for f in fields]
+        self._marked: set[str] = set()  # parents this store has marked (marks are never removed)
 
     @classmethod
     @contextmanager
@@ -221,7 +225,7 @@ class EngramStore(BaseStore):
     def _apply(self, puts: list[PutOp], vectors: dict[str, Any]) -> None:
         """Deletes, then every upsert in one ``store_many`` (one transaction)."""
         indexed: list[dict[str, Any]] = []
-        plain: list[dict[str, Any]] = []
+        plain: list[dict[str, Any]] = self._marks(puts)
         for op in puts:
             namespace = encode(tuple(op.namespace))
             if op.value is None:
@@ -243,15 +247,21 @@ class EngramStore(BaseStore):
         if indexed:
             self.memory.store_many(indexed)  # engram's embedder, when one is configured
 
+    def _marks(self, puts: list[PutOp]) -> list[dict[str, Any]]:
+        """The marks, not yet written by this store, of every proper prefix of the puts' namespaces."""
+        parents = {encode(tuple(op.namespace[:d])) for op in puts if op.value is not None for d in range(1, len(op.namespace))}
+        new = sorted(parents - self._marked)
+        self._marked.update(new)
+        return [{"key": p, "content": "", "namespace": _TREE, "metadata": {}} for p in new]
+
     # -- search ------------------------------------------------------------------
     def _scope(self, prefix: tuple[str, ...]) -> tuple[str | None, dict[str, Any]]:
         """``(namespace, metadata filter)`` for the items under ``prefix``: one engram namespace
-        when only one lies there (the index scopes it), else a filter on the namespace labels."""
+        when no deeper one was ever written (the index scopes it), else a filter on the labels."""
         if not prefix:
             return None, {}
         exact = encode(prefix)
-        under = [ns for ns in self.memory.namespaces() if ns == exact or ns.startswith(exact + "/")]
-        if under == [exact]:
+        if exact not in self._marked and self.memory.get(exact, namespace=_TREE) is None:
             return exact, {}
         return None, _prefix_filter(prefix)
 
@@ -264,17 +274,23 @@ class EngramStore(BaseStore):
         in_store, in_python = _value_filter.split(op.filter, _VALUE)
         namespace, scope = self._scope(prefix)
         metadata = {**scope, **in_store}
+
+        def keep(entry: Entry) -> bool:
+            # Without a prefix, everything is searched: leave out the checkpointer's and the marks.
+            if not prefix and entry.namespace.startswith(RESERVED + "/"):
+                return False
+            return not in_python or _value_filter.matches(entry.metadata.get(_VALUE) or {}, in_python)
+
+        checked = bool(in_python) or not prefix
         wanted = op.offset + op.limit
         if op.query:
-            fetch = min(MAX_LIMIT, wanted * 4 if in_python else wanted)
             hits = self.memory.search(
                 self._query_text(op.query, query_vector), namespace=namespace, metadata=metadata or None,
-                limit=max(fetch, 1), mode=self.mode, vector=query_vector,
+                limit=max(1, min(MAX_LIMIT, wanted * 4 if checked else wanted)), mode=self.mode, vector=query_vector,
             ).results  # fmt: skip
-            found = [(h.entry, h.score) for h in hits if not in_python or _value_filter.matches(
-                h.entry.metadata.get(_VALUE) or {}, in_python)]  # fmt: skip
+            found = [(h.entry, h.score) for h in hits if keep(h.entry)]
         else:
-            found = [(e, None) for e in self._listed(namespace, metadata, in_python, wanted)]
+            found = [(e, None) for e in self._listed(namespace, metadata, keep if checked else None, wanted)]
         page = found[op.offset : wanted]
         self._refresh([e for e, _ in page], op.refresh_ttl)
         return [self._item(e, score, searched=True) for e, score in page]
@@ -289,15 +305,17 @@ class EngramStore(BaseStore):
         words = _WORD.findall(query)
         return " OR ".join(f'"{w}"' for w in words) if words else query
 
-    def _listed(self, namespace: str | None, metadata: dict[str, Any], in_python: dict[str, Any], wanted: int) -> list[Entry]:
-        """Newest first, until ``wanted`` entries pass the filter or none are left."""
+    def _listed(
+        self, namespace: str | None, metadata: dict[str, Any], keep: Callable[[Entry], bool] | None, wanted: int
+    ) -> list[Entry]:
+        """Newest first, until ``wanted`` entries pass ``keep`` or none are left."""
         out: list[Entry] = []
         offset = 0
         while len(out) < wanted:
-            limit = MAX_LIMIT if in_python else min(MAX_LIMIT, wanted - len(out))
+            limit = MAX_LIMIT if keep else min(MAX_LIMIT, wanted - len(out))
             page = self.memory.list(namespace=namespace, metadata=metadata or None, limit=limit, offset=offset)
             offset += len(page)
-            out += [e for e in page if not in_python or _value_filter.matches(e.metadata.get(_VALUE) or {}, in_python)]
+            out += page if keep is None else [e for e in page if keep(e)]
             if len(page) < limit:
                 break
         return out
