@@ -104,18 +104,22 @@ def pg_schema() -> Iterator[str]:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def pg_conn(schema: str) -> Any:
+def pg_conn(stack: ExitStack, schema: str) -> Any:
+    """A connection as LangGraph's Postgres classes want it, closed before its schema is dropped."""
     import psycopg
     from psycopg.rows import dict_row
 
-    return psycopg.connect(PG, autocommit=True, prepare_threshold=0, row_factory=dict_row,
+    conn = psycopg.connect(PG, autocommit=True, prepare_threshold=0, row_factory=dict_row,
                            options=f"-c search_path={schema}")  # fmt: skip
+    stack.callback(conn.close)
+    return conn
 
 
-def sqlite_conn(path: Path) -> Any:
+def sqlite_conn(stack: ExitStack, path: Path) -> Any:
     import sqlite3
 
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    stack.callback(conn.close)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
@@ -138,9 +142,9 @@ def bench_store(stack: ExitStack, work: Path, texts: list[str], items: int, ops:
     from engram.integrations.langgraph import EngramStore
 
     schema = stack.enter_context(pg_schema())
-    sqlite_store = SqliteStore(sqlite_conn(work / "lg-store.db"))
+    sqlite_store = SqliteStore(sqlite_conn(stack, work / "lg-store.db"))
     sqlite_store.setup()
-    pg_store = PostgresStore(pg_conn(schema))
+    pg_store = PostgresStore(pg_conn(stack, schema))
     pg_store.setup()
     stores = {
         "InMemoryStore": InMemoryStore(),
@@ -183,9 +187,9 @@ def bench_saver(stack: ExitStack, work: Path, texts: list[str], ops: int) -> dic
     from engram.integrations.langgraph import EngramSaver
 
     schema = stack.enter_context(pg_schema())
-    sqlite_saver = SqliteSaver(sqlite_conn(work / "lg-saver.db"))
+    sqlite_saver = SqliteSaver(sqlite_conn(stack, work / "lg-saver.db"))
     sqlite_saver.setup()
-    pg_saver = PostgresSaver(pg_conn(schema))
+    pg_saver = PostgresSaver(pg_conn(stack, schema))
     pg_saver.setup()
     savers = {
         "InMemorySaver": InMemorySaver(),
@@ -235,6 +239,8 @@ def bench_chat(stack: ExitStack, work: Path, texts: list[str], ops: int) -> dict
 
     pg_engine = create_engine(PG.replace("postgresql://", "postgresql+psycopg://"),
                               connect_args={"options": f"-c search_path={schema}"})  # fmt: skip
+    stack.callback(pg_engine.dispose)
+    stack.callback(sqlite_engine.dispose)
     sqlite_memory = engram_memory(stack, f"sqlite:///{work / 'engram-chat.db'}")
     pg_memory = engram_memory(stack, f"{PG}?schema={schema}_e")
     makers: dict[str, Callable[[str], Any]] = {
