@@ -44,25 +44,39 @@ def build_graph(model: ChatOpenAI, saver: EngramSaver, store: EngramStore) -> An
     """agent -> (tools -> agent)* -> end; tools asks a human before saving anything."""
     llm = model.bind_tools([save_memory])
 
-    def agent(state: MessagesState, config: RunnableConfig, *, store: BaseStore) -> dict[str, Any]:
+    def agent(
+        state: MessagesState, config: RunnableConfig, *, store: BaseStore
+    ) -> dict[str, Any]:
         user = config["configurable"].get("user_id", "default")
         question = state["messages"][-1].content if state["messages"] else ""
         found = store.search(("memories", user), query=str(question), limit=5)
-        known = "\n".join(f"- {item.value['fact']}" for item in found) or "(nothing yet)"
-        system = SystemMessage(f"You are a helpful assistant. What you know about the user:\n{known}")
+        known = (
+            "\n".join(f"- {item.value['fact']}" for item in found) or "(nothing yet)"
+        )
+        system = SystemMessage(
+            f"You are a helpful assistant. What you know about the user:\n{known}"
+        )
         return {"messages": [llm.invoke([system, *state["messages"]])]}
 
-    def tools(state: MessagesState, config: RunnableConfig, *, store: BaseStore) -> dict[str, Any]:
+    def tools(
+        state: MessagesState, config: RunnableConfig, *, store: BaseStore
+    ) -> dict[str, Any]:
         user = config["configurable"].get("user_id", "default")
         replies = []
         for call in state["messages"][-1].tool_calls:
             fact = call["args"]["fact"]
-            answer = interrupt({"save_memory": fact})  # the process may exit here; resume brings the answer
+            answer = interrupt(
+                {"save_memory": fact}
+            )  # the process may exit here; resume brings the answer
             if str(answer).strip().lower() in ("y", "yes", "ok", "approve"):
                 store.put(("memories", user), str(uuid.uuid4()), {"fact": fact})
                 replies.append(ToolMessage(f"saved: {fact}", tool_call_id=call["id"]))
             else:
-                replies.append(ToolMessage("the user declined; nothing saved", tool_call_id=call["id"]))
+                replies.append(
+                    ToolMessage(
+                        "the user declined; nothing saved", tool_call_id=call["id"]
+                    )
+                )
         return {"messages": replies}
 
     def route(state: MessagesState) -> str:
@@ -88,25 +102,45 @@ def outcome(graph: Any, config: RunnableConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A LangGraph agent with engram memory and human approval.")
-    parser.add_argument("--db", default="sqlite:///agent.db", help="engram URL (sqlite:///..., postgresql://...)")
-    parser.add_argument("--base-url", default="https://api.openai.com/v1", help="OpenAI-compatible API base URL")
+    parser = argparse.ArgumentParser(
+        description="A LangGraph agent with engram memory and human approval."
+    )
+    parser.add_argument(
+        "--db",
+        default="sqlite:///agent.db",
+        help="engram URL (sqlite:///..., postgresql://...)",
+    )
+    parser.add_argument(
+        "--base-url",
+        default="https://api.openai.com/v1",
+        help="OpenAI-compatible API base URL",
+    )
     parser.add_argument("--model", default="gpt-4o-mini")
-    parser.add_argument("--api-key", default="not-needed-locally", help="API key of the chat model")
-    parser.add_argument("--user", default="default", help="whose long-term memories to use")
+    parser.add_argument(
+        "--api-key", default="not-needed-locally", help="API key of the chat model"
+    )
+    parser.add_argument(
+        "--user", default="default", help="whose long-term memories to use"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="send a message on a thread")
     ask.add_argument("thread")
     ask.add_argument("message")
-    resume = sub.add_parser("resume", help="answer the question a paused thread waits on")
+    resume = sub.add_parser(
+        "resume", help="answer the question a paused thread waits on"
+    )
     resume.add_argument("thread")
     resume.add_argument("answer")
     args = parser.parse_args(argv)
 
-    model = ChatOpenAI(model=args.model, base_url=args.base_url, api_key=args.api_key, max_retries=0)
+    model = ChatOpenAI(
+        model=args.model, base_url=args.base_url, api_key=args.api_key, max_retries=0
+    )
     with Memory(args.db) as memory:
         graph = build_graph(model, EngramSaver(memory), EngramStore(memory))
-        config: RunnableConfig = {"configurable": {"thread_id": args.thread, "user_id": args.user}}
+        config: RunnableConfig = {
+            "configurable": {"thread_id": args.thread, "user_id": args.user}
+        }
         if args.command == "ask":
             graph.invoke({"messages": [("user", args.message)]}, config)
         else:

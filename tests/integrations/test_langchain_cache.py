@@ -15,26 +15,27 @@ import pytest
 pytest.importorskip("langchain_tests")
 pytest.importorskip("engram.cache")  # the cache layer (memory.cache)
 
-from langchain_core.messages import AIMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, Generation  # noqa: E402
-from langchain_tests.integration_tests import AsyncCacheTestSuite, SyncCacheTestSuite  # noqa: E402
+from engram.cache import InMemoryCacheBackend
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, Generation
+from langchain_tests.integration_tests import AsyncCacheTestSuite, SyncCacheTestSuite
 
-from engram import Memory  # noqa: E402
-from engram.cache import InMemoryCacheBackend  # noqa: E402
-from engram.integrations.langchain import EngramCache  # noqa: E402
-from tests.conftest import REDIS, REDIS_TEST_URL, require_service  # noqa: E402
+from engram import Memory
+from engram.integrations.langchain import EngramCache
+from tests.conftest import REDIS, REDIS_TEST_URL, require_service
 
 
 @pytest.fixture(params=["in-memory", "redis"])
 def memory(request: pytest.FixtureRequest) -> Iterator[Memory]:
     """A ``Memory`` whose cache layer is an empty backend of each kind."""
     if request.param == "in-memory":
-        with Memory("memory://", cache_backend=InMemoryCacheBackend(max_entries=1000)) as m:
+        with Memory(
+            "memory://", cache_backend=InMemoryCacheBackend(max_entries=1000)
+        ) as m:
             yield m
         return
     require_service(*REDIS)
     import redis
-
     from engram.cache.redis import RedisCacheBackend
 
     prefix = f"engram-lc-cache-{uuid.uuid4().hex[:12]}"
@@ -68,10 +69,14 @@ def test_chat_generations_round_trip(memory: Memory) -> None:
         "4", tool_calls=[{"name": "add", "args": {"a": 2}, "id": "c1", "type": "tool_call"}],
         response_metadata={"model_name": "m"}, id="run-1",
     )  # fmt: skip
-    generations = [ChatGeneration(message=message, generation_info={"finish_reason": "stop"})]
+    generations = [
+        ChatGeneration(message=message, generation_info={"finish_reason": "stop"})
+    ]
     cache.update("2+2?", "model=m;temperature=0", generations)
     assert cache.lookup("2+2?", "model=m;temperature=0") == generations
-    assert cache.lookup("2+2?", "model=m;temperature=1") is None  # another model setting is another call
+    assert (
+        cache.lookup("2+2?", "model=m;temperature=1") is None
+    )  # another model setting is another call
 
 
 def test_ttl_and_clear_leave_other_values(memory: Memory) -> None:
@@ -84,7 +89,9 @@ def test_ttl_and_clear_leave_other_values(memory: Memory) -> None:
     EngramCache(memory).update("q", "llm", [Generation(text="b")])
     EngramCache(memory).clear()
     assert EngramCache(memory).lookup("q", "llm") is None
-    assert memory.cache.get("mine") == {"kept": True}  # clear() empties only the LLM cache
+    assert memory.cache.get("mine") == {
+        "kept": True
+    }  # clear() empties only the LLM cache
 
 
 def test_works_as_langchains_llm_cache(memory: Memory) -> None:
@@ -96,7 +103,9 @@ def test_works_as_langchains_llm_cache(memory: Memory) -> None:
     set_llm_cache(EngramCache(memory))
     try:
         assert model.invoke("hello").content == "first"
-        assert model.invoke("hello").content == "first"  # cached: the model's next answer is not used
+        assert (
+            model.invoke("hello").content == "first"
+        )  # cached: the model's next answer is not used
         assert model.invoke("other").content == "second"
     finally:
         set_llm_cache(None)

@@ -15,27 +15,26 @@ import pytest
 
 pytest.importorskip("langchain_core.chat_history")
 
-from langchain_core.messages import (  # noqa: E402
+from langchain_core.messages import (
     AIMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder  # noqa: E402
-from langchain_core.runnables import RunnableLambda  # noqa: E402
-from langchain_core.runnables.history import RunnableWithMessageHistory  # noqa: E402
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from engram import Memory  # noqa: E402
-from engram.errors import InvalidInput  # noqa: E402
-from engram.integrations.langchain import EngramChatMessageHistory  # noqa: E402
-from tests.conftest import BACKEND_FACTORIES  # noqa: E402
+from engram import Memory
+from engram.errors import InvalidInput
+from engram.integrations.langchain import EngramChatMessageHistory
+from tests.conftest import BACKEND_FACTORIES
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "redis", "memory", "json"])
 def memory(request: pytest.FixtureRequest, tmp_path: Path):
-    with BACKEND_FACTORIES[request.param](tmp_path) as url:
-        with Memory(url) as m:
-            yield m
+    with BACKEND_FACTORIES[request.param](tmp_path) as url, Memory(url) as m:
+        yield m
 
 
 CONVERSATION = [
@@ -43,13 +42,23 @@ CONVERSATION = [
     HumanMessage("What is 2+2?", additional_kwargs={"lang": "en"}, name="ann", id="h1"),
     AIMessage(
         "",
-        tool_calls=[{"name": "add", "args": {"a": 2, "b": 2}, "id": "call_1", "type": "tool_call"}],
+        tool_calls=[
+            {
+                "name": "add",
+                "args": {"a": 2, "b": 2},
+                "id": "call_1",
+                "type": "tool_call",
+            }
+        ],
         additional_kwargs={"refusal": None},
         response_metadata={"model_name": "m-1", "finish_reason": "tool_calls"},
         id="a1",
     ),
     ToolMessage("4", tool_call_id="call_1", name="add", artifact={"raw": 4}),
-    AIMessage([{"type": "text", "text": "It is 4."}], usage_metadata={"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}),
+    AIMessage(
+        [{"type": "text", "text": "It is 4."}],
+        usage_metadata={"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
+    ),
 ]
 
 
@@ -59,8 +68,16 @@ def test_round_trip_keeps_every_field(memory: Memory) -> None:
     history.add_messages(CONVERSATION)
     assert history.messages == CONVERSATION
     stored = memory.history("s-1")
-    assert [m.role for m in stored] == ["system", "user", "assistant", "tool", "assistant"]
-    assert stored[2].tool_calls[0]["function"]["name"] == "add"  # engram's own view, OpenAI shape
+    assert [m.role for m in stored] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+    assert (
+        stored[2].tool_calls[0]["function"]["name"] == "add"
+    )  # engram's own view, OpenAI shape
     assert stored[3].tool_call_id == "call_1"
     assert stored[4].content == "It is 4."
 
@@ -99,7 +116,9 @@ def test_messages_written_by_engram_read_as_langchain(memory: Memory) -> None:
     )  # fmt: skip
     read = EngramChatMessageHistory("native", memory).messages
     assert [type(m) for m in read] == [HumanMessage, AIMessage, ToolMessage]
-    assert read[1].tool_calls[0]["name"] == "f" and read[1].tool_calls[0]["args"] == {"x": 1}
+    assert read[1].tool_calls[0]["name"] == "f" and read[1].tool_calls[0]["args"] == {
+        "x": 1
+    }
     assert read[2].tool_call_id == "c1"
 
 
@@ -112,9 +131,13 @@ async def test_async_twins(memory: Memory) -> None:
 
 
 def test_with_runnable_with_message_history(memory: Memory) -> None:
-    prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", "{question}")])
+    prompt = ChatPromptTemplate.from_messages(
+        [MessagesPlaceholder("history"), ("human", "{question}")]
+    )
     # The "model" answers with how many messages it was given: history must grow by two per turn.
-    chain = prompt | RunnableLambda(lambda value: AIMessage(f"saw {len(value.to_messages())}"))
+    chain = prompt | RunnableLambda(
+        lambda value: AIMessage(f"saw {len(value.to_messages())}")
+    )
     with_history = RunnableWithMessageHistory(
         chain,
         lambda session_id: EngramChatMessageHistory(session_id, memory),
@@ -124,4 +147,9 @@ def test_with_runnable_with_message_history(memory: Memory) -> None:
     config = {"configurable": {"session_id": "chat-1"}}
     assert with_history.invoke({"question": "one"}, config).content == "saw 1"
     assert with_history.invoke({"question": "two"}, config).content == "saw 3"
-    assert [m.content for m in EngramChatMessageHistory("chat-1", memory).messages] == ["one", "saw 1", "two", "saw 3"]
+    assert [m.content for m in EngramChatMessageHistory("chat-1", memory).messages] == [
+        "one",
+        "saw 1",
+        "two",
+        "saw 3",
+    ]

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("langchain_tests")
 
-from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402
+from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from engram import Memory  # noqa: E402
-from engram.integrations.langchain import EngramRetriever  # noqa: E402
-from tests.conftest import BACKEND_FACTORIES  # noqa: E402
+from engram import Memory
+from engram.integrations.langchain import EngramRetriever
+from tests.conftest import BACKEND_FACTORIES
 
 DOCS = {
     "espresso": "Espresso is coffee brewed by forcing hot water through finely ground beans.",
@@ -28,17 +28,23 @@ DOCS = {
 
 def _fill(memory: Memory) -> None:
     memory.store_many(
-        [{"key": k, "content": v, "metadata": {"drink": "tea" if "tea" in k else "coffee"}} for k, v in DOCS.items()],
+        [
+            {
+                "key": k,
+                "content": v,
+                "metadata": {"drink": "tea" if "tea" in k else "coffee"},
+            }
+            for k, v in DOCS.items()
+        ],
         namespace="drinks",
     )
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def memory(request: pytest.FixtureRequest, tmp_path: Path):
-    with BACKEND_FACTORIES[request.param](tmp_path) as url:
-        with Memory(url) as m:
-            _fill(m)
-            yield m
+    with BACKEND_FACTORIES[request.param](tmp_path) as url, Memory(url) as m:
+        _fill(m)
+        yield m
 
 
 class TestEngramRetrieverStandard(RetrieversIntegrationTests):
@@ -60,15 +66,34 @@ class TestEngramRetrieverStandard(RetrieversIntegrationTests):
 
 
 def test_options_scope_the_search(memory: Memory) -> None:
-    memory.store("tea-note", "coffee is not tea", namespace="elsewhere", metadata={"drink": "tea"})
+    memory.store(
+        "tea-note",
+        "coffee is not tea",
+        namespace="elsewhere",
+        metadata={"drink": "tea"},
+    )
     everywhere = EngramRetriever(memory=memory, k=10).invoke("coffee")
     assert "tea-note" in {d.metadata["key"] for d in everywhere}
-    docs = EngramRetriever(memory=memory, namespace="drinks", k=10, mode="fts").invoke("coffee")
-    assert {d.metadata["key"] for d in docs} == {"espresso", "latte", "cold-brew", "pour-over"}
-    assert all(d.metadata["match_type"] == "fts" and d.metadata["score"] > 0 for d in docs)
+    docs = EngramRetriever(memory=memory, namespace="drinks", k=10, mode="fts").invoke(
+        "coffee"
+    )
+    assert {d.metadata["key"] for d in docs} == {
+        "espresso",
+        "latte",
+        "cold-brew",
+        "pour-over",
+    }
+    assert all(
+        d.metadata["match_type"] == "fts" and d.metadata["score"] > 0 for d in docs
+    )
     assert docs[0].id and docs[0].page_content == DOCS[docs[0].metadata["key"]]
-    brewed = EngramRetriever(memory=memory, k=10, filter={"drink": "tea"}).invoke("brewed")
+    brewed = EngramRetriever(memory=memory, k=10, filter={"drink": "tea"}).invoke(
+        "brewed"
+    )
     assert [d.metadata["key"] for d in brewed] == ["green-tea"]
-    assert len(EngramRetriever(memory=memory, namespace="drinks").invoke("coffee", k=2)) == 2
+    assert (
+        len(EngramRetriever(memory=memory, namespace="drinks").invoke("coffee", k=2))
+        == 2
+    )
     with pytest.raises(TypeError, match="unknown search option"):
         EngramRetriever(memory=memory).invoke("coffee", top=2)

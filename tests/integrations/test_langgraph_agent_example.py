@@ -27,9 +27,9 @@ import pytest
 pytest.importorskip("langgraph.graph")
 pytest.importorskip("langchain_openai")
 
-from engram import Memory  # noqa: E402
-from engram.integrations.langgraph import EngramStore  # noqa: E402
-from tests.conftest import BACKEND_FACTORIES  # noqa: E402
+from engram import Memory
+from engram.integrations.langgraph import EngramStore
+from tests.conftest import BACKEND_FACTORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "langgraph_agent.py"
@@ -48,7 +48,10 @@ def scripted_reply(body: dict[str, Any]) -> dict[str, Any]:
                 "function": {"name": "save_memory", "arguments": json.dumps({"fact": fact})}}  # fmt: skip
         return {"role": "assistant", "content": None, "tool_calls": [call]}
     system = next(m["content"] for m in messages if m["role"] == "system")
-    return {"role": "assistant", "content": "From memory: " + system.split("user:\n", 1)[1]}
+    return {
+        "role": "assistant",
+        "content": "From memory: " + system.split("user:\n", 1)[1],
+    }
 
 
 @pytest.fixture
@@ -59,7 +62,7 @@ def chat_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             received.append(body)
             if self.path != "/v1/chat/completions":
@@ -88,10 +91,16 @@ def chat_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 def run_example(url: str, base_url: str, *args: str) -> dict[str, Any]:
     """One process of the example; its one JSON line."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--db", url, "--base-url", base_url, "--user", "ann", *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        check=False, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -104,18 +113,37 @@ def test_agent_pauses_in_one_process_and_resumes_in_another(
 ) -> None:
     base_url, received = chat_server
     with BACKEND_FACTORIES[backend](tmp_path) as url:
-        first = run_example(url, base_url, "ask", "t1", "Please remember: the user loves pizza")
-        assert first == {"status": "waiting", "question": {"save_memory": "the user loves pizza"}}
+        first = run_example(
+            url, base_url, "ask", "t1", "Please remember: the user loves pizza"
+        )
+        assert first == {
+            "status": "waiting",
+            "question": {"save_memory": "the user loves pizza"},
+        }
         with Memory(url) as memory:
-            assert EngramStore(memory).search(("memories", "ann")) == []  # nothing saved before approval
+            assert (
+                EngramStore(memory).search(("memories", "ann")) == []
+            )  # nothing saved before approval
 
         second = run_example(url, base_url, "resume", "t1", "yes")
-        assert second == {"status": "done", "answer": "Done: saved: the user loves pizza"}
+        assert second == {
+            "status": "done",
+            "answer": "Done: saved: the user loves pizza",
+        }
         tool_turn = received[-1]["messages"]
-        assert [m["role"] for m in tool_turn] == ["system", "user", "assistant", "tool"]  # history came from engram
+        assert [m["role"] for m in tool_turn] == [
+            "system",
+            "user",
+            "assistant",
+            "tool",
+        ]  # history came from engram
 
-        third = run_example(url, base_url, "ask", "t2", "What does the user love to eat?")
+        third = run_example(
+            url, base_url, "ask", "t2", "What does the user love to eat?"
+        )
         assert third["status"] == "done" and "the user loves pizza" in third["answer"]
         with Memory(url) as memory:
-            facts = [i.value["fact"] for i in EngramStore(memory).search(("memories", "ann"))]
+            facts = [
+                i.value["fact"] for i in EngramStore(memory).search(("memories", "ann"))
+            ]
         assert facts == ["the user loves pizza"]

@@ -19,13 +19,13 @@ import pytest
 
 pytest.importorskip("langgraph.store.base")
 
-from langgraph.store.base import GetOp, PutOp, SearchOp  # noqa: E402
+from langgraph.store.base import GetOp, PutOp, SearchOp
 
-from engram import Memory  # noqa: E402
-from engram.errors import InvalidInput  # noqa: E402
-from engram.integrations import _names  # noqa: E402
-from engram.integrations.langgraph import EngramSaver, EngramStore  # noqa: E402
-from tests.conftest import BACKEND_FACTORIES  # noqa: E402
+from engram import Memory
+from engram.errors import InvalidInput
+from engram.integrations import _names
+from engram.integrations.langgraph import EngramSaver, EngramStore
+from tests.conftest import BACKEND_FACTORIES
 
 BACKENDS = ["sqlite", "postgresql", "redis", "memory", "json"]
 VOCABULARY = ["pizza", "sushi", "cat", "dog", "python", "rust", "tea", "coffee"]
@@ -38,9 +38,8 @@ def bag_of_words(texts: list[str]) -> list[list[float]]:
 
 @pytest.fixture(params=BACKENDS)
 def memory(request: pytest.FixtureRequest, tmp_path: Path):
-    with BACKEND_FACTORIES[request.param](tmp_path) as url:
-        with Memory(url) as m:
-            yield m
+    with BACKEND_FACTORIES[request.param](tmp_path) as url, Memory(url) as m:
+        yield m
 
 
 @pytest.fixture
@@ -56,13 +55,17 @@ def test_put_get_update_delete(store: EngramStore) -> None:
     store.put(("users", "u1"), "prefs", {"food": "sushi"})
     second = store.get(("users", "u1"), "prefs")
     assert second.value == {"food": "sushi"}
-    assert second.created_at == first.created_at and second.updated_at >= first.updated_at
+    assert (
+        second.created_at == first.created_at and second.updated_at >= first.updated_at
+    )
     assert store.get(("users", "u2"), "prefs") is None
     store.delete(("users", "u1"), "prefs")
     assert store.get(("users", "u1"), "prefs") is None
 
 
-def test_namespaces_map_reversibly_and_hostile_labels_are_refused(store: EngramStore) -> None:
+def test_namespaces_map_reversibly_and_hostile_labels_are_refused(
+    store: EngramStore,
+) -> None:
     odd = ("a/b", "50%", "%2F", "ü ünïcode", "x" * 40)
     assert _names.decode(_names.encode(odd)) == odd
     assert _names.encode(("a/b",)) != _names.encode(("a", "b"))
@@ -73,15 +76,27 @@ def test_namespaces_map_reversibly_and_hostile_labels_are_refused(store: EngramS
     for bad in [("ok", "bad\x00label"), ("ok", ""), ("x" * 300,), ("ok", 3)]:
         with pytest.raises((InvalidInput, ValueError)) as caught:
             store.batch([PutOp(bad, "k", {"x": 1})])
-        assert "label" in str(caught.value) or "limit" in str(caught.value) or "string" in str(caught.value)
+        assert (
+            "label" in str(caught.value)
+            or "limit" in str(caught.value)
+            or "string" in str(caught.value)
+        )
     with pytest.raises(InvalidInput, match="reserved"):
         store.batch([PutOp(("langgraph", "x"), "k", {"x": 1})])
     assert odd in store.list_namespaces() and len(store.list_namespaces()) == 1
 
 
 def test_search_prefix_filters_and_paging(store: EngramStore) -> None:
-    store.put(("docs", "a"), "1", {"kind": "report", "score": 3, "tags": ["x"], "meta": {"lang": "en"}})
-    store.put(("docs", "a", "deep"), "2", {"kind": "report", "score": 7, "tags": ["y"], "meta": {"lang": "fr"}})
+    store.put(
+        ("docs", "a"),
+        "1",
+        {"kind": "report", "score": 3, "tags": ["x"], "meta": {"lang": "en"}},
+    )
+    store.put(
+        ("docs", "a", "deep"),
+        "2",
+        {"kind": "report", "score": 7, "tags": ["y"], "meta": {"lang": "fr"}},
+    )
     store.put(("docs", "b"), "3", {"kind": "memo", "score": 5})
     store.put(("other",), "4", {"kind": "report", "score": 9})
 
@@ -93,7 +108,9 @@ def test_search_prefix_filters_and_paging(store: EngramStore) -> None:
     assert keys(namespace_prefix=("docs", "a", "deep")) == ["2"]
     assert keys(namespace_prefix=("docs",), filter={"kind": "report"}) == ["1", "2"]
     assert keys(namespace_prefix=("docs",), filter={"score": {"$gt": 4}}) == ["2", "3"]
-    assert keys(namespace_prefix=("docs",), filter={"score": {"$gte": 3, "$lt": 7}}) == ["1", "3"]
+    assert keys(
+        namespace_prefix=("docs",), filter={"score": {"$gte": 3, "$lt": 7}}
+    ) == ["1", "3"]
     assert keys(namespace_prefix=("docs",), filter={"kind": {"$ne": "report"}}) == ["3"]
     assert keys(namespace_prefix=("docs",), filter={"meta": {"lang": "fr"}}) == ["2"]
     assert keys(namespace_prefix=("docs",), filter={"tags": ["x"]}) == ["1"]
@@ -103,7 +120,12 @@ def test_search_prefix_filters_and_paging(store: EngramStore) -> None:
         {"v": 1, "id": "1", "ts": "", "channel_values": {}, "channel_versions": {}, "versions_seen": {}},
         {}, {},
     )  # fmt: skip
-    assert keys(namespace_prefix=()) == ["1", "2", "3", "4"]  # neither the checkpointer's entries nor marks
+    assert keys(namespace_prefix=()) == [
+        "1",
+        "2",
+        "3",
+        "4",
+    ]  # neither the checkpointer's entries nor marks
     newest_first = [i.key for i in store.search(("docs",))]
     assert newest_first == ["3", "2", "1"]
     assert [i.key for i in store.search(("docs",), limit=1, offset=1)] == ["2"]
@@ -120,13 +142,21 @@ def test_query_search_finds_by_words_and_scores(store: EngramStore) -> None:
     assert all(h.score is not None for h in hits)
     assert [h.key for h in store.search(("notes",), query="tea")] == ["b"]
     assert [h.key for h in store.search(("notes", "sub"), query="pizza")] == ["c"]
-    assert store.search(("notes",), query="pizza", filter={"text": "pizza every friday"})[0].key == "c"
+    assert (
+        store.search(("notes",), query="pizza", filter={"text": "pizza every friday"})[
+            0
+        ].key
+        == "c"
+    )
 
 
 def test_index_fields_and_user_embeddings(memory: Memory) -> None:
     if memory.embedder_note and "no vector search" in memory.embedder_note:
         pytest.skip(memory.embedder_note)
-    store = EngramStore(memory, index={"dims": len(VOCABULARY) + 1, "embed": bag_of_words, "fields": ["title"]})
+    store = EngramStore(
+        memory,
+        index={"dims": len(VOCABULARY) + 1, "embed": bag_of_words, "fields": ["title"]},
+    )
     store.put(("kb",), "1", {"title": "all about cats", "body": "coffee coffee coffee"})
     store.put(("kb",), "2", {"title": "coffee brewing", "body": "cat cat cat"})
     store.put(("kb",), "3", {"title": "coffee beans"}, index=False)
@@ -144,10 +174,22 @@ def test_list_namespaces(store: EngramStore, memory: Memory) -> None:
         {"v": 1, "id": "1", "ts": "", "channel_values": {}, "channel_versions": {}, "versions_seen": {}},
         {}, {},
     )  # fmt: skip
-    assert store.list_namespaces() == [("a", "b", "c"), ("a", "b", "d"), ("a", "e"), ("x", "b", "c")]
-    assert store.list_namespaces(prefix=("a", "b")) == [("a", "b", "c"), ("a", "b", "d")]
+    assert store.list_namespaces() == [
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("a", "e"),
+        ("x", "b", "c"),
+    ]
+    assert store.list_namespaces(prefix=("a", "b")) == [
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+    ]
     assert store.list_namespaces(suffix=("c",)) == [("a", "b", "c"), ("x", "b", "c")]
-    assert store.list_namespaces(prefix=("*", "b")) == [("a", "b", "c"), ("a", "b", "d"), ("x", "b", "c")]
+    assert store.list_namespaces(prefix=("*", "b")) == [
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("x", "b", "c"),
+    ]
     assert store.list_namespaces(max_depth=2) == [("a", "b"), ("a", "e"), ("x", "b")]
     assert store.list_namespaces(limit=2, offset=1) == [("a", "b", "d"), ("a", "e")]
 

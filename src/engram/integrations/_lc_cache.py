@@ -19,9 +19,9 @@ from engram.memory import Memory
 
 require("langchain", "langchain_core.caches")
 
-from langchain_core.caches import RETURN_VAL_TYPE, BaseCache  # noqa: E402
-from langchain_core.messages import message_to_dict, messages_from_dict  # noqa: E402
-from langchain_core.outputs import ChatGeneration, Generation  # noqa: E402
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.messages import message_to_dict, messages_from_dict
+from langchain_core.outputs import ChatGeneration, Generation
 
 PREFIX = "langchain-llm:"
 
@@ -36,7 +36,10 @@ def cache_key(prompt: str, llm_string: str) -> str:
 
 
 def _to_json(generation: Generation) -> dict[str, Any]:
-    out: dict[str, Any] = {"text": generation.text, "generation_info": generation.generation_info}
+    out: dict[str, Any] = {
+        "text": generation.text,
+        "generation_info": generation.generation_info,
+    }
     if isinstance(generation, ChatGeneration):
         out["message"] = message_to_dict(generation.message)
     return out
@@ -45,7 +48,9 @@ def _to_json(generation: Generation) -> dict[str, Any]:
 def _from_json(data: dict[str, Any]) -> Generation:
     if "message" in data:
         message = messages_from_dict([data["message"]])[0]
-        return ChatGeneration(message=message, generation_info=data.get("generation_info"))
+        return ChatGeneration(
+            message=message, generation_info=data.get("generation_info")
+        )
     return Generation(text=data["text"], generation_info=data.get("generation_info"))
 
 
@@ -69,7 +74,11 @@ class EngramCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Cache the generations of a call (replacing what was cached for it)."""
-        self.memory.cache.set(cache_key(prompt, llm_string), [_to_json(g) for g in return_val], ttl=self.ttl)
+        self.memory.cache.set(
+            cache_key(prompt, llm_string),
+            [_to_json(g) for g in return_val],
+            ttl=self.ttl,
+        )
 
     def clear(self, **kwargs: Any) -> None:
         """Forget every cached LLM call (and nothing else in the cache)."""
@@ -78,7 +87,9 @@ class EngramCache(BaseCache):
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         return await asyncio.to_thread(self.lookup, prompt, llm_string)
 
-    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+    async def aupdate(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> None:
         await asyncio.to_thread(self.update, prompt, llm_string, return_val)
 
     async def aclear(self, **kwargs: Any) -> None:

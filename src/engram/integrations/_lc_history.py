@@ -24,8 +24,8 @@ from engram.models import Message
 
 require("langchain", "langchain_core.chat_history")
 
-from langchain_core.chat_history import BaseChatMessageHistory  # noqa: E402
-from langchain_core.messages import (  # noqa: E402
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
@@ -35,8 +35,16 @@ from langchain_core.messages import (  # noqa: E402
     messages_from_dict,
 )
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
-_LC = "lc"  # metadata field with the LangChain message, less what the engram fields hold
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+_LC = (
+    "lc"  # metadata field with the LangChain message, less what the engram fields hold
+)
 
 
 def _text(content: Any) -> str:
@@ -83,7 +91,10 @@ def from_engram(message: Message) -> BaseMessage:
     """The LangChain message an engram message holds (or stands for, when engram wrote it)."""
     data = message.metadata.get(_LC)
     if isinstance(data, dict):
-        data = {"type": data["type"], "data": {"content": message.content, **data["data"]}}
+        data = {
+            "type": data["type"],
+            "data": {"content": message.content, **data["data"]},
+        }
         return messages_from_dict([data])[0]
     if message.role == "assistant":
         calls = [
@@ -93,7 +104,11 @@ def from_engram(message: Message) -> BaseMessage:
         ]  # fmt: skip
         return AIMessage(content=message.content, tool_calls=calls, id=message.id)
     if message.role == "tool":
-        return ToolMessage(content=message.content, tool_call_id=message.tool_call_id or "", id=message.id)
+        return ToolMessage(
+            content=message.content,
+            tool_call_id=message.tool_call_id or "",
+            id=message.id,
+        )
     if message.role == "system":
         return SystemMessage(content=message.content, id=message.id)
     return HumanMessage(content=message.content, id=message.id)
@@ -112,7 +127,12 @@ class EngramChatMessageHistory(BaseChatMessageHistory):
     """
 
     def __init__(
-        self, session_id: str, memory: Memory, *, user_id: str | None = None, agent_id: str | None = None
+        self,
+        session_id: str,
+        memory: Memory,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.memory = memory

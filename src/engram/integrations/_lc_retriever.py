@@ -11,13 +11,13 @@ from engram.models import SearchHit
 
 require("langchain", "langchain_core.retrievers")
 
-from langchain_core.callbacks import (  # noqa: E402
+from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
 )
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.retrievers import BaseRetriever  # noqa: E402
-from pydantic import ConfigDict  # noqa: E402
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
 
 
 def to_document(hit: SearchHit) -> Document:
@@ -59,7 +59,9 @@ class EngramRetriever(BaseRetriever):
                    "threshold": self.threshold, **overrides}  # fmt: skip
         unknown = set(options) - {"k", "namespace", "mode", "filter", "threshold"}
         if unknown:
-            raise TypeError(f"unknown search option(s) {', '.join(sorted(unknown))}: use k, namespace, mode, filter, threshold")
+            raise TypeError(
+                f"unknown search option(s) {', '.join(sorted(unknown))}: use k, namespace, mode, filter, threshold"
+            )
         found = self.memory.search(
             query, namespace=options["namespace"], limit=options["k"], metadata=options["filter"],
             mode=options["mode"], threshold=options["threshold"],
@@ -72,6 +74,10 @@ class EngramRetriever(BaseRetriever):
         return self._search(query, kwargs)
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        **kwargs: Any,
     ) -> list[Document]:
         return await asyncio.to_thread(self._search, query, kwargs)

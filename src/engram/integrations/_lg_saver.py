@@ -37,8 +37,8 @@ from engram.validation import MAX_LIMIT
 
 require("langgraph", "langgraph.checkpoint.base")
 
-from langchain_core.runnables import RunnableConfig  # noqa: E402
-from langgraph.checkpoint.base import (  # noqa: E402
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
@@ -49,7 +49,7 @@ from langgraph.checkpoint.base import (  # noqa: E402
     get_checkpoint_metadata,
     writes_sort_key,
 )
-from langgraph.checkpoint.serde.base import SerializerProtocol  # noqa: E402
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 _PREFIX = (RESERVED, "checkpoints")
 _KIND = "lg"  # metadata field naming what an entry holds: checkpoint, head or write
@@ -91,20 +91,28 @@ class EngramSaver(BaseCheckpointSaver[str]):
     ``memory://``, ``json://``). Async methods run the same code on a thread.
     """
 
-    def __init__(self, memory: Memory, *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self, memory: Memory, *, serde: SerializerProtocol | None = None
+    ) -> None:
         super().__init__(serde=serde)
         self.memory = memory
-        self._heads: dict[tuple[str, str], str] = {}  # (thread namespace, checkpoint ns) -> newest id known
+        self._heads: dict[
+            tuple[str, str], str
+        ] = {}  # (thread namespace, checkpoint ns) -> newest id known
 
     @classmethod
     @contextmanager
-    def from_url(cls, url: str, *, serde: SerializerProtocol | None = None) -> Iterator["EngramSaver"]:
+    def from_url(
+        cls, url: str, *, serde: SerializerProtocol | None = None
+    ) -> Iterator[EngramSaver]:
         """A saver over a ``Memory`` opened on ``url``, closed when the block ends."""
         with Memory(url) as memory:
             yield cls(memory, serde=serde)
 
     # -- reading -----------------------------------------------------------------
-    def _entries(self, namespace: str | None, key_prefix: str | None, **metadata: Any) -> list[Entry]:
+    def _entries(
+        self, namespace: str | None, key_prefix: str | None, **metadata: Any
+    ) -> list[Entry]:
         """Every entry matching, paged through the store's limit."""
         out: list[Entry] = []
         while True:
@@ -116,12 +124,26 @@ class EngramSaver(BaseCheckpointSaver[str]):
             if len(page) < MAX_LIMIT:
                 return out
 
-    def _pending_writes(self, namespace: str, ns: str, checkpoint_id: str) -> list[tuple[str, str, Any]]:
-        rows = [e.metadata for e in self._entries(namespace, _writes_prefix(ns, checkpoint_id))]
+    def _pending_writes(
+        self, namespace: str, ns: str, checkpoint_id: str
+    ) -> list[tuple[str, str, Any]]:
+        rows = [
+            e.metadata
+            for e in self._entries(namespace, _writes_prefix(ns, checkpoint_id))
+        ]
         rows.sort(key=lambda m: writes_sort_key(m["path"], m["task"], m["idx"]))
-        return [(m["task"], m["channel"], self.serde.loads_typed((m["type"], _unb64(m["data"])))) for m in rows]
+        return [
+            (
+                m["task"],
+                m["channel"],
+                self.serde.loads_typed((m["type"], _unb64(m["data"]))),
+            )
+            for m in rows
+        ]
 
-    def _tuple(self, thread_id: str, entry: Entry, writes: list[tuple[str, str, Any]]) -> CheckpointTuple:
+    def _tuple(
+        self, thread_id: str, entry: Entry, writes: list[tuple[str, str, Any]]
+    ) -> CheckpointTuple:
         m = entry.metadata
         ns, checkpoint_id, parent = m["ns"], m["id"], m["parent"]
         return CheckpointTuple(
@@ -148,7 +170,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
         if entry is None:
             return None
         checkpoint_id = entry.metadata["id"]
-        return self._tuple(thread_id, entry, self._pending_writes(namespace, ns, checkpoint_id))
+        return self._tuple(
+            thread_id, entry, self._pending_writes(namespace, ns, checkpoint_id)
+        )
 
     def list(
         self,
@@ -182,7 +206,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
             if filter and not all(tup.metadata.get(k) == v for k, v in filter.items()):
                 continue
             m = entry.metadata
-            yield tup._replace(pending_writes=self._pending_writes(entry.namespace, m["ns"], m["id"]))
+            yield tup._replace(
+                pending_writes=self._pending_writes(entry.namespace, m["ns"], m["id"])
+            )
             yielded += 1
 
     # -- writing -----------------------------------------------------------------
@@ -208,20 +234,35 @@ class EngramSaver(BaseCheckpointSaver[str]):
             "type": type_, "data": _b64(data), "mtype": mtype, "meta": _b64(meta),
             "run": None if run_id is None else str(run_id),
         }  # fmt: skip
-        items = [{"key": _ckpt_key(ns, checkpoint_id), "content": "", "namespace": namespace, "metadata": fields}]
+        items = [
+            {
+                "key": _ckpt_key(ns, checkpoint_id),
+                "content": "",
+                "namespace": namespace,
+                "metadata": fields,
+            }
+        ]
         if checkpoint_id > self._head_id(namespace, ns):
             items.append(self._head_item(namespace, fields))
         self.memory.store_many(items, embed=False)
         if len(items) == 2:
             self._heads[(namespace, ns)] = checkpoint_id
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
 
     def _head_id(self, namespace: str, ns: str) -> str:
         """The newest checkpoint id of a namespace ("" for none): remembered, or read once."""
         known = self._heads.get((namespace, ns))
         if known is None:
             head = self.memory.get(_head_key(ns), namespace=namespace)
-            known = self._heads[(namespace, ns)] = "" if head is None else head.metadata["id"]
+            known = self._heads[(namespace, ns)] = (
+                "" if head is None else head.metadata["id"]
+            )
         return known
 
     @staticmethod
@@ -248,7 +289,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
         for i, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, i)
             key = f"{prefix}{idx}"
-            if channel not in WRITES_IDX_MAP:  # a retried task must not overwrite what it wrote first
+            if (
+                channel not in WRITES_IDX_MAP
+            ):  # a retried task must not overwrite what it wrote first
                 if existing is None:
                     existing = {e.key for e in self._entries(namespace, prefix)}
                 if key in existing:
@@ -276,7 +319,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
         touched = set()
         for entry in doomed:
             m = entry.metadata
-            for write in self._entries(entry.namespace, _writes_prefix(m["ns"], m["id"])):
+            for write in self._entries(
+                entry.namespace, _writes_prefix(m["ns"], m["id"])
+            ):
                 self.memory.delete(write.key, namespace=entry.namespace)
             self.memory.delete(entry.key, namespace=entry.namespace)
             touched.add((entry.namespace, m["ns"]))
@@ -285,7 +330,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
             self._heads.pop((namespace, ns), None)
             if left:
                 newest = max(left, key=lambda e: e.metadata["id"])
-                self.memory.store_many([self._head_item(namespace, newest.metadata)], embed=False)
+                self.memory.store_many(
+                    [self._head_item(namespace, newest.metadata)], embed=False
+                )
             else:
                 self.memory.delete(_head_key(ns), namespace=namespace)
 
@@ -300,20 +347,29 @@ class EngramSaver(BaseCheckpointSaver[str]):
         target = thread_namespace(target_thread_id)
         self._forget(target)
         items = [
-            {"key": e.key, "content": e.content, "namespace": target, "metadata": e.metadata}
+            {
+                "key": e.key,
+                "content": e.content,
+                "namespace": target,
+                "metadata": e.metadata,
+            }
             for e in self._entries(thread_namespace(source_thread_id), None)
         ]
         if items:
             self.memory.store_many(items, embed=False)
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    def prune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest"
+    ) -> None:
         """``keep_latest``: keep only each namespace's newest checkpoint (and its writes); ``delete``: all.
 
         Raises:
             ValueError: an unknown strategy.
         """
         if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+            raise ValueError(
+                f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'"
+            )
         for thread_id in thread_ids:
             if strategy == "delete":
                 self.delete_thread(thread_id)
@@ -323,7 +379,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
             for e in checkpoints:
                 ns, cid = e.metadata["ns"], e.metadata["id"]
                 newest[ns] = max(newest.get(ns, cid), cid)
-            self._delete_checkpoints([e for e in checkpoints if e.metadata["id"] != newest[e.metadata["ns"]]])
+            self._delete_checkpoints(
+                [e for e in checkpoints if e.metadata["id"] != newest[e.metadata["ns"]]]
+            )
 
     # -- async: the same code on a worker thread -----------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -350,7 +408,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+        return await asyncio.to_thread(
+            self.put, config, checkpoint, metadata, new_versions
+        )
 
     async def aput_writes(
         self,
@@ -370,7 +430,9 @@ class EngramSaver(BaseCheckpointSaver[str]):
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest"
+    ) -> None:
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
 
     def get_next_version(self, current: str | None, channel: None = None) -> str:

@@ -36,7 +36,7 @@ from engram.validation import MAX_LIMIT
 
 require("langgraph", "langgraph.store.base")
 
-from langgraph.store.base import (  # noqa: E402
+from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
@@ -50,7 +50,11 @@ from langgraph.store.base import (  # noqa: E402
     SearchOp,
     TTLConfig,
 )
-from langgraph.store.base.embed import ensure_embeddings, get_text_at_path, tokenize_path  # noqa: E402
+from langgraph.store.base.embed import (
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+)
 
 _VALUE = "v"  # metadata field holding the item's value
 # Marks of the namespaces that have deeper ones (key: the encoded namespace), so a search
@@ -72,7 +76,11 @@ def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[len(namespace) - len(path) :]
+    part = (
+        namespace[: len(path)]
+        if condition.match_type == "prefix"
+        else namespace[len(namespace) - len(path) :]
+    )
     return all(p == "*" or p == label for p, label in zip(path, part))
 
 
@@ -112,13 +120,20 @@ class EngramStore(BaseStore):
                 self.embeddings = ensure_embeddings(self.index_config["embed"])
             fields = self.index_config.get("fields") or ["$"]
         self._fields = [(f, tokenize_path(f)) for f in fields]
-        self._marked: set[str] = set()  # parents this store has marked (marks are never removed)
+        self._marked: set[str] = (
+            set()
+        )  # parents this store has marked (marks are never removed)
 
     @classmethod
     @contextmanager
     def from_url(
-        cls, url: str, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None, mode: str = "auto"
-    ) -> Iterator["EngramStore"]:
+        cls,
+        url: str,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        mode: str = "auto",
+    ) -> Iterator[EngramStore]:
         """A store over a ``Memory`` opened on ``url`` (``sqlite:///...``, ``postgresql://...``, ...),
         closed when the block ends."""
         with Memory(url) as memory:
@@ -130,8 +145,16 @@ class EngramStore(BaseStore):
         which then go in one transaction (the last write of a key wins)."""
         ops = list(ops)
         texts, queries = self._to_embed(ops)
-        vectors = dict(zip(texts, self.embeddings.embed_documents(texts))) if texts and self.embeddings else {}
-        query_vectors = {q: self.embeddings.embed_query(q) for q in queries} if self.embeddings else {}
+        vectors = (
+            dict(zip(texts, self.embeddings.embed_documents(texts)))
+            if texts and self.embeddings
+            else {}
+        )
+        query_vectors = (
+            {q: self.embeddings.embed_query(q) for q in queries}
+            if self.embeddings
+            else {}
+        )
         return self._run(ops, vectors, query_vectors)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -141,8 +164,12 @@ class EngramStore(BaseStore):
         vectors, query_vectors = {}, {}
         if self.embeddings is not None:
             if texts:
-                vectors = dict(zip(texts, await self.embeddings.aembed_documents(texts)))
-            found = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
+                vectors = dict(
+                    zip(texts, await self.embeddings.aembed_documents(texts))
+                )
+            found = await asyncio.gather(
+                *(self.embeddings.aembed_query(q) for q in queries)
+            )
             query_vectors = dict(zip(queries, found))
         return await asyncio.to_thread(self._run, ops, vectors, query_vectors)
 
@@ -150,7 +177,11 @@ class EngramStore(BaseStore):
         """The index texts of the puts and the search queries that the user's embeddings must embed."""
         if self.embeddings is None:
             return [], []
-        texts = {self._index_text(op) for op in ops if isinstance(op, PutOp) and op.value is not None}
+        texts = {
+            self._index_text(op)
+            for op in ops
+            if isinstance(op, PutOp) and op.value is not None
+        }
         queries = {op.query for op in ops if isinstance(op, SearchOp) and op.query}
         texts.discard("")
         return sorted(texts), sorted(queries)
@@ -158,12 +189,20 @@ class EngramStore(BaseStore):
     def _index_text(self, op: PutOp) -> str:
         if op.index is False:
             return ""
-        fields = self._fields if op.index is None else [(f, tokenize_path(f)) for f in op.index]
+        fields = (
+            self._fields
+            if op.index is None
+            else [(f, tokenize_path(f)) for f in op.index]
+        )
         if fields == [("$", ["$"])]:
             return json.dumps(op.value, ensure_ascii=False, sort_keys=True, default=str)
-        return "\n".join(text for _, path in fields for text in get_text_at_path(op.value, path))
+        return "\n".join(
+            text for _, path in fields for text in get_text_at_path(op.value, path)
+        )
 
-    def _run(self, ops: list[Op], vectors: dict[str, Any], query_vectors: dict[str, Any]) -> list[Result]:
+    def _run(
+        self, ops: list[Op], vectors: dict[str, Any], query_vectors: dict[str, Any]
+    ) -> list[Result]:
         results: list[Result] = []
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         for op in ops:
@@ -178,7 +217,9 @@ class EngramStore(BaseStore):
                 puts[(op.namespace, op.key)] = op
                 results.append(None)
             else:
-                raise InvalidInput(f"unknown store operation {type(op).__name__}: use GetOp, SearchOp, PutOp or ListNamespacesOp")
+                raise InvalidInput(
+                    f"unknown store operation {type(op).__name__}: use GetOp, SearchOp, PutOp or ListNamespacesOp"
+                )
         if puts:
             self._apply(list(puts.values()), vectors)
         return results
@@ -187,11 +228,17 @@ class EngramStore(BaseStore):
     @staticmethod
     def _item(entry: Entry, score: float | None = None, searched: bool = False) -> Item:
         value = entry.metadata.get(_VALUE)
-        if not isinstance(value, dict):  # an entry written by engram itself, not through this store
+        if not isinstance(
+            value, dict
+        ):  # an entry written by engram itself, not through this store
             value = {"content": entry.content, "metadata": entry.metadata}
-        fields = dict(namespace=decode(entry.namespace), key=entry.key, value=value,
-                      created_at=entry.created_at, updated_at=entry.updated_at)  # fmt: skip
-        return SearchItem(**fields, score=score) if searched else Item(**fields)
+        namespace = decode(entry.namespace)
+        if searched:
+            return SearchItem(
+                namespace, entry.key, value, entry.created_at, entry.updated_at, score
+            )
+        return Item(value=value, key=entry.key, namespace=namespace, created_at=entry.created_at,
+                    updated_at=entry.updated_at)  # fmt: skip
 
     def _refresh(self, entries: Sequence[Entry], refresh: bool | None) -> None:
         """Restart the TTL of the entries that have one, when the read asks (or the config says) so."""
@@ -216,11 +263,19 @@ class EngramStore(BaseStore):
         namespace = tuple(op.namespace)
         encode(namespace)
         if namespace[0] == RESERVED:
-            raise InvalidInput(f"namespace {namespace!r}: the first label {RESERVED!r} is reserved by LangGraph; use another")
+            raise InvalidInput(
+                f"namespace {namespace!r}: the first label {RESERVED!r} is reserved by LangGraph; use another"
+            )
         if op.value is not None and not isinstance(op.value, dict):
             raise InvalidInput(f"value must be a dict, not {type(op.value).__name__}")
-        if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, (int, float)) or op.ttl <= 0):
-            raise InvalidInput(f"ttl is in minutes and must be a positive number, not {op.ttl!r}")
+        if op.ttl is not None and (
+            isinstance(op.ttl, bool)
+            or not isinstance(op.ttl, (int, float))
+            or op.ttl <= 0
+        ):
+            raise InvalidInput(
+                f"ttl is in minutes and must be a positive number, not {op.ttl!r}"
+            )
 
     def _apply(self, puts: list[PutOp], vectors: dict[str, Any]) -> None:
         """Deletes, then every upsert in one ``store_many`` (one transaction)."""
@@ -231,7 +286,11 @@ class EngramStore(BaseStore):
             if op.value is None:
                 self.memory.delete(op.key, namespace=namespace)
                 continue
-            ttl = op.ttl if op.ttl is not None else (self.ttl_config or {}).get("default_ttl")
+            ttl = (
+                op.ttl
+                if op.ttl is not None
+                else (self.ttl_config or {}).get("default_ttl")
+            )
             text = self._index_text(op)
             item: dict[str, Any] = {
                 "key": op.key, "content": text, "namespace": namespace,
@@ -249,10 +308,17 @@ class EngramStore(BaseStore):
 
     def _marks(self, puts: list[PutOp]) -> list[dict[str, Any]]:
         """The marks, not yet written by this store, of every proper prefix of the puts' namespaces."""
-        parents = {encode(tuple(op.namespace[:d])) for op in puts if op.value is not None for d in range(1, len(op.namespace))}
+        parents = {
+            encode(tuple(op.namespace[:d]))
+            for op in puts
+            if op.value is not None
+            for d in range(1, len(op.namespace))
+        }
         new = sorted(parents - self._marked)
         self._marked.update(new)
-        return [{"key": p, "content": "", "namespace": _TREE, "metadata": {}} for p in new]
+        return [
+            {"key": p, "content": "", "namespace": _TREE, "metadata": {}} for p in new
+        ]
 
     # -- search ------------------------------------------------------------------
     def _scope(self, prefix: tuple[str, ...]) -> tuple[str | None, dict[str, Any]]:
@@ -261,7 +327,10 @@ class EngramStore(BaseStore):
         if not prefix:
             return None, {}
         exact = encode(prefix)
-        if exact not in self._marked and self.memory.get(exact, namespace=_TREE) is None:
+        if (
+            exact not in self._marked
+            and self.memory.get(exact, namespace=_TREE) is None
+        ):
             return exact, {}
         return None, _prefix_filter(prefix)
 
@@ -270,7 +339,9 @@ class EngramStore(BaseStore):
         if prefix:
             encode(prefix)
         if op.limit < 0 or op.offset < 0:
-            raise InvalidInput(f"limit and offset must be >= 0, got limit={op.limit}, offset={op.offset}")
+            raise InvalidInput(
+                f"limit and offset must be >= 0, got limit={op.limit}, offset={op.offset}"
+            )
         in_store, in_python = _value_filter.split(op.filter, _VALUE)
         namespace, scope = self._scope(prefix)
         metadata = {**scope, **in_store}
@@ -279,7 +350,9 @@ class EngramStore(BaseStore):
             # Without a prefix, everything is searched: leave out the checkpointer's and the marks.
             if not prefix and entry.namespace.startswith(RESERVED + "/"):
                 return False
-            return not in_python or _value_filter.matches(entry.metadata.get(_VALUE) or {}, in_python)
+            return not in_python or _value_filter.matches(
+                entry.metadata.get(_VALUE) or {}, in_python
+            )
 
         checked = bool(in_python) or not prefix
         wanted = op.offset + op.limit
@@ -290,7 +363,12 @@ class EngramStore(BaseStore):
             ).results  # fmt: skip
             found = [(h.entry, h.score) for h in hits if keep(h.entry)]
         else:
-            found = [(e, None) for e in self._listed(namespace, metadata, keep if checked else None, wanted)]
+            found = [
+                (e, None)
+                for e in self._listed(
+                    namespace, metadata, keep if checked else None, wanted
+                )
+            ]
         page = found[op.offset : wanted]
         self._refresh([e for e, _ in page], op.refresh_ttl)
         return [self._item(e, score, searched=True) for e, score in page]
@@ -298,22 +376,37 @@ class EngramStore(BaseStore):
     def _query_text(self, query: str, query_vector: Any) -> str:
         """The query engram runs: a plain question searched by words alone (no vectors to
         fuse with) becomes the OR of its words, as engram's hybrid search treats it."""
-        if query_vector is not None or self.mode not in ("auto", "fts") or hybrid.has_operators(query):
+        if (
+            query_vector is not None
+            or self.mode not in ("auto", "fts")
+            or hybrid.has_operators(query)
+        ):
             return query
         if self.mode == "auto" and self.memory.embedder is not None:
             return query
-        words = _WORD.findall(query)
-        return " OR ".join(f'"{w}"' for w in words) if words else query
+        # Lowercase: AND, OR and NOT are operators only in capitals; unquoted, words rank by BM25
+        # without the phrase checks quotes would add.
+        words = [w.lower() for w in _WORD.findall(query)]
+        return " OR ".join(words) if words else query
 
     def _listed(
-        self, namespace: str | None, metadata: dict[str, Any], keep: Callable[[Entry], bool] | None, wanted: int
+        self,
+        namespace: str | None,
+        metadata: dict[str, Any],
+        keep: Callable[[Entry], bool] | None,
+        wanted: int,
     ) -> list[Entry]:
         """Newest first, until ``wanted`` entries pass ``keep`` or none are left."""
         out: list[Entry] = []
         offset = 0
         while len(out) < wanted:
             limit = MAX_LIMIT if keep else min(MAX_LIMIT, wanted - len(out))
-            page = self.memory.list(namespace=namespace, metadata=metadata or None, limit=limit, offset=offset)
+            page = self.memory.list(
+                namespace=namespace,
+                metadata=metadata or None,
+                limit=limit,
+                offset=offset,
+            )
             offset += len(page)
             out += page if keep is None else [e for e in page if keep(e)]
             if len(page) < limit:
@@ -327,5 +420,7 @@ class EngramStore(BaseStore):
             if namespace[0] == RESERVED:  # the checkpointer's threads, not store items
                 continue
             if all(_matches(c, namespace) for c in op.match_conditions or ()):
-                found.add(namespace if op.max_depth is None else namespace[: op.max_depth])
+                found.add(
+                    namespace if op.max_depth is None else namespace[: op.max_depth]
+                )
         return sorted(found)[op.offset : op.offset + op.limit]

@@ -9,6 +9,7 @@ message saying what to change, before anything is written.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -33,12 +34,16 @@ def unescape(label: str) -> str:
 def check_label(label: Any, where: str = "namespace label") -> str:
     """A label that can be stored, or InvalidInput saying why not."""
     if not isinstance(label, str):
-        raise InvalidInput(f"{where} must be a string, not {type(label).__name__} ({label!r})")
+        raise InvalidInput(
+            f"{where} must be a string, not {type(label).__name__} ({label!r})"
+        )
     if not label:
         raise InvalidInput(f"{where} must not be empty")
     bad = _CONTROL.search(label)
     if bad:
-        raise InvalidInput(f"{where} {label!r} contains control character {bad.group()!r}; use printable characters")
+        raise InvalidInput(
+            f"{where} {label!r} contains control character {bad.group()!r}; use printable characters"
+        )
     return label
 
 
@@ -48,8 +53,17 @@ def encode(namespace: Any) -> str:
     Raises:
         InvalidInput: not a non-empty tuple of storable labels, or over 256 characters encoded.
     """
+    try:
+        return _encode_cached(namespace)
+    except TypeError:  # unhashable: not a tuple of strings
+        return _encode(namespace)
+
+
+def _encode(namespace: Any) -> str:
     if not isinstance(namespace, tuple) or not namespace:
-        raise InvalidInput(f"namespace must be a non-empty tuple of strings, not {namespace!r}")
+        raise InvalidInput(
+            f"namespace must be a non-empty tuple of strings, not {namespace!r}"
+        )
     encoded = SEPARATOR.join(escape(check_label(label)) for label in namespace)
     if len(encoded) > MAX_NAME_CHARS:
         raise InvalidInput(
@@ -57,6 +71,11 @@ def encode(namespace: Any) -> str:
             "use fewer or shorter labels"
         )
     return encoded
+
+
+_encode_cached = functools.lru_cache(maxsize=4096)(
+    _encode
+)  # every operation encodes its namespace
 
 
 def decode(namespace: str) -> tuple[str, ...]:

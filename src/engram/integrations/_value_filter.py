@@ -33,7 +33,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def split(filter: dict[str, Any] | None, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def split(
+    filter: dict[str, Any] | None, prefix: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(in_store, in_python)``: equalities engram can filter by, under ``prefix.``, and the rest.
 
     Raises:
@@ -45,7 +47,11 @@ def split(filter: dict[str, Any] | None, prefix: str) -> tuple[dict[str, Any], d
         _check(field, wanted)
         if isinstance(wanted, dict) and set(wanted) == {"$eq"}:
             wanted = wanted["$eq"]
-        if isinstance(field, str) and _PLAIN_FIELD.match(field) and type(wanted) in _SCALAR:
+        if (
+            isinstance(field, str)
+            and _PLAIN_FIELD.match(field)
+            and type(wanted) in _SCALAR
+        ):
             in_store[f"{prefix}.{field}"] = wanted
         else:
             in_python[field] = wanted
@@ -54,27 +60,39 @@ def split(filter: dict[str, Any] | None, prefix: str) -> tuple[dict[str, Any], d
 
 def _check(field: Any, wanted: Any) -> None:
     if not isinstance(field, str):
-        raise InvalidInput(f"filter field names must be strings, not {type(field).__name__}")
-    if isinstance(wanted, dict) and any(isinstance(k, str) and k.startswith("$") for k in wanted):
+        raise InvalidInput(
+            f"filter field names must be strings, not {type(field).__name__}"
+        )
+    if isinstance(wanted, dict) and any(
+        isinstance(k, str) and k.startswith("$") for k in wanted
+    ):
         for op, operand in wanted.items():
             if op not in _COMPARISONS:
                 raise InvalidInput(
                     f"filter on {field!r} uses unknown operator {op!r}; use one of {', '.join(_COMPARISONS)}"
                 )
             if op not in ("$eq", "$ne") and _number(operand) is None:
-                raise InvalidInput(f"filter {op} on {field!r} compares numbers, not {operand!r}")
+                raise InvalidInput(
+                    f"filter {op} on {field!r} compares numbers, not {operand!r}"
+                )
 
 
 def matches(value: dict[str, Any], in_python: dict[str, Any]) -> bool:
     """Whether an item's value satisfies the filter conditions left to Python."""
-    return all(_compare(value.get(field), wanted) for field, wanted in in_python.items())
+    return all(
+        _compare(value.get(field), wanted) for field, wanted in in_python.items()
+    )
 
 
 def _compare(actual: Any, wanted: Any) -> bool:
     if isinstance(wanted, dict):
         if any(isinstance(k, str) and k.startswith("$") for k in wanted):
-            return all(_COMPARISONS[op](actual, operand) for op, operand in wanted.items())
-        return isinstance(actual, dict) and all(_compare(actual.get(k), v) for k, v in wanted.items())
+            return all(
+                _COMPARISONS[op](actual, operand) for op, operand in wanted.items()
+            )
+        return isinstance(actual, dict) and all(
+            _compare(actual.get(k), v) for k, v in wanted.items()
+        )
     if isinstance(wanted, (list, tuple)):
         return (
             isinstance(actual, (list, tuple))

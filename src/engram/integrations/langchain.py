@@ -12,8 +12,8 @@ from engram.integrations._extras import require
 
 require("langchain", "langchain_core")
 
-from engram.integrations._lc_cache import EngramCache  # noqa: E402
-from engram.integrations._lc_history import EngramChatMessageHistory  # noqa: E402
-from engram.integrations._lc_retriever import EngramRetriever  # noqa: E402
+from engram.integrations._lc_cache import EngramCache
+from engram.integrations._lc_history import EngramChatMessageHistory
+from engram.integrations._lc_retriever import EngramRetriever
 
 __all__ = ["EngramCache", "EngramChatMessageHistory", "EngramRetriever"]

@@ -11,7 +11,7 @@ from engram.integrations._extras import require
 
 require("langgraph", "langgraph.store.base", "langgraph.checkpoint.base")
 
-from engram.integrations._lg_saver import EngramSaver  # noqa: E402
-from engram.integrations._lg_store import EngramStore  # noqa: E402
+from engram.integrations._lg_saver import EngramSaver
+from engram.integrations._lg_store import EngramStore
 
 __all__ = ["EngramSaver", "EngramStore"]
