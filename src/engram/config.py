@@ -192,6 +192,25 @@ class Settings(BaseSettings):
         description="The cache, database and blob-store layers (the config file's storage: section; JSON in the environment).",
     )
 
+    @model_validator(mode="after")
+    def _storage_database(self) -> "Settings":
+        """``storage.database`` names the database where no flat setting (argument, ENGRAM_*, file) does."""
+        layer = self.storage.database
+        if layer is None:
+            return self
+        given = self.model_fields_set
+        if "database_url" not in given:
+            self.database_url = layer.to_url(default_data_dir())
+        if layer.max_connections is not None and "db_connection_settings" not in given:
+            pool = self.db_connection_settings
+            size = min(pool.pool_size, layer.max_connections)
+            self.db_connection_settings = pool.model_copy(
+                update={"pool_size": size, "max_overflow": layer.max_connections - size}
+            )
+        if layer.connection_timeout_ms is not None and "db_connect_timeout" not in given:
+            self.db_connect_timeout = layer.connection_timeout_ms / 1000
+        return self
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxy_addresses(cls, value: str | None) -> str | None:
@@ -224,6 +243,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls, _file_data.get()))
 
 
+def _problem(err: Any) -> str:
+    """One validation error as ``path.of.field: what is wrong`` (what to change, where)."""
+    where = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key; remove it or correct its spelling"
+    return f"{where}: {message}" if where else message
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build settings from arguments, environment, config file and defaults, in that order.
 
@@ -244,10 +272,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError(f"invalid settings: {'; '.join(map(_problem, exc.errors()))}") from exc
     except SettingsError as exc:  # e.g. an ENGRAM_* variable that should hold JSON and does not
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise ConfigError(f"invalid settings: {exc}{cause}") from exc

@@ -26,6 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from engram.cache.async_cache import AsyncCache
+from engram.cache.base import Cache, CacheBackend
+from engram.cache.layer import CacheLayer
 from engram.config import Settings, load_settings
 from engram.embeddings import Embedder
 from engram.memory.chat import Chat
@@ -91,7 +94,8 @@ class Memory:
     ``Memory("sqlite:///agent.db")``, ``Memory("memory://")``, or ``Memory()``
     for ``ENGRAM_DATABASE_URL`` / the config file / the default SQLite file.
     Use it as a context manager or call :meth:`close`. ``backend`` takes an
-    already opened :class:`~engram.stores.base.Store` instead of a URL.
+    already opened :class:`~engram.stores.base.Store` instead of a URL, and
+    ``cache_backend`` an open cache backend to share (``storage.cache`` otherwise).
     """
 
     def __init__(
@@ -101,19 +105,28 @@ class Memory:
         settings: Settings | None = None,
         backend: Store | None = None,
         check_embedder: bool = True,
+        cache_backend: CacheBackend | None = None,
     ):
         self.settings = settings or load_settings(database_url=url)
         if url is not None and settings is not None:
             self.settings = self.settings.model_copy(update={"database_url": url})
         self.backend = backend or open_store(self.settings.database_url, self.settings)
         max_bytes = self.settings.max_content_bytes
+        caches: CacheLayer | None = None
         try:
+            caches = CacheLayer(self.settings, self.backend, backend=cache_backend)
             # Refuses a store whose vectors come from another model than the
             # embedder configured (``check_embedder=False`` is for reindex).
-            semantic = Semantic(self.backend, self.settings, check_embedder=check_embedder)
+            semantic = Semantic(self.backend, self.settings, check_embedder=check_embedder, caches=caches)
         except BaseException:
+            if caches is not None:
+                caches.close()
             self.backend.close()
             raise
+        self.caches = caches
+        self.cache: Cache = caches.user
+        """The project's cache: ``get``, ``set(key, value, ttl=None)``, ``delete``, ``exists``,
+        ``get_many``, ``set_many``, ``clear(prefix=None)``, ``stats()`` (see :class:`engram.cache.Cache`)."""
         sessions = Sessions(self.backend, max_bytes=max_bytes)
         self.parts = Parts(
             semantic=semantic,
@@ -158,7 +171,10 @@ class Memory:
 
     def close(self) -> None:
         """Release connections and files. Safe to call twice."""
-        self.backend.close()
+        try:
+            self.backend.close()
+        finally:
+            self.caches.close()
 
     def __repr__(self) -> str:
         return f"Memory({self.url!r})"
@@ -251,6 +267,8 @@ class AsyncMemory:
         self._pool = ThreadPoolExecutor(
             max_workers=self._memory.settings.async_workers, thread_name_prefix="engram"
         )
+        self.cache = AsyncCache(self._memory.cache, self._pool)
+        """The project's cache, with the same methods as ``Memory.cache``, awaited."""
 
     @property
     def url(self) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engram.cache import open_cache_backend
 from engram.config import Settings
 from engram.errors import ConfigError
 from engram.memory import Memory
@@ -86,7 +87,15 @@ class Tenancy:
 
             return Vault.load(secret, self.layout.key_file)
 
-        self.control = ControlPlane(control_store_class(self.base_url).for_server(self.base_url), vault)
+        # One cache backend (one Redis pool) for every project; each project's keys have their own prefix.
+        self.cache_backend = open_cache_backend(
+            settings.storage.cache, pool_timeout=settings.db_connection_settings.pool_timeout
+        )
+        try:
+            self.control = ControlPlane(control_store_class(self.base_url).for_server(self.base_url), vault)
+        except BaseException:
+            self.cache_backend.close()
+            raise
         self._memories: dict[str, Memory] = {}
         self._lock = threading.Lock()
 
@@ -102,7 +111,9 @@ class Tenancy:
                 url = project_url(self.base_url, project)
                 if self.layout.projects is not None and project.name != DEFAULT_PROJECT:
                     ensure_directory(self.layout.projects, create=True)  # engram's own directory
-                memory = Memory(settings=self.settings.model_copy(update={"database_url": url}))
+                memory = Memory(
+                    settings=self.settings.model_copy(update={"database_url": url}), cache_backend=self.cache_backend
+                )
                 self._memories[project_id] = memory
         return memory
 
@@ -112,6 +123,7 @@ class Tenancy:
         for memory in memories:
             memory.close()
         self.control.close()
+        self.cache_backend.close()
 
     def __enter__(self) -> "Tenancy":
         return self
