@@ -152,7 +152,7 @@ class Semantic:
         out = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
         digests = [content_hash(t) for t in texts]
         cache = self._embedding_cache if self._embedding_cache.size > 0 else None
-        known = cache.get_many(embedder.name, digests, embedder.dimensions) if cache else {}
+        known = cache.get_many(embedder.name, digests, embedder.dimensions) if cache is not None else {}
         missing: dict[bytes, list[int]] = {}
         for i, digest in enumerate(digests):
             vec = known.get(digest)
@@ -175,7 +175,7 @@ class Semantic:
                 for i in missing[digest]:
                     out[i] = vec
                 learned[digest] = vec
-        if cache:
+        if cache is not None:
             cache.put_many(embedder.name, learned)
         return out
 
