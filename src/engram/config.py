@@ -96,7 +96,9 @@ class DBConnectionSettings(BaseModel):
     ``pool_size`` connections are kept open, at most ``pool_size + max_overflow``
     exist, a caller waits ``pool_timeout`` seconds for one, ``pool_pre_ping``
     checks a connection when it is handed out, ``pool_recycle`` is the maximum
-    age of a connection in seconds, ``echo`` logs every SQL statement at DEBUG.
+    age of a connection in seconds, ``pool_max_idle`` closes a connection idle
+    that long (seconds) while the pool has more than ``pool_size``, ``echo`` logs
+    every SQL statement at DEBUG.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,6 +110,7 @@ class DBConnectionSettings(BaseModel):
     pool_timeout: float = Field(30.0, gt=0)
     pool_pre_ping: bool = True
     pool_recycle: float = Field(1800.0, gt=0)
+    pool_max_idle: float = Field(600.0, gt=0)
     echo: bool = False
 
     @model_validator(mode="before")
@@ -201,12 +204,17 @@ class Settings(BaseSettings):
         given = self.model_fields_set
         if "database_url" not in given:
             self.database_url = layer.to_url(default_data_dir())
-        if layer.max_connections is not None and "db_connection_settings" not in given:
+        if "db_connection_settings" not in given:
             pool = self.db_connection_settings
-            size = min(pool.pool_size, layer.max_connections)
-            self.db_connection_settings = pool.model_copy(
-                update={"pool_size": size, "max_overflow": layer.max_connections - size}
-            )
+            update: dict[str, Any] = {}
+            if layer.max_connections is not None:
+                size = min(pool.pool_size, layer.max_connections)
+                update.update(pool_size=size, max_overflow=layer.max_connections - size)
+            if layer.idle_timeout_ms is not None:
+                update["pool_max_idle"] = max(layer.idle_timeout_ms, 1) / 1000
+            if update:
+                kept = pool.model_dump(include=pool.model_fields_set)
+                self.db_connection_settings = DBConnectionSettings.model_validate({**kept, **update})
         if layer.connection_timeout_ms is not None and "db_connect_timeout" not in given:
             self.db_connect_timeout = layer.connection_timeout_ms / 1000
         return self

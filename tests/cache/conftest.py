@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from hashlib import blake2b
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -74,19 +75,29 @@ class EmbeddingsHandler(BaseHTTPRequestHandler):
     """``POST /v1/embeddings`` as OpenAI answers it; vectors derived from the text (deterministic
     in every process), and every text asked for counted in ``texts``."""
 
-    texts: list[str] = []
+    texts: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).texts.extend(body["input"])
         data = []
         for i, text in enumerate(body["input"]):
-            seed = int.from_bytes(blake2b(text.encode(), digest_size=4).digest(), "little")
-            data.append({"object": "embedding", "index": i, "embedding": np.random.default_rng(seed).normal(size=8).tolist()})
-        payload = json.dumps({"object": "list", "data": data, "model": body["model"], "usage": {}}).encode()
+            seed = int.from_bytes(
+                blake2b(text.encode(), digest_size=4).digest(), "little"
+            )
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": np.random.default_rng(seed).normal(size=8).tolist(),
+                }
+            )
+        payload = json.dumps(
+            {"object": "list", "data": data, "model": body["model"], "usage": {}}
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

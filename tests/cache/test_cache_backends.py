@@ -33,7 +33,9 @@ def redis_backend_factory():
     prefix, opened = redis_cache_prefix(), []
 
     def make(**kwargs):
-        backend = RedisCacheBackend(kwargs.pop("url", REDIS_TEST_URL), key_prefix=prefix, **kwargs)
+        backend = RedisCacheBackend(
+            kwargs.pop("url", REDIS_TEST_URL), key_prefix=prefix, **kwargs
+        )
         opened.append(backend)
         return backend
 

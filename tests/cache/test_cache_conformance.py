@@ -36,8 +36,13 @@ def test_a_value_comes_back_as_json_never_as_the_stored_object(cache: Cache) -> 
     assert cache.get("k") == {"items": [1, 2], "3": "int key", "t": [1, 2]}
 
 
-@pytest.mark.parametrize("value", [b"bytes", {1, 2}, object(), math.nan, float("inf"), {"k": {"nested": {3j}}}])
-def test_values_json_cannot_hold_are_refused_and_nothing_is_stored(cache: Cache, value: object) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [b"bytes", {1, 2}, object(), math.nan, float("inf"), {"k": {"nested": {3j}}}],
+)
+def test_values_json_cannot_hold_are_refused_and_nothing_is_stored(
+    cache: Cache, value: object
+) -> None:
     with pytest.raises(InvalidInput, match="JSON-serializable"):
         cache.set("k", value)
     assert not cache.exists("k")
@@ -89,14 +94,28 @@ def test_delete_and_exists(cache: Cache) -> None:
 
 def test_get_many_returns_only_the_keys_that_hold_a_value(cache: Cache) -> None:
     cache.set_many({"a": 1, "b": [2], "c": None})
-    assert cache.get_many(["a", "b", "c", "missing", "a"]) == {"a": 1, "b": [2], "c": None}
+    assert cache.get_many(["a", "b", "c", "missing", "a"]) == {
+        "a": 1,
+        "b": [2],
+        "c": None,
+    }
     assert cache.get_many([]) == {}
     with pytest.raises(InvalidInput, match="list of keys"):
         cache.get_many("ab")
 
 
 def test_clear_by_prefix_takes_prefixes_literally(cache: Cache) -> None:
-    cache.set_many({"user:1": 1, "user:2": 2, "user*x": 3, "users": 4, "[a]b": 5, "ab": 6, "other": 7})
+    cache.set_many(
+        {
+            "user:1": 1,
+            "user:2": 2,
+            "user*x": 3,
+            "users": 4,
+            "[a]b": 5,
+            "ab": 6,
+            "other": 7,
+        }
+    )
     assert cache.clear("user:") == 2
     assert cache.clear("user*") == 1  # the * is a character, not a wildcard
     assert cache.clear("[a]") == 1

@@ -33,12 +33,18 @@ def settings_for(url: str, cache: dict, **more) -> engram.Settings:
 
 
 def test_memory_cache_has_the_contract(tmp_path: Path, cache_section: dict) -> None:
-    with engram.Memory(settings=settings_for(f"sqlite:///{tmp_path / 'a.db'}", cache_section)) as memory:
+    with engram.Memory(
+        settings=settings_for(f"sqlite:///{tmp_path / 'a.db'}", cache_section)
+    ) as memory:
         memory.cache.set("user:1", {"name": "Ada"}, ttl=60)
         memory.cache.set_many({"a": 1, "b": [2]})
         assert memory.cache.get("user:1") == {"name": "Ada"}
         assert memory.cache.get_many(["a", "b", "c"]) == {"a": 1, "b": [2]}
-        assert memory.cache.exists("a") and memory.cache.delete("a") and not memory.cache.exists("a")
+        assert (
+            memory.cache.exists("a")
+            and memory.cache.delete("a")
+            and not memory.cache.exists("a")
+        )
         with pytest.raises(InvalidInput, match="JSON-serializable"):
             memory.cache.set("bytes", b"\x00")
         assert memory.cache.clear(prefix="user:") == 1
@@ -46,8 +52,12 @@ def test_memory_cache_has_the_contract(tmp_path: Path, cache_section: dict) -> N
         assert (stats.hits, stats.size) == (3, 1)
 
 
-async def test_async_memory_cache_behaves_the_same(tmp_path: Path, cache_section: dict) -> None:
-    async with engram.AsyncMemory(settings=settings_for(f"sqlite:///{tmp_path / 'a.db'}", cache_section)) as memory:
+async def test_async_memory_cache_behaves_the_same(
+    tmp_path: Path, cache_section: dict
+) -> None:
+    async with engram.AsyncMemory(
+        settings=settings_for(f"sqlite:///{tmp_path / 'a.db'}", cache_section)
+    ) as memory:
         await memory.cache.set("k", {"v": 1}, ttl=60)
         await memory.cache.set_many({"a": 1, "b": 2})
         assert await memory.cache.get("k") == {"v": 1}
@@ -61,11 +71,14 @@ async def test_async_memory_cache_behaves_the_same(tmp_path: Path, cache_section
         assert memory.cache.sync is memory.sync.cache
 
 
-def test_projects_have_their_own_keys_and_one_store_is_one_namespace(tmp_path: Path, redis_cache_settings: dict) -> None:
+def test_projects_have_their_own_keys_and_one_store_is_one_namespace(
+    tmp_path: Path, redis_cache_settings: dict
+) -> None:
     a_url, b_url = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
-    with engram.Memory(settings=settings_for(a_url, redis_cache_settings)) as a, engram.Memory(
-        settings=settings_for(b_url, redis_cache_settings)
-    ) as b:
+    with (
+        engram.Memory(settings=settings_for(a_url, redis_cache_settings)) as a,
+        engram.Memory(settings=settings_for(b_url, redis_cache_settings)) as b,
+    ):
         a.cache.set("k", "a's")
         assert b.cache.get("k") is None
         b.cache.set("k", "b's")
@@ -76,23 +89,39 @@ def test_projects_have_their_own_keys_and_one_store_is_one_namespace(tmp_path: P
         "m = engram.Memory(settings=s); print(json.dumps(m.cache.get('k'))); m.close()"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, a_url, json.dumps({"cache": redis_cache_settings})],
-        capture_output=True, text=True, check=True, env={"PYTHONPATH": str(REPO / "src"), "ENGRAM_EMBEDDER": "none"},
+        [
+            sys.executable,
+            "-c",
+            script,
+            a_url,
+            json.dumps({"cache": redis_cache_settings}),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO / "src"), "ENGRAM_EMBEDDER": "none"},
     )
     assert json.loads(out.stdout) == "a's"
 
 
 def test_in_memory_stores_never_share_a_namespace(redis_cache_settings: dict) -> None:
-    with engram.Memory(settings=settings_for("memory://", redis_cache_settings)) as a, engram.Memory(
-        settings=settings_for("memory://", redis_cache_settings)
-    ) as b:
+    with (
+        engram.Memory(settings=settings_for("memory://", redis_cache_settings)) as a,
+        engram.Memory(settings=settings_for("memory://", redis_cache_settings)) as b,
+    ):
         a.cache.set("k", 1)
         assert b.cache.get("k") is None
 
 
 def embedder_settings(url: str, cache: dict, server: str, **more) -> engram.Settings:
     return settings_for(
-        url, cache, embedder="openai", embedding_model="m", embedding_base_url=server, embedding_dimensions=8, **more
+        url,
+        cache,
+        embedder="openai",
+        embedding_model="m",
+        embedding_base_url=server,
+        embedding_dimensions=8,
+        **more,
     )
 
 
@@ -102,7 +131,9 @@ def test_embeddings_are_shared_through_redis_by_processes_of_one_store(
     server, asked = embeddings_server
     url = f"sqlite:///{tmp_path / 'a.db'}"
     texts = [f"text number {i}" for i in range(20)]
-    with engram.Memory(settings=embedder_settings(url, redis_cache_settings, server)) as memory:
+    with engram.Memory(
+        settings=embedder_settings(url, redis_cache_settings, server)
+    ) as memory:
         memory.embed(texts)
     assert sorted(asked) == sorted(texts)
     script = (
@@ -111,12 +142,26 @@ def test_embeddings_are_shared_through_redis_by_processes_of_one_store(
         "m = engram.Memory(settings=s); print(json.dumps(m.embed(json.loads(sys.argv[4])).tolist())); m.close()"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, url, json.dumps({"cache": redis_cache_settings}), server,
-         json.dumps(texts + ["a new text"])],
-        capture_output=True, text=True, check=True, env={"PYTHONPATH": str(REPO / "src")},
+        [
+            sys.executable,
+            "-c",
+            script,
+            url,
+            json.dumps({"cache": redis_cache_settings}),
+            server,
+            json.dumps(texts + ["a new text"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO / "src")},
     )
-    assert asked[len(texts):] == ["a new text"]  # the other process embedded only what was new
-    with engram.Memory(settings=embedder_settings(url, redis_cache_settings, server)) as memory:
+    assert asked[len(texts) :] == [
+        "a new text"
+    ]  # the other process embedded only what was new
+    with engram.Memory(
+        settings=embedder_settings(url, redis_cache_settings, server)
+    ) as memory:
         again = memory.embed(texts)
     assert np.allclose(json.loads(out.stdout)[:20], again, atol=1e-6)
     assert len(asked) == 21
@@ -128,7 +173,11 @@ def test_embeddings_of_one_project_are_not_visible_to_another(
     """Sharing across projects would tell one tenant, by timing, what another embedded."""
     server, asked = embeddings_server
     for name in ("a", "b"):
-        with engram.Memory(settings=embedder_settings(f"sqlite:///{tmp_path / name}.db", redis_cache_settings, server)) as m:
+        with engram.Memory(
+            settings=embedder_settings(
+                f"sqlite:///{tmp_path / name}.db", redis_cache_settings, server
+            )
+        ) as m:
             m.embed(["a secret sentence"])
     assert asked == ["a secret sentence", "a secret sentence"]
 
@@ -137,7 +186,12 @@ def test_embedding_cache_size_zero_turns_embedding_caching_off(
     tmp_path: Path, redis_cache_settings: dict, embeddings_server: tuple[str, list[str]]
 ) -> None:
     server, asked = embeddings_server
-    settings = embedder_settings(f"sqlite:///{tmp_path / 'a.db'}", redis_cache_settings, server, embedding_cache_size=0)
+    settings = embedder_settings(
+        f"sqlite:///{tmp_path / 'a.db'}",
+        redis_cache_settings,
+        server,
+        embedding_cache_size=0,
+    )
     with engram.Memory(settings=settings) as memory:
         memory.embed(["x"])
         memory.embed(["x"])

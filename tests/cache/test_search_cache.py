@@ -31,7 +31,9 @@ def cache_section(request: pytest.FixtureRequest) -> dict:
 
 @pytest.fixture
 def memory(tmp_path: Path, cache_section: dict):
-    settings = engram.load_settings(database_url=f"sqlite:///{tmp_path / 's.db'}", storage={"cache": cache_section})
+    settings = engram.load_settings(
+        database_url=f"sqlite:///{tmp_path / 's.db'}", storage={"cache": cache_section}
+    )
     with engram.Memory(settings=settings) as memory:
         yield memory
 
@@ -50,7 +52,9 @@ def test_off_by_default(tmp_path: Path) -> None:
         assert memory.caches.searches is None
 
 
-def test_a_repeated_search_is_answered_from_the_cache_with_the_same_result(memory: engram.Memory) -> None:
+def test_a_repeated_search_is_answered_from_the_cache_with_the_same_result(
+    memory: engram.Memory,
+) -> None:
     memory.store("a", "apple pie", metadata={"t": 1})
     memory.search("apple")  # creates the generations: not cached yet
     first = memory.search("apple")
@@ -89,7 +93,9 @@ def test_every_write_path_invalidates(memory: engram.Memory, tmp_path: Path) -> 
     assert sorted(keys(memory)) == ["c", "copied", "imported"]
 
 
-def test_a_write_elsewhere_keeps_other_namespaces_cached_but_not_all_namespace_searches(memory: engram.Memory) -> None:
+def test_a_write_elsewhere_keeps_other_namespaces_cached_but_not_all_namespace_searches(
+    memory: engram.Memory,
+) -> None:
     memory.store("a", "apple", namespace="one")
     for _ in range(2):
         keys(memory, namespace="one"), keys(memory)
@@ -120,7 +126,9 @@ def test_prune_invalidates(memory: engram.Memory) -> None:
     assert keys(memory) == ["kept"]
 
 
-def test_a_write_by_another_process_invalidates_through_a_shared_cache(tmp_path: Path, redis_cache_settings: dict) -> None:
+def test_a_write_by_another_process_invalidates_through_a_shared_cache(
+    tmp_path: Path, redis_cache_settings: dict
+) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     section = {**redis_cache_settings, "search_results": True}
     settings = engram.load_settings(database_url=url, storage={"cache": section})
@@ -133,19 +141,26 @@ def test_a_write_by_another_process_invalidates_through_a_shared_cache(tmp_path:
         )
         subprocess.run(
             [sys.executable, "-c", script, url, json.dumps({"cache": section})],
-            check=True, env={"PYTHONPATH": str(REPO / "src"), "ENGRAM_EMBEDDER": "none"},
+            check=True,
+            env={"PYTHONPATH": str(REPO / "src"), "ENGRAM_EMBEDDER": "none"},
         )
         assert keys(memory) == ["b"]
 
 
-def test_reindex_invalidates_searches_by_meaning(tmp_path: Path, cache_section: dict, embeddings_server) -> None:
+def test_reindex_invalidates_searches_by_meaning(
+    tmp_path: Path, cache_section: dict, embeddings_server
+) -> None:
     server, _ = embeddings_server
     url = f"sqlite:///{tmp_path / 'v.db'}"
     with engram.Memory(url) as plain:  # entries without vectors
         plain.store("a", "apple")
     settings = engram.load_settings(
-        database_url=url, storage={"cache": cache_section}, embedder="openai", embedding_model="m",
-        embedding_base_url=server, embedding_dimensions=8,
+        database_url=url,
+        storage={"cache": cache_section},
+        embedder="openai",
+        embedding_model="m",
+        embedding_base_url=server,
+        embedding_dimensions=8,
     )
     with engram.Memory(settings=settings) as memory:
         assert keys(memory, mode="vector") == [] and keys(memory, mode="vector") == []

@@ -27,7 +27,9 @@ EMBEDDINGS = "e:"
 SEARCHES = "s:"
 
 
-def open_cache_backend(settings: "CacheSettings", *, pool_timeout: float = 30.0) -> CacheBackend:
+def open_cache_backend(
+    settings: CacheSettings, *, pool_timeout: float = 30.0
+) -> CacheBackend:
     """The backend ``storage.cache`` names (Redis is imported only when used).
 
     Raises:
@@ -42,7 +44,9 @@ def open_cache_backend(settings: "CacheSettings", *, pool_timeout: float = 30.0)
     except ImportError as exc:  # pragma: no cover - redis-py is a core dependency today
         from engram.errors import MissingDependency
 
-        raise MissingDependency("a redis cache needs redis-py: pip install 'engram[redis]'") from exc
+        raise MissingDependency(
+            "a redis cache needs redis-py: pip install 'engram[redis]'"
+        ) from exc
     timeout_ms = settings.option("command_timeout_ms")
     return RedisCacheBackend(
         settings.redis_url(),
@@ -61,18 +65,20 @@ def namespace_for(store_url: str, *, persistent: bool, instance: str) -> str:
     A store that lives only in its process (``memory://``) gets ``instance``
     added, so two of them never share search results through a shared cache.
     """
-    digest = blake2b(store_url.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    digest = blake2b(
+        store_url.encode("utf-8", "surrogatepass"), digest_size=8
+    ).hexdigest()
     return f"{digest}:" if persistent else f"{digest}-{instance}:"
 
 
 __all__ = [
+    "EMBEDDINGS",
+    "SEARCHES",
+    "USER",
     "Cache",
     "CacheBackend",
     "CacheStats",
-    "EMBEDDINGS",
     "InMemoryCacheBackend",
-    "SEARCHES",
-    "USER",
     "namespace_for",
     "open_cache_backend",
 ]

@@ -21,7 +21,9 @@ class AsyncCache:
 
     async def _run(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(method, *args, **kwargs))
+        return await loop.run_in_executor(
+            self._pool, functools.partial(method, *args, **kwargs)
+        )
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default``."""
@@ -41,9 +43,13 @@ class AsyncCache:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values of the keys that hold one."""
-        return await self._run(self.sync.get_many, keys if isinstance(keys, str) else list(keys))
+        return await self._run(
+            self.sync.get_many, keys if isinstance(keys, str) else list(keys)
+        )
 
-    async def set_many(self, items: Mapping[str, Any], ttl: float | None = None) -> None:
+    async def set_many(
+        self, items: Mapping[str, Any], ttl: float | None = None
+    ) -> None:
         """Store every item, all with the same ``ttl``."""
         await self._run(self.sync.set_many, items, ttl)
 

@@ -88,29 +88,46 @@ def check_key(key: Any) -> str:
     if not isinstance(key, str):
         raise InvalidInput(f"cache keys must be strings, not {type(key).__name__}")
     if not key or len(key) > MAX_KEY_CHARS:
-        raise InvalidInput(f"cache keys must be 1-{MAX_KEY_CHARS} characters, got {len(key)}")
+        raise InvalidInput(
+            f"cache keys must be 1-{MAX_KEY_CHARS} characters, got {len(key)}"
+        )
     return key
 
 
 def check_ttl(ttl: Any) -> float | None:
     if ttl is None:
         return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
-        raise InvalidInput(f"ttl must be a positive number of seconds or None (no expiry), got {ttl!r}")
+    if (
+        isinstance(ttl, bool)
+        or not isinstance(ttl, (int, float))
+        or not math.isfinite(ttl)
+        or ttl <= 0
+    ):
+        raise InvalidInput(
+            f"ttl must be a positive number of seconds or None (no expiry), got {ttl!r}"
+        )
     return float(ttl)
 
 
 def dump(value: Any, limit: int | None = None) -> str:
     """The JSON text of a value; InvalidInput for what JSON cannot hold."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(
             "cache values must be JSON-serializable (dict with string keys, list, str, int, float, bool, None): "
             f"{exc}; convert the value first (e.g. model.model_dump(mode='json'), or base64 for bytes)"
         ) from None
-    if limit is not None and len(text) > limit and len(text.encode("utf-8", "surrogatepass")) > limit:
-        raise ContentTooLarge(f"cache value is {len(text.encode('utf-8', 'surrogatepass'))} bytes as JSON; the limit is {limit}")
+    if (
+        limit is not None
+        and len(text) > limit
+        and len(text.encode("utf-8", "surrogatepass")) > limit
+    ):
+        raise ContentTooLarge(
+            f"cache value is {len(text.encode('utf-8', 'surrogatepass'))} bytes as JSON; the limit is {limit}"
+        )
     return text
 
 
@@ -168,7 +185,10 @@ class Cache:
         """
         full = self.prefix + check_key(key)
         ttl = check_ttl(ttl)
-        self.backend.set_many({full: dump(value, self.max_value_bytes)}, ttl if ttl is not None else self.default_ttl)
+        self.backend.set_many(
+            {full: dump(value, self.max_value_bytes)},
+            ttl if ttl is not None else self.default_ttl,
+        )
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; whether it was there."""
@@ -193,9 +213,14 @@ class Cache:
     def set_many(self, items: Mapping[str, Any], ttl: float | None = None) -> None:
         """Store every ``key: value`` of ``items``, all with the same ``ttl``; none when one is invalid."""
         if not isinstance(items, Mapping):
-            raise InvalidInput(f"set_many takes a mapping of key to value, not {type(items).__name__}")
+            raise InvalidInput(
+                f"set_many takes a mapping of key to value, not {type(items).__name__}"
+            )
         ttl = check_ttl(ttl)
-        texts = {self.prefix + check_key(k): dump(v, self.max_value_bytes) for k, v in items.items()}
+        texts = {
+            self.prefix + check_key(k): dump(v, self.max_value_bytes)
+            for k, v in items.items()
+        }
         if texts:
             self.backend.set_many(texts, ttl if ttl is not None else self.default_ttl)
 
@@ -209,7 +234,12 @@ class Cache:
         """Hits and misses of this process's reads, and the live keys of this cache."""
         size = self.backend.count(self.prefix)
         with self._lock:
-            return CacheStats(hits=self._hits, misses=self._misses, size=size, backend=self.backend.describe())
+            return CacheStats(
+                hits=self._hits,
+                misses=self._misses,
+                size=size,
+                backend=self.backend.describe(),
+            )
 
     # engram's own bookkeeping (search-cache generations) goes through these two.
     def get_text(self, keys: Sequence[str]) -> list[str | None]:

@@ -27,7 +27,11 @@ EVERY = (None, None)
 
 def _entries(entries: Iterable[Any]) -> Scope:
     entries = list(entries)
-    expiries = [e.expires_at.timestamp() for e in entries if getattr(e, "expires_at", None) is not None]
+    expiries = [
+        e.expires_at.timestamp()
+        for e in entries
+        if getattr(e, "expires_at", None) is not None
+    ]
     return frozenset(e.namespace for e in entries), max(expiries, default=None)
 
 
@@ -39,8 +43,12 @@ ENTRY_WRITES: dict[str, Callable[[dict[str, Any]], Scope | None]] = {
     "delete_entry": lambda a: (frozenset([a["namespace"]]), None),
     "delete_namespace": lambda a: (frozenset([a["namespace"]]), None),
     "prune_expired": lambda a: EVERY,
-    "prune_entries": lambda a: None if a.get("dry_run") else (
-        EVERY if a.get("namespace") is None else (frozenset([a["namespace"]]), None)
+    "prune_entries": lambda a: (
+        None
+        if a.get("dry_run")
+        else (
+            EVERY if a.get("namespace") is None else (frozenset([a["namespace"]]), None)
+        )
     ),
     "clear_vectors": lambda a: EVERY,
 }
@@ -102,8 +110,16 @@ def watch_entry_writes(store: Any, written: Written) -> None:
         finally:
             pending.depth -= 1
             if pending.depth == 0 and pending.any:
-                scope: Scope = (None if pending.every else frozenset(pending.namespaces or ()), pending.expiry)
-                pending.namespaces, pending.every, pending.expiry, pending.any = None, False, None, False
+                scope: Scope = (
+                    None if pending.every else frozenset(pending.namespaces or ()),
+                    pending.expiry,
+                )
+                pending.namespaces, pending.every, pending.expiry, pending.any = (
+                    None,
+                    False,
+                    None,
+                    False,
+                )
                 written(*scope)
 
     store.transaction = gathered

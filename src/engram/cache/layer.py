@@ -30,26 +30,39 @@ class CacheLayer:
 
     def __init__(
         self,
-        settings: "Settings",
-        store: "Store",
+        settings: Settings,
+        store: Store,
         *,
         backend: CacheBackend | None = None,
         namespace: str | None = None,
     ):
         config = settings.storage.cache
         self.owns_backend = backend is None
-        self.backend = backend or open_cache_backend(config, pool_timeout=settings.db_connection_settings.pool_timeout)
+        self.backend = backend or open_cache_backend(
+            config, pool_timeout=settings.db_connection_settings.pool_timeout
+        )
         persistent = PERSISTENT in store.capabilities
-        self.namespace = namespace or namespace_for(redact(store.url), persistent=persistent, instance=uuid.uuid4().hex[:12])
+        self.namespace = namespace or namespace_for(
+            redact(store.url), persistent=persistent, instance=uuid.uuid4().hex[:12]
+        )
         self.user = Cache(
-            self.backend, self.namespace + USER, default_ttl=config.default_ttl, max_value_bytes=settings.max_content_bytes
+            self.backend,
+            self.namespace + USER,
+            default_ttl=config.default_ttl,
+            max_value_bytes=settings.max_content_bytes,
         )
         size = settings.embedding_cache_size
-        shared = Cache(self.backend, self.namespace + EMBEDDINGS) if self.backend.shared and size > 0 else None
+        shared = (
+            Cache(self.backend, self.namespace + EMBEDDINGS)
+            if self.backend.shared and size > 0
+            else None
+        )
         self.embeddings = EmbeddingCache(size, shared)
         self.searches: SearchCache | None = None
         if config.search_results:
-            self.searches = SearchCache(Cache(self.backend, self.namespace + SEARCHES), config.search_ttl)
+            self.searches = SearchCache(
+                Cache(self.backend, self.namespace + SEARCHES), config.search_ttl
+            )
             watch_entry_writes(store, self.searches.written)
 
     def clear_engram_values(self, *, embeddings: bool, searches: bool) -> int:

@@ -22,7 +22,9 @@ class InMemoryCacheBackend(CacheBackend):
 
     def __init__(self, max_entries: int = 10_000):
         self.max_entries = max_entries
-        self._data: OrderedDict[str, tuple[str, float | None]] = OrderedDict()  # key -> (value, deadline)
+        self._data: OrderedDict[str, tuple[str, float | None]] = (
+            OrderedDict()
+        )  # key -> (value, deadline)
         # raise_to's numbers are never evicted: losing one would let the search cache outlive an expiry.
         self._pinned: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -62,7 +64,10 @@ class InMemoryCacheBackend(CacheBackend):
     def delete_many(self, keys: Sequence[str]) -> int:
         now = time.monotonic()
         with self._lock:
-            return sum(self._live(k, now) is not None and self._data.pop(k, None) is not None for k in keys)
+            return sum(
+                self._live(k, now) is not None and self._data.pop(k, None) is not None
+                for k in keys
+            )
 
     def _matching(self, prefix: str, now: float) -> list[str]:
         expired = [k for k, (_, d) in self._data.items() if d is not None and d <= now]

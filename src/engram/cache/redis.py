@@ -68,10 +68,14 @@ class RedisCacheBackend(CacheBackend):
         retries: int = 0,
     ):
         if not KEY_PREFIX.match(key_prefix):
-            raise ConfigError(f"storage.cache key prefix {key_prefix!r} must be 1-64 letters, digits, '_', '.' or '-'")
+            raise ConfigError(
+                f"storage.cache key prefix {key_prefix!r} must be 1-64 letters, digits, '_', '.' or '-'"
+            )
         self.url = redact(url)
         parts = urlsplit(url)
-        self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+        self._where = (
+            f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+        )
         self.key_prefix = key_prefix + ":"
         self.max_connections = max_connections
         try:
@@ -85,7 +89,9 @@ class RedisCacheBackend(CacheBackend):
                 decode_responses=True,
             )
         except ValueError as exc:
-            raise ConfigError(f"invalid Redis URL for storage.cache {self.url!r}: {exc}") from exc
+            raise ConfigError(
+                f"invalid Redis URL for storage.cache {self.url!r}: {exc}"
+            ) from exc
         self._client = redis.Redis(connection_pool=self._pool)
         self._raise_to = self._client.register_script(_RAISE_TO)
         self._closed = False
@@ -96,7 +102,9 @@ class RedisCacheBackend(CacheBackend):
         return f"redis ({self._where}, prefix {self.key_prefix[:-1]!r}, max {self.max_connections} connections)"
 
     def _translated(self, action: str) -> AbstractContextManager[None]:
-        return translating(REDIS_ERRORS, action, where=self._where, how_to_start=HOW_TO_START)
+        return translating(
+            REDIS_ERRORS, action, where=self._where, how_to_start=HOW_TO_START
+        )
 
     def _full(self, key: str) -> str:
         return self.key_prefix + key
@@ -124,10 +132,14 @@ class RedisCacheBackend(CacheBackend):
 
     def delete_many(self, keys: Sequence[str]) -> int:
         with self._translated("deleting from the cache"):
-            return int(self._client.unlink(*[self._full(k) for k in keys])) if keys else 0
+            return (
+                int(self._client.unlink(*[self._full(k) for k in keys])) if keys else 0
+            )
 
     def _scan(self, prefix: str) -> Any:
-        return self._client.scan_iter(match=_GLOB_SPECIAL.sub(r"\\\1", self._full(prefix)) + "*", count=1000)
+        return self._client.scan_iter(
+            match=_GLOB_SPECIAL.sub(r"\\\1", self._full(prefix)) + "*", count=1000
+        )
 
     def clear(self, prefix: str) -> int:
         removed = 0

@@ -44,7 +44,9 @@ class SearchCache:
         self.view = view
         self.ttl = ttl
 
-    def lookup(self, namespace: str | None, request: dict[str, Any]) -> tuple[SearchResult | None, str | None]:
+    def lookup(
+        self, namespace: str | None, request: dict[str, Any]
+    ) -> tuple[SearchResult | None, str | None]:
         """``(result, None)`` from the cache, ``(None, key)`` to compute and :meth:`keep` under key,
         or ``(None, None)`` when this search must not be cached."""
         scope = ALL if namespace is None else "n:" + namespace
@@ -52,11 +54,20 @@ class SearchCache:
         if expiry is not None and float(expiry) > time.time():
             return None, None
         if epoch is None or gen is None:
-            fresh = {k: uuid.uuid4().hex for k, v in ((EPOCH, epoch), (_gen(scope), gen)) if v is None}
+            fresh = {
+                k: uuid.uuid4().hex
+                for k, v in ((EPOCH, epoch), (_gen(scope), gen))
+                if v is None
+            }
             self.view.set_many(fresh)
             return None, None
         text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-        key = "r:" + blake2b(f"{epoch}|{gen}|{text}".encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+        key = (
+            "r:"
+            + blake2b(
+                f"{epoch}|{gen}|{text}".encode("utf-8", "surrogatepass"), digest_size=20
+            ).hexdigest()
+        )
         cached = self.view.get(key)
         if cached is not None:
             return SearchResult.model_validate(cached), None
@@ -65,7 +76,9 @@ class SearchCache:
     def keep(self, key: str, result: SearchResult) -> None:
         self.view.set(key, result.model_dump(mode="json"), ttl=self.ttl)
 
-    def written(self, namespaces: frozenset[str] | None, latest_expiry: float | None) -> None:
+    def written(
+        self, namespaces: frozenset[str] | None, latest_expiry: float | None
+    ) -> None:
         """Invalidate what a write touched (``namespaces`` None: everything)."""
         if namespaces is None:
             self.view.set_many({EPOCH: uuid.uuid4().hex})
@@ -73,5 +86,9 @@ class SearchCache:
             tokens = {_gen("n:" + ns): uuid.uuid4().hex for ns in namespaces}
             self.view.set_many({**tokens, _gen(ALL): uuid.uuid4().hex})
         if latest_expiry is not None:
-            for scope in [ALL] if namespaces is None else [ALL, *("n:" + ns for ns in namespaces)]:
+            for scope in (
+                [ALL]
+                if namespaces is None
+                else [ALL, *("n:" + ns for ns in namespaces)]
+            ):
                 self.view.raise_to(_expiry(scope), latest_expiry)

@@ -35,7 +35,9 @@ def content_hash(text: str) -> bytes:
 
 def encode_vector(vector: np.ndarray) -> str:
     """A vector as base64 of its little-endian float32 bytes (a third of its JSON list's size)."""
-    return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode(
+        "ascii"
+    )
 
 
 def decode_vector(text: object, dimensions: int | None = None) -> np.ndarray | None:
@@ -46,7 +48,11 @@ def decode_vector(text: object, dimensions: int | None = None) -> np.ndarray | N
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if not raw or len(raw) % 4 or (dimensions is not None and len(raw) != 4 * dimensions):
+    if (
+        not raw
+        or len(raw) % 4
+        or (dimensions is not None and len(raw) != 4 * dimensions)
+    ):
         return None
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
@@ -59,7 +65,7 @@ class EmbeddingCache:
         shared: the cache layer's view for embeddings; None keeps vectors in this process only.
     """
 
-    def __init__(self, size: int = 10_000, shared: "Cache | None" = None):
+    def __init__(self, size: int = 10_000, shared: Cache | None = None):
         self.size = size
         self.shared = shared
         self._data: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
@@ -67,13 +73,19 @@ class EmbeddingCache:
 
     @staticmethod
     def _key(model: str, digest: bytes) -> str:
-        name = model if _PLAIN_MODEL.match(model) else blake2b(model.encode(), digest_size=8).hexdigest()
+        name = (
+            model
+            if _PLAIN_MODEL.match(model)
+            else blake2b(model.encode(), digest_size=8).hexdigest()
+        )
         return f"{name}:{digest.hex()}"
 
     def get(self, model: str, digest: bytes) -> np.ndarray | None:
         return self.get_many(model, [digest]).get(digest)
 
-    def get_many(self, model: str, digests: Sequence[bytes], dimensions: int | None = None) -> dict[bytes, np.ndarray]:
+    def get_many(
+        self, model: str, digests: Sequence[bytes], dimensions: int | None = None
+    ) -> dict[bytes, np.ndarray]:
         """The vectors known for these digests (local first, then the shared layer in one call)."""
         found: dict[bytes, np.ndarray] = {}
         with self._lock:
@@ -103,7 +115,9 @@ class EmbeddingCache:
             return
         self._remember(model, vectors)
         if self.shared is not None:
-            self.shared.set_many({self._key(model, d): encode_vector(v) for d, v in vectors.items()})
+            self.shared.set_many(
+                {self._key(model, d): encode_vector(v) for d, v in vectors.items()}
+            )
 
     def _remember(self, model: str, vectors: Mapping[bytes, np.ndarray]) -> None:
         if self.size <= 0 or not vectors:
