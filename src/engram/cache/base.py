@@ -23,6 +23,8 @@ from typing import Any
 from engram.errors import ContentTooLarge, InvalidInput
 
 MAX_KEY_CHARS = 1024
+# One encoder for every value: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ class Cache:
     def __repr__(self) -> str:
         return f"Cache({self.backend.describe()!r}, prefix={self.prefix!r})"
 
-    def _count(self, hits: int, misses: int) -> None:
+    def count(self, *, hits: int = 0, misses: int = 0) -> None:
+        """Add to the hit and miss counts (for readers that go through :meth:`get_text`)."""
         with self._lock:
             self._hits += hits
             self._misses += misses
@@ -172,7 +175,7 @@ class Cache:
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is absent or expired."""
         text = self.backend.get_many([self.prefix + check_key(key)])[0]
-        self._count(text is not None, text is None)
+        self.count(hits=text is not None, misses=text is None)
         return default if text is None else json.loads(text)
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
@@ -207,7 +210,7 @@ class Cache:
             return {}
         texts = self.backend.get_many([self.prefix + k for k in keys])
         found = {k: json.loads(t) for k, t in zip(keys, texts) if t is not None}
-        self._count(len(found), len(keys) - len(found))
+        self.count(hits=len(found), misses=len(keys) - len(found))
         return found
 
     def set_many(self, items: Mapping[str, Any], ttl: float | None = None) -> None:

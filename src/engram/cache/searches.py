@@ -2,10 +2,12 @@
 
 Each scope has a generation: a random token per namespace, one for searches
 of all namespaces, and an epoch for writes that may touch any namespace
-(prune, clearing vectors). A result is kept under a key made of the request
-and the tokens it was computed under; a write replaces the tokens of what it
-wrote (see :mod:`engram.cache.invalidation`), so the old results are never
-read again and age out. Tokens are random rather than counters, so a token
+(prune, clearing vectors). A result is kept under a key made of the request,
+stamped with the tokens read before it was computed; it is served only while
+those are still the current tokens. A write replaces the tokens of what it
+wrote (see :mod:`engram.cache.invalidation`), so older results are never
+served again. One read (``MGET`` on Redis) fetches the tokens and the result
+together, so a hit costs one round trip. Tokens are random rather than counters, so a token
 lost to eviction or ``clear`` can never come back to name an old result: a
 search that finds one missing creates it and does not cache that time.
 
@@ -44,37 +46,31 @@ class SearchCache:
         self.view = view
         self.ttl = ttl
 
-    def lookup(
-        self, namespace: str | None, request: dict[str, Any]
-    ) -> tuple[SearchResult | None, str | None]:
-        """``(result, None)`` from the cache, ``(None, key)`` to compute and :meth:`keep` under key,
-        or ``(None, None)`` when this search must not be cached."""
+    def lookup(self, namespace: str | None, request: dict[str, Any]) -> tuple[SearchResult | None, tuple[str, str] | None]:
+        """``(result, None)`` from the cache, ``(None, ticket)`` to compute and :meth:`keep` with the
+        ticket, or ``(None, None)`` when this search must not be cached."""
         scope = ALL if namespace is None else "n:" + namespace
-        epoch, gen, expiry = self.view.get_text([EPOCH, _gen(scope), _expiry(scope)])
+        text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+        key = "r:" + blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+        epoch, gen, expiry, stored = self.view.get_text([EPOCH, _gen(scope), _expiry(scope), key])
         if expiry is not None and float(expiry) > time.time():
             return None, None
         if epoch is None or gen is None:
-            fresh = {
-                k: uuid.uuid4().hex
-                for k, v in ((EPOCH, epoch), (_gen(scope), gen))
-                if v is None
-            }
+            fresh = {k: uuid.uuid4().hex for k, v in ((EPOCH, epoch), (_gen(scope), gen)) if v is None}
             self.view.set_many(fresh)
             return None, None
-        text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-        key = (
-            "r:"
-            + blake2b(
-                f"{epoch}|{gen}|{text}".encode("utf-8", "surrogatepass"), digest_size=20
-            ).hexdigest()
-        )
-        cached = self.view.get(key)
-        if cached is not None:
-            return SearchResult.model_validate(cached), None
-        return None, key
+        stamp = f"{epoch}|{gen}"
+        if stored is not None:
+            cached = json.loads(stored)
+            if cached.get("stamp") == stamp:
+                self.view.count(hits=1)
+                return SearchResult.model_validate(cached["result"]), None
+        self.view.count(misses=1)
+        return None, (key, stamp)
 
-    def keep(self, key: str, result: SearchResult) -> None:
-        self.view.set(key, result.model_dump(mode="json"), ttl=self.ttl)
+    def keep(self, ticket: tuple[str, str], result: SearchResult) -> None:
+        key, stamp = ticket
+        self.view.set(key, {"stamp": stamp, "result": result.model_dump(mode="json")}, ttl=self.ttl)
 
     def written(
         self, namespaces: frozenset[str] | None, latest_expiry: float | None

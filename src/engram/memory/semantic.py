@@ -384,14 +384,14 @@ class Semantic:
         ns = None if namespace is None else check.name("namespace", namespace)
         meta = check.metadata_filter(metadata)
         limit = check.limit(limit)
-        cache_key = None
+        ticket = None
         if self._search_cache is not None:
-            cached, cache_key = self._search_cache.lookup(ns, self._search_request(query, ns, limit, meta, mode, threshold, vector))
+            cached, ticket = self._search_cache.lookup(ns, self._search_request(query, ns, limit, meta, mode, threshold, vector))
             if cached is not None:
                 return cached
         result = self._search(query, ns, limit, meta, mode, threshold, vector)
-        if cache_key is not None and self._search_cache is not None:
-            self._search_cache.keep(cache_key, result)
+        if ticket is not None and self._search_cache is not None:
+            self._search_cache.keep(ticket, result)
         return result
 
     def _search_request(
