@@ -153,7 +153,8 @@ class Settings(BaseSettings):
     embedding_retries: int = Field(3, ge=0, le=10, description="Retries of a failed embeddings request, with backoff.")
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
     embedding_cache_size: int = Field(
-        10_000, ge=0, description="Embeddings kept in memory per process, keyed by (model, content hash)."
+        10_000, ge=0, description="Embeddings kept in this process, keyed by (model, content hash), in front of a "
+        "shared (Redis) cache; 0 turns embedding caching off."
     )
     vector_exact_max: int = Field(
         20_000, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index."
