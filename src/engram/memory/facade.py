@@ -3,7 +3,8 @@
 ``Memory`` is composed of parts, each a small class that takes what it needs
 in its constructor (the backend, the limits, and the other parts it calls)::
 
-    Semantic(backend, settings)                       embedding, vector/hybrid search, reindex
+    CacheLayer(settings, backend)                     storage.cache: memory.cache, embeddings, search results
+    Semantic(backend, settings, caches)               embedding, vector/hybrid search, reindex
     Entries(backend, semantic)                        memories by (namespace, key)
     Sessions(backend)                                 sessions and tasks; the "unknown session" check
     Chat(backend, semantic, sessions)                 messages, history, message search, summaries
