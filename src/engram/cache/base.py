@@ -166,7 +166,7 @@ class Cache:
     def __repr__(self) -> str:
         return f"Cache({self.backend.describe()!r}, prefix={self.prefix!r})"
 
-    def count(self, *, hits: int = 0, misses: int = 0) -> None:
+    def tally(self, *, hits: int = 0, misses: int = 0) -> None:
         """Add to the hit and miss counts (for readers that go through :meth:`get_text`)."""
         with self._lock:
             self._hits += hits
@@ -175,7 +175,7 @@ class Cache:
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is absent or expired."""
         text = self.backend.get_many([self.prefix + check_key(key)])[0]
-        self.count(hits=text is not None, misses=text is None)
+        self.tally(hits=int(text is not None), misses=int(text is None))
         return default if text is None else json.loads(text)
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
@@ -210,7 +210,7 @@ class Cache:
             return {}
         texts = self.backend.get_many([self.prefix + k for k in keys])
         found = {k: json.loads(t) for k, t in zip(keys, texts) if t is not None}
-        self.count(hits=len(found), misses=len(keys) - len(found))
+        self.tally(hits=len(found), misses=len(keys) - len(found))
         return found
 
     def set_many(self, items: Mapping[str, Any], ttl: float | None = None) -> None:

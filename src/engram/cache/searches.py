@@ -63,9 +63,9 @@ class SearchCache:
         if stored is not None:
             cached = json.loads(stored)
             if cached.get("stamp") == stamp:
-                self.view.count(hits=1)
+                self.view.tally(hits=1)
                 return SearchResult.model_validate(cached["result"]), None
-        self.view.count(misses=1)
+        self.view.tally(misses=1)
         return None, (key, stamp)
 
     def keep(self, ticket: tuple[str, str], result: SearchResult) -> None:
