@@ -24,7 +24,7 @@ how an entry and its vector commit in one transaction.
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
-``pool_recycle``, ``echo`` — override ``db_connection_settings`` for this URL.
+``pool_recycle``, ``pool_max_idle``, ``echo`` — override ``db_connection_settings`` for this URL.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
     pool_size -> min_size (connections kept open), pool_size + max_overflow ->
     max_size, pool_timeout -> timeout (wait for a free connection),
     pool_pre_ping -> check (see :func:`check_if_idle`), pool_recycle ->
-    max_lifetime. ``echo`` is handled by the store (SQL logged at DEBUG).
+    max_lifetime, pool_max_idle -> max_idle. ``echo`` is handled by the store (SQL logged at DEBUG).
     """
     return {
         "connection_class": PooledConnection,
@@ -155,6 +155,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
         "check": check_if_idle if settings.pool_pre_ping else None,
         "reset": _mark_returned,
         "max_lifetime": settings.pool_recycle,
+        "max_idle": settings.pool_max_idle,
     }
 
 
