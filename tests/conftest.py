@@ -100,6 +100,7 @@ class _PgServer:
 
     uri: str | None = None
     problem: str | None = None
+    pid: int | None = None
 
     @classmethod
     def url(cls) -> str:
@@ -108,9 +109,15 @@ class _PgServer:
                 import tempfile
 
                 import pgserver
+                import psycopg
 
                 server = pgserver.get_server(tempfile.mkdtemp(prefix="engram-pg-"), cleanup_mode="delete")
-                cls.uri = server.get_uri()
+                uri = server.get_uri().replace("postgres:@", "postgres@")  # no empty password to redact
+                with psycopg.connect(uri, autocommit=True) as conn:  # throwaway data: no need to be durable
+                    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                        conn.execute(f"ALTER SYSTEM SET {setting} = off")
+                    conn.execute("SELECT pg_reload_conf()")
+                cls.uri, cls.pid = uri, server.get_pid()
             except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
                 cls.problem = f"pgserver (PostgreSQL + pgvector) could not start: {exc!r}; pip install 'pgserver>=0.1.4'"
         if cls.uri is None:
@@ -118,6 +125,28 @@ class _PgServer:
                 pytest.fail(cls.problem or "pgserver did not start", pytrace=False)
             pytest.skip(cls.problem or "pgserver did not start")
         return cls.uri
+
+    @classmethod
+    def stop(cls) -> None:
+        """Stop it at once (an immediate shutdown: its data is thrown away; pgserver then deletes it)."""
+        if cls.pid is not None:
+            import signal
+
+            import time
+
+            os.kill(cls.pid, signal.SIGQUIT)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(cls.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            cls.pid = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _PgServer.stop()
 
 
 @contextmanager

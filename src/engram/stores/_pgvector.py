@@ -69,11 +69,14 @@ def entries_exact_sql(namespace: str | None, metadata_clause: str | None) -> str
 def entries_ann_sql(namespace: str | None) -> str:
     """The ``want`` entries nearest ``q`` by the HNSW index, the namespace condition inside the walk."""
     scope = "" if namespace is None else " WHERE v.namespace = %(namespace)s"
+    # LATERAL: each of the few rows the walk yields is looked up by primary key (a plain join
+    # may be planned as a hash join over the whole entries table when statistics are missing).
     return (
         f"SELECT {_ENTRY_COLUMNS}, 1 - n.distance AS score FROM ("
         f" SELECT v.entry_seq, v.embedding <=> %(q)s AS distance FROM engram_entry_vectors v{scope}"
         " ORDER BY v.embedding <=> %(q)s LIMIT %(want)s) AS n"
-        f" JOIN engram_entries e ON e.seq = n.entry_seq WHERE {_LIVE} ORDER BY n.distance, e.seq"
+        f" CROSS JOIN LATERAL (SELECT * FROM engram_entries e WHERE e.seq = n.entry_seq AND {_LIVE}) AS e"
+        " ORDER BY n.distance, e.seq"
     )
 
 
@@ -95,7 +98,8 @@ MESSAGES_ANN = (
     f"SELECT {cq.MESSAGE_COLUMNS}, 1 - n.distance AS score FROM ("
     " SELECT v.message_seq, v.embedding <=> %(q)s AS distance FROM engram_message_vectors v"
     " ORDER BY v.embedding <=> %(q)s LIMIT %(want)s) AS n"
-    " JOIN engram_messages m ON m.seq = n.message_seq ORDER BY n.distance, m.seq"
+    " CROSS JOIN LATERAL (SELECT * FROM engram_messages m WHERE m.seq = n.message_seq) AS m"
+    " ORDER BY n.distance, m.seq"
 )
 
 
