@@ -48,10 +48,10 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vectors import LOCOMO, real_embeddings, synthetic, texts_of  # noqa: E402
+from vectors import LOCOMO, real_embeddings, synthetic, texts_of
 
-import engram  # noqa: E402
-from engram.embeddings.local import LocalEmbedder  # noqa: E402
+import engram
+from engram.embeddings.local import LocalEmbedder
 
 SERVER_DIR = Path("/tmp/engram-bench-pgvector")
 SHARED_LOCOMO = Path("/work/shared/data/locomo/locomo-dev.json")  # where a worktree's relative path does not reach

@@ -118,7 +118,7 @@ class _PgServer:
                         conn.execute(f"ALTER SYSTEM SET {setting} = off")
                     conn.execute("SELECT pg_reload_conf()")
                 cls.uri, cls.pid = uri, server.get_pid()
-            except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
+            except Exception as exc:
                 cls.problem = f"pgserver (PostgreSQL + pgvector) could not start: {exc!r}; pip install 'pgserver>=0.1.4'"
         if cls.uri is None:
             if _ci():
@@ -131,7 +131,6 @@ class _PgServer:
         """Stop it at once (an immediate shutdown: its data is thrown away; pgserver then deletes it)."""
         if cls.pid is not None:
             import signal
-
             import time
 
             os.kill(cls.pid, signal.SIGQUIT)

@@ -111,12 +111,18 @@ LAYER = [
     TYPE_FUNCTION,
     "ALTER TABLE engram_entry_vectors ADD COLUMN embedding vector",
     "ALTER TABLE engram_message_vectors ADD COLUMN embedding vector",
-    "CREATE TRIGGER engram_entry_embedding BEFORE INSERT OR UPDATE ON engram_entry_vectors"
-    " FOR EACH ROW EXECUTE FUNCTION engram_fill_embedding()",
-    "CREATE TRIGGER engram_message_embedding BEFORE INSERT OR UPDATE ON engram_message_vectors"
-    " FOR EACH ROW EXECUTE FUNCTION engram_fill_embedding()",
-    "CREATE TRIGGER engram_vector_model_typed AFTER INSERT OR DELETE ON engram_vector_model"
-    " FOR EACH ROW EXECUTE FUNCTION engram_type_embeddings()",
+    (
+        "CREATE TRIGGER engram_entry_embedding BEFORE INSERT OR UPDATE ON engram_entry_vectors"
+        " FOR EACH ROW EXECUTE FUNCTION engram_fill_embedding()"
+    ),
+    (
+        "CREATE TRIGGER engram_message_embedding BEFORE INSERT OR UPDATE ON engram_message_vectors"
+        " FOR EACH ROW EXECUTE FUNCTION engram_fill_embedding()"
+    ),
+    (
+        "CREATE TRIGGER engram_vector_model_typed AFTER INSERT OR DELETE ON engram_vector_model"
+        " FOR EACH ROW EXECUTE FUNCTION engram_type_embeddings()"
+    ),
 ]
 
 EXTENSION_SCHEMA = "SELECT n.nspname FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector'"

@@ -22,8 +22,13 @@ from engram.stores import _postgres_chat_sql as cq
 from engram.stores import _postgres_vectors as vq
 from engram.stores._pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
 from engram.stores._pgvector import with_embeddings
-from engram.stores._vector_log import LoggedMessageVectors
-from engram.stores._vector_log import CHANGE_LOG_KEEP, from_blob, model_mismatch, to_blob
+from engram.stores._vector_log import (
+    CHANGE_LOG_KEEP,
+    LoggedMessageVectors,
+    from_blob,
+    model_mismatch,
+    to_blob,
+)
 from engram.stores.base import MessageVectorItem, VectorModel
 
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").

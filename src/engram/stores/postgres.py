@@ -54,12 +54,12 @@ from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsq
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
+from engram.stores._pgvector import PgVectorSearch
+from engram.stores._pgvector_schema import open_layer, pgvector_option
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
 from engram.stores._postgres_vectors import PostgresVectors
-from engram.stores._pgvector import PgVectorSearch
-from engram.stores._pgvector_schema import open_layer, pgvector_option
 from engram.stores.base import (
     CONVERSATION,
     FTS,
