@@ -54,7 +54,8 @@ import engram
 from engram.embeddings.local import LocalEmbedder
 
 SERVER_DIR = Path("/tmp/engram-bench-pgvector")
-SHARED_LOCOMO = Path("/work/shared/data/locomo/locomo-dev.json")  # where a worktree's relative path does not reach
+# where a worktree's relative path does not reach
+SHARED_LOCOMO = Path("/work/shared/data/locomo/locomo-dev.json")
 console = Console()
 
 
@@ -68,7 +69,9 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def vectors_for(n: int, locomo: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def vectors_for(
+    n: int, locomo: Path
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """(data vectors, query vectors, turns, questions), the data cached in /tmp as .npy."""
     turns, questions = texts_of(locomo)
     cache = Path(f"/tmp/engram-bench-pgvector-{n}.npy")
@@ -76,7 +79,8 @@ def vectors_for(n: int, locomo: Path) -> tuple[np.ndarray, np.ndarray, list[str]
     if cache.exists() and qcache.exists():
         return np.load(cache), np.load(qcache), turns, questions
     t_vecs, q_vecs = real_embeddings(LocalEmbedder(), turns, questions)
-    base = np.vstack([t_vecs, q_vecs[len(q_vecs) // 2 :]])  # half the questions are data, half are queries
+    # half the questions are data, half are queries
+    base = np.vstack([t_vecs, q_vecs[len(q_vecs) // 2 :]])
     matrix = synthetic(base, n)
     np.save(cache, matrix)
     np.save(qcache, q_vecs[: len(q_vecs) // 2])
@@ -109,10 +113,20 @@ def load(url: str, matrix: np.ndarray, turns: list[str]) -> float:
         for start in range(0, len(matrix), 5000):
             end = min(len(matrix), start + 5000)
             m.store_many(
-                [{"key": str(i), "content": f"{turns[i % len(turns)]} ({i})", "embedding": matrix[i]} for i in range(start, end)],
+                [
+                    {
+                        "key": str(i),
+                        "content": f"{turns[i % len(turns)]} ({i})",
+                        "embedding": matrix[i],
+                    }
+                    for i in range(start, end)
+                ],
                 namespace="big",
             )
-            console.print(f"  {end:,} / {len(matrix):,} stored ({time.perf_counter() - t:.0f} s)", end="\r")
+            console.print(
+                f"  {end:,} / {len(matrix):,} stored ({time.perf_counter() - t:.0f} s)",
+                end="\r",
+            )
     console.print()
     return time.perf_counter() - t
 
@@ -145,11 +159,15 @@ def measure(url: str, queries_path: str, truth_path: str) -> dict:
     }
 
 
-def ef_sweep(uri: str, schema: str, queries: np.ndarray, truth: list[set[int]]) -> list[tuple]:
+def ef_sweep(
+    uri: str, schema: str, queries: np.ndarray, truth: list[set[int]]
+) -> list[tuple]:
     from engram.stores._pgvector_schema import VECTOR_TYPE, Embedding, register
 
     rows = []
-    with psycopg.connect(uri, autocommit=True, options=f"-c search_path={schema},public") as conn:
+    with psycopg.connect(
+        uri, autocommit=True, options=f"-c search_path={schema},public"
+    ) as conn:
         register(conn, conn.execute(VECTOR_TYPE).fetchone())
         sql = (
             "SELECT e.key FROM (SELECT entry_seq FROM engram_entry_vectors WHERE namespace = 'big'"
@@ -160,10 +178,18 @@ def ef_sweep(uri: str, schema: str, queries: np.ndarray, truth: list[set[int]]) 
             times, hits = [], []
             for q, want in zip(queries, truth):
                 t = time.perf_counter()
-                keys = [int(r[0]) for r in conn.execute(sql, (Embedding(q),)).fetchall()]
+                keys = [
+                    int(r[0]) for r in conn.execute(sql, (Embedding(q),)).fetchall()
+                ]
                 times.append(time.perf_counter() - t)
                 hits.append(len(set(keys) & want) / 10)
-            rows.append((str(ef), f"{statistics.median(times) * 1000:.2f}", f"{statistics.mean(hits):.3f}"))
+            rows.append(
+                (
+                    str(ef),
+                    f"{statistics.median(times) * 1000:.2f}",
+                    f"{statistics.mean(hits):.3f}",
+                )
+            )
     return rows
 
 
@@ -171,13 +197,18 @@ def hybrid(urls: dict[str, str], questions: list[str], uri: str) -> list[tuple]:
     rows = []
     qs = questions[:150]
     memories = {
-        name: engram.Memory(settings=engram.load_settings(database_url=url, embedder="local", embedding_cache_size=0))
+        name: engram.Memory(
+            settings=engram.load_settings(
+                database_url=url, embedder="local", embedding_cache_size=0
+            )
+        )
         for name, url in urls.items()
     }
     try:
         for m in memories.values():
             m.embed(["warm up the model"])
-            m.search(qs[0], namespace="big", mode="hybrid")  # the in-process path builds its graph here
+            # the in-process path builds its graph here
+            m.search(qs[0], namespace="big", mode="hybrid")
         times: dict[str, list[float]] = {name: [] for name in memories}
         embed_t, trip_t = [], []
         with psycopg.connect(uri, autocommit=True) as conn:
@@ -193,10 +224,24 @@ def hybrid(urls: dict[str, str], questions: list[str], uri: str) -> list[tuple]:
                 conn.execute("SELECT 1").fetchone()
                 trip_t.append(time.perf_counter() - t)
         for name, ts in times.items():
-            rows.append((f"hybrid search p50 ({name})", f"{statistics.median(ts) * 1000:.2f} ms"))
-        rows.append(("  one-query embedding p50, measured alongside", f"{statistics.median(embed_t) * 1000:.2f} ms"))
-        rows.append(("  one round trip (SELECT 1) p50: what one-statement fusion could save",
-                     f"{statistics.median(trip_t) * 1000:.3f} ms"))
+            rows.append(
+                (
+                    f"hybrid search p50 ({name})",
+                    f"{statistics.median(ts) * 1000:.2f} ms",
+                )
+            )
+        rows.append(
+            (
+                "  one-query embedding p50, measured alongside",
+                f"{statistics.median(embed_t) * 1000:.2f} ms",
+            )
+        )
+        rows.append(
+            (
+                "  one round trip (SELECT 1) p50: what one-statement fusion could save",
+                f"{statistics.median(trip_t) * 1000:.3f} ms",
+            )
+        )
     finally:
         for m in memories.values():
             m.close()
@@ -207,8 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--locomo", type=Path, default=LOCOMO if LOCOMO.exists() else SHARED_LOCOMO)
-    parser.add_argument("--measure", nargs=3, metavar=("URL", "QUERIES", "TRUTH"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--locomo", type=Path, default=LOCOMO if LOCOMO.exists() else SHARED_LOCOMO
+    )
+    parser.add_argument(
+        "--measure",
+        nargs=3,
+        metavar=("URL", "QUERIES", "TRUTH"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(*args.measure)))
@@ -219,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         matrix, queries, turns, questions = vectors_for(n, args.locomo)
         queries = queries[: args.queries]
         truth = exact_top10(matrix, queries)
-        qpath, tpath = f"/tmp/engram-bench-pgvector-q{len(queries)}.npy", f"/tmp/engram-bench-pgvector-truth-{n}.json"
+        qpath, tpath = (
+            f"/tmp/engram-bench-pgvector-q{len(queries)}.npy",
+            f"/tmp/engram-bench-pgvector-truth-{n}.json",
+        )
         np.save(qpath, queries)
         Path(tpath).write_text(json.dumps([sorted(t) for t in truth]))
         urls, results = {}, {}
@@ -232,16 +287,38 @@ def main(argv: list[str] | None = None) -> int:
             build = load(urls[name], matrix, turns)
             out = subprocess.run(
                 [sys.executable, __file__, "--measure", urls[name], qpath, tpath],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
-            results[name] = {**json.loads(out.strip().splitlines()[-1]), "build_s": build}
-        table = Table(title=f"top-10 vector search, {n:,} vectors x 384 dims, one namespace, PostgreSQL ({load_note()})")
-        for c in ("path", "store_many (s)", "first search (s)", "p50 (ms)", "p95 (ms)", "recall@10", "RSS growth (MB)"):
+            results[name] = {
+                **json.loads(out.strip().splitlines()[-1]),
+                "build_s": build,
+            }
+        table = Table(
+            title=f"top-10 vector search, {n:,} vectors x 384 dims, one namespace, PostgreSQL ({load_note()})"
+        )
+        for c in (
+            "path",
+            "store_many (s)",
+            "first search (s)",
+            "p50 (ms)",
+            "p95 (ms)",
+            "recall@10",
+            "RSS growth (MB)",
+        ):
             table.add_column(c, justify="right")
         for name, r in results.items():
             assert r["path"] == name, r
-            table.add_row(name, f"{r['build_s']:.0f}", f"{r['first_s']:.2f}", f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}",
-                          f"{r['recall']:.3f}", f"{r['rss_growth_mb']:.0f}")
+            table.add_row(
+                name,
+                f"{r['build_s']:.0f}",
+                f"{r['first_s']:.2f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p95_ms']:.2f}",
+                f"{r['recall']:.3f}",
+                f"{r['rss_growth_mb']:.0f}",
+            )
         console.print(table)
         ip, pv = results["in-process"], results["pgvector"]
         console.print(
@@ -251,14 +328,18 @@ def main(argv: list[str] | None = None) -> int:
             f"Target at 1M: p50 <= 10 ms, recall@10 >= 0.95 "
             f"({'met' if pv['p50_ms'] <= 10 and pv['recall'] >= 0.95 else 'NOT met'} here at {n:,})"
         )
-        sweep = Table(title=f"hnsw.ef_search on the pgvector table, {n:,} vectors ({load_note()})")
+        sweep = Table(
+            title=f"hnsw.ef_search on the pgvector table, {n:,} vectors ({load_note()})"
+        )
         for c in ("ef_search", "p50 (ms, bare SQL)", "recall@10"):
             sweep.add_column(c, justify="right")
         for row in ef_sweep(uri, f"bench_pgvector_{n}", queries, truth):
             sweep.add_row(*row)
         console.print(sweep)
         if n == 100_000:
-            table = Table(title=f"hybrid search end to end (query embedding included), 100k, PostgreSQL ({load_note()})")
+            table = Table(
+                title=f"hybrid search end to end (query embedding included), 100k, PostgreSQL ({load_note()})"
+            )
             table.add_column("measure")
             table.add_column("value", justify="right")
             for row in hybrid(urls, questions, uri):

@@ -44,7 +44,9 @@ _ENTRY_COLUMNS = (
     " e.created_at, e.updated_at, e.expires_at"
 )
 _LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
-TABLE_ROWS = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"
+TABLE_ROWS = (
+    "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"
+)
 NAMESPACE_ROWS = "SELECT count(*) FROM engram_entry_vectors WHERE namespace = %s"
 ALL_ROWS = "SELECT count(*) FROM engram_entry_vectors"
 MESSAGE_ROWS = "SELECT count(*) FROM engram_message_vectors"
@@ -80,9 +82,14 @@ def entries_ann_sql(namespace: str | None) -> str:
     )
 
 
-def messages_exact_sql(session_id: str | None, user_id: str | None) -> tuple[str, dict[str, Any]]:
+def messages_exact_sql(
+    session_id: str | None, user_id: str | None
+) -> tuple[str, dict[str, Any]]:
     where, params = ["TRUE"], {}
-    for column, value in (("session_id", session_id), ("user_id", user_id)):  # constants, never input
+    for column, value in (
+        ("session_id", session_id),
+        ("user_id", user_id),
+    ):  # constants, never input
         if value is not None:
             where.append(f"m.{column} = %({column})s")
             params[column] = value
@@ -122,14 +129,21 @@ class PgVectorSearch:
     _run: Any
     _fetch: Any
     vector_exact_max: int = DEFAULT_EXACT_MAX
-    vector_oids: tuple[int, int] | None = None  # the vector type's oids, set at open when pgvector is used
+    # The vector type's oids, set at open when pgvector is used.
+    vector_oids: tuple[int, int] | None = None
 
     def vector_search_path(self) -> str:
         return PGVECTOR if self.vector_oids is not None else IN_PROCESS
 
     # -- entries -----------------------------------------------------------------------
     def search_vector(
-        self, vector: Any, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
+        self,
+        vector: Any,
+        *,
+        namespace: str | None,
+        metadata: MetadataFilter,
+        limit: int,
+        now: datetime,
     ) -> list[tuple[Entry, float]]:
         if self.vector_oids is None:
             return super().search_vector(  # type: ignore[misc]
@@ -138,8 +152,14 @@ class PgVectorSearch:
         from engram.stores._postgres_sql import metadata_conditions
         from engram.stores.postgres import _entry
 
-        want = limit + 8  # a few spare for entries that expired since, as the in-process engine does
-        params: dict[str, Any] = {"q": Embedding(vector), "namespace": namespace, "now": now, "want": want}
+        # a few spare for entries that expired since, as the in-process engine does
+        want = limit + 8
+        params: dict[str, Any] = {
+            "q": Embedding(vector),
+            "namespace": namespace,
+            "now": now,
+            "want": want,
+        }
         ef = None
         if not metadata:
             rows, table_rows = self._pgv_sizes(namespace)
@@ -150,14 +170,20 @@ class PgVectorSearch:
             if ef is not None:
                 _set_ef(self, conn, ef)
                 found = self._run(conn, entries_ann_sql(namespace), params).fetchall()
-            if len(found) < want:  # a small namespace, a filter, or a walk that came back short
+            if (
+                len(found) < want
+            ):  # a small namespace, a filter, or a walk that came back short
                 clause, extra = metadata_conditions(metadata) if metadata else ("", {})
-                found = self._run(conn, entries_exact_sql(namespace, clause), {**params, **extra}).fetchall()
+                found = self._run(
+                    conn, entries_exact_sql(namespace, clause), {**params, **extra}
+                ).fetchall()
         return [(_entry(r), float(r[9])) for r in found][:limit]
 
     def _pgv_sizes(self, namespace: str | None) -> tuple[int, int]:
         """Vectors in ``namespace`` (None: all) and in the table, cached for SIZE_TTL_S."""
-        cache: dict[str | None, tuple[float, int, int]] = self.__dict__.setdefault("_pgv_size_cache", {})
+        cache: dict[str | None, tuple[float, int, int]] = self.__dict__.setdefault(
+            "_pgv_size_cache", {}
+        )
         hit = cache.get(namespace)
         if hit is not None and time.monotonic() - hit[0] < SIZE_TTL_S:
             return hit[1], hit[2]
@@ -166,7 +192,9 @@ class PgVectorSearch:
                 rows = self._run(conn, ALL_ROWS).fetchone()[0]
             else:
                 rows = self._run(conn, NAMESPACE_ROWS, (namespace,)).fetchone()[0]
-            table_rows = self._run(conn, TABLE_ROWS, ("engram_entry_vectors",)).fetchone()[0]
+            table_rows = self._run(
+                conn, TABLE_ROWS, ("engram_entry_vectors",)
+            ).fetchone()[0]
         cache[namespace] = (time.monotonic(), rows, max(rows, table_rows))
         return rows, max(rows, table_rows)
 
@@ -190,9 +218,15 @@ class PgVectorSearch:
             register(conn, self.vector_oids)
             found: list[Any] = []
             if not scoped:
-                total = self._run(conn, TABLE_ROWS, ("engram_message_vectors",)).fetchone()[0]
+                total = self._run(
+                    conn, TABLE_ROWS, ("engram_message_vectors",)
+                ).fetchone()[0]
                 if total > self.vector_exact_max:
-                    _set_ef(self, conn, min(EF_SEARCH_MAX, max(search_expansion(total), want)))
+                    _set_ef(
+                        self,
+                        conn,
+                        min(EF_SEARCH_MAX, max(search_expansion(total), want)),
+                    )
                     found = self._run(conn, MESSAGES_ANN, params).fetchall()
             if len(found) < want:
                 sql, extra = messages_exact_sql(session_id, user_id)
@@ -232,7 +266,12 @@ ON CONFLICT (message_seq) DO UPDATE
 
 
 def with_embeddings(
-    conn: Any, oids: tuple[int, int] | None, statement: str, pgvector_statement: str, params: dict[str, Any], vectors: list[Any]
+    conn: Any,
+    oids: tuple[int, int] | None,
+    statement: str,
+    pgvector_statement: str,
+    params: dict[str, Any],
+    vectors: list[Any],
 ) -> str:
     """The put statement to run on ``conn``: with pgvector, ``pgvector_statement`` and the
     embeddings added to ``params``; without, ``statement`` as it is."""

@@ -126,9 +126,13 @@ LAYER = [
 ]
 
 EXTENSION_SCHEMA = "SELECT n.nspname FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector'"
-EXTENSION_AVAILABLE = "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
+EXTENSION_AVAILABLE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
+)
 CREATE_EXTENSION = "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public"
-VECTOR_TYPE = "SELECT t.oid, t.typarray FROM pg_type t WHERE t.oid = to_regtype('vector')"
+VECTOR_TYPE = (
+    "SELECT t.oid, t.typarray FROM pg_type t WHERE t.oid = to_regtype('vector')"
+)
 LAYER_INSTALLED = (
     "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'engram_entry_vectors'::regclass"
     " AND attname = 'embedding' AND NOT attisdropped)"
@@ -175,7 +179,9 @@ def register(conn: psycopg.Connection, oids: tuple[int, int]) -> None:
     setattr(conn, "engram_vector_oids", oids)  # noqa: B010 (a mark on the connection object)
 
 
-def extension_ready(conn: psycopg.Connection, run: Callable[..., Any], schema: str | None) -> bool:
+def extension_ready(
+    conn: psycopg.Connection, run: Callable[..., Any], schema: str | None
+) -> bool:
     """Whether the ``vector`` type is usable from engram's search path, creating the extension if allowed."""
     found = run(conn, EXTENSION_SCHEMA).fetchone()
     if found is None:
@@ -187,20 +193,28 @@ def extension_ready(conn: psycopg.Connection, run: Callable[..., Any], schema: s
         except psycopg.errors.UniqueViolation:
             pass  # another process created it at the same moment
         except psycopg.Error as exc:
-            log.info("pgvector is installed on the server but engram cannot create the extension (%s): "
-                     "vectors are searched in-process; `CREATE EXTENSION vector` as a superuser enables it", exc)
+            log.info(
+                "pgvector is installed on the server but engram cannot create the extension (%s): "
+                "vectors are searched in-process; `CREATE EXTENSION vector` as a superuser enables it",
+                exc,
+            )
             return False
         found = run(conn, EXTENSION_SCHEMA).fetchone()
         if found is None:
             return False
     if found[0] not in ("public", schema):
-        log.warning("the vector extension lives in schema %s, outside engram's search path: vectors are "
-                    "searched in-process", found[0])
+        log.warning(
+            "the vector extension lives in schema %s, outside engram's search path: vectors are "
+            "searched in-process",
+            found[0],
+        )
         return False
     return True
 
 
-def install(conn: psycopg.Connection, run: Callable[..., Any], oids: tuple[int, int]) -> None:
+def install(
+    conn: psycopg.Connection, run: Callable[..., Any], oids: tuple[int, int]
+) -> None:
     """Install the layer when missing (caller holds the migration lock, inside a transaction)."""
     if run(conn, LAYER_INSTALLED).fetchone()[0]:
         return
@@ -210,25 +224,42 @@ def install(conn: psycopg.Connection, run: Callable[..., Any], oids: tuple[int, 
     if row is None:
         return  # no vectors yet: the model trigger types the columns when the first one comes
     dimensions = row[0]
-    log.info("moving the stored vectors into pgvector (%d dimensions); this runs once", dimensions)
+    log.info(
+        "moving the stored vectors into pgvector (%d dimensions); this runs once",
+        dimensions,
+    )
     for table in ("entry", "message"):
-        run(conn, f"ALTER TABLE engram_{table}_vectors ALTER COLUMN embedding TYPE vector({dimensions})")
+        run(
+            conn,
+            f"ALTER TABLE engram_{table}_vectors ALTER COLUMN embedding TYPE vector({dimensions})",
+        )
     register(conn, oids)
     for kind, table in (("entries", "entry"), ("messages", "message")):
         # Filling the column changes no vector: nothing for the change log (of 1M rows) to tell.
-        run(conn, f"ALTER TABLE engram_{table}_vectors DISABLE TRIGGER engram_{table}_vectors_logged")
+        run(
+            conn,
+            f"ALTER TABLE engram_{table}_vectors DISABLE TRIGGER engram_{table}_vectors_logged",
+        )
         for seqs, blobs in _batches(conn, run, kind):
             vectors = [Embedding(np.frombuffer(b, dtype="<f4")) for b in blobs]
             run(conn, BACKFILL_WRITE[kind], {"seqs": seqs, "embeddings": vectors})
-        run(conn, f"ALTER TABLE engram_{table}_vectors ENABLE TRIGGER engram_{table}_vectors_logged")
+        run(
+            conn,
+            f"ALTER TABLE engram_{table}_vectors ENABLE TRIGGER engram_{table}_vectors_logged",
+        )
     # Built once over the filled column (faster than inserting into an empty graph).
     run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
     for table in ("entry", "message"):
-        run(conn, f"CREATE INDEX engram_{table}_vectors_hnsw ON engram_{table}_vectors USING hnsw"
-                  f" (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
+        run(
+            conn,
+            f"CREATE INDEX engram_{table}_vectors_hnsw ON engram_{table}_vectors USING hnsw"
+            f" (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+        )
 
 
-def _batches(conn: psycopg.Connection, run: Callable[..., Any], kind: str) -> Iterator[tuple[list[int], list[bytes]]]:
+def _batches(
+    conn: psycopg.Connection, run: Callable[..., Any], kind: str
+) -> Iterator[tuple[list[int], list[bytes]]]:
     after = 0
     while rows := run(conn, BACKFILL_READ[kind], (after, BACKFILL_BATCH)).fetchall():
         yield [r[0] for r in rows], [bytes(r[1]) for r in rows]
@@ -236,7 +267,10 @@ def _batches(conn: psycopg.Connection, run: Callable[..., Any], kind: str) -> It
 
 
 def open_layer(
-    conn: psycopg.Connection, run: Callable[..., Any], schema: str | None, lock: Callable[[], None]
+    conn: psycopg.Connection,
+    run: Callable[..., Any],
+    schema: str | None,
+    lock: Callable[[], None],
 ) -> tuple[int, int] | None:
     """At open: the ``vector`` type's (oid, array oid) when vectors are searched with pgvector, else None.
 
@@ -271,5 +305,7 @@ def pgvector_option(url: str) -> tuple[str, bool]:
         elif value in ("auto", "off"):
             use = value == "auto"
         else:
-            raise ConfigError(f"pgvector={value!r} in the PostgreSQL URL must be 'auto' (the default) or 'off'")
+            raise ConfigError(
+                f"pgvector={value!r} in the PostgreSQL URL must be 'auto' (the default) or 'off'"
+            )
     return urlunsplit(parts._replace(query=urlencode(kept))), use
