@@ -258,3 +258,48 @@ def test_a_new_model_retypes_the_column(pgvector_url) -> None:
             "cat"
         ]
         assert m.stats().embedding_model is not None
+
+
+def test_a_store_whose_extension_was_dropped_goes_back_to_the_in_process_path(
+    pgvector_url,
+) -> None:
+    """``DROP EXTENSION vector CASCADE`` (in a database of its own: the extension is per database)
+    takes the columns; the bytes stay, and so does every vector."""
+    import uuid
+
+    base, options = pgvector_url.split("?", 1)
+    server = base.rsplit("/", 1)[0]
+    database = f"engram_drop_{uuid.uuid4().hex[:8]}"
+    admin = f"{server}/postgres?{options.split('&')[0]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")  # our own generated name
+    url = f"{server}/{database}?{options}"
+    try:
+        with memory(url) as m:
+            m.store("cat", "the cat sleeps", embedding=CAT)
+            assert m.stats().vector_search == "pgvector"
+        sql(url, "DROP EXTENSION vector CASCADE")
+        with memory(
+            url + "&pgvector=off"
+        ) as m:  # as where the extension cannot be created again
+            assert m.stats().vector_search == "in-process"
+            m.store("dog", "the dog barks", embedding=DOG)
+            m.store("kitten", "a small kitten", embedding=KITTEN)
+            assert keys(m.search("", mode="vector", vector=CAT)) == [
+                "cat",
+                "kitten",
+                "dog",
+            ]
+        with memory(
+            url
+        ) as m:  # and back: the extension is created again, the column refilled
+            assert m.stats().vector_search == "pgvector"
+            assert keys(m.search("", mode="vector", vector=DOG)) == [
+                "dog",
+                "kitten",
+                "cat",
+            ]
+        assert embeddings_match_bytes(url, "engram_entry_vectors")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -111,6 +111,10 @@ LAYER = [
     TYPE_FUNCTION,
     "ALTER TABLE engram_entry_vectors ADD COLUMN embedding vector",
     "ALTER TABLE engram_message_vectors ADD COLUMN embedding vector",
+    # Left behind when the extension was dropped with its columns (see REMOVE_LAYER).
+    "DROP TRIGGER IF EXISTS engram_entry_embedding ON engram_entry_vectors",
+    "DROP TRIGGER IF EXISTS engram_message_embedding ON engram_message_vectors",
+    "DROP TRIGGER IF EXISTS engram_vector_model_typed ON engram_vector_model",
     (
         "CREATE TRIGGER engram_entry_embedding BEFORE INSERT OR UPDATE ON engram_entry_vectors"
         " FOR EACH ROW EXECUTE FUNCTION engram_fill_embedding()"
@@ -124,6 +128,18 @@ LAYER = [
         " FOR EACH ROW EXECUTE FUNCTION engram_type_embeddings()"
     ),
 ]
+
+# `DROP EXTENSION vector CASCADE` drops the columns and the decoder, not the triggers (they do
+# not depend on the type) which would then break every vector write: a store that finds the
+# extension gone removes what is left, and searches in-process.
+REMOVE_LAYER = [
+    "DROP TRIGGER IF EXISTS engram_entry_embedding ON engram_entry_vectors",
+    "DROP TRIGGER IF EXISTS engram_message_embedding ON engram_message_vectors",
+    "DROP TRIGGER IF EXISTS engram_vector_model_typed ON engram_vector_model",
+    "DROP FUNCTION IF EXISTS engram_fill_embedding()",
+    "DROP FUNCTION IF EXISTS engram_type_embeddings()",
+]
+LAYER_LEFT = "SELECT to_regprocedure('engram_fill_embedding()') IS NOT NULL"
 
 EXTENSION_SCHEMA = "SELECT n.nspname FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector'"
 EXTENSION_AVAILABLE = (
@@ -180,12 +196,17 @@ def register(conn: psycopg.Connection, oids: tuple[int, int]) -> None:
 
 
 def extension_ready(
-    conn: psycopg.Connection, run: Callable[..., Any], schema: str | None
+    conn: psycopg.Connection,
+    run: Callable[..., Any],
+    schema: str | None,
+    *,
+    create: bool,
 ) -> bool:
-    """Whether the ``vector`` type is usable from engram's search path, creating the extension if allowed."""
+    """Whether the ``vector`` type is usable from engram's search path (with ``create``: creating
+    the extension when it is installed on the server and engram is allowed to)."""
     found = run(conn, EXTENSION_SCHEMA).fetchone()
     if found is None:
-        if not run(conn, EXTENSION_AVAILABLE).fetchone()[0]:
+        if not create or not run(conn, EXTENSION_AVAILABLE).fetchone()[0]:
             return False
         try:
             with conn.transaction():
@@ -271,12 +292,23 @@ def open_layer(
     run: Callable[..., Any],
     schema: str | None,
     lock: Callable[[], None],
+    *,
+    use: bool = True,
 ) -> tuple[int, int] | None:
     """At open: the ``vector`` type's (oid, array oid) when vectors are searched with pgvector, else None.
 
-    ``lock()`` takes the migration lock inside the current transaction.
+    ``lock()`` takes the migration lock inside the current transaction. Without ``use``
+    (``pgvector=off``) nothing is created or installed, but what a dropped extension left
+    behind is still removed, since it would break every write.
     """
-    if not extension_ready(conn, run, schema):
+    if not extension_ready(conn, run, schema, create=use):
+        if run(conn, LAYER_LEFT).fetchone()[0]:
+            with conn.transaction():
+                lock()
+                for statement in REMOVE_LAYER:
+                    run(conn, statement)
+        return None
+    if not use:
         return None
     row = run(conn, VECTOR_TYPE).fetchone()
     if row is None:

@@ -314,8 +314,8 @@ class PostgresStore(PostgresConversation, PgVectorSearch, PostgresMessageVectors
                 raise BackendError(self._explain(exc)) from exc
             try:
                 self._migrate(first)
-                if use_pgvector:
-                    self.vector_oids = open_layer(first, self._run, self.schema, lambda: self._lock_migrations(first))
+                lock = lambda: self._lock_migrations(first)  # noqa: E731
+                self.vector_oids = open_layer(first, self._run, self.schema, lock, use=use_pgvector)
             finally:
                 first.close()
         # Opened after the migration connection is closed, so start-up never holds two; it
