@@ -314,7 +314,7 @@ class PostgresStore(PostgresConversation, PgVectorSearch, PostgresMessageVectors
                 raise BackendError(self._explain(exc)) from exc
             try:
                 self._migrate(first)
-                lock = lambda: self._lock_migrations(first)  # noqa: E731
+                lock = lambda: self._lock_migrations(first)
                 self.vector_oids = open_layer(first, self._run, self.schema, lock, use=use_pgvector)
             finally:
                 first.close()
