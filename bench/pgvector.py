@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pgvector.py                    # 100k vectors
     .venv/bin/python bench/pgvector.py --sizes 100000 1000000
+    .venv/bin/python bench/pgvector.py --reuse            # search again over schemas loaded before
 
 Starts its own PostgreSQL 16 with pgvector (the ``pgserver`` wheel) in
 ``/tmp/engram-bench-pgvector`` and, for each size, loads the same entries
@@ -131,6 +132,19 @@ def load(url: str, matrix: np.ndarray, turns: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def stored_entries(uri: str, schema: str) -> int:
+    """Entries in a schema a previous run loaded (0 when it is not there)."""
+    with psycopg.connect(uri, autocommit=True) as conn:
+        table = conn.execute(
+            "SELECT to_regclass(%s)", (f"{schema}.engram_entries",)
+        ).fetchone()[0]
+        if table is None:
+            return 0
+        return conn.execute(f"SELECT count(*) FROM {schema}.engram_entries").fetchone()[
+            0
+        ]  # our own name
+
+
 def measure(url: str, queries_path: str, truth_path: str) -> dict:
     """In a fresh process: first search, p50/p95 over the queries, recall@10, RSS growth."""
     queries = np.load(queries_path)
@@ -253,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the schemas a previous run loaded (its store_many times are shown)",
+    )
+    parser.add_argument(
         "--locomo", type=Path, default=LOCOMO if LOCOMO.exists() else SHARED_LOCOMO
     )
     parser.add_argument(
@@ -280,11 +299,23 @@ def main(argv: list[str] | None = None) -> int:
         urls, results = {}, {}
         for name, option in (("in-process", "&pgvector=off"), ("pgvector", "")):
             schema = f"bench_{name.replace('-', '_')}_{n}"
-            with psycopg.connect(uri, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # our own name
             urls[name] = f"{uri}&schema={schema}{option}"
-            console.print(f"{n:,} vectors, {name}: loading; {load_note()}")
-            build = load(urls[name], matrix, turns)
+            built = Path(f"/tmp/engram-bench-pgvector-build-{schema}.json")
+            if args.reuse and built.exists() and stored_entries(uri, schema) == n:
+                build = json.loads(built.read_text())[
+                    "build_s"
+                ]  # measured by the run that loaded it
+                console.print(
+                    f"{n:,} vectors, {name}: reusing the schema loaded before"
+                )
+            else:
+                with psycopg.connect(uri, autocommit=True) as conn:
+                    conn.execute(
+                        f"DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )  # our own name
+                console.print(f"{n:,} vectors, {name}: loading; {load_note()}")
+                build = load(urls[name], matrix, turns)
+                built.write_text(json.dumps({"build_s": build}))
             out = subprocess.run(
                 [sys.executable, __file__, "--measure", urls[name], qpath, tpath],
                 check=True,

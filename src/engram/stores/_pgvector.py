@@ -37,6 +37,10 @@ from engram.stores._pgvector_schema import IN_PROCESS, PGVECTOR, Embedding, regi
 from engram.stores.base import MetadataFilter
 
 EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
+PGVECTOR_BEAM_FACTOR = (
+    2  # pgvector's beam over the in-process engine's, for the same recall (see beam)
+)
+DOMINANT_SHARE = 0.5  # a namespace at least this share of the table walks the graph even at the limit
 SIZE_TTL_S = 30.0  # namespace sizes only steer the plan: a count a few seconds old is good enough
 
 _ENTRY_COLUMNS = (
@@ -113,13 +117,21 @@ MESSAGES_ANN = (
 def beam(rows: int, table_rows: int, want: int) -> int | None:
     """``hnsw.ef_search`` for a namespace of ``rows`` in a table of ``table_rows``; None: scan it exactly.
 
-    The in-process engine's beam for a graph of ``rows`` (which gives it recall@10 >= 0.95 up to
-    1M), widened by the namespace's share of the table, since pgvector drops the candidates of
-    other namespaces after the walk.
+    Twice the in-process engine's beam for a graph of ``rows``: pgvector's graph
+    (ef_construction 64) needs it for the same recall (bench/pgvector.py, 100k
+    LoCoMo vectors: ef 128 gave recall@10 0.937 where hnswlib gave 0.972; ef 200
+    0.965, ef 400 0.992). Widened by the namespace's share of the table, since
+    pgvector drops other namespaces' candidates after the walk. Past pgvector's
+    limit of 1000 a namespace that is most of the table walks at 1000 (an exact
+    scan of it would be far slower), a smaller one is scanned exactly.
     """
     share = rows / max(rows, table_rows, 1)
-    ef = math.ceil(max(search_expansion(rows), want) / max(share, 1e-9))
-    return None if ef > EF_SEARCH_MAX else ef
+    ef = math.ceil(
+        max(PGVECTOR_BEAM_FACTOR * search_expansion(rows), want) / max(share, 1e-9)
+    )
+    if ef <= EF_SEARCH_MAX:
+        return ef
+    return EF_SEARCH_MAX if share >= DOMINANT_SHARE else None
 
 
 class PgVectorSearch:
@@ -222,11 +234,7 @@ class PgVectorSearch:
                     conn, TABLE_ROWS, ("engram_message_vectors",)
                 ).fetchone()[0]
                 if total > self.vector_exact_max:
-                    _set_ef(
-                        self,
-                        conn,
-                        min(EF_SEARCH_MAX, max(search_expansion(total), want)),
-                    )
+                    _set_ef(self, conn, beam(total, total, want) or EF_SEARCH_MAX)
                     found = self._run(conn, MESSAGES_ANN, params).fetchall()
             if len(found) < want:
                 sql, extra = messages_exact_sql(session_id, user_id)
