@@ -303,3 +303,26 @@ def test_a_store_whose_extension_was_dropped_goes_back_to_the_in_process_path(
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def test_the_beam_widens_with_the_namespace_share_and_gives_way_to_an_exact_scan() -> (
+    None
+):
+    from engram.stores._pgvector import beam
+
+    assert beam(100_000, 100_000, 18) == 256  # twice the in-process engine's 128
+    assert beam(300_000, 400_000, 18) == 640  # 2 x 240, over a 3/4 share
+    assert (
+        beam(1_000_000, 1_000_000, 18) == 1000
+    )  # pgvector's limit, for a namespace that is the table
+    assert beam(50_000, 1_000_000, 18) is None  # 5% of the table: scanned exactly
+    assert beam(30_000, 30_000, 500) == 500  # never below what is asked
+
+
+def test_the_pgvector_option_leaves_the_rest_of_the_url_alone() -> None:
+    from engram.stores._pgvector_schema import pgvector_option
+
+    url = "postgresql://u:p@h:5432/db?schema=s&sslmode=require"
+    assert pgvector_option(url) == (url, True)
+    assert pgvector_option(url + "&pgvector=off") == (url, False)
+    assert pgvector_option(url + "&pgvector=auto") == (url, True)
