@@ -224,6 +224,11 @@ def hybrid(urls: dict[str, str], questions: list[str], uri: str) -> list[tuple]:
             # the in-process path builds its graph here
             m.search(qs[0], namespace="big", mode="hybrid")
         times: dict[str, list[float]] = {name: [] for name in memories}
+        parts: dict[str, list[float]] = {
+            "fts": [],
+            "vector": [],
+        }  # where pgvector's hybrid time goes
+        pgvector = memories.get("pgvector")
         embed_t, trip_t = [], []
         with psycopg.connect(uri, autocommit=True) as conn:
             for q in qs:  # side by side, so all see the same load
@@ -231,6 +236,11 @@ def hybrid(urls: dict[str, str], questions: list[str], uri: str) -> list[tuple]:
                     t = time.perf_counter()
                     m.search(q, namespace="big", mode="hybrid")
                     times[name].append(time.perf_counter() - t)
+                if pgvector is not None:
+                    for mode, ts in parts.items():
+                        t = time.perf_counter()
+                        pgvector.search(q, namespace="big", mode=mode)
+                        ts.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 next(iter(memories.values())).embedder.embed([q])
                 embed_t.append(time.perf_counter() - t)
@@ -244,6 +254,14 @@ def hybrid(urls: dict[str, str], questions: list[str], uri: str) -> list[tuple]:
                     f"{statistics.median(ts) * 1000:.2f} ms",
                 )
             )
+        for mode, ts in parts.items():
+            if ts:
+                rows.append(
+                    (
+                        f"  {mode} search alone p50 (pgvector store)",
+                        f"{statistics.median(ts) * 1000:.2f} ms",
+                    )
+                )
         rows.append(
             (
                 "  one-query embedding p50, measured alongside",
