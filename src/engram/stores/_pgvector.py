@@ -182,9 +182,8 @@ class PgVectorSearch:
             if ef is not None:
                 _set_ef(self, conn, ef)
                 found = self._run(conn, entries_ann_sql(namespace), params).fetchall()
-            if (
-                len(found) < want
-            ):  # a small namespace, a filter, or a walk that came back short
+            # A small namespace, a filter, or a walk that came back short: scan exactly.
+            if len(found) < want:
                 clause, extra = metadata_conditions(metadata) if metadata else ("", {})
                 found = self._run(
                     conn, entries_exact_sql(namespace, clause), {**params, **extra}
@@ -209,9 +208,6 @@ class PgVectorSearch:
             ).fetchone()[0]
         cache[namespace] = (time.monotonic(), rows, max(rows, table_rows))
         return rows, max(rows, table_rows)
-
-    def _pgv_forget_sizes(self) -> None:
-        self.__dict__.pop("_pgv_size_cache", None)
 
     # -- messages ------------------------------------------------------------------------
     def search_message_vectors(
