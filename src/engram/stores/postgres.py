@@ -56,6 +56,7 @@ from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
 from engram.stores._pgvector import PgVectorSearch
 from engram.stores._pgvector_schema import open_layer, pgvector_option
+from engram.stores._postgres_blobs import PostgresBlobRows
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
@@ -277,7 +278,9 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PgVectorSearch, PostgresMessageVectors, PostgresVectors, Store):
+class PostgresStore(
+    PostgresConversation, PgVectorSearch, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store
+):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})
