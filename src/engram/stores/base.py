@@ -491,6 +491,11 @@ class Store(ABC):
     # -- vectors (optional: backends that declare VECTOR override these) -----
     # Not abstract, so a backend without vector support keeps working: these
     # defaults report "nothing stored" for reads and refuse writes and searches.
+    def vector_search_path(self) -> str | None:
+        """Where vector search runs: ``"in-process"`` (engram's own index in each process),
+        ``"pgvector"`` (in the database), or None (this backend has no vector search)."""
+        return "in-process" if VECTOR in self.capabilities else None
+
     def _no_vectors(self, what: str) -> Unsupported:
         return Unsupported(
             f"the {self.url.split(':', 1)[0]}:// backend cannot {what}: it does not support vector search "

@@ -12,9 +12,11 @@ one extra lexeme for its namespace, under a GIN index. A namespaced search is
 the index condition, not a filter after it. Scores are ``ts_rank_cd`` (higher
 is better).
 
-Vectors (:mod:`engram.stores._postgres_vectors`): a ``bytea`` per entry, a
-change log, and the in-process index of ``engram.search.vector`` in each
-process (pgvector is not used yet).
+Vectors (:mod:`engram.stores._postgres_vectors`): a ``bytea`` per entry and a
+change log; where the database has the ``vector`` extension (or engram may
+create it) also a ``vector(d)`` column under an HNSW index, searched in SQL
+(:mod:`engram.stores._pgvector`), else the in-process index of
+``engram.search.vector`` in each process. ``stats`` says which.
 
 Connections: at most ``pool_size + max_overflow`` (default 1 + 3) per store,
 one pool for everything (vectors included), so many processes fit a stock
@@ -24,7 +26,8 @@ how an entry and its vector commit in one transaction.
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
-``pool_recycle``, ``pool_max_idle``, ``echo`` — override ``db_connection_settings`` for this URL.
+``pool_recycle``, ``pool_max_idle``, ``echo`` — override ``db_connection_settings`` for this URL;
+``pgvector=off`` — search vectors in-process even where pgvector is installed.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsq
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
+from engram.stores._pgvector import PgVectorSearch
+from engram.stores._pgvector_schema import open_layer, pgvector_option
 from engram.stores._postgres_blobs import PostgresBlobRows
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
@@ -274,7 +279,9 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store):
+class PostgresStore(
+    PostgresConversation, PgVectorSearch, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store
+):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})
@@ -286,6 +293,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         pool: DBConnectionSettings | None = None,
         connect_timeout: float = 20.0,
     ):
+        url, use_pgvector = pgvector_option(url)
         conn_url, self.schema, self.pool_settings = parse_postgres_url(url, pool or DBConnectionSettings())
         super().__init__(redact(url))
         parts = urlsplit(conn_url)
@@ -310,6 +318,8 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 raise BackendError(self._explain(exc)) from exc
             try:
                 self._migrate(first)
+                lock = lambda: self._lock_migrations(first)
+                self.vector_oids = open_layer(first, self._run, self.schema, lock, use=use_pgvector)
             finally:
                 first.close()
         # Opened after the migration connection is closed, so start-up never holds two; it
@@ -376,7 +386,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         if self._schema_current(conn):
             return
         with conn.transaction():
-            self._run(conn, q.LOCK_MIGRATIONS, (q.MIGRATION_LOCK, self.schema or ""))
+            self._lock_migrations(conn)
             if self.schema is not None:
                 self._run(conn, pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
             self._run(conn, q.CREATE_VERSION_TABLE)
@@ -389,6 +399,10 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 self._run(conn, q.INSERT_VERSION, (len(q.MIGRATIONS),))
             elif version != len(q.MIGRATIONS):
                 self._run(conn, q.UPDATE_VERSION, (len(q.MIGRATIONS),))
+
+    def _lock_migrations(self, conn: psycopg.Connection) -> None:
+        """Take the migration lock of this schema until the transaction ends."""
+        self._run(conn, q.LOCK_MIGRATIONS, (q.MIGRATION_LOCK, self.schema or ""))
 
     def _schema_current(self, conn: psycopg.Connection) -> bool:
         if not self._run(conn, q.VERSION_TABLE_EXISTS).fetchone()[0]:
