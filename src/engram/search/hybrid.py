@@ -7,14 +7,21 @@ of its content words (stop words dropped), and BM25 ranks entries by how many
 of the rarer words they share. Queries that use the language (quotes,
 AND/OR/NOT, ``-``, ``*``, parentheses) are taken as written.
 
-Fusion is weighted reciprocal rank fusion: each list contributes
-``weight / (k + rank)``; ranks, not raw scores, so BM25 and cosine need no
-common scale. The textbook ``k = 60`` flattens the head of short candidate
-lists: measured on the LoCoMo development split (bench/locomo.py, any@10),
-k=60 gives 0.653 (below BM25 alone, 0.678), k=5 gives 0.726, k=1..5 are
-within 0.01 of each other, and extra weight on either list did not help;
-a min-max score blend peaked at the same 0.726. Candidate depth 20-100
-changes any@10 by under 0.01.
+Fusion blends scores, not ranks: ``FTS_SHARE x bm25 / best bm25 +
+(1 - FTS_SHARE) x cosine``. Both parts run 0..1 (BM25 scaled by the
+question's best match, so any backend's text score works: FTS5's bm25,
+PostgreSQL's ts_rank_cd), and an entry keeps how much better it is than the
+next, which ranks throw away: a turn that shares two rare words with the
+question outranks ten that share one common word. An entry missing from the
+vector list counts the lowest cosine that list holds (it ranked below all of
+them); one missing from the text list counts 0 (it shares no word, or less
+than the weakest match). Measured on the LoCoMo development split
+(bench/locomo.py, any@10): reciprocal rank fusion peaked at k=5 (0.718-0.726
+over k=1..10 and candidate depths 20-100); the blend gave 0.754 at a share of
+0.2, 0.730 at 0.3, and with contextual vectors (:mod:`engram.search.context`)
+0.789 against 0.787 for rank fusion, lifting every category where rank
+fusion lost one (bench/README.md, ablation). Counting a missing cosine as 0
+instead lost 0.07: it buries entries that only the words found.
 
 BM25 scores every entry that matches, and the OR of a question's words
 matches a lot of a big namespace: at 100k entries a typical question
@@ -50,9 +57,7 @@ from engram.errors import QuerySyntaxError
 from engram.search.query import And, Node, Not, Or, Term, parse, positive_terms
 from engram.search.text import tokens
 
-RRF_K = 5
-FTS_WEIGHT = 1.0
-VECTOR_WEIGHT = 1.0
+FTS_SHARE = 0.2  # of the fused score that comes from the words; the rest is the cosine
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
 TEXT_BUDGET = 2000  # entries BM25 may score for one question's OR of words
 
@@ -173,30 +178,37 @@ def fuse(
     fts: Sequence[tuple[Any, float]],
     vector: Sequence[tuple[Any, float]],
     *,
-    k: int = RRF_K,
-    fts_weight: float = FTS_WEIGHT,
-    vector_weight: float = VECTOR_WEIGHT,
+    fts_share: float = FTS_SHARE,
 ) -> list[Fused]:
-    """Weighted reciprocal rank fusion of two best-first lists of ``(entry, score)``.
+    """Score fusion of two best-first lists of ``(entry, score)``: text scores (higher is
+    better, any scale) and cosine similarities.
 
+    Each entry scores ``fts_share * text / best text + (1 - fts_share) * cosine``; one missing
+    from the vector list counts that list's lowest cosine, one missing from the text list 0.
     Entries are matched by ``entry.id``. Ties keep the better single rank first.
     """
     by_id: dict[str, Fused] = {}
+    best_text = max((s for _, s in fts), default=0.0)
     for rank, (entry, score) in enumerate(fts, start=1):
-        by_id[entry.id] = Fused(entry, fts_weight / (k + rank), fts_rank=rank, fts_score=score)
+        by_id[entry.id] = Fused(entry, 0.0, fts_rank=rank, fts_score=score)
     for rank, (entry, score) in enumerate(vector, start=1):
         hit = by_id.get(entry.id)
         if hit is None:
-            by_id[entry.id] = Fused(entry, vector_weight / (k + rank), vector_rank=rank, vector_score=score)
+            by_id[entry.id] = Fused(entry, 0.0, vector_rank=rank, vector_score=score)
         else:
-            hit.score += vector_weight / (k + rank)
             hit.vector_rank, hit.vector_score = rank, score
+    lowest_cosine = min((s for _, s in vector), default=0.0)
+    for hit in by_id.values():
+        text = hit.fts_score / best_text if hit.fts_score is not None and best_text > 0 else 0.0
+        cosine = lowest_cosine if hit.vector_score is None else hit.vector_score
+        hit.score = fts_share * text + (1.0 - fts_share) * cosine
     best_rank = lambda f: min(r for r in (f.fts_rank, f.vector_rank) if r is not None)  # noqa: E731
     return sorted(by_id.values(), key=lambda f: (-f.score, best_rank(f)))
 
 
 __all__ = [
     "CANDIDATES",
+    "FTS_SHARE",
     "STOPWORDS",
     "TEXT_BUDGET",
     "Fused",
