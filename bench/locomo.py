@@ -20,8 +20,9 @@ latency p50/p95 per mode (query embedding included).
 
 ``--window N``, ``--no-date`` and ``--fusion rrf`` (the reciprocal rank
 fusion that engram used before, k=5) are the ablations of bench/README.md.
-``--embedding-cache DIR`` keeps every embedded text's vector in DIR across
-runs (the ingest time is then not the embedder's).
+``--embedding-cache DIR`` keeps every stored text's vector in DIR across
+runs (the ingest time is then not the embedder's; questions are always
+embedded, so search latency is unchanged).
 
 Modes: ``vector`` and ``hybrid`` are ``Memory.search(question, mode=...)`` as
 a user calls them. ``fts`` is keyword search given what hybrid runs for a
@@ -144,7 +145,9 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run(path: Path, ks: list[int], memory: engram.Memory, *, window: int = 2, date_context: bool = True) -> dict:
+def run(
+    path: Path, ks: list[int], memory: engram.Memory, *, window: int = 2, date_context: bool = True, after_ingest=None
+) -> dict:
     data = json.loads(path.read_text(encoding="utf-8"))
     started = time.perf_counter()
     n_turns = 0
@@ -152,6 +155,8 @@ def run(path: Path, ks: list[int], memory: engram.Memory, *, window: int = 2, da
         for items in turns(sample, date_context=date_context):
             n_turns += memory.store_many(items, namespace=str(sample["sample_id"]), context_window=window)
     ingest_s = time.perf_counter() - started
+    if after_ingest is not None:
+        after_ingest()
 
     questions = [
         (str(s["sample_id"]), qa)
@@ -264,10 +269,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.embedding_cache and memory.embedder is not None:
                 cache = DiskCachedEmbedder(memory.embedder, args.embedding_cache)
                 memory.parts.semantic.embedder = cache
-            report = run(args.path, sorted(set(args.k)), memory, window=args.window, date_context=not args.no_date)
+            def uncached() -> None:  # questions are embedded as a user's would be: their time counts
+                if cache is not None:
+                    cache.save()
+                    memory.parts.semantic.embedder = cache.inner
+
+            report = run(
+                args.path, sorted(set(args.k)), memory, window=args.window, date_context=not args.no_date,
+                after_ingest=uncached,
+            )
             report["fusion"] = args.fusion
-            if cache is not None:
-                cache.save()
     if args.json:
         print(json.dumps(report, indent=2))
     else:

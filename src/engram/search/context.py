@@ -17,6 +17,14 @@ The model reads a limited window (256 tokens for MiniLM) and cuts the end
 of a longer text, which would be the content itself; so the context is
 held to :data:`CONTEXT_CHARS`: an item's own context keeps its start (a
 header), the earlier items keep the nearest text.
+
+The context is not stored; the vector carries it. Stores written before it
+existed keep their vectors (the content alone, which is what an entry
+without context gets), so nothing migrates. ``engram reindex`` embeds
+entries from their content: after a change of model, store a sequence again
+with ``context_window`` to get its context back. As with a precomputed
+``embedding=``, a later entry of the same content may reuse the stored
+vector (vectors are looked up by content hash).
 """
 
 from __future__ import annotations

@@ -16,12 +16,15 @@ question outranks ten that share one common word. An entry missing from the
 vector list counts the lowest cosine that list holds (it ranked below all of
 them); one missing from the text list counts 0 (it shares no word, or less
 than the weakest match). Measured on the LoCoMo development split
-(bench/locomo.py, any@10): reciprocal rank fusion peaked at k=5 (0.718-0.726
-over k=1..10 and candidate depths 20-100); the blend gave 0.754 at a share of
-0.2, 0.730 at 0.3, and with contextual vectors (:mod:`engram.search.context`)
-0.789 against 0.787 for rank fusion, lifting every category where rank
-fusion lost one (bench/README.md, ablation). Counting a missing cosine as 0
-instead lost 0.07: it buries entries that only the words found.
+(bench/locomo.py, any@10; bench/README.md has the whole ablation): with
+turns embedded in their context (:mod:`engram.search.context`), reciprocal
+rank fusion (k=5, the best k before) gave 0.784 but lost category 1 (0.662
+against 0.676 before); the blend gave 0.774, 0.786, 0.770, 0.757 at shares of
+0.1, 0.15, 0.2, 0.25, every category at or above what it was. The spread
+between neighbouring shares (~0.015) is the noise of 760 questions, so the
+share is a band, not a tuned point. In a Python model of the same search,
+counting a missing cosine as 0 instead lost 0.07: it buries entries that
+only the words found.
 
 BM25 scores every entry that matches, and the OR of a question's words
 matches a lot of a big namespace: at 100k entries a typical question
@@ -57,7 +60,7 @@ from engram.errors import QuerySyntaxError
 from engram.search.query import And, Node, Not, Or, Term, parse, positive_terms
 from engram.search.text import tokens
 
-FTS_SHARE = 0.2  # of the fused score that comes from the words; the rest is the cosine
+FTS_SHARE = 0.15  # of the fused score that comes from the words; the rest is the cosine
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
 TEXT_BUDGET = 2000  # entries BM25 may score for one question's OR of words
 
