@@ -93,7 +93,7 @@ def fts_query(question: str) -> str:
     return " OR ".join(" ".join(t.tokens) for t in terms)
 
 
-def rank_fusion(fts, vector, *, k: int = 5) -> list[hybrid.Fused]:
+def rank_fusion(fts, vector, *, k: int = 5, depth: int | None = None) -> list[hybrid.Fused]:
     """Reciprocal rank fusion, k=5: engram's hybrid fusion before issue 15 (the ablation baseline)."""
     by_id: dict[str, hybrid.Fused] = {}
     for rank, (entry, score) in enumerate(fts, start=1):

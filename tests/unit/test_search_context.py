@@ -43,19 +43,25 @@ def test_the_window_counts_earlier_items_of_the_same_namespace_only() -> None:
     assert windowed_contexts(["a", "a"], ["1", "2"], [None, None], 0) == [None, None]
 
 
-def test_fusion_keeps_the_margin_ranks_throw_away() -> None:
+def test_fusion_weighs_the_cosine_margin_and_the_text_rank() -> None:
     x, y = E("x"), E("y")
-    # Rank fusion ties these (each is first in one list); the words' margin is large, the cosines' tiny.
-    fused = fuse([(x, 8.0), (y, 1.0)], [(y, 0.51), (x, 0.50)])
-    assert [f.entry.id for f in fused] == ["x", "y"]
-    assert fused[0].score == pytest.approx(FTS_SHARE * 1.0 + (1 - FTS_SHARE) * 0.50)
+    # Rank fusion ties both pairs (each entry is first in one list); scores decide here.
+    close = fuse([(x, 8.0), (y, 7.9)], [(y, 0.90), (x, 0.30)])
+    assert [f.entry.id for f in close] == ["y", "x"]  # a wide cosine margin beats one text rank
+    assert close[0].score == pytest.approx(FTS_SHARE * 2 / 3 + (1 - FTS_SHARE) * 0.90)
+    tight = fuse([(x, 8.0), (y, 7.9)], [(y, 0.51), (x, 0.50)])
+    assert [f.entry.id for f in tight] == ["x", "y"]  # a hair of cosine does not
 
 
 def test_an_entry_missing_from_a_list_counts_the_least_that_list_could_have_given() -> None:
     a, b, c = E("a"), E("b"), E("c")
-    fused = {f.entry.id: f for f in fuse([(a, 5.0)], [(b, 0.9), (c, 0.3)])}
-    assert fused["a"].score == pytest.approx(FTS_SHARE + (1 - FTS_SHARE) * 0.3)  # the lowest cosine listed
-    assert fused["b"].score == pytest.approx((1 - FTS_SHARE) * 0.9)  # no words shared: 0 from the text
-    assert (fused["a"].vector_rank, fused["b"].fts_rank) == (None, None)
+    # A full vector list (depth 2): a ranked below c, so it counts c's cosine.
+    full = {f.entry.id: f for f in fuse([(a, 5.0)], [(b, 0.9), (c, 0.3)], depth=2)}
+    assert full["a"].score == pytest.approx(FTS_SHARE + (1 - FTS_SHARE) * 0.3)
+    assert full["b"].score == pytest.approx((1 - FTS_SHARE) * 0.9)  # no words shared: 0 from the text
+    assert (full["a"].vector_rank, full["b"].fts_rank) == (None, None)
+    # A shorter list holds every vector there is: a has none.
+    short = {f.entry.id: f for f in fuse([(a, 5.0)], [(b, 0.9), (c, 0.3)], depth=50)}
+    assert short["a"].score == pytest.approx(FTS_SHARE)
     assert fuse([], []) == []
     assert [f.entry.id for f in fuse([(a, 2.0), (b, 1.0)], [])] == ["a", "b"]

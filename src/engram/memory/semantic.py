@@ -336,8 +336,9 @@ class Semantic:
         if keywords is not None and not hybrid.has_operators(query):
             keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
         fts = [] if keywords is None else text(keywords, depth)
-        nearest = [(e, s) for e, s in near(qvec, depth) if s >= floor]
-        fused = hybrid.fuse(fts, nearest)
+        listed = near(qvec, depth)
+        nearest = [(e, s) for e, s in listed if s >= floor]
+        fused = hybrid.fuse(fts, nearest, depth=depth if len(nearest) == len(listed) else None)
         if threshold is None:
             relevance = self.settings.search_relevance_floor
             fused = [f for f in fused if f.fts_rank is not None or (f.vector_score or 0.0) >= relevance]

@@ -7,24 +7,25 @@ of its content words (stop words dropped), and BM25 ranks entries by how many
 of the rarer words they share. Queries that use the language (quotes,
 AND/OR/NOT, ``-``, ``*``, parentheses) are taken as written.
 
-Fusion blends scores, not ranks: ``FTS_SHARE x bm25 / best bm25 +
-(1 - FTS_SHARE) x cosine``. Both parts run 0..1 (BM25 scaled by the
-question's best match, so any backend's text score works: FTS5's bm25,
-PostgreSQL's ts_rank_cd), and an entry keeps how much better it is than the
-next, which ranks throw away: a turn that shares two rare words with the
-question outranks ten that share one common word. An entry missing from the
-vector list counts the lowest cosine that list holds (it ranked below all of
-them); one missing from the text list counts 0 (it shares no word, or less
-than the weakest match). Measured on the LoCoMo development split
-(bench/locomo.py, any@10; bench/README.md has the whole ablation): with
-turns embedded in their context (:mod:`engram.search.context`), reciprocal
-rank fusion (k=5, the best k before) gave 0.784 but lost category 1 (0.662
-against 0.676 before); the blend gave 0.774, 0.786, 0.770, 0.757 at shares of
-0.1, 0.15, 0.2, 0.25, every category at or above what it was. The spread
-between neighbouring shares (~0.015) is the noise of 760 questions, so the
-share is a band, not a tuned point. In a Python model of the same search,
-counting a missing cosine as 0 instead lost 0.07: it buries entries that
-only the words found.
+Fusion is score-aware: ``FTS_SHARE x 2 / (1 + text rank) + (1 - FTS_SHARE)
+x cosine``. The cosine has one scale for every query and backend, so its
+margins count: a turn at 0.62 beats one at 0.35 by far more than one rank.
+A text score has none (FTS5's bm25 grows with the rarity of the words a
+question happens to hold; PostgreSQL's ts_rank_cd is another measure), so
+the words count by rank: 1 for the best match, 2/3 for the second, 1/2 for
+the third. An entry missing from a full vector list (``depth`` long) counts
+the lowest cosine listed, since it ranked below all of them; missing from a
+shorter list, it has no vector: 0. One missing from the text list counts 0.
+
+Measured on the LoCoMo development split (bench/locomo.py, any@10;
+bench/README.md has the whole ablation). Reciprocal rank fusion (k=5, the
+best k before) gave 0.724 on turns embedded alone and 0.784 on turns
+embedded in their context (:mod:`engram.search.context`), where it lost
+category 1 (0.662 against 0.676). This fusion gives 0.733 and 0.787 (every
+category at or above rank fusion's on plain turns); shares of 0.2-0.3 are
+within 0.005 of each other with context. Scaling BM25 by the best match
+instead of ranking it was as good at a share of 0.15 and 0.015-0.03 worse
+at 0.1 and 0.2: too sensitive to carry to other conversations.
 
 BM25 scores every entry that matches, and the OR of a question's words
 matches a lot of a big namespace: at 100k entries a typical question
@@ -60,7 +61,7 @@ from engram.errors import QuerySyntaxError
 from engram.search.query import And, Node, Not, Or, Term, parse, positive_terms
 from engram.search.text import tokens
 
-FTS_SHARE = 0.15  # of the fused score that comes from the words; the rest is the cosine
+FTS_SHARE = 0.3  # of the fused score that comes from the words (by rank); the rest is the cosine
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
 TEXT_BUDGET = 2000  # entries BM25 may score for one question's OR of words
 
@@ -181,17 +182,18 @@ def fuse(
     fts: Sequence[tuple[Any, float]],
     vector: Sequence[tuple[Any, float]],
     *,
+    depth: int | None = None,
     fts_share: float = FTS_SHARE,
 ) -> list[Fused]:
-    """Score fusion of two best-first lists of ``(entry, score)``: text scores (higher is
-    better, any scale) and cosine similarities.
+    """Score-aware fusion of two best-first lists of ``(entry, score)``: text matches and
+    cosine similarities.
 
-    Each entry scores ``fts_share * text / best text + (1 - fts_share) * cosine``; one missing
-    from the vector list counts that list's lowest cosine, one missing from the text list 0.
-    Entries are matched by ``entry.id``. Ties keep the better single rank first.
+    Each entry scores ``fts_share * 2 / (1 + text rank) + (1 - fts_share) * cosine``. One missing
+    from the vector list counts its lowest cosine when the list is ``depth`` long (the entry ranked
+    below it), else 0 (it has no vector); one missing from the text list counts 0. Entries are
+    matched by ``entry.id``. Ties keep the better single rank first.
     """
     by_id: dict[str, Fused] = {}
-    best_text = max((s for _, s in fts), default=0.0)
     for rank, (entry, score) in enumerate(fts, start=1):
         by_id[entry.id] = Fused(entry, 0.0, fts_rank=rank, fts_score=score)
     for rank, (entry, score) in enumerate(vector, start=1):
@@ -200,10 +202,11 @@ def fuse(
             by_id[entry.id] = Fused(entry, 0.0, vector_rank=rank, vector_score=score)
         else:
             hit.vector_rank, hit.vector_score = rank, score
-    lowest_cosine = min((s for _, s in vector), default=0.0)
+    full = depth is not None and len(vector) >= depth
+    unlisted = min(s for _, s in vector) if full and vector else 0.0
     for hit in by_id.values():
-        text = hit.fts_score / best_text if hit.fts_score is not None and best_text > 0 else 0.0
-        cosine = lowest_cosine if hit.vector_score is None else hit.vector_score
+        text = 0.0 if hit.fts_rank is None else 2.0 / (1 + hit.fts_rank)
+        cosine = unlisted if hit.vector_score is None else hit.vector_score
         hit.score = fts_share * text + (1.0 - fts_share) * cosine
     best_rank = lambda f: min(r for r in (f.fts_rank, f.vector_rank) if r is not None)  # noqa: E731
     return sorted(by_id.values(), key=lambda f: (-f.score, best_rank(f)))
