@@ -80,8 +80,12 @@ BACKENDS: dict[str, Backend] = {
     "memory": Backend(
         "engram.stores.memory:MemoryStore", None, control="engram.stores._memory_control:MemoryControlStore"
     ),
-    "postgresql": Backend("engram.stores.postgres:PostgresStore", "postgres"),
-    "postgres": Backend("engram.stores.postgres:PostgresStore", "postgres"),
+    "postgresql": Backend(
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores._postgres_control:PostgresControlStore"
+    ),
+    "postgres": Backend(
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores._postgres_control:PostgresControlStore"
+    ),
     "redis": Backend("engram.stores.redis_store:RedisStore", "redis"),
     "rediss": Backend("engram.stores.redis_store:RedisStore", "redis"),
     "json": Backend("engram.stores.jsonfiles:JsonStore", None),
