@@ -21,7 +21,12 @@ from engram._time import utcnow
 from engram.errors import InvalidInput
 from engram.memory.semantic import as_vector
 from engram.models import Entry
-from engram.search.context import CONTEXT_CHARS, MAX_CONTEXT_WINDOW, bounded_context, windowed_contexts
+from engram.search.context import (
+    CONTEXT_CHARS,
+    MAX_CONTEXT_WINDOW,
+    bounded_context,
+    windowed_contexts,
+)
 from engram.stores.base import ENTRY_ORDERS, EntryQuery
 
 if TYPE_CHECKING:
