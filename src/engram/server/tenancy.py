@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engram.cache import open_cache_backend
 from engram.config import Settings
 from engram.errors import ConfigError
 from engram.memory import Memory
@@ -84,6 +85,12 @@ def project_url(base_url: str, project: Project) -> str:
     return f"sqlite:///{where / (project.id + '.db')}" + (f"?{query}" if query else "")
 
 
+def blob_project(project: Project) -> str:
+    """The project's namespace in a blob store: ``default`` for the default project (the CLI's
+    blobs are its blobs), else its id, so projects sharing a ``store_path`` never meet."""
+    return DEFAULT_PROJECT if project.name == DEFAULT_PROJECT else project.id
+
+
 class Tenancy:
     """The control plane plus one open ``Memory`` per project, opened on first use."""
 
@@ -105,8 +112,16 @@ class Tenancy:
                 )
             return Vault.load(secret, self.layout.key_file)
 
-        store_class = control_store_class(self.base_url)
-        self.control = ControlPlane(store_class.for_server(self.base_url, settings=settings), vault)
+        # One cache backend (one Redis pool) for every project; each project's keys have their own prefix.
+        self.cache_backend = open_cache_backend(
+            settings.storage.cache, pool_timeout=settings.db_connection_settings.pool_timeout
+        )
+        try:
+            store_class = control_store_class(self.base_url)
+            self.control = ControlPlane(store_class.for_server(self.base_url, settings=settings), vault)
+        except BaseException:
+            self.cache_backend.close()
+            raise
         self._memories: dict[str, Memory] = {}
         self._lock = threading.Lock()
 
@@ -122,7 +137,11 @@ class Tenancy:
                 url = project_url(self.base_url, project)
                 if self.layout.projects is not None and project.name != DEFAULT_PROJECT:
                     ensure_directory(self.layout.projects, create=True)  # engram's own directory
-                memory = Memory(settings=self.settings.model_copy(update={"database_url": url}))
+                memory = Memory(
+                    settings=self.settings.model_copy(update={"database_url": url}),
+                    project=blob_project(project),
+                    cache_backend=self.cache_backend,
+                )
                 self._memories[project_id] = memory
         return memory
 
@@ -132,6 +151,7 @@ class Tenancy:
         for memory in memories:
             memory.close()
         self.control.close()
+        self.cache_backend.close()
 
     def __enter__(self) -> "Tenancy":
         return self

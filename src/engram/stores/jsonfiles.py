@@ -89,9 +89,11 @@ from engram.stores.memory import MemoryStore
 FORMAT = "engram-json"
 VERSION = 1
 # file -> model of the record files, from the one table of record kinds (engram.kinds).
-KINDS: dict[str, type[BaseModel]] = {kind.file: kind.model for kind in record_kinds.LINE_KINDS}
+KINDS: dict[str, type[BaseModel]] = {
+    kind.file: kind.model for kind in record_kinds.LINE_KINDS if kind.layer == record_kinds.DATABASE_LAYER
+}
 # Every file the store writes: the record files, then the vector files (their own layout).
-FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.KINDS)
+FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.STORE_KINDS)
 LOCK_FILE = ".lock"
 
 _Stamp = tuple[int, int, int] | None

@@ -24,7 +24,7 @@ how an entry and its vector commit in one transaction.
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
-``pool_recycle``, ``echo`` — override ``db_connection_settings`` for this URL.
+``pool_recycle``, ``pool_max_idle``, ``echo`` — override ``db_connection_settings`` for this URL.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsq
 from engram.stores import _postgres_bulk as _bulk
 from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
+from engram.stores._postgres_blobs import PostgresBlobRows
 from engram.stores._postgres_chat import PostgresConversation
 from engram.stores._postgres_errors import PostgresErrors, connect_problem
 from engram.stores._postgres_message_vectors import PostgresMessageVectors
@@ -144,7 +145,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
     pool_size -> min_size (connections kept open), pool_size + max_overflow ->
     max_size, pool_timeout -> timeout (wait for a free connection),
     pool_pre_ping -> check (see :func:`check_if_idle`), pool_recycle ->
-    max_lifetime. ``echo`` is handled by the store (SQL logged at DEBUG).
+    max_lifetime, pool_max_idle -> max_idle. ``echo`` is handled by the store (SQL logged at DEBUG).
     """
     return {
         "connection_class": PooledConnection,
@@ -154,6 +155,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
         "check": check_if_idle if settings.pool_pre_ping else None,
         "reset": _mark_returned,
         "max_lifetime": settings.pool_recycle,
+        "max_idle": settings.pool_max_idle,
     }
 
 
@@ -272,7 +274,7 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, Store):
+class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})

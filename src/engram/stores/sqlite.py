@@ -31,6 +31,7 @@ from engram.stores import _sql
 from engram.stores import _sqlite_bulk as _bulk
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
+from engram.stores._sqlite_blobs import SQLiteBlobRows
 from engram.stores._sqlite_chat import SQLiteConversation
 from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
 from engram.stores._sqlite_migrate import apply_migrations
@@ -173,7 +174,7 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str]]:
     return Path(path), options
 
 
-class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store):
+class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLiteBlobRows, Store):
     """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
