@@ -6,14 +6,23 @@ Reads any file in the LoCoMo format (a list of ``{sample_id, conversation,
 qa}``), stores every dialogue turn through the public API into a fresh SQLite
 store (one namespace per conversation, key = the turn's ``dia_id``, content =
 ``"Speaker: text"`` plus the caption of a shared photo, the session's date in
-the metadata as ``date``), then asks every question of categories 1-4 in each
-mode and reports evidence recall:
+the metadata as ``date``), one ``store_many`` per session with the session's
+date as each turn's ``context`` and ``context_window=2`` (each turn is
+embedded after the date and the two turns before it: engram.search.context),
+then asks every question of categories 1-4 in each mode and reports evidence
+recall:
 
 - any@k: at least one evidence turn is among the top k hits,
 - all@k: every evidence turn is among the top k hits,
 
 overall and per category id, plus ingest time (embedding included) and search
 latency p50/p95 per mode (query embedding included).
+
+``--window N``, ``--no-date`` and ``--fusion rrf`` (the reciprocal rank
+fusion that engram used before, k=5) are the ablations of bench/README.md.
+``--embedding-cache DIR`` keeps every stored text's vector in DIR across
+runs (the ingest time is then not the embedder's; questions are always
+embedded, so search latency is unchanged).
 
 Modes: ``vector`` and ``hybrid`` are ``Memory.search(question, mode=...)`` as
 a user calls them. ``fts`` is keyword search given what hybrid runs for a
@@ -24,6 +33,7 @@ since plain full-text search ANDs every word of a question and finds little.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import statistics
@@ -32,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import engram
 from engram.search import hybrid
 
@@ -39,15 +51,17 @@ MODES = ("fts", "vector", "hybrid")
 CATEGORIES = (1, 2, 3, 4)
 
 
-def turns(sample: dict) -> list[dict]:
-    """The store_many items of one conversation: one per dialogue turn."""
+def turns(sample: dict, *, date_context: bool = True) -> list[list[dict]]:
+    """The store_many items of one conversation, a list per session: one per dialogue turn."""
     conv = sample["conversation"]
     sessions = sorted(
         (int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k))),
     )
-    items = []
+    by_session = []
     for n in sessions:
         date = conv.get(f"session_{n}_date_time", "")
+        items = []
+        by_session.append(items)
         for turn in conv[f"session_{n}"]:
             content = f"{turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
@@ -57,9 +71,10 @@ def turns(sample: dict) -> list[dict]:
                     "key": turn["dia_id"],
                     "content": content,
                     "metadata": {"speaker": turn["speaker"], "session": n, "date": date},
+                    **({"context": date} if date_context and date else {}),
                 }
             )
-    return items
+    return by_session
 
 
 def evidence_ids(qa: dict) -> set[str]:
@@ -78,6 +93,51 @@ def fts_query(question: str) -> str:
     return " OR ".join(" ".join(t.tokens) for t in terms)
 
 
+def rank_fusion(fts, vector, *, k: int = 5, depth: int | None = None) -> list[hybrid.Fused]:
+    """Reciprocal rank fusion, k=5: engram's hybrid fusion before issue 15 (the ablation baseline)."""
+    by_id: dict[str, hybrid.Fused] = {}
+    for rank, (entry, score) in enumerate(fts, start=1):
+        by_id[entry.id] = hybrid.Fused(entry, 1 / (k + rank), fts_rank=rank, fts_score=score)
+    for rank, (entry, score) in enumerate(vector, start=1):
+        hit = by_id.get(entry.id)
+        if hit is None:
+            by_id[entry.id] = hybrid.Fused(entry, 1 / (k + rank), vector_rank=rank, vector_score=score)
+        else:
+            hit.score += 1 / (k + rank)
+            hit.vector_rank, hit.vector_score = rank, score
+    best_rank = lambda f: min(r for r in (f.fts_rank, f.vector_rank) if r is not None)
+    return sorted(by_id.values(), key=lambda f: (-f.score, best_rank(f)))
+
+
+class DiskCachedEmbedder:
+    """An embedder that keeps each text's vector (by SHA-1 of model and text) in one .npz in
+    ``directory``, so runs of this bench on a shared machine embed each text once."""
+
+    def __init__(self, inner, directory: Path) -> None:
+        self.inner, self.name, self.dimensions = inner, inner.name, inner.dimensions
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', inner.name)}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as held:
+                self.vectors = dict(zip(held["keys"].tolist(), held["vectors"]))
+        self.added = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha1(f"{self.name}\0{t}".encode()).hexdigest() for t in texts]
+        missing = [i for i, key in enumerate(keys) if key not in self.vectors]
+        if missing:
+            for i, vec in zip(missing, self.inner.embed([texts[i] for i in missing])):
+                self.vectors[keys[i]] = vec
+            self.added += len(missing)
+        return np.stack([self.vectors[key] for key in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self.added:
+            keys = list(self.vectors)
+            np.savez(self.path, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -85,14 +145,18 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run(path: Path, ks: list[int], memory: engram.Memory) -> dict:
+def run(
+    path: Path, ks: list[int], memory: engram.Memory, *, window: int = 2, date_context: bool = True, after_ingest=None
+) -> dict:
     data = json.loads(path.read_text(encoding="utf-8"))
     started = time.perf_counter()
     n_turns = 0
     for sample in data:
-        items = turns(sample)
-        n_turns += memory.store_many(items, namespace=str(sample["sample_id"]))
+        for items in turns(sample, date_context=date_context):
+            n_turns += memory.store_many(items, namespace=str(sample["sample_id"]), context_window=window)
     ingest_s = time.perf_counter() - started
+    if after_ingest is not None:
+        after_ingest()
 
     questions = [
         (str(s["sample_id"]), qa)
@@ -109,6 +173,7 @@ def run(path: Path, ks: list[int], memory: engram.Memory) -> dict:
         "ingest_s": round(ingest_s, 3),
         "ingest_turns_per_s": round(n_turns / ingest_s, 1) if ingest_s else None,
         "embedder": None if memory.embedder is None else memory.embedder.name,
+        "context": {"window": window, "date": date_context},
         "k": ks,
         "modes": {},
     }
@@ -155,7 +220,7 @@ def print_tables(report: dict) -> None:
     console.print(
         f"[bold]LoCoMo[/bold] {report['file']}: {report['conversations']} conversations, "
         f"{report['turns']} turns, {report['questions']} questions (categories 1-4); "
-        f"embedder {report['embedder']}; ingest {report['ingest_s']} s ({report['ingest_turns_per_s']} turns/s)"
+        f"embedder {report['embedder']}; context {report.get('context')}; fusion {report.get('fusion')}; ingest {report['ingest_s']} s ({report['ingest_turns_per_s']} turns/s)"
     )
     ks = report["k"]
     for metric in ("any", "all"):
@@ -187,14 +252,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10, 20], help="cut-offs (default: 5 10 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--embedder", default="auto", help="local, openai, none or auto (default)")
+    parser.add_argument("--window", type=int, default=2, help="store_many context_window: earlier turns embedded with each (default 2; 0: none)")
+    parser.add_argument("--no-date", action="store_true", help="do not give the session date as each turn's context")
+    parser.add_argument("--fusion", choices=("score", "rrf"), default="score", help="score: engram's fusion; rrf: reciprocal rank fusion (k=5), as before")
+    parser.add_argument("--embedding-cache", type=Path, help="keep embedded texts' vectors in this directory across runs")
     args = parser.parse_args(argv)
+    if args.fusion == "rrf":
+        hybrid.fuse = rank_fusion  # the ablation: what engram fused with before issue 15
     with tempfile.TemporaryDirectory(prefix="engram-locomo-") as tmp:
         # No query-embedding cache: every mode pays for embedding its question.
         settings = engram.load_settings(
             database_url=f"sqlite:///{tmp}/locomo.db", embedder=args.embedder, embedding_cache_size=0
         )
         with engram.Memory(settings=settings) as memory:
-            report = run(args.path, sorted(set(args.k)), memory)
+            cache = None
+            if args.embedding_cache and memory.embedder is not None:
+                cache = DiskCachedEmbedder(memory.embedder, args.embedding_cache)
+                memory.parts.semantic.embedder = cache
+            def uncached() -> None:  # questions are embedded as a user's would be: their time counts
+                if cache is not None:
+                    cache.save()
+                    memory.parts.semantic.embedder = cache.inner
+
+            report = run(
+                args.path, sorted(set(args.k)), memory, window=args.window, date_context=not args.no_date,
+                after_ingest=uncached,
+            )
+            report["fusion"] = args.fusion
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -42,7 +42,7 @@ class SearchHit(_Model):
     """One search result: the entry, how well it matched (higher is better) and how.
 
     ``score`` is BM25 for ``fts``, cosine similarity for ``vector`` and the
-    fused reciprocal-rank score for ``hybrid``. The component fields say what
+    fused score for ``hybrid`` (0.3 x 2 / (1 + text rank) + 0.7 x cosine). The component fields say what
     each retriever saw (1-based ranks; None where it did not find the entry).
     """
 

@@ -44,3 +44,19 @@ async def test_mcp_store_keeps_metadata_left_out_and_clears_empty() -> None:
             cleared = await client.call_tool("memory_store", {"key": "k", "content": "three", "metadata": {}})
             assert cleared.structured_content["metadata"] == {}
         assert memory.get("k").metadata == {}
+
+
+def test_rest_store_and_store_many_take_a_context(world: World) -> None:
+    """The context reaches the library (its limit is the library's, InvalidInput), the content stays as given."""
+    c, h = world.client, world.headers("member_a")
+    one = c.post(f"{API}/memories", headers=h, json={"key": "k", "content": "Yes!", "context": "Did you adopt a dog?"})
+    assert one.status_code == 201 and one.json()["content"] == "Yes!"
+    items = [{"key": "a", "content": "Did you adopt a dog?"}, {"key": "b", "content": "Yes!", "context": "May 2023"}]
+    body = {"items": items, "namespace": "ns", "context_window": 2}
+    assert c.post(f"{API}/memories/batch", headers=h, json=body).json() == {"stored": 2}
+    assert c.get(f"{API}/memories/ns/b", headers=h).json()["content"] == "Yes!"
+    too_long = c.post(f"{API}/memories", headers=h, json={"key": "x", "content": "v", "context": "c" * 20_000})
+    assert too_long.status_code == 422 and "context is 20000 characters" in too_long.text
+    window = c.post(f"{API}/memories/batch", headers=h, json={**body, "context_window": 99})
+    assert window.status_code == 422
+    assert c.get(f"{API}/memories/default/x", headers=h).status_code == 404

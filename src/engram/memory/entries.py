@@ -21,13 +21,20 @@ from engram._time import utcnow
 from engram.errors import InvalidInput
 from engram.memory.semantic import as_vector
 from engram.models import Entry
+from engram.search.context import (
+    CONTEXT_CHARS,
+    MAX_CONTEXT_WINDOW,
+    bounded_context,
+    windowed_contexts,
+)
 from engram.stores.base import ENTRY_ORDERS, EntryQuery
 
 if TYPE_CHECKING:
     from engram.memory.semantic import Semantic
     from engram.stores.base import Store
 
-_ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding"})
+MAX_CONTEXT_INPUT = 16 * 1024  # characters; longer is a mistake (a whole document), not a context
+_ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding", "context"})
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
@@ -72,6 +79,25 @@ def _built_entry(fields: dict[str, Any]) -> Entry:
     return entry
 
 
+def _context(value: Any) -> str | None:
+    if value is None or (type(value) is str and len(value) <= MAX_CONTEXT_INPUT):
+        return value or None
+    if not isinstance(value, str):
+        raise InvalidInput(f"context must be a string (what surrounds the memory), not {type(value).__name__}")
+    raise InvalidInput(
+        f"context is {len(value)} characters; give at most {MAX_CONTEXT_INPUT} (only the first "
+        f"{CONTEXT_CHARS} are embedded)"
+    )
+
+
+def _context_window(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CONTEXT_WINDOW:
+        raise InvalidInput(
+            f"context_window must be a whole number of earlier items from 0 to {MAX_CONTEXT_WINDOW}, got {value!r}"
+        )
+    return value
+
+
 class Entries:
     """Memories under ``(namespace, key)`` in ``backend``; contents up to ``max_bytes``, embedded by ``semantic``."""
 
@@ -106,6 +132,7 @@ class Entries:
         ttl: float | None = None,
         embed: bool | None = None,
         embedding: Any = None,
+        context: str | None = None,
     ) -> Entry:
         """Store (upsert) one memory under ``(namespace, key)``.
 
@@ -121,48 +148,72 @@ class Entries:
                 False never; True requires an embedder.
             embedding: a precomputed vector (list of floats or numpy array)
                 of the store's dimensions, instead of embedding here.
+            context: what surrounds this memory (the turns before it, the
+                session's date, the document's title), embedded ahead of the
+                content so search by meaning finds what the content leaves
+                unsaid; not stored (the vector carries it, see
+                :mod:`engram.search.context`).
         Raises:
-            InvalidInput: a bad key, namespace, metadata, ttl or embedding size.
+            InvalidInput: a bad key, namespace, metadata, ttl, context or embedding size.
             ContentTooLarge: content over ``max_content_bytes``.
         """
         now = utcnow()
         entry = self._entry(key, content, namespace, metadata, ttl, now)
+        own = _context(context)
         if embedding is None and not embed and self.semantic.embedder is None:
             return self.backend.put_entries([entry], now=now)[0]  # nothing to embed: the short way
         given = None if embedding is None else as_vector(embedding)
-        vectors = self.semantic.vectors_for([entry], [given], embed)
+        contexts = None if own is None else [bounded_context(own)]
+        vectors = self.semantic.vectors_for([entry], [given], embed, contexts=contexts)
         stored = self.semantic.put_with_vectors([entry], vectors, now)[0]
         return stored
 
     def store_many(
-        self, items: Iterable[Mapping[str, Any]], *, namespace: str = "default", embed: bool | None = None
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        namespace: str = "default",
+        embed: bool | None = None,
+        context_window: int = 0,
     ) -> int:
         """Store many memories in one transaction; returns how many were stored.
 
         Each item is a dict with ``key`` and ``content`` and optionally
         ``metadata`` (left out or None keeps an existing entry's metadata, as
         in :meth:`store`), ``namespace`` (default: the ``namespace`` argument),
-        ``ttl`` and ``embedding`` (a precomputed vector). Items without one
-        are embedded in batches when an embedder is configured (``embed`` as
-        in :meth:`store`). Nothing is stored when any item is invalid.
+        ``ttl``, ``embedding`` (a precomputed vector) and ``context`` (as in
+        :meth:`store`). Items without an embedding are embedded in batches
+        when an embedder is configured (``embed`` as in :meth:`store`).
+        Nothing is stored when any item is invalid.
+
+        Args:
+            context_window: embed each item with the contents of up to this
+                many items before it (of this call and namespace) as context,
+                after its own: for items that are a sequence, such as the
+                turns of a conversation in order or a document's chunks.
         """
         now = utcnow()
+        window = _context_window(context_window)
         with gc_paused():  # not while embedding: that may take minutes
-            entries, given = self._entries_of(items, namespace, now)
+            entries, given, own = self._entries_of(items, namespace, now)
         if entries:
             # Nothing to embed and no vector given (checked at C speed; `is`, since vectors may be arrays).
             nothing = not embed and self.semantic.embedder is None and all(map(operator.is_, given, repeat(None)))
-            vectors = [] if nothing else self.semantic.vectors_for(entries, given, embed)
+            contexts = None
+            if not nothing and (window or any(own)):
+                contexts = windowed_contexts([e.namespace for e in entries], [e.content for e in entries], own, window)
+            vectors = [] if nothing else self.semantic.vectors_for(entries, given, embed, contexts=contexts)
             with gc_paused():
                 self.semantic.put_with_vectors(entries, vectors, now)
         return len(entries)
 
     def _entries_of(
         self, items: Iterable[Mapping[str, Any]], namespace: str, now: datetime
-    ) -> tuple[builtins.list[Entry], builtins.list[Any]]:
-        """The checked entries of ``store_many`` items, and the vectors given with them."""
+    ) -> tuple[builtins.list[Entry], builtins.list[Any], builtins.list[str | None]]:
+        """The checked entries of ``store_many`` items, the vectors and the contexts given with them."""
         entries = []
         given: builtins.list[Any] = []
+        own: builtins.list[str | None] = []
         new_entry = self._entry
         for i, item in enumerate(items):
             # type() first: the Mapping ABC check costs more than the rest of the loop.
@@ -183,9 +234,10 @@ class Entries:
                 )
                 embedding = get("embedding")
                 given.append(None if embedding is None else as_vector(embedding))
+                own.append(_context(get("context")))
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from None
-        return entries, given
+        return entries, given, own
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
         """The live entry under ``(namespace, key)``, or None."""

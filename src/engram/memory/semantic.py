@@ -23,6 +23,7 @@ from engram.errors import ConfigError, InvalidInput, Unsupported
 from engram.models import Entry, SearchHit, SearchResult
 from engram.search import hybrid
 from engram.search.constraints import compile_constraints
+from engram.search.context import embedded_text
 from engram.search.query import MAX_TERMS, Node, parse
 from engram.stores.base import (
     MESSAGE_VECTOR,
@@ -218,11 +219,20 @@ class Semantic:
         return out
 
     def vectors_for(
-        self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None
+        self,
+        entries: Sequence[Entry],
+        given: Sequence[Any],
+        embed: bool | None,
+        *,
+        contexts: Sequence[str | None] | None = None,
     ) -> list[VectorItem]:
-        """Vectors to attach: the precomputed ones, plus embeddings where asked or configured."""
+        """Vectors to attach: the precomputed ones, plus embeddings where asked or configured
+        (of each entry's content after its context, when ``contexts`` gives one)."""
+        texts = [e.content for e in entries]
+        if contexts is not None:
+            texts = [embedded_text(text, context) for text, context in zip(texts, contexts)]
         found = self.embeddings(
-            [e.content for e in entries], given, embed, capable=self.vectors,
+            texts, given, embed, capable=self.vectors,
             note=self.embedder_note or "this backend cannot store embeddings",
         )
         return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found]
@@ -337,8 +347,9 @@ class Semantic:
         if keywords is not None and not hybrid.has_operators(query):
             keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
         fts = [] if keywords is None else text(keywords, depth)
-        nearest = [(e, s) for e, s in near(qvec, depth) if s >= floor]
-        fused = hybrid.fuse(fts, nearest)
+        listed = near(qvec, depth)
+        nearest = [(e, s) for e, s in listed if s >= floor]
+        fused = hybrid.fuse(fts, nearest, depth=depth if len(nearest) == len(listed) else None)
         if threshold is None:
             relevance = self.settings.search_relevance_floor
             fused = [f for f in fused if f.fts_rank is not None or (f.vector_score or 0.0) >= relevance]

@@ -7,14 +7,25 @@ of its content words (stop words dropped), and BM25 ranks entries by how many
 of the rarer words they share. Queries that use the language (quotes,
 AND/OR/NOT, ``-``, ``*``, parentheses) are taken as written.
 
-Fusion is weighted reciprocal rank fusion: each list contributes
-``weight / (k + rank)``; ranks, not raw scores, so BM25 and cosine need no
-common scale. The textbook ``k = 60`` flattens the head of short candidate
-lists: measured on the LoCoMo development split (bench/locomo.py, any@10),
-k=60 gives 0.653 (below BM25 alone, 0.678), k=5 gives 0.726, k=1..5 are
-within 0.01 of each other, and extra weight on either list did not help;
-a min-max score blend peaked at the same 0.726. Candidate depth 20-100
-changes any@10 by under 0.01.
+Fusion is score-aware: ``FTS_SHARE x 2 / (1 + text rank) + (1 - FTS_SHARE)
+x cosine``. The cosine has one scale for every query and backend, so its
+margins count: a turn at 0.62 beats one at 0.35 by far more than one rank.
+A text score has none (FTS5's bm25 grows with the rarity of the words a
+question happens to hold; PostgreSQL's ts_rank_cd is another measure), so
+the words count by rank: 1 for the best match, 2/3 for the second, 1/2 for
+the third. An entry missing from a full vector list (``depth`` long) counts
+the lowest cosine listed, since it ranked below all of them; missing from a
+shorter list, it has no vector: 0. One missing from the text list counts 0.
+
+Measured on the LoCoMo development split (bench/locomo.py, any@10;
+bench/README.md has the whole ablation). Reciprocal rank fusion (k=5, the
+best k before) gave 0.724 on turns embedded alone and 0.784 on turns
+embedded in their context (:mod:`engram.search.context`), where it lost
+category 1 (0.662 against 0.676). This fusion gives 0.733 and 0.787 (every
+category at or above rank fusion's on plain turns); shares of 0.2-0.3 are
+within 0.005 of each other with context. Scaling BM25 by the best match
+instead of ranking it was as good at a share of 0.15 and 0.015-0.03 worse
+at 0.1 and 0.2: too sensitive to carry to other conversations.
 
 BM25 scores every entry that matches, and the OR of a question's words
 matches a lot of a big namespace: at 100k entries a typical question
@@ -50,9 +61,7 @@ from engram.errors import QuerySyntaxError
 from engram.search.query import And, Node, Not, Or, Term, parse, positive_terms
 from engram.search.text import tokens
 
-RRF_K = 5
-FTS_WEIGHT = 1.0
-VECTOR_WEIGHT = 1.0
+FTS_SHARE = 0.3  # of the fused score that comes from the words (by rank); the rest is the cosine
 CANDIDATES = 50  # from each list, at least; more than the page asked for so fusion can reorder
 TEXT_BUDGET = 2000  # entries BM25 may score for one question's OR of words
 
@@ -173,30 +182,39 @@ def fuse(
     fts: Sequence[tuple[Any, float]],
     vector: Sequence[tuple[Any, float]],
     *,
-    k: int = RRF_K,
-    fts_weight: float = FTS_WEIGHT,
-    vector_weight: float = VECTOR_WEIGHT,
+    depth: int | None = None,
+    fts_share: float = FTS_SHARE,
 ) -> list[Fused]:
-    """Weighted reciprocal rank fusion of two best-first lists of ``(entry, score)``.
+    """Score-aware fusion of two best-first lists of ``(entry, score)``: text matches and
+    cosine similarities.
 
-    Entries are matched by ``entry.id``. Ties keep the better single rank first.
+    Each entry scores ``fts_share * 2 / (1 + text rank) + (1 - fts_share) * cosine``. One missing
+    from the vector list counts its lowest cosine when the list is ``depth`` long (the entry ranked
+    below it), else 0 (it has no vector); one missing from the text list counts 0. Entries are
+    matched by ``entry.id``. Ties keep the better single rank first.
     """
     by_id: dict[str, Fused] = {}
     for rank, (entry, score) in enumerate(fts, start=1):
-        by_id[entry.id] = Fused(entry, fts_weight / (k + rank), fts_rank=rank, fts_score=score)
+        by_id[entry.id] = Fused(entry, 0.0, fts_rank=rank, fts_score=score)
     for rank, (entry, score) in enumerate(vector, start=1):
         hit = by_id.get(entry.id)
         if hit is None:
-            by_id[entry.id] = Fused(entry, vector_weight / (k + rank), vector_rank=rank, vector_score=score)
+            by_id[entry.id] = Fused(entry, 0.0, vector_rank=rank, vector_score=score)
         else:
-            hit.score += vector_weight / (k + rank)
             hit.vector_rank, hit.vector_score = rank, score
+    full = depth is not None and len(vector) >= depth
+    unlisted = min(s for _, s in vector) if full and vector else 0.0
+    for hit in by_id.values():
+        text = 0.0 if hit.fts_rank is None else 2.0 / (1 + hit.fts_rank)
+        cosine = unlisted if hit.vector_score is None else hit.vector_score
+        hit.score = fts_share * text + (1.0 - fts_share) * cosine
     best_rank = lambda f: min(r for r in (f.fts_rank, f.vector_rank) if r is not None)  # noqa: E731
     return sorted(by_id.values(), key=lambda f: (-f.score, best_rank(f)))
 
 
 __all__ = [
     "CANDIDATES",
+    "FTS_SHARE",
     "STOPWORDS",
     "TEXT_BUDGET",
     "Fused",

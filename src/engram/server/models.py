@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engram.search.context import MAX_CONTEXT_WINDOW
 from engram.search.query import MAX_QUERY_CHARS
 from engram.validation import MAX_LIMIT, MAX_NAME_CHARS, MAX_TTL_SECONDS
 
@@ -141,6 +142,9 @@ class StoreRequest(_Model):
     namespace: Name = "default"
     metadata: dict[str, Any] | None = None
     ttl: Annotated[float, Field(gt=0, le=MAX_TTL_SECONDS)] | None = Field(None, description="Seconds until it expires.")
+    context: str | None = Field(
+        None, description="What surrounds the memory (earlier turns, a date, a title): embedded with it, not stored."
+    )
 
 
 class StoreManyItem(_Model):
@@ -149,11 +153,17 @@ class StoreManyItem(_Model):
     namespace: Name | None = None
     metadata: dict[str, Any] | None = None
     ttl: Annotated[float, Field(gt=0, le=MAX_TTL_SECONDS)] | None = None
+    context: str | None = Field(
+        None, description="What surrounds the memory (earlier turns, a date, a title): embedded with it, not stored."
+    )
 
 
 class StoreManyRequest(_Model):
     items: Annotated[list[StoreManyItem], Field(max_length=10_000)]
     namespace: Name = "default"
+    context_window: Annotated[int, Field(ge=0, le=MAX_CONTEXT_WINDOW)] = Field(
+        0, description="Embed each item with the contents of up to this many items before it (same namespace) as context."
+    )
 
 
 class StoreManyResult(_Model):

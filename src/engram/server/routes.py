@@ -115,7 +115,9 @@ def search_kwargs(mode: str | None, threshold: float | None) -> dict[str, Any]:
 def store_memory(body: StoreRequest, caller: CallerDep) -> Entry:
     """Store (upsert) one memory under (namespace, key)."""
     caller.target = f"{body.namespace}/{body.key}"
-    return caller.memory.store(body.key, body.content, namespace=body.namespace, metadata=body.metadata, ttl=body.ttl)
+    return caller.memory.store(
+        body.key, body.content, namespace=body.namespace, metadata=body.metadata, ttl=body.ttl, context=body.context
+    )
 
 
 @router.post("/memories/batch", name="memories.store_many", response_model=StoreManyResult,
@@ -124,7 +126,8 @@ def store_many(body: StoreManyRequest, caller: CallerDep) -> StoreManyResult:
     """Store many memories in one transaction; all or nothing."""
     caller.target = f"{len(body.items)} items"
     items = [item.model_dump(exclude_none=True) for item in body.items]
-    return StoreManyResult(stored=caller.memory.store_many(items, namespace=body.namespace))
+    stored = caller.memory.store_many(items, namespace=body.namespace, context_window=body.context_window)
+    return StoreManyResult(stored=stored)
 
 
 @router.get("/memories", name="memories.list", response_model=list[Entry], responses=errors(400), tags=["memories"])
