@@ -75,15 +75,15 @@ class Backend:
 
 BACKENDS: dict[str, Backend] = {
     "sqlite": Backend(
-        "engram.stores.sqlite:SQLiteStore", None, control="engram.stores._sqlite_control:SQLiteControlStore"
+        "engram.stores.sqlite:SQLiteStore", None, control="engram.stores.sqlite.control:SQLiteControlStore"
     ),
     "memory": Backend(
-        "engram.stores.memory:MemoryStore", None, control="engram.stores._memory_control:MemoryControlStore"
+        "engram.stores.memory:MemoryStore", None, control="engram.stores.memory.control:MemoryControlStore"
     ),
     "postgresql": Backend("engram.stores.postgres:PostgresStore", "postgres"),
     "postgres": Backend("engram.stores.postgres:PostgresStore", "postgres"),
-    "redis": Backend("engram.stores.redis_store:RedisStore", "redis"),
-    "rediss": Backend("engram.stores.redis_store:RedisStore", "redis"),
+    "redis": Backend("engram.stores.redis:RedisStore", "redis"),
+    "rediss": Backend("engram.stores.redis:RedisStore", "redis"),
     "json": Backend("engram.stores.jsonfiles:JsonStore", None),
 }
 

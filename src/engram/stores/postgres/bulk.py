@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from engram.stores import _postgres_sql as q
+from engram.stores.postgres import sql as q
 
 # Below this many rows, the temporary table costs more than it saves.
 MIN_ROWS = 32

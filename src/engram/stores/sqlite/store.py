@@ -27,15 +27,8 @@ from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.fts5 import index_match
 from engram.search.query import Node
-from engram.stores import _sql
-from engram.stores import _sqlite_bulk as _bulk
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
-from engram.stores._sqlite_chat import SQLiteConversation
-from engram.stores._sqlite_message_vectors import SQLiteMessageVectors
-from engram.stores._sqlite_migrate import apply_migrations
-from engram.stores._sqlite_schema import MIGRATIONS
-from engram.stores._sqlite_vectors import SQLiteVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -51,6 +44,13 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
+from engram.stores.sqlite import bulk as _bulk
+from engram.stores.sqlite import sql as _sql
+from engram.stores.sqlite.chat import SQLiteConversation
+from engram.stores.sqlite.message_vectors import SQLiteMessageVectors
+from engram.stores.sqlite.migrate import apply_migrations
+from engram.stores.sqlite.schema import MIGRATIONS
+from engram.stores.sqlite.vectors import SQLiteVectors
 from engram.validation import json_encoder
 
 

@@ -8,10 +8,10 @@ Layout of the directory::
     messages.json, summaries.json, profiles.json, checkpoints.json, runs.json
                     conversation memory, the same envelope (written once used)
     vectors.json    embeddings and their model (written once used; see
-                    ``engram.stores._json_vectors``)
+                    ``engram.stores.jsonfiles.vectors``)
     message_vectors.json
                     embeddings of chat messages (written once used; see
-                    ``engram.stores._json_message_vectors``)
+                    ``engram.stores.jsonfiles.message_vectors``)
     .lock           empty; held with flock() by the process that writes
 
 Records have exactly the fields of ``engram.models`` (one record a line).
@@ -24,7 +24,7 @@ fsync the directory. Readers never lock: a rename is atomic, so they see the
 old file or the new one, never half of one. Every call first checks the
 files' identity (inode, mtime, size) and reloads those that changed.
 
-In memory the data lives in a :class:`~engram.stores.memory.MemoryStore`, so
+In memory the data lives in a :class:`~engram.stores.memory.store.MemoryStore`, so
 semantics (upserts, TTL, BM25 search over ``engram.search.bm25``) are exactly
 those of ``memory://``. Each write rewrites one whole file: meant for tiny
 deployments (thousands of entries, not millions).
@@ -56,20 +56,6 @@ from engram.search.query import Node
 from engram.stores._driver_errors import FILES as FILE_ERRORS
 from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
-from engram.stores._json_chat import CONVERSATION_FILES, JsonConversation
-from engram.stores._json_message_vectors import (
-    MESSAGE_VECTORS_FILE,
-    JsonMessageVectors,
-    drop_stale_message_vectors,
-    render_message_vectors,
-    restore_message_vectors,
-)
-from engram.stores._json_vectors import (
-    VECTORS_FILE,
-    JsonVectors,
-    render_vectors,
-    restore_vectors,
-)
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -84,7 +70,21 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
-from engram.stores.memory import MemoryStore
+from engram.stores.jsonfiles.chat import CONVERSATION_FILES, JsonConversation
+from engram.stores.jsonfiles.message_vectors import (
+    MESSAGE_VECTORS_FILE,
+    JsonMessageVectors,
+    drop_stale_message_vectors,
+    render_message_vectors,
+    restore_message_vectors,
+)
+from engram.stores.jsonfiles.vectors import (
+    VECTORS_FILE,
+    JsonVectors,
+    render_vectors,
+    restore_vectors,
+)
+from engram.stores.memory.store import MemoryStore
 
 FORMAT = "engram-json"
 VERSION = 1

@@ -2,7 +2,7 @@
 
 One SQLite file beside the base store (``engram-control.db`` next to
 ``engram.db``); ``path=None`` keeps one in-process database (tests). Schema
-migrations are ordered data with a version table, like ``stores/sqlite.py``;
+migrations are ordered data with a version table, like ``stores/sqlite/store.py``;
 queries are built by pure functions ``(...) -> (sql, params)`` and run by
 :class:`SQLiteControlStore`, which returns plain dicts (the server turns them
 into models). Secrets never reach this module in clear: variables arrive
@@ -21,9 +21,9 @@ from typing import Any
 from engram.errors import BackendError
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
-from engram.stores._sqlite_migrate import apply_migrations
 from engram.stores.control_base import ControlStore
-from engram.stores.sqlite import parse_sqlite_url
+from engram.stores.sqlite.migrate import apply_migrations
+from engram.stores.sqlite.store import parse_sqlite_url
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane.

@@ -15,10 +15,10 @@ import json
 import re
 from typing import Any
 
-from engram.stores._postgres_chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
-from engram.stores._postgres_message_vectors import MESSAGE_VECTOR_SCHEMA
-from engram.stores._postgres_vectors import VECTOR_SCHEMA
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
+from engram.stores.postgres.chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
+from engram.stores.postgres.message_vectors import MESSAGE_VECTOR_SCHEMA
+from engram.stores.postgres.vectors import VECTOR_SCHEMA
 from engram.validation import json_encoder
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -96,7 +96,7 @@ touch keys they derive from the prefix, so the backend needs a standalone
 Redis (or one Redis Cluster hash slot), not a sharded Cluster.
 
 Conversation records (messages, summaries, checkpoints) are written by the
-scripts of :mod:`engram.stores._redis_chat_lua`, which refuse records of a
+scripts of :mod:`engram.stores.redis.chat_lua`, which refuse records of a
 session that does not exist; ``seq`` comes from ``P:msgs:seq`` inside the
 script, so it only grows and orders a session's messages stably.
 
@@ -268,7 +268,7 @@ def newest_first_member(at: datetime, ident: str) -> str:
 
 
 # Lua: drop the vector of an entry (P = "prefix:") and log the change when there was one
-# (see engram.stores._redis_vectors); prepended to the scripts that remove or rewrite entries.
+# (see engram.stores.redis.vectors); prepended to the scripts that remove or rewrite entries.
 DROP_VECTOR = """
 local function drop_vector(P, ns, tail)
   local gone = redis.call('DEL', P .. 'vec:' .. tail) + redis.call('SREM', P .. 'ns:' .. ns .. ':vectors', tail)

@@ -1,6 +1,6 @@
 """Lua scripts of the ``redis://`` backend's conversation records (pure: no I/O).
 
-The keys they touch are drawn in :mod:`engram.stores._redis_layout`. Like the
+The keys they touch are drawn in :mod:`engram.stores.redis.layout`. Like the
 entry scripts, they derive per-record keys from the prefix (``ARGV[1]`` where
 noted), so the backend needs a standalone Redis or one Cluster hash slot.
 

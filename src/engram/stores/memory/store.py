@@ -18,9 +18,6 @@ from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
 from engram.stores._filters import is_live, metadata_matches
-from engram.stores._memory_chat import MemoryConversation
-from engram.stores._memory_message_vectors import MemoryMessageVectors
-from engram.stores._memory_vectors import MemoryVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -33,6 +30,9 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
+from engram.stores.memory.chat import MemoryConversation
+from engram.stores.memory.message_vectors import MemoryMessageVectors
+from engram.stores.memory.vectors import MemoryVectors
 
 
 class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store):

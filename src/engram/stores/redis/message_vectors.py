@@ -1,13 +1,13 @@
 """Message vectors of the Redis backend (mixed into ``RedisStore``; capability MESSAGE_VECTOR).
 
-Keys (listed with the rest in :mod:`engram.stores._redis_layout`): the hash
+Keys (listed with the rest in :mod:`engram.stores.redis.layout`): the hash
 ``P:msgvec`` maps a message's ``seq`` to its vector (base64 of little-endian
 float32), under the store's one model ``P:vec:model``; ``P:msgvec:seq`` /
 ``P:msgvec:log`` / ``P:msgvec:log:floor`` are the change counter and log. A
 vector is written only while its message still holds the content embedded;
 the message-deleting scripts (history deletion, prune, deleted sessions)
 drop the vectors of the messages they remove and log that (``log_removals``
-in :mod:`engram.stores._redis_chat_lua`). Searches run on the in-process
+in :mod:`engram.stores.redis.chat_lua`). Searches run on the in-process
 engine (see :mod:`engram.stores._vector_log`); a session/user scope is
 read from the conversation's client-side scope cache (seq -> id, session,
 user), kept coherent by the removal log.
@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from engram.models import Message
-from engram.stores._redis_vectors import RECORD_MODEL_LUA
 from engram.stores._vector_log import (
     CHANGE_LOG_KEEP,
     LoggedMessageVectors,
     model_mismatch,
 )
 from engram.stores.base import MessageVectorItem, VectorModel
+from engram.stores.redis.vectors import RECORD_MODEL_LUA
 
 # ARGV: P (the prefix), model name, dimensions, log records to keep,
 #       then per vector: message id, content, vector (base64).

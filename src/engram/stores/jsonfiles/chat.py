@@ -1,6 +1,6 @@
 """Conversation primitives of the JSON-files backend (``json://``).
 
-A mixin of :class:`engram.stores.jsonfiles.JsonStore`: the work is done by its
+A mixin of :class:`engram.stores.jsonfiles.store.JsonStore`: the work is done by its
 in-memory working copy (a ``MemoryStore``, so the semantics are those of
 ``memory://``), and each write saves the files of the kinds it changed
 (``messages.json``, ``summaries.json``, ``profiles.json``, ``checkpoints.json``,

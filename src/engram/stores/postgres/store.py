@@ -12,7 +12,7 @@ one extra lexeme for its namespace, under a GIN index. A namespaced search is
 the index condition, not a filter after it. Scores are ``ts_rank_cd`` (higher
 is better).
 
-Vectors (:mod:`engram.stores._postgres_vectors`): a ``bytea`` per entry, a
+Vectors (:mod:`engram.stores.postgres.vectors`): a ``bytea`` per entry, a
 change log, and the in-process index of ``engram.search.vector`` in each
 process (pgvector is not used yet).
 
@@ -48,13 +48,7 @@ from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
-from engram.stores import _postgres_bulk as _bulk
-from engram.stores import _postgres_sql as q
 from engram.stores._files import redact
-from engram.stores._postgres_chat import PostgresConversation
-from engram.stores._postgres_errors import PostgresErrors, connect_problem
-from engram.stores._postgres_message_vectors import PostgresMessageVectors
-from engram.stores._postgres_vectors import PostgresVectors
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -72,8 +66,14 @@ from engram.stores.base import (
     VectorItem,
     VectorModel,
 )
+from engram.stores.postgres import bulk as _bulk
+from engram.stores.postgres import sql as q
+from engram.stores.postgres.chat import PostgresConversation
+from engram.stores.postgres.errors import PostgresErrors, connect_problem
+from engram.stores.postgres.message_vectors import PostgresMessageVectors
+from engram.stores.postgres.vectors import PostgresVectors
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("engram.stores.postgres")  # the name docs/backends.md gives
 
 # pool_pre_ping checks a connection on checkout only when it sat idle longer
 # than this: one used a moment ago is known to be alive, and a check on every

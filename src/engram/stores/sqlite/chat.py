@@ -1,6 +1,6 @@
 """Conversation primitives of the SQLite backend: messages, summaries, profiles, checkpoints.
 
-A mixin of :class:`engram.stores.sqlite.SQLiteStore`: it runs the pure
+A mixin of :class:`engram.stores.sqlite.store.SQLiteStore`: it runs the pure
 builders of ``_sql_chat`` through the store's ``_write`` / ``_read``, so the
 transaction and error-translation rules are the store's own.
 """
@@ -18,8 +18,14 @@ from engram._time import from_iso, to_iso
 from engram.errors import Conflict, NotFound
 from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
 from engram.search.query import Node
-from engram.stores import _sql_chat as sql
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
+from engram.stores.base import (
+    MessageQuery,
+    PruneCounts,
+    PrunePlan,
+    RunQuery,
+    run_conflict,
+)
+from engram.stores.sqlite import chat_sql as sql
 
 
 def _json(value: Any) -> str:

@@ -6,7 +6,7 @@ a deleted session -- by ``ON DELETE CASCADE``) under the store's one model
 (``engram_vector_model``). Every change is logged in
 ``engram_message_vector_changes`` by a deferred constraint trigger under an
 advisory lock, as entry vector changes are (see
-:mod:`engram.stores._postgres_vectors`), and searches run on the in-process
+:mod:`engram.stores.postgres.vectors`), and searches run on the in-process
 engine (see :mod:`engram.stores._vector_log`).
 """
 
@@ -17,16 +17,21 @@ from typing import Any
 
 from engram.embeddings.cache import content_hash
 from engram.models import Message
-from engram.stores import _postgres_chat_sql as cq
-from engram.stores import _postgres_vectors as vq
-from engram.stores._vector_log import LoggedMessageVectors
-from engram.stores._vector_log import CHANGE_LOG_KEEP, from_blob, model_mismatch, to_blob
+from engram.stores._vector_log import (
+    CHANGE_LOG_KEEP,
+    LoggedMessageVectors,
+    from_blob,
+    model_mismatch,
+    to_blob,
+)
 from engram.stores.base import MessageVectorItem, VectorModel
+from engram.stores.postgres import chat_sql as cq
+from engram.stores.postgres import vectors as vq
 
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").
 MESSAGE_VECTOR_LOG_LOCK = 0x6D766563
 
-# Migration 4 of engram.stores._postgres_sql.MIGRATIONS.
+# Migration 4 of engram.stores.postgres.sql.MIGRATIONS.
 MESSAGE_VECTOR_SCHEMA = f"""
 CREATE TABLE engram_message_vectors (
     message_seq  bigint PRIMARY KEY REFERENCES engram_messages (seq) ON DELETE CASCADE,
@@ -131,7 +136,7 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return n + super().clear_vectors()  # type: ignore[misc]
 
     def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
-        from engram.stores._postgres_chat import _message
+        from engram.stores.postgres.chat import _message
 
         after = 0
         while rows := self._fetch("reading messages to embed", WITHOUT_VECTORS, (after, batch_size)):
@@ -166,7 +171,7 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return [r[0] for r in self._fetch("scoping messages", sql, params)]
 
     def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:
-        from engram.stores._postgres_chat import _message
+        from engram.stores.postgres.chat import _message
 
         rows = self._fetch("reading messages", MESSAGES_BY_SEQ, (list(seqs),))
         return {r[12]: _message(r) for r in rows}

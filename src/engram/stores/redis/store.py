@@ -1,7 +1,7 @@
 """Redis backend (``redis://[:password@]host:6379/0``, ``rediss://`` for TLS): redis-py.
 
 Entries, sessions and tasks live in hashes indexed by sorted sets; the key
-layout is drawn in :mod:`engram.stores._redis_layout` (and docs/backends.md).
+layout is drawn in :mod:`engram.stores.redis.layout` (and docs/backends.md).
 Every change is one Lua script, so an upsert keeps id and created_at and its
 indexes move with it atomically, whatever other processes do. A TTL is a
 Redis expiry (``PEXPIREAT``, at expiry + ``expiry_grace``) on the entry's
@@ -9,7 +9,7 @@ hash; ``prune()`` deletes expired entries at once and clears the index
 entries of those Redis already dropped.
 
 Conversation records (messages, summaries, profiles, checkpoints) are the
-mixin :class:`engram.stores._redis_chat.RedisConversation`, on the same
+mixin :class:`engram.stores.redis.chat.RedisConversation`, on the same
 client and key prefix.
 
 Full-text search runs client-side (plain Redis has no text index): each
@@ -20,7 +20,7 @@ only when a write moved it, loading just the entries it has not seen. Measured
 limits are in docs/backends.md (about 10k entries per namespace). Searching
 every namespace indexes every entry.
 
-Vector search is client-side too (:mod:`engram.stores._redis_vectors`): a
+Vector search is client-side too (:mod:`engram.stores.redis.vectors`): a
 vector per entry in ``P:vec:{tail}``, searched on the in-process index of
 ``engram.search.vector``, kept coherent through a change counter and log.
 
@@ -46,7 +46,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-
 from engram._time import from_iso, to_iso
 from engram.config import DBConnectionSettings, Settings
 from engram.errors import BackendError, ConfigError
@@ -54,14 +53,8 @@ from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
-from engram.stores import _redis_layout as lay
 from engram.stores._driver_errors import translating
 from engram.stores._files import redact
-from engram.stores._redis_chat import RedisConversation
-from engram.stores._redis_errors import HOW_TO_START, REDIS_ERRORS
-from engram.stores._redis_message_vectors import RedisMessageVectors
-from engram.stores._redis_runs import RedisRuns
-from engram.stores._redis_vectors import PUT_VECTORS, RedisVectors
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import (
     CONVERSATION,
@@ -77,6 +70,12 @@ from engram.stores.base import (
     Store,
     TaskQuery,
 )
+from engram.stores.redis import layout as lay
+from engram.stores.redis.chat import RedisConversation
+from engram.stores.redis.errors import HOW_TO_START, REDIS_ERRORS
+from engram.stores.redis.message_vectors import RedisMessageVectors
+from engram.stores.redis.runs import RedisRuns
+from engram.stores.redis.vectors import PUT_VECTORS, RedisVectors
 from engram.validation import json_encoder
 
 PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -180,7 +179,7 @@ def redis_max_connections(pool: DBConnectionSettings) -> int:
 
 
 class RedisStore(RedisConversation, RedisRuns, RedisMessageVectors, RedisVectors, Store):
-    """Redis backend; see the module docstring and :mod:`engram.stores._redis_layout`."""
+    """Redis backend; see the module docstring and :mod:`engram.stores.redis.layout`."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR})
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
-
 from engram.errors import BackendError, Conflict, NotFound
 from engram.stores._driver_errors import DriverTable, Rule, message_matches
 

@@ -21,9 +21,9 @@ from typing import Any
 from engram._time import from_iso, to_iso
 from engram.errors import NotFound
 from engram.models import Run
-from engram.stores import _redis_chat_lua as lua
-from engram.stores import _redis_layout as lay
 from engram.stores.base import RunQuery, run_conflict
+from engram.stores.redis import chat_lua as lua
+from engram.stores.redis import layout as lay
 
 PUT_RUN = lua.put_in_session("run")  # KEYS: session, run, runs, session's runs
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from engram.stores import _sql
+from engram.stores.sqlite import sql as _sql
 
 # Below this many rows, staging costs more than it saves.
 MIN_ROWS = 32

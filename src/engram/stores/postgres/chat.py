@@ -1,6 +1,6 @@
 """Conversation primitives of the PostgreSQL backend: messages, summaries, profiles, checkpoints.
 
-A mixin of :class:`engram.stores.postgres.PostgresStore`: it runs the pure
+A mixin of :class:`engram.stores.postgres.store.PostgresStore`: it runs the pure
 builders of ``_postgres_chat_sql`` through the store's pooled connections and
 error translation. ``seq`` comes from an identity column: it only grows, so it
 orders a session's messages stably.
@@ -20,8 +20,14 @@ from engram.errors import Conflict, NotFound
 from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, quote_lexeme
-from engram.stores import _postgres_chat_sql as q
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
+from engram.stores.base import (
+    MessageQuery,
+    PruneCounts,
+    PrunePlan,
+    RunQuery,
+    run_conflict,
+)
+from engram.stores.postgres import chat_sql as q
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -1,6 +1,6 @@
 """Vector storage of the Redis backend (mixed into ``RedisStore``).
 
-Keys (drawn with the rest in :mod:`engram.stores._redis_layout`): the vector
+Keys (drawn with the rest in :mod:`engram.stores.redis.layout`): the vector
 of an entry is the hash ``P:vec:{tail}`` (``vector``: base64 of
 little-endian float32, ``hash``: hex blake2b-128 of the content embedded);
 ``P:ns:{ns}:vectors`` lists the tails of a namespace that have one;
@@ -28,9 +28,9 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.models import Entry
 from engram.stores._filters import is_live, metadata_matches
-from engram.stores._redis_layout import TAIL_START, namespace_of_tail
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+from engram.stores.redis.layout import TAIL_START, namespace_of_tail
 
 # Records the model (ARGV[2], ARGV[3]) in the hash ``mk`` or returns {-1, name, dimensions} when
 # the store holds another one: the first lines of both vector-writing scripts.
@@ -197,7 +197,7 @@ class RedisVectors(LoggedVectors):
         return {ident: np.frombuffer(_decode(v), dtype="<f4").copy() for ident, v in zip(idents, found) if v}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
-        from engram.stores.redis_store import _entry
+        from engram.stores.redis.store import _entry
 
         index = self.keys.order if namespace is None else self.keys.ns_order(namespace)
         position = 0
@@ -256,7 +256,7 @@ class RedisVectors(LoggedVectors):
             return [ns for ns, n in zip(names, pipe.execute()) if n]
 
     def _vl_allowed(self, namespace: str, metadata: MetadataFilter, now: datetime) -> list[int]:
-        from engram.stores.redis_store import _entry
+        from engram.stores.redis.store import _entry
 
         with self._translated("filtering by metadata"):
             tails = list(self._client.smembers(self.keys.ns_vectors(namespace)))
@@ -270,7 +270,7 @@ class RedisVectors(LoggedVectors):
         return allowed
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
-        from engram.stores.redis_store import _entry
+        from engram.stores.redis.store import _entry
 
         known = self._tails()
         chosen = [(k, known[k]) for k in keys if k in known]

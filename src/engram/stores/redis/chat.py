@@ -1,10 +1,10 @@
 """Conversation primitives of the Redis backend: messages, summaries, profiles, checkpoints.
 
-A mixin of :class:`engram.stores.redis_store.RedisStore`, using its client,
+A mixin of :class:`engram.stores.redis.store.RedisStore`, using its client,
 key names and error translation. Keys are drawn in
-:mod:`engram.stores._redis_layout`; every write that must be atomic (a message
+:mod:`engram.stores.redis.layout`; every write that must be atomic (a message
 batch and its seq, a history deletion, resuming a checkpoint, a prune step) is
-one Lua script of :mod:`engram.stores._redis_chat_lua`.
+one Lua script of :mod:`engram.stores.redis.chat_lua`.
 
 Message search runs client-side like entry search: each process keeps every
 message's analyzed content in one inverted index and ranks with the same BM25
@@ -30,9 +30,9 @@ from engram.models import Attachment, Checkpoint, Message, Profile, Summary, Tra
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.inverted import InvertedIndex
 from engram.search.query import Node
-from engram.stores import _redis_chat_lua as lua
-from engram.stores import _redis_layout as lay
 from engram.stores.base import MessageQuery, PruneCounts, PrunePlan
+from engram.stores.redis import chat_lua as lua
+from engram.stores.redis import layout as lay
 
 CHUNK = 1000  # records per pipeline or script call
 SESSIONS_PER_SCRIPT = 100  # sessions deleted per script call when pruning (each holds its records)

@@ -7,7 +7,7 @@ in ``vectors.json``), one record a line: ``{"message_id", "content_hash"
 float32)}``. The file is written like every other one (under the lock, temp
 file + fsync + rename) and reloaded when another process replaced it. In
 memory the vectors sit in the working copy (a ``MemoryStore``, see
-``engram.stores._memory_message_vectors``); a vector whose message is gone
+``engram.stores.memory.message_vectors``); a vector whose message is gone
 is stale, and is dropped from the file whenever ``messages.json`` is written
 (a history deletion, a prune).
 """
@@ -21,13 +21,13 @@ from typing import Any
 from engram.errors import BackendError
 from engram.models import Message
 from engram.search.query import Node
-from engram.stores._json_vectors import (
+from engram.stores.base import MessageVectorItem, VectorModel
+from engram.stores.jsonfiles.vectors import (
     VECTORS_FILE,
     decode_fresh_vector,
     read_vector_file,
     render_vector_file,
 )
-from engram.stores.base import MessageVectorItem, VectorModel
 
 MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
 

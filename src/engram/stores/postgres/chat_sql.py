@@ -15,7 +15,7 @@ from engram.search.query import Node
 from engram.search.tsquery import compile_tsquery, namespace_lexeme, quote_lexeme
 from engram.stores.base import MessageQuery, PrunePlan, RunQuery
 
-# Migration 2 of engram.stores._postgres_sql.MIGRATIONS.
+# Migration 2 of engram.stores.postgres.sql.MIGRATIONS.
 CONVERSATION_SCHEMA = """
 CREATE TABLE engram_messages (
     seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,6 +1,6 @@
 """Conversation primitives of the in-process backend (``memory://``).
 
-A mixin of :class:`engram.stores.memory.MemoryStore`, sharing its lock and its
+A mixin of :class:`engram.stores.memory.store.MemoryStore`, sharing its lock and its
 session and task dictionaries. Message search scores with the same BM25 as
 FTS5 (``engram.search.bm25``), over the message content.
 """
@@ -18,7 +18,13 @@ from engram.errors import Conflict, NotFound
 from engram.models import Checkpoint, Message, Profile, Run, Session, Summary, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
-from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
+from engram.stores.base import (
+    MessageQuery,
+    PruneCounts,
+    PrunePlan,
+    RunQuery,
+    run_conflict,
+)
 
 END_STATUSES = ("ended", "error")
 

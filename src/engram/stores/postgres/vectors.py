@@ -205,7 +205,7 @@ class PostgresVectors(LoggedVectors):
         return {bytes(r[0]): from_blob(r[1]).copy() for r in rows}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
-        from engram.stores.postgres import _entry
+        from engram.stores.postgres.store import _entry
 
         after = 0
         while True:
@@ -235,14 +235,14 @@ class PostgresVectors(LoggedVectors):
         return [r[0] for r in self._fetch("listing namespaces", NAMESPACES)]
 
     def _vl_allowed(self, namespace: str, metadata: MetadataFilter, now: datetime) -> list[int]:
-        from engram.stores._postgres_sql import metadata_conditions
+        from engram.stores.postgres.sql import metadata_conditions
 
         clause, params = metadata_conditions(metadata)
         sql = f"SELECT e.seq FROM engram_entries e WHERE e.namespace = %(namespace)s AND {_LIVE} AND {clause}"
         return [r[0] for r in self._fetch("filtering by metadata", sql, {**params, "namespace": namespace, "now": now})]
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
-        from engram.stores.postgres import _entry
+        from engram.stores.postgres.store import _entry
 
         rows = self._fetch("reading entries", ENTRIES_BY_SEQ, {"keys": list(keys), "now": now})
         return {r[9]: _entry(r) for r in rows}
