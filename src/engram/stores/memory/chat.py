@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import RLock
-from typing import Any
 
 from engram._time import to_iso
 from engram.errors import Conflict, NotFound
@@ -147,8 +146,8 @@ class MemoryConversation:
             if (session_id is None or m.session_id == session_id) and (user_id is None or m.user_id == user_id)
         ]
         ranked = CompiledQuery(query, weights=(1.0,)).rank(candidates, list(analyzed.values()))
-        ranked.sort(key=lambda pair: (-pair[1], pair[0].seq))  # type: ignore[attr-defined]
-        return ranked[:limit]  # type: ignore[return-value]
+        ranked.sort(key=lambda pair: (-pair[1], pair[0].seq))
+        return ranked[:limit]
 
     def iter_messages(self, *, batch_size: int = 1000) -> Iterator[Message]:
         with self._lock:
@@ -336,18 +335,3 @@ class MemoryConversation:
                 for run_id in [r.id for r in chat.runs.values() if r.session_id in sessions]:
                     del chat.runs[run_id]
         return PruneCounts(messages=len(messages), sessions=len(sessions), checkpoints=len(checkpoints), tasks=len(tasks))
-
-    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
-        entries: dict[tuple[str, str], Any] = self._entries  # type: ignore[attr-defined]
-        with self._lock:
-            dead = [
-                ident
-                for ident, e in entries.items()
-                if e.expires_at is not None and e.expires_at <= now and (namespace is None or ident[0] == namespace)
-            ]
-            if not dry_run:
-                for ident in dead:
-                    del entries[ident]
-                    del self._analyzed[ident]  # type: ignore[attr-defined]
-                    del self._order[ident]  # type: ignore[attr-defined]
-        return len(dead)

@@ -139,12 +139,20 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
         return ranked[:limit]  # type: ignore[return-value]
 
     def prune_expired(self, *, now: datetime) -> int:
+        return self._expired(now, namespace=None, drop=True)
+
+    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
+        return self._expired(now, namespace=namespace, drop=not dry_run)
+
+    def _expired(self, now: datetime, *, namespace: str | None, drop: bool) -> int:
+        """How many entries (of ``namespace``, None: all) expired by ``now``; removed when ``drop``."""
         with self._lock:
-            dead = [i for i, e in self._entries.items() if not is_live(e, now)]
-            for ident in dead:
-                del self._entries[ident]
-                del self._analyzed[ident]
-                del self._order[ident]
+            dead = [i for i, e in self._entries.items() if not is_live(e, now) and namespace in (None, i[0])]
+            if drop:
+                for ident in dead:
+                    del self._entries[ident]
+                    del self._analyzed[ident]
+                    del self._order[ident]
         return len(dead)
 
     def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,6 +144,7 @@ class RedisConversation:
     keys: lay.Keys
     _translated: Any
     _hashes: Any
+    _drop_session_runs: Callable[[Sequence[str]], int]  # RedisRuns: forget the runs of deleted sessions
 
     def _init_conversation(self) -> None:
         register = self._client.register_script
@@ -569,22 +570,9 @@ class RedisConversation:
                           k.tasks, k.messages_removals, k.messages_removals_floor],
                     args=[k.prefix, *chunk],
                 )
-                self._drop_session_runs(chunk)  # type: ignore[attr-defined]  (RedisRuns)
+                self._drop_session_runs(chunk)
                 gone["sessions"] += int(n_sessions)
                 gone["messages"] += int(n_messages)
                 gone["checkpoints"] += int(n_checkpoints)
                 gone["tasks"] += int(n_tasks)
         return PruneCounts(**gone)
-
-    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
-        if namespace is None:
-            return self.counts(now=now).expired_entries if dry_run else self.prune_expired(now=now)  # type: ignore[attr-defined]
-        cutoff = lay.micros(now)
-        with self._translated("pruning expired entries"):
-            if dry_run:
-                return int(self._client.zcount(self.keys.ns_expiry(namespace), "-inf", cutoff))
-            return int(
-                self._prune_namespace(  # type: ignore[attr-defined]
-                    keys=self.keys.namespace_keys(namespace), args=[namespace, cutoff, self.keys.entry_prefix]
-                )
-            )

@@ -256,7 +256,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         except BaseException:
             self._local.__dict__.pop("after_commit", None)  # rolled back: nothing to catch up with
             raise
-        self._after_commit()  # type: ignore[attr-defined]  (work held back until the data is committed)
+        self._after_commit()  # work held back until the data is committed
 
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with translating(SQLITE, action):
