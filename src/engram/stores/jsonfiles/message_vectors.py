@@ -14,16 +14,15 @@ is stale, and is dropped from the file whenever ``messages.json`` is written
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from engram.errors import BackendError
-from engram.models import Message
 from engram.search.query import Node
 from engram.stores.base import MessageVectorItem, VectorModel
+from engram.stores.jsonfiles.snapshot import FILES_WRITTEN
 from engram.stores.jsonfiles.vectors import (
-    VECTORS_FILE,
     decode_fresh_vector,
     read_vector_file,
     render_vector_file,
@@ -84,26 +83,8 @@ class JsonMessageVectors:
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
-        with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
+        with self._writing(*FILES_WRITTEN["put_message_vectors"]) as mem:
             return mem.put_message_vectors(items, model=model)
-
-    def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
-        return self._reading().get_message_vectors(message_ids)
-
-    def clear_vectors(self) -> int:
-        with self._writing(VECTORS_FILE, MESSAGE_VECTORS_FILE) as mem:
-            return mem.clear_vectors()
-
-    def search_message_vectors(
-        self, vector: Any, *, session_id: str | None, user_id: str | None, limit: int
-    ) -> list[tuple[Message, float]]:
-        return self._reading().search_message_vectors(vector, session_id=session_id, user_id=user_id, limit=limit)
-
-    def count_message_vectors(self) -> int:
-        return self._reading().count_message_vectors()
-
-    def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
-        return self._reading().messages_without_vectors(batch_size=batch_size)
 
     def count_message_text_matches(
         self, query: Node, *, session_id: str | None, user_id: str | None, cap: int

@@ -38,7 +38,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -51,8 +51,6 @@ from engram import kinds as record_kinds
 from engram._time import utcnow
 from engram.config import Settings
 from engram.errors import BackendError, ConfigError, Conflict
-from engram.models import Entry, Session, Task
-from engram.search.query import Node
 from engram.stores._driver_errors import FILES as FILE_ERRORS
 from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
@@ -64,13 +62,8 @@ from engram.stores.base import (
     PERSISTENT,
     VECTOR,
     Counts,
-    EntryQuery,
-    MetadataFilter,
-    SessionQuery,
     Store,
-    TaskQuery,
 )
-from engram.stores.jsonfiles.chat import CONVERSATION_FILES, JsonConversation
 from engram.stores.jsonfiles.message_vectors import (
     MESSAGE_VECTORS_FILE,
     JsonMessageVectors,
@@ -78,6 +71,7 @@ from engram.stores.jsonfiles.message_vectors import (
     render_message_vectors,
     restore_message_vectors,
 )
+from engram.stores.jsonfiles.snapshot import snapshot_methods
 from engram.stores.jsonfiles.vectors import (
     VECTORS_FILE,
     JsonVectors,
@@ -93,6 +87,11 @@ KINDS: dict[str, type[BaseModel]] = {kind.file: kind.model for kind in record_ki
 # Every file the store writes: the record files, then the vector files (their own layout).
 FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.KINDS)
 LOCK_FILE = ".lock"
+# The files of the conversation kinds, which are also the names of
+# MemoryStore._restore_conversation's arguments.
+CONVERSATION_FILES = tuple(
+    kind.file for kind in record_kinds.LINE_KINDS if kind.family == record_kinds.CONVERSATION_FAMILY
+)
 
 _Stamp = tuple[int, int, int] | None
 
@@ -150,8 +149,15 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
-class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
-    """A directory of JSON files; see the module docstring for the layout and the locking."""
+# Every family method the working copy answers, generated from the kinds table (snapshot.py).
+MemorySnapshot = snapshot_methods((JsonMessageVectors, JsonVectors))
+
+
+class JsonStore(MemorySnapshot, JsonMessageVectors, JsonVectors, Store):
+    """A directory of JSON files; see the module docstring for the layout and the locking.
+
+    Its family methods are generated (``MemorySnapshot``): reads answered by the working copy,
+    writes under the lock, saving the files the kinds table says they change."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION, VECTOR, MESSAGE_VECTOR})
 
@@ -272,64 +278,6 @@ class JsonStore(JsonConversation, JsonMessageVectors, JsonVectors, Store):
         with self._lock:
             self._refresh()
             return self._mem
-
-    # -- entries -----------------------------------------------------------------------
-    def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
-        with self._writing("entries") as mem:
-            return mem.put_entries(entries, now=now)
-
-    def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
-        return self._reading().get_entry(namespace, key, now=now)
-
-    def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
-        return self._reading().list_entries(query, now=now)
-
-    def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
-        with self._writing("entries") as mem:
-            return mem.delete_entry(namespace, key, now=now)
-
-    def delete_namespace(self, namespace: str, *, now: datetime) -> int:
-        with self._writing("entries") as mem:
-            return mem.delete_namespace(namespace, now=now)
-
-    def namespaces(self, *, now: datetime) -> list[str]:
-        return self._reading().namespaces(now=now)
-
-    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
-        return self._reading().namespace_counts(now=now)
-
-    def search_text(
-        self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
-    ) -> list[tuple[Entry, float]]:
-        return self._reading().search_text(query, namespace=namespace, metadata=metadata, limit=limit, now=now)
-
-    def prune_expired(self, *, now: datetime) -> int:
-        with self._writing("entries") as mem:
-            return mem.prune_expired(now=now)
-
-    def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
-        return self._reading().iter_entries(batch_size=batch_size)
-
-    # -- sessions and tasks --------------------------------------------------------------
-    def put_session(self, session: Session) -> None:
-        with self._writing("sessions") as mem:
-            mem.put_session(session)
-
-    def get_session(self, session_id: str) -> Session | None:
-        return self._reading().get_session(session_id)
-
-    def list_sessions(self, query: SessionQuery) -> list[Session]:
-        return self._reading().list_sessions(query)
-
-    def put_task(self, task: Task) -> None:
-        with self._writing("tasks") as mem:
-            mem.put_task(task)
-
-    def get_task(self, task_id: str) -> Task | None:
-        return self._reading().get_task(task_id)
-
-    def list_tasks(self, query: TaskQuery) -> list[Task]:
-        return self._reading().list_tasks(query)
 
     # -- operations ------------------------------------------------------------------------
     def counts(self, *, now: datetime) -> Counts:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from engram.errors import BackendError
 from engram.models import Entry
 from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+from engram.stores.jsonfiles.snapshot import FILES_WRITTEN
 
 VECTORS_FILE = "vectors"  # vectors.json
 
@@ -127,13 +128,10 @@ class JsonVectors:
         mem.vector_exact_max = self.vector_exact_max
         return mem
 
-    def vector_model(self) -> VectorModel | None:
-        return self._reading().vector_model()
-
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
-        with self._writing(VECTORS_FILE) as mem:
+        with self._writing(*FILES_WRITTEN["put_vectors"]) as mem:
             mem.vector_exact_max = self.vector_exact_max
             return mem.put_vectors(items, model=model)
 
@@ -158,25 +156,9 @@ class JsonVectors:
             self._write_file(VECTORS_FILE, render_vectors(mem, replaced))
         return stored
 
-    def clear_vectors(self) -> int:
-        with self._writing(VECTORS_FILE) as mem:
-            return mem.clear_vectors()
-
     def search_vector(
         self, vector: np.ndarray, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
         return self._mem_for_vectors().search_vector(
             vector, namespace=namespace, metadata=metadata, limit=limit, now=now
         )
-
-    def count_vectors(self, namespace: str | None) -> int:
-        return self._reading().count_vectors(namespace)
-
-    def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
-        return self._reading().get_vectors(idents)
-
-    def vectors_by_hash(self, digests: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        return self._reading().vectors_by_hash(digests)
-
-    def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
-        return self._reading().entries_without_vectors(namespace, batch_size=batch_size)
