@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from engram.errors import Conflict, NotFound
-from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
+from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, quote_lexeme
+from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores.base import (
     MessageQuery,
     PruneCounts,
@@ -29,9 +30,8 @@ from engram.stores.base import (
 )
 from engram.stores.postgres import chat_sql as q
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(timezone.utc)
+_message, _summary, _profile = POSTGRES_ROWS.message, POSTGRES_ROWS.summary, POSTGRES_ROWS.profile
+_checkpoint, _run_of = POSTGRES_ROWS.checkpoint, POSTGRES_ROWS.run
 
 
 def _json(value: Any) -> str:
@@ -63,69 +63,6 @@ def message_params(m: Message) -> dict[str, Any]:
         "created_at": m.created_at,
         "tsv": tsv,
     }
-
-
-def _message(row: Sequence[Any]) -> Message:
-    return Message.model_construct(
-        id=row[0],
-        session_id=row[1],
-        role=row[2],
-        content=json.loads(row[3]) if row[4] else row[3],
-        user_id=row[5],
-        agent_id=row[6],
-        metadata=row[7],
-        tool_calls=row[8] or [],
-        tool_call_id=row[9],
-        attachments=[Attachment.model_construct(**a) for a in row[10]] if row[10] else [],
-        created_at=_utc(row[11]),
-        seq=row[12],
-    )
-
-
-def _summary(row: Sequence[Any]) -> Summary:
-    return Summary.model_construct(
-        session_id=row[0],
-        content=json.loads(row[1]) if row[2] else row[1],
-        message_count=row[3],
-        last_seq=row[4],
-        updated_at=_utc(row[5]),
-    )
-
-
-def _profile(row: Sequence[Any]) -> Profile:
-    return Profile.model_construct(
-        user_id=row[0],
-        traits={
-            name: Trait.model_construct(
-                value=t["value"],
-                source_message_ids=t["source_message_ids"],
-                updated_at=datetime.fromisoformat(t["updated_at"]),
-            )
-            for name, t in row[1].items()
-        },
-        updated_at=_utc(row[2]),
-        schema_name=row[3],
-        schema_version=row[4],
-    )
-
-
-def _run_of(row: Sequence[Any]) -> Run:
-    return Run.model_construct(
-        id=row[0], session_id=row[1], user_id=row[2], agent_id=row[3], status=row[4], checkpoint_id=row[5],
-        created_at=_utc(row[6]), updated_at=_utc(row[7]),
-    )
-
-
-def _checkpoint(row: Sequence[Any]) -> Checkpoint:
-    return Checkpoint.model_construct(
-        id=row[0],
-        session_id=row[1],
-        run_id=row[2],
-        state=row[3],
-        status=row[4],
-        created_at=_utc(row[5]),
-        resumed_at=_utc(row[6]),
-    )
 
 
 def _rank(node: Node) -> str:

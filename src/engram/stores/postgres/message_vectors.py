@@ -17,6 +17,7 @@ from typing import Any
 
 from engram.embeddings.cache import content_hash
 from engram.models import Message
+from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import (
     CHANGE_LOG_KEEP,
     LoggedMessageVectors,
@@ -27,6 +28,8 @@ from engram.stores._vector_log import (
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
+
+_message = POSTGRES_ROWS.message
 
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").
 MESSAGE_VECTOR_LOG_LOCK = 0x6D766563
@@ -136,8 +139,6 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return n + super().clear_vectors()  # type: ignore[misc]
 
     def messages_without_vectors(self, *, batch_size: int = 256) -> Iterator[list[Message]]:
-        from engram.stores.postgres.chat import _message
-
         after = 0
         while rows := self._fetch("reading messages to embed", WITHOUT_VECTORS, (after, batch_size)):
             yield [_message(r) for r in rows]
@@ -171,8 +172,6 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return [r[0] for r in self._fetch("scoping messages", sql, params)]
 
     def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:
-        from engram.stores.postgres.chat import _message
-
         rows = self._fetch("reading messages", MESSAGES_BY_SEQ, (list(seqs),))
         return {r[12]: _message(r) for r in rows}
 

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,6 +49,7 @@ from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores._files import redact
+from engram.stores._sql_rows import POSTGRES_ROWS, utc
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -167,43 +168,7 @@ def connection_options(schema: str | None) -> str:
 
 # -- rows <-> records ----------------------------------------------------------------
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(timezone.utc)
-
-
-def _entry(row: Sequence[Any]) -> Entry:
-    return Entry.model_construct(
-        id=row[0],
-        key=row[1],
-        namespace=row[2],
-        content=json.loads(row[3]) if row[4] else row[3],
-        metadata=row[5],
-        created_at=_utc(row[6]),
-        updated_at=_utc(row[7]),
-        expires_at=_utc(row[8]),
-    )
-
-
-def _session(row: Sequence[Any]) -> Session:
-    return Session.model_construct(
-        id=row[0], status=row[1], metadata=row[2], started_at=_utc(row[3]), ended_at=_utc(row[4]),
-        user_id=row[5], agent_id=row[6],
-    )
-
-
-def _task(row: Sequence[Any]) -> Task:
-    return Task.model_construct(
-        id=row[0],
-        agent_type=row[1],
-        input=row[2],
-        output=row[3],
-        status=row[4],
-        session_id=row[5],
-        created_at=_utc(row[6]),
-        updated_at=_utc(row[7]),
-        completed_at=_utc(row[8]),
-    )
+_entry, _session, _task = POSTGRES_ROWS.entry, POSTGRES_ROWS.session, POSTGRES_ROWS.task
 
 
 def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
@@ -229,7 +194,7 @@ def _stored(e: Entry, row: Sequence[Any]) -> Entry:
     ident, created, metadata = row
     if ident == e.id and e.metadata is not None:
         return e
-    update = {"id": ident, "created_at": _utc(created)}
+    update = {"id": ident, "created_at": utc(created)}
     if e.metadata is None:  # not given: what the upsert kept
         update["metadata"] = metadata
     return e.model_copy(update=update)

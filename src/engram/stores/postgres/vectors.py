@@ -28,6 +28,7 @@ import numpy as np
 
 from engram.embeddings.cache import content_hash
 from engram.models import Entry
+from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import (
     CHANGE_LOG_KEEP,
     LoggedVectors,
@@ -36,6 +37,8 @@ from engram.stores._vector_log import (
     to_blob,
 )
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+
+_entry = POSTGRES_ROWS.entry
 
 # Key of the advisory lock that orders vector-change numbers ("vect").
 VECTOR_LOG_LOCK = 0x76656374
@@ -205,8 +208,6 @@ class PostgresVectors(LoggedVectors):
         return {bytes(r[0]): from_blob(r[1]).copy() for r in rows}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
-        from engram.stores.postgres.store import _entry
-
         after = 0
         while True:
             sql, params = without_vectors_sql(namespace, after, batch_size)
@@ -242,8 +243,6 @@ class PostgresVectors(LoggedVectors):
         return [r[0] for r in self._fetch("filtering by metadata", sql, {**params, "namespace": namespace, "now": now})]
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
-        from engram.stores.postgres.store import _entry
-
         rows = self._fetch("reading entries", ENTRIES_BY_SEQ, {"keys": list(keys), "now": now})
         return {r[9]: _entry(r) for r in rows}
 

@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from engram._time import from_iso, to_iso
+from engram._time import to_iso
 from engram.errors import Conflict, NotFound
-from engram.models import Attachment, Checkpoint, Message, Profile, Run, Summary, Trait
+from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node
+from engram.stores._sql_rows import SQLITE_ROWS, built
 from engram.stores.base import (
     MessageQuery,
     PruneCounts,
@@ -51,88 +52,8 @@ def message_params(m: Message, seq: int | None) -> tuple[Any, ...]:
     )
 
 
-_set = object.__setattr__
-_parse_time = datetime.fromisoformat
-
-
-def _built(cls: type[Any], values: dict[str, Any]) -> Any:
-    """A model from trusted, complete values (read back from our own tables).
-
-    What ``model_construct`` does, without its per-field default handling:
-    reading history is dominated by building models, not by SQLite.
-    """
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-def _message(row: Sequence[Any], _new: Any = Message.__new__, _cls: type[Message] = Message) -> Message:
-    metadata, calls, files = row[6], row[7], row[9]
-    values = {
-        "id": row[0],
-        "session_id": row[1],
-        "role": row[2],
-        "content": row[3],
-        "user_id": row[4],
-        "agent_id": row[5],
-        "metadata": {} if metadata == "{}" else json.loads(metadata),
-        "tool_calls": json.loads(calls) if calls else [],
-        "tool_call_id": row[8],
-        "attachments": [Attachment.model_construct(**a) for a in json.loads(files)] if files else [],
-        "created_at": _parse_time(row[10]),
-        "seq": row[11],
-    }
-    obj = _new(_cls)  # _built, inlined: this runs once per message read
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-def _summary(row: Sequence[Any]) -> Summary:
-    return Summary.model_construct(
-        session_id=row[0], content=row[1], message_count=row[2], last_seq=row[3], updated_at=from_iso(row[4])
-    )
-
-
-def _checkpoint(row: Sequence[Any]) -> Checkpoint:
-    return Checkpoint.model_construct(
-        id=row[0],
-        session_id=row[1],
-        run_id=row[2],
-        state=json.loads(row[3]),
-        status=row[4],
-        created_at=from_iso(row[5]),
-        resumed_at=from_iso(row[6]),
-    )
-
-
-def _profile(
-    user_id: str, traits: str, updated_at: str, schema_name: str | None = None, schema_version: str | None = None
-) -> Profile:
-    return Profile.model_construct(
-        user_id=user_id,
-        traits={
-            name: Trait.model_construct(
-                value=t["value"], source_message_ids=t["source_message_ids"], updated_at=from_iso(t["updated_at"])
-            )
-            for name, t in json.loads(traits).items()
-        },
-        updated_at=from_iso(updated_at),
-        schema_name=schema_name,
-        schema_version=schema_version,
-    )
-
-
-def _run_of(row: Sequence[Any]) -> Run:
-    return Run.model_construct(
-        id=row[0], session_id=row[1], user_id=row[2], agent_id=row[3], status=row[4], checkpoint_id=row[5],
-        created_at=from_iso(row[6]), updated_at=from_iso(row[7]),
-    )
+_message, _summary, _profile = SQLITE_ROWS.message, SQLITE_ROWS.summary, SQLITE_ROWS.profile
+_checkpoint, _run_of = SQLITE_ROWS.checkpoint, SQLITE_ROWS.run
 
 
 def _is_foreign_key_failure(exc: BaseException) -> bool:
@@ -161,7 +82,7 @@ class SQLiteConversation:
             else:
                 first = conn.execute(sql.NEXT_SEQ).fetchone()[0]
                 conn.executemany(sql.INSERT_MESSAGE, [message_params(m, first + i) for i, m in enumerate(messages)])
-        return [_built(Message, {**m.__dict__, "seq": first + i}) for i, m in enumerate(messages)]
+        return [built(Message, {**m.__dict__, "seq": first + i}) for i, m in enumerate(messages)]
 
     def put_messages(self, messages: Sequence[Message]) -> list[Message]:
         if not messages:
@@ -181,7 +102,7 @@ class SQLiteConversation:
             for m in messages:
                 if m.id not in stored:
                     last = m.seq if m.seq > last else last + 1
-                    stored[m.id] = _built(Message, {**m.__dict__, "seq": last})
+                    stored[m.id] = built(Message, {**m.__dict__, "seq": last})
                     new.append(message_params(m, last))
                 out.append(stored[m.id])
             conn.executemany(sql.INSERT_MESSAGE, new)
@@ -250,7 +171,7 @@ class SQLiteConversation:
 
     def get_profile(self, user_id: str) -> Profile | None:
         rows = self._read("reading a profile", f"SELECT {sql.PROFILE_COLUMNS} FROM profiles WHERE user_id = ?", (user_id,))
-        return _profile(*rows[0]) if rows else None
+        return _profile(rows[0]) if rows else None
 
     def delete_profile(self, user_id: str) -> bool:
         with self._write("deleting a profile") as conn:
@@ -327,7 +248,7 @@ class SQLiteConversation:
 
     def iter_profiles(self) -> Iterator[Profile]:
         rows = self._read("exporting profiles", f"SELECT {sql.PROFILE_COLUMNS} FROM profiles ORDER BY user_id")
-        return (_profile(*r) for r in rows)
+        return (_profile(r) for r in rows)
 
     def iter_checkpoints(self) -> Iterator[Checkpoint]:
         rows = self._read("exporting checkpoints", f"SELECT {sql.CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY created_at, id")

@@ -20,11 +20,13 @@ from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.search.query import Node
 from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
+from engram.stores._sql_rows import SQLITE_ROWS
 from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.sqlite import chat_sql as sql_chat
-from engram.stores.sqlite.chat import _message
 from engram.stores.sqlite.vectors import CHANGE_LOG_KEEP, _blob, _vec, read_in
+
+_message = SQLITE_ROWS.message
 
 __all__ = ["MESSAGE_EXACT_MAX", "SQLiteMessageVectors"]
 

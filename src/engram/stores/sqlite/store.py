@@ -29,6 +29,7 @@ from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
+from engram.stores._sql_rows import SQLITE_ROWS
 from engram.stores.base import (
     CONVERSATION,
     FTS,
@@ -64,59 +65,7 @@ def namespace_token(namespace: str) -> str:
     return str(int.from_bytes(blake2b(namespace.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big"))
 
 
-_setattr = object.__setattr__
-_ENTRY_FIELDS = frozenset(("id", "key", "namespace", "content", "metadata", "created_at", "updated_at", "expires_at"))
-
-
-def _entry(row: Sequence[Any]) -> Entry:
-    # Exactly what Entry.model_construct(**fields) builds when every field is
-    # given, in a quarter of the time (model_construct loops over aliases and
-    # defaults): every search and read decodes its rows here.
-    entry = Entry.__new__(Entry)
-    _setattr(
-        entry,
-        "__dict__",
-        {
-            "id": row[0],
-            "key": row[1],
-            "namespace": row[2],
-            "content": row[3],
-            "metadata": json.loads(row[4]),
-            "created_at": from_iso(row[5]),
-            "updated_at": from_iso(row[6]),
-            "expires_at": from_iso(row[7]),
-        },
-    )
-    _setattr(entry, "__pydantic_fields_set__", set(_ENTRY_FIELDS))
-    _setattr(entry, "__pydantic_extra__", None)
-    _setattr(entry, "__pydantic_private__", None)
-    return entry
-
-
-def _session(row: Sequence[Any]) -> Session:
-    return Session.model_construct(
-        id=row[0],
-        status=row[1],
-        metadata=json.loads(row[2]),
-        started_at=from_iso(row[3]),
-        ended_at=from_iso(row[4]),
-        user_id=row[5],
-        agent_id=row[6],
-    )
-
-
-def _task(row: Sequence[Any]) -> Task:
-    return Task.model_construct(
-        id=row[0],
-        agent_type=row[1],
-        input=None if row[2] is None else json.loads(row[2]),
-        output=None if row[3] is None else json.loads(row[3]),
-        status=row[4],
-        session_id=row[5],
-        created_at=from_iso(row[6]),
-        updated_at=from_iso(row[7]),
-        completed_at=from_iso(row[8]),
-    )
+_entry, _session, _task = SQLITE_ROWS.entry, SQLITE_ROWS.session, SQLITE_ROWS.task
 
 
 _to_json = json_encoder(allow_nan=True)  # built once, not per call

@@ -38,10 +38,13 @@ from engram.search.vector import (
     from_blob,
     to_blob,
 )
+from engram.stores._sql_rows import SQLITE_ROWS
 from engram.stores._vector_log import LoggedVectors
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 from engram.stores.sqlite import sql as _sql
 from engram.stores.sqlite.vector_files import VectorFiles, save_threshold
+
+_entry = SQLITE_ROWS.entry
 
 __all__ = ["BULK_SYNC", "CHANGE_LOG_KEEP", "GraphFiles", "SQLiteVectors"]
 
@@ -287,8 +290,6 @@ class SQLiteVectors(LoggedVectors):
         return {bytes(r[0]): _vec(r[1]).copy() for r in read_in(self._read, "reading vectors", sql, list(set(digests)))}
 
     def entries_without_vectors(self, namespace: str | None, *, batch_size: int = 256) -> Iterator[list[Entry]]:
-        from engram.stores.sqlite.store import _entry
-
         last = 0
         scope = "" if namespace is None else " AND e.namespace = ?"
         while True:
@@ -346,8 +347,6 @@ class SQLiteVectors(LoggedVectors):
         return [r[0] for r in rows]
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
-        from engram.stores.sqlite.store import _entry
-
         sql = f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e WHERE e.rowid IN ({{marks}}) AND {_sql.LIVE}"
         return {r[8]: _entry(r) for r in read_in(self._read, "reading entries", sql, keys, after=[to_iso(now)])}
 
