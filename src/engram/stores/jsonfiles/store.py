@@ -54,16 +54,8 @@ from engram.errors import BackendError, ConfigError, Conflict
 from engram.stores._driver_errors import FILES as FILE_ERRORS
 from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
-from engram.stores.base import (
-    CONVERSATION,
-    FTS,
-    MESSAGE_VECTOR,
-    MULTIPROCESS,
-    PERSISTENT,
-    VECTOR,
-    Counts,
-    Store,
-)
+from engram.stores.base import Counts, Store
+from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR
 from engram.stores.jsonfiles.message_vectors import (
     MESSAGE_VECTORS_FILE,
     JsonMessageVectors,
