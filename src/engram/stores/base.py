@@ -20,7 +20,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engram.models import Entry
-from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
+from engram.stores.capabilities import (
+    CONVERSATION,
+    FTS,
+    MESSAGE_VECTOR,
+    MULTIPROCESS,
+    PERSISTENT,
+    VACUUM,
+    VECTOR,
+)
+from engram.stores.contracts.blobs import BlobRows
 from engram.stores.contracts.conversation import ConversationRows
 from engram.stores.contracts.entries import EntryRows
 from engram.stores.contracts.sessions import SessionRows
@@ -54,7 +63,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class Store(EntryRows, SessionRows, ConversationRows, VectorRows):
+class Store(EntryRows, SessionRows, ConversationRows, VectorRows, BlobRows):
     """A backend. Subclasses set ``capabilities`` and implement the primitives of each family."""
 
     def __init__(self, url: str):

@@ -4,8 +4,9 @@
 - ``sessions.SessionRows``: sessions and tasks
 - ``conversation.ConversationRows``: messages, summaries, profiles, checkpoints, runs
 - ``vectors.VectorRows``: entry and message vectors (the rows the one vector engine reads)
+- ``blobs.BlobRows``: room for blobs (empty until the kind is added)
 - ``root.BackendRoot``: what they share (url, capabilities, counts, the ``Unsupported`` errors)
 
-A new family (blobs, say) is one more module here with a ``BlobRows(BackendRoot)`` class whose
-methods raise ``self._unsupported(...)`` by default, added to ``Store``'s bases.
+Another new family is one more module here with a ``...Rows(BackendRoot)`` class whose methods
+raise ``self._unsupported(...)`` by default, added to ``Store``'s bases.
 """

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engram import kinds as record_kinds
+from engram.stores.contracts.blobs import BlobRows
 from engram.stores.contracts.conversation import ConversationRows
 from engram.stores.contracts.entries import EntryRows
 from engram.stores.contracts.sessions import SessionRows
@@ -26,7 +27,7 @@ from engram.stores.contracts.vectors import VectorRows
 from engram.stores.memory.store import MemoryStore
 from engram.stores.queries import PrunePlan
 
-FAMILIES = (EntryRows, SessionRows, ConversationRows, VectorRows)
+FAMILIES = (EntryRows, SessionRows, ConversationRows, VectorRows, BlobRows)
 
 # Store method -> the files a call rewrites, in the order they are renamed into place. A put
 # (it adds) writes what others refer to first (the table's order: vectors.json holds the model

@@ -55,7 +55,10 @@ from engram.stores._driver_errors import FILES as FILE_ERRORS
 from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
 from engram.stores.base import Counts, Store
-from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR
+from engram.stores.capabilities import (
+    MULTIPROCESS,
+    PERSISTENT,
+)
 from engram.stores.jsonfiles.message_vectors import (
     MESSAGE_VECTORS_FILE,
     JsonMessageVectors,
@@ -151,7 +154,8 @@ class JsonStore(MemorySnapshot, JsonMessageVectors, JsonVectors, Store):
     Its family methods are generated (``MemorySnapshot``): reads answered by the working copy,
     writes under the lock, saving the files the kinds table says they change."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, CONVERSATION, VECTOR, MESSAGE_VECTOR})
+    # What the working copy holds, on disk: a kind the in-memory store holds is held here too.
+    capabilities: ClassVar[frozenset[str]] = MemoryStore.capabilities | {MULTIPROCESS, PERSISTENT}
 
     def __init__(self, directory: str | os.PathLike[str], *, url: str | None = None):
         self.directory = Path(directory)
@@ -209,16 +213,20 @@ class JsonStore(MemorySnapshot, JsonMessageVectors, JsonVectors, Store):
             return
         mem = MemoryStore("memory://")
         data = {kind: self._read(kind) for kind in KINDS}
-        sessions, tasks, entries = data["sessions"], data["tasks"], data["entries"]
-        for s in sessions:
-            mem.put_session(s)
-        for t in tasks:
-            try:
-                mem.put_task(t)
-            except Conflict as exc:
-                raise BackendError(f"{self._path('tasks')}: task {t.id}: {exc}") from exc
-        if entries:
-            mem.put_entries(entries, now=utcnow())
+        for kind in record_kinds.LINE_KINDS:  # in the table's order: what records refer to first
+            records = data[kind.file]
+            if kind.family == record_kinds.CONVERSATION_FAMILY or not records:
+                continue  # conversation records are restored together below, keeping their seq
+            if kind.family == record_kinds.ENTRIES:
+                mem.put_entries(records, now=utcnow())
+                continue
+            put = getattr(mem, kind.put)
+            for record in [records] if kind.put_many else records:
+                try:
+                    put(record)
+                except Conflict as exc:
+                    what = kind.name if kind.put_many else f"{kind.name} {kind.identity(record)}"
+                    raise BackendError(f"{self._path(kind.file)}: {what}: {exc}") from exc
         mem._restore_conversation(**{kind: data[kind] for kind in CONVERSATION_FILES})
         restore_vectors(mem, self._path(VECTORS_FILE))
         restore_message_vectors(mem, self._path(MESSAGE_VECTORS_FILE))

@@ -50,8 +50,25 @@ from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores._files import redact
 from engram.stores._sql_rows import POSTGRES_ROWS, utc
-from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery, VectorItem, VectorModel
-from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
+from engram.stores.base import (
+    Counts,
+    EntryQuery,
+    MetadataFilter,
+    SessionQuery,
+    Store,
+    TaskQuery,
+    VectorItem,
+    VectorModel,
+)
+from engram.stores.capabilities import (
+    CONVERSATION,
+    FTS,
+    MESSAGE_VECTOR,
+    MULTIPROCESS,
+    PERSISTENT,
+    VACUUM,
+    VECTOR,
+)
 from engram.stores.postgres import bulk as _bulk
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.chat import PostgresConversation
