@@ -40,23 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engram.models import (
-    Checkpoint,
-    Entry,
-    Message,
-    Profile,
-    Run,
-    Session,
-    Summary,
-    Task,
-)
-from engram.stores.base import (
-    CONVERSATION,
-    MESSAGE_VECTOR,
-    VECTOR,
-    MessageVectorItem,
-    VectorItem,
-)
+from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
+from engram.stores.base import CONVERSATION, MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem
 
 ENTRIES, SESSIONS, CONVERSATION_FAMILY, VECTORS = "entries", "sessions", "conversation", "vectors"
 

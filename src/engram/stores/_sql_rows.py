@@ -16,24 +16,13 @@ what it was when each backend wrote its own: every search and history read decod
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from engram._time import from_iso
-from engram.models import (
-    Attachment,
-    Checkpoint,
-    Entry,
-    Message,
-    Profile,
-    Run,
-    Session,
-    Summary,
-    Task,
-    Trait,
-)
+from engram.models import Attachment, Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task, Trait
 
 Model = TypeVar("Model")
 Reader = Callable[[Sequence[Any]], Model]
@@ -182,3 +171,17 @@ class RowCodec:
 
 SQLITE_ROWS = RowCodec(SQLITE)
 POSTGRES_ROWS = RowCodec(POSTGRES)
+
+
+def first(rows: Sequence[Sequence[Any]], read: Reader[Model]) -> Model | None:
+    """The record of the first row, or None when there is none (a lookup by id)."""
+    return read(rows[0]) if rows else None
+
+
+def paged(fetch: Callable[[Any], list[Any]], read: Reader[Model], position: int, start: Any) -> Iterator[Model]:
+    """Every record, a page at a time (export and copy): ``fetch(after)`` returns the page of
+    rows after ``after``, the value of their column ``position``; an empty page ends it."""
+    after = start
+    while rows := fetch(after):
+        yield from map(read, rows)
+        after = rows[-1][position]

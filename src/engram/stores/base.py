@@ -20,15 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engram.models import Entry
-from engram.stores.capabilities import (
-    CONVERSATION,
-    FTS,
-    MESSAGE_VECTOR,
-    MULTIPROCESS,
-    PERSISTENT,
-    VACUUM,
-    VECTOR,
-)
+from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.contracts.blobs import BlobRows
 from engram.stores.contracts.conversation import ConversationRows
 from engram.stores.contracts.entries import EntryRows

@@ -10,12 +10,7 @@ from typing import Any
 from engram.models import Entry, Message
 from engram.search.query import Node
 from engram.stores.contracts.root import BackendRoot
-from engram.stores.queries import (
-    MessageVectorItem,
-    MetadataFilter,
-    VectorItem,
-    VectorModel,
-)
+from engram.stores.queries import MessageVectorItem, MetadataFilter, VectorItem, VectorModel
 
 
 class VectorRows(BackendRoot):

@@ -22,11 +22,7 @@ from engram.errors import BackendError
 from engram.search.query import Node
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.jsonfiles.snapshot import FILES_WRITTEN
-from engram.stores.jsonfiles.vectors import (
-    decode_fresh_vector,
-    read_vector_file,
-    render_vector_file,
-)
+from engram.stores.jsonfiles.vectors import decode_fresh_vector, read_vector_file, render_vector_file
 
 MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
 

@@ -55,10 +55,7 @@ from engram.stores._driver_errors import FILES as FILE_ERRORS
 from engram.stores._driver_errors import translating
 from engram.stores._files import ensure_directory
 from engram.stores.base import Counts, Store
-from engram.stores.capabilities import (
-    MULTIPROCESS,
-    PERSISTENT,
-)
+from engram.stores.capabilities import MULTIPROCESS, PERSISTENT
 from engram.stores.jsonfiles.message_vectors import (
     MESSAGE_VECTORS_FILE,
     JsonMessageVectors,
@@ -67,12 +64,7 @@ from engram.stores.jsonfiles.message_vectors import (
     restore_message_vectors,
 )
 from engram.stores.jsonfiles.snapshot import snapshot_methods
-from engram.stores.jsonfiles.vectors import (
-    VECTORS_FILE,
-    JsonVectors,
-    render_vectors,
-    restore_vectors,
-)
+from engram.stores.jsonfiles.vectors import VECTORS_FILE, JsonVectors, render_vectors, restore_vectors
 from engram.stores.memory.store import MemoryStore
 
 FORMAT = "engram-json"

@@ -17,13 +17,7 @@ from engram.errors import Conflict, NotFound
 from engram.models import Checkpoint, Message, Profile, Run, Session, Summary, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
-from engram.stores.base import (
-    MessageQuery,
-    PruneCounts,
-    PrunePlan,
-    RunQuery,
-    run_conflict,
-)
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 
 END_STATUSES = ("ended", "error")
 

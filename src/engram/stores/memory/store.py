@@ -18,14 +18,7 @@ from engram.models import Entry, Session, Task
 from engram.search.bm25 import AnalyzedText, CompiledQuery
 from engram.search.query import Node
 from engram.stores._filters import is_live, metadata_matches
-from engram.stores.base import (
-    Counts,
-    EntryQuery,
-    MetadataFilter,
-    SessionQuery,
-    Store,
-    TaskQuery,
-)
+from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, VECTOR
 from engram.stores.memory.chat import MemoryConversation
 from engram.stores.memory.message_vectors import MemoryMessageVectors

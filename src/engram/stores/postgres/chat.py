@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -20,14 +21,8 @@ from engram.errors import Conflict, NotFound
 from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, quote_lexeme
-from engram.stores._sql_rows import POSTGRES_ROWS
-from engram.stores.base import (
-    MessageQuery,
-    PruneCounts,
-    PrunePlan,
-    RunQuery,
-    run_conflict,
-)
+from engram.stores._sql_rows import POSTGRES_ROWS, first, paged
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 from engram.stores.postgres import chat_sql as q
 
 _message, _summary, _profile = POSTGRES_ROWS.message, POSTGRES_ROWS.summary, POSTGRES_ROWS.profile
@@ -135,8 +130,7 @@ class PostgresConversation:
         return out
 
     def get_message(self, message_id: str) -> Message | None:
-        rows = self._fetch("reading a message", q.GET_MESSAGE, {"id": message_id})
-        return _message(rows[0]) if rows else None
+        return first(self._fetch("reading a message", q.GET_MESSAGE, {"id": message_id}), _message)
 
     def list_messages(self, query: MessageQuery) -> list[Message]:
         sql, params = q.list_messages_sql(query)
@@ -157,10 +151,8 @@ class PostgresConversation:
         return [(_message(r), float(r[13])) for r in self._fetch("searching messages", sql, params)]
 
     def iter_messages(self, *, batch_size: int = 1000) -> Iterator[Message]:
-        after = 0
-        while rows := self._fetch("exporting messages", q.ITER_MESSAGES, {"after": after, "limit": batch_size}):
-            yield from (_message(r) for r in rows)
-            after = rows[-1][12]
+        fetch = partial(self._fetch, "exporting messages", q.ITER_MESSAGES)
+        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _message, 12, 0)
 
     # -- summaries and profiles -----------------------------------------------
     def put_summary(self, summary: Summary) -> None:
@@ -173,8 +165,7 @@ class PostgresConversation:
             self._run(conn, q.UPSERT_SUMMARY, params)
 
     def get_summary(self, session_id: str) -> Summary | None:
-        rows = self._fetch("reading a summary", q.GET_SUMMARY, {"session_id": session_id})
-        return _summary(rows[0]) if rows else None
+        return first(self._fetch("reading a summary", q.GET_SUMMARY, {"session_id": session_id}), _summary)
 
     def iter_summaries(self) -> Iterator[Summary]:
         return (_summary(r) for r in self._fetch("exporting summaries", q.ITER_SUMMARIES))
@@ -192,8 +183,7 @@ class PostgresConversation:
             )
 
     def get_profile(self, user_id: str) -> Profile | None:
-        rows = self._fetch("reading a profile", q.GET_PROFILE, {"user_id": user_id})
-        return _profile(rows[0]) if rows else None
+        return first(self._fetch("reading a profile", q.GET_PROFILE, {"user_id": user_id}), _profile)
 
     def delete_profile(self, user_id: str) -> bool:
         with self._conn("deleting a profile") as conn:
@@ -213,8 +203,7 @@ class PostgresConversation:
             self._run(conn, q.INSERT_CHECKPOINT, params)
 
     def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
-        rows = self._fetch("reading a checkpoint", q.GET_CHECKPOINT, {"id": checkpoint_id})
-        return _checkpoint(rows[0]) if rows else None
+        return first(self._fetch("reading a checkpoint", q.GET_CHECKPOINT, {"id": checkpoint_id}), _checkpoint)
 
     def list_checkpoints(self, session_id: str, *, status: str | None = None) -> list[Checkpoint]:
         sql, params = q.list_checkpoints_sql(session_id, status)
@@ -239,8 +228,7 @@ class PostgresConversation:
             self._run(conn, q.INSERT_RUN, run.model_dump())
 
     def get_run(self, run_id: str) -> Run | None:
-        rows = self._fetch("reading a run", q.GET_RUN, {"id": run_id})
-        return _run_of(rows[0]) if rows else None
+        return first(self._fetch("reading a run", q.GET_RUN, {"id": run_id}), _run_of)
 
     def list_runs(self, query: RunQuery) -> list[Run]:
         sql, params = q.list_runs_sql(query)

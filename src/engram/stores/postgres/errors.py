@@ -12,13 +12,7 @@ import psycopg_pool
 
 from engram.config import DBConnectionSettings
 from engram.errors import BackendError, Conflict
-from engram.stores._driver_errors import (
-    DriverTable,
-    Rule,
-    first_line,
-    sqlstate_is,
-    translating,
-)
+from engram.stores._driver_errors import DriverTable, Rule, first_line, sqlstate_is, translating
 
 HOW_TO_START = (
     "start PostgreSQL (`sudo service postgresql start`, or `pg_ctlcluster <version> main start`) "

@@ -18,13 +18,7 @@ from typing import Any
 from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.stores._sql_rows import POSTGRES_ROWS
-from engram.stores._vector_log import (
-    CHANGE_LOG_KEEP,
-    LoggedMessageVectors,
-    from_blob,
-    model_mismatch,
-    to_blob,
-)
+from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq

@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,7 +50,7 @@ from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
 from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
 from engram.stores._files import redact
-from engram.stores._sql_rows import POSTGRES_ROWS, utc
+from engram.stores._sql_rows import POSTGRES_ROWS, first, paged, utc
 from engram.stores.base import (
     Counts,
     EntryQuery,
@@ -60,15 +61,7 @@ from engram.stores.base import (
     VectorItem,
     VectorModel,
 )
-from engram.stores.capabilities import (
-    CONVERSATION,
-    FTS,
-    MESSAGE_VECTOR,
-    MULTIPROCESS,
-    PERSISTENT,
-    VACUUM,
-    VECTOR,
-)
+from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.postgres import bulk as _bulk
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.chat import PostgresConversation
@@ -446,10 +439,8 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
             return self._run(conn, q.PRUNE_EXPIRED, {"now": now}).rowcount
 
     def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
-        after = 0
-        while rows := self._fetch("exporting entries", q.ITER_ENTRIES, {"after": after, "limit": batch_size}):
-            yield from (_entry(r) for r in rows)
-            after = rows[-1][9]
+        fetch = partial(self._fetch, "exporting entries", q.ITER_ENTRIES)
+        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _entry, 9, 0)
 
     # -- sessions and tasks ----------------------------------------------------------------
     def put_session(self, session: Session) -> None:
@@ -457,36 +448,30 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
             self._run(conn, q.UPSERT_SESSION, _session_params(session))
 
     def get_session(self, session_id: str) -> Session | None:
-        rows = self._fetch("reading a session", q.GET_SESSION, {"id": session_id})
-        return _session(rows[0]) if rows else None
+        return first(self._fetch("reading a session", q.GET_SESSION, {"id": session_id}), _session)
 
     def list_sessions(self, query: SessionQuery) -> list[Session]:
         sql, params = q.list_sessions_sql(query)
         return [_session(r) for r in self._fetch("listing sessions", sql, params)]
 
     def iter_sessions(self, *, batch_size: int = 1000) -> Iterator[Session]:
-        after = ""
-        while rows := self._fetch("exporting sessions", q.ITER_SESSIONS, {"after": after, "limit": batch_size}):
-            yield from (_session(r) for r in rows)
-            after = rows[-1][0]
+        fetch = partial(self._fetch, "exporting sessions", q.ITER_SESSIONS)
+        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _session, 0, "")
 
     def put_task(self, task: Task) -> None:
         with self._conn("storing a task") as conn:
             self._run(conn, q.UPSERT_TASK, _task_params(task))
 
     def get_task(self, task_id: str) -> Task | None:
-        rows = self._fetch("reading a task", q.GET_TASK, {"id": task_id})
-        return _task(rows[0]) if rows else None
+        return first(self._fetch("reading a task", q.GET_TASK, {"id": task_id}), _task)
 
     def list_tasks(self, query: TaskQuery) -> list[Task]:
         sql, params = q.list_tasks_sql(query)
         return [_task(r) for r in self._fetch("listing tasks", sql, params)]
 
     def iter_tasks(self, *, batch_size: int = 1000) -> Iterator[Task]:
-        after = ""
-        while rows := self._fetch("exporting tasks", q.ITER_TASKS, {"after": after, "limit": batch_size}):
-            yield from (_task(r) for r in rows)
-            after = rows[-1][0]
+        fetch = partial(self._fetch, "exporting tasks", q.ITER_TASKS)
+        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _task, 0, "")
 
     # -- operations ------------------------------------------------------------------------
     def counts(self, *, now: datetime) -> Counts:

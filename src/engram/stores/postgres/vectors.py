@@ -29,13 +29,7 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.models import Entry
 from engram.stores._sql_rows import POSTGRES_ROWS
-from engram.stores._vector_log import (
-    CHANGE_LOG_KEEP,
-    LoggedVectors,
-    from_blob,
-    model_mismatch,
-    to_blob,
-)
+from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 _entry = POSTGRES_ROWS.entry

@@ -22,11 +22,7 @@ from typing import Any
 import numpy as np
 
 from engram.models import Message
-from engram.stores._vector_log import (
-    CHANGE_LOG_KEEP,
-    LoggedMessageVectors,
-    model_mismatch,
-)
+from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, model_mismatch
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.redis.vectors import RECORD_MODEL_LUA
 

@@ -57,14 +57,7 @@ from engram.stores._driver_errors import translating
 from engram.stores._files import redact
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores.base import Counts, EntryQuery, MetadataFilter, Store
-from engram.stores.capabilities import (
-    CONVERSATION,
-    FTS,
-    MESSAGE_VECTOR,
-    MULTIPROCESS,
-    PERSISTENT,
-    VECTOR,
-)
+from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VECTOR
 from engram.stores.redis import layout as lay
 from engram.stores.redis.chat import RedisConversation
 from engram.stores.redis.errors import HOW_TO_START, REDIS_ERRORS

@@ -19,13 +19,7 @@ from engram.errors import Conflict, NotFound
 from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node
 from engram.stores._sql_rows import SQLITE_ROWS, built
-from engram.stores.base import (
-    MessageQuery,
-    PruneCounts,
-    PrunePlan,
-    RunQuery,
-    run_conflict,
-)
+from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 from engram.stores.sqlite import chat_sql as sql
 
 

@@ -30,14 +30,7 @@ from engram._time import to_iso
 from engram.embeddings.cache import content_hash
 from engram.errors import ConfigError
 from engram.models import Entry
-from engram.search.vector import (
-    CHANGE_LOG_KEEP,
-    VectorEngine,
-    VectorIndex,
-    ann_available,
-    from_blob,
-    to_blob,
-)
+from engram.search.vector import CHANGE_LOG_KEEP, VectorEngine, VectorIndex, ann_available, from_blob, to_blob
 from engram.stores._sql_rows import SQLITE_ROWS
 from engram.stores._vector_log import LoggedVectors
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
