@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engram.errors import BackendError
 from engram.search.query import Node
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.jsonfiles.snapshot import FILES_WRITTEN
-from engram.stores.jsonfiles.vectors import decode_fresh_vector, read_vector_file, render_vector_file
+from engram.stores.jsonfiles.vectors import decode_fresh_vector, render_vector_file, restore_vector_file
 
 MESSAGE_VECTORS_FILE = "message_vectors"  # message_vectors.json
 
@@ -42,21 +41,13 @@ def render_message_vectors(mem: Any) -> str:
 
 def restore_message_vectors(mem: Any, path: Path) -> None:
     """Load message_vectors.json into a ``MemoryStore`` whose messages are loaded; stale vectors are skipped."""
-    found = read_vector_file(path, "message_vectors")
-    if found is None:
-        return
-    model, records = found
-    items = []
-    try:
-        for record in records:
-            message = mem._chat.by_id.get(record["message_id"])
-            # The message is gone: the vector is stale.
-            vector = None if message is None else decode_fresh_vector(record, message.content, model)
-            if vector is not None:
-                items.append(MessageVectorItem(message.id, message.content, vector))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BackendError(f"{path}: a malformed message vector record: {exc}") from exc
-    mem.put_message_vectors(items, model=model)
+
+    def item_of(record: Any, model: VectorModel) -> MessageVectorItem | None:
+        message = mem._chat.by_id.get(record["message_id"])
+        vector = None if message is None else decode_fresh_vector(record, message.content, model)
+        return None if vector is None else MessageVectorItem(message.id, message.content, vector)
+
+    restore_vector_file(path, "message_vectors", item_of, mem.put_message_vectors)
 
 
 def drop_stale_message_vectors(mem: Any) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,24 +92,29 @@ def render_vectors(mem: Any, also: Iterable[tuple[dict[str, Any], str, Any]] = (
     return render_vector_file("vectors", state["model"], itertools.chain(also, fresh))
 
 
-def restore_vectors(mem: Any, path: Path) -> None:
-    """Load vectors.json into a ``MemoryStore`` whose entries are loaded; stale vectors are skipped."""
-    found = read_vector_file(path, "vectors")
+def restore_vector_file(path: Path, kind: str, item_of: Callable[[Any, VectorModel], Any], put: Any) -> None:
+    """Load a vector file (``kind``: its envelope's kind) into the working copy: ``item_of(record,
+    model)`` is the item to ``put``, None for a stale vector (its carrier gone or rewritten)."""
+    found = read_vector_file(path, kind)
     if found is None:
         return
     model, records = found
-    items = []
     try:
-        for record in records:
-            ident = (record["namespace"], record["key"])
-            entry = mem._entries.get(ident)
-            # The entry is gone or was rewritten since: the vector is stale.
-            vector = None if entry is None else decode_fresh_vector(record, entry.content, model)
-            if vector is not None:
-                items.append(VectorItem(ident[0], ident[1], entry.content, vector))
+        items = [item for record in records if (item := item_of(record, model)) is not None]
     except (KeyError, TypeError, ValueError) as exc:
-        raise BackendError(f"{path}: a malformed vector record: {exc}") from exc
-    mem.put_vectors(items, model=model)
+        raise BackendError(f"{path}: a malformed {kind[:-1].replace('_', ' ')} record: {exc}") from exc
+    put(items, model=model)
+
+
+def restore_vectors(mem: Any, path: Path) -> None:
+    """Load vectors.json into a ``MemoryStore`` whose entries are loaded; stale vectors are skipped."""
+
+    def item_of(record: Any, model: VectorModel) -> VectorItem | None:
+        entry = mem._entries.get((record["namespace"], record["key"]))
+        vector = None if entry is None else decode_fresh_vector(record, entry.content, model)
+        return None if vector is None else VectorItem(entry.namespace, entry.key, entry.content, vector)
+
+    restore_vector_file(path, "vectors", item_of, mem.put_vectors)
 
 
 class JsonVectors:

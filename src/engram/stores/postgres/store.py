@@ -409,7 +409,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
         rows = self._fetch("reading an entry", q.GET_ENTRY, {"namespace": namespace, "key": key, "now": now})
-        return _entry(rows[0]) if rows else None
+        return first(rows, _entry)
 
     def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
         sql, params = q.list_entries_sql(query, now)

@@ -18,7 +18,7 @@ from engram._time import to_iso
 from engram.errors import Conflict, NotFound
 from engram.models import Checkpoint, Message, Profile, Run, Summary
 from engram.search.query import Node
-from engram.stores._sql_rows import SQLITE_ROWS, built
+from engram.stores._sql_rows import SQLITE_ROWS, built, first
 from engram.stores.base import MessageQuery, PruneCounts, PrunePlan, RunQuery, run_conflict
 from engram.stores.sqlite import chat_sql as sql
 
@@ -104,7 +104,7 @@ class SQLiteConversation:
 
     def get_message(self, message_id: str) -> Message | None:
         rows = self._read("reading a message", f"SELECT {sql.MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
-        return _message(rows[0]) if rows else None
+        return first(rows, _message)
 
     def list_messages(self, query: MessageQuery) -> list[Message]:
         statement, params, newest_first = sql.list_messages_sql(query)
@@ -153,7 +153,7 @@ class SQLiteConversation:
         rows = self._read(
             "reading a summary", f"SELECT {sql.SUMMARY_COLUMNS} FROM summaries WHERE session_id = ?", (session_id,)
         )
-        return _summary(rows[0]) if rows else None
+        return first(rows, _summary)
 
     def put_profile(self, profile: Profile) -> None:
         traits = {name: t.model_dump(mode="json") for name, t in profile.traits.items()}
@@ -165,7 +165,7 @@ class SQLiteConversation:
 
     def get_profile(self, user_id: str) -> Profile | None:
         rows = self._read("reading a profile", f"SELECT {sql.PROFILE_COLUMNS} FROM profiles WHERE user_id = ?", (user_id,))
-        return _profile(rows[0]) if rows else None
+        return first(rows, _profile)
 
     def delete_profile(self, user_id: str) -> bool:
         with self._write("deleting a profile") as conn:
@@ -184,7 +184,7 @@ class SQLiteConversation:
         rows = self._read(
             "reading a checkpoint", f"SELECT {sql.CHECKPOINT_COLUMNS} FROM checkpoints WHERE id = ?", (checkpoint_id,)
         )
-        return _checkpoint(rows[0]) if rows else None
+        return first(rows, _checkpoint)
 
     def list_checkpoints(self, session_id: str, *, status: str | None = None) -> list[Checkpoint]:
         statement, params = sql.list_checkpoints_sql(session_id, status)
@@ -217,7 +217,7 @@ class SQLiteConversation:
 
     def get_run(self, run_id: str) -> Run | None:
         rows = self._read("reading a run", f"SELECT {sql.RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        return _run_of(rows[0]) if rows else None
+        return first(rows, _run_of)
 
     def list_runs(self, query: RunQuery) -> list[Run]:
         statement, params = sql.list_runs_sql(query)

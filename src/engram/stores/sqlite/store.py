@@ -29,7 +29,7 @@ from engram.search.fts5 import index_match
 from engram.search.query import Node
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
-from engram.stores._sql_rows import SQLITE_ROWS
+from engram.stores._sql_rows import SQLITE_ROWS, first
 from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.sqlite import bulk as _bulk
@@ -228,7 +228,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
             f"SELECT {_sql.ENTRY_COLUMNS} FROM entries e WHERE e.namespace = ? AND e.key = ? AND {_sql.LIVE}",
             (namespace, key, to_iso(now)),
         )
-        return _entry(rows[0]) if rows else None
+        return first(rows, _entry)
 
     def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
         sql, params = _sql.list_entries_sql(query, to_iso(now))
@@ -348,7 +348,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
         rows = self._read(
             "reading a session", f"SELECT {_sql.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
         )
-        return _session(rows[0]) if rows else None
+        return first(rows, _session)
 
     def list_sessions(self, query: SessionQuery) -> list[Session]:
         sql, params = _sql.list_sessions_sql(query)
@@ -377,7 +377,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store
 
     def get_task(self, task_id: str) -> Task | None:
         rows = self._read("reading a task", f"SELECT {_sql.TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
-        return _task(rows[0]) if rows else None
+        return first(rows, _task)
 
     def list_tasks(self, query: TaskQuery) -> list[Task]:
         sql, params = _sql.list_tasks_sql(query)
