@@ -126,7 +126,7 @@ class MemoryStore(MemoryConversation, MemoryMessageVectors, MemoryVectors, Store
             and (not metadata or metadata_matches(e.metadata, metadata))
         ]
         ranked = CompiledQuery(query).rank(candidates, list(analyzed.values()))
-        return ranked[:limit]  # type: ignore[return-value]
+        return ranked[:limit]
 
     def prune_expired(self, *, now: datetime) -> int:
         return self._expired(now, namespace=None, drop=True)
