@@ -87,7 +87,13 @@ def _postgres_backend(scratch: Path) -> Iterator[str]:
     schema = f"engram_test_{uuid.uuid4().hex[:12]}"
     yield f"{POSTGRES_TEST_URL}?schema={schema}&pool_size=1&max_overflow=8"
     with psycopg.connect(POSTGRES_TEST_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # our own generated name
+        # Our own generated name, and the schemas a server derives from it (its control
+        # plane, s_control, and its projects, s_p_<id>).
+        derived = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s", (schema, schema + "\\_%")
+        ).fetchall()
+        for (name,) in derived:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 @contextmanager
@@ -147,6 +153,13 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "postgresql": _postgres_backend,
     "redis": _redis_backend,
 }
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deployment-seconds", type=float, default=20.0,
+        help="How long tests/server/test_deployment.py runs its clients (the issue's run: 60).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-For / Forwarded headers the server believes: comma-separated "
         "IP addresses or networks, or '*' (default: none; the direct peer is the client).",
     )
+    auth_failures_url: str | None = Field(
+        None,
+        description="Where the server counts failed authentications, shared by every server that names the same "
+        "place: redis://host:6379/0 (option prefix=...), or memory:// for this process only (default: the "
+        "server's database when it is PostgreSQL, else this process's memory).",
+    )
     db_connection_settings: DBConnectionSettings = Field(
         default_factory=DBConnectionSettings,
         description="Connection pool of the PostgreSQL backend (JSON in the environment).",

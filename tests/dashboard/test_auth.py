@@ -125,9 +125,23 @@ def test_a_revoked_key_signs_its_browsers_out(world, browser_for):
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
-def test_session_store_expires_and_bounds_sessions():
+@pytest.fixture(params=["process", "postgresql"])
+def session_store(request):
+    """A store of sign-ins on a clock the test turns: this process's, or one every server shares."""
     now = [0.0]
-    store = SessionStore(lifetime=10, max_sessions=2, clock=lambda: now[0])
+    if request.param == "process":
+        yield now, SessionStore(lifetime=10, max_sessions=2, clock=lambda: now[0])
+        return
+    from engram.server.dashboard._shared_sessions import SharedSessionStore
+    from engram.stores.postgres.control import PostgresControlStore
+
+    rows = PostgresControlStore.for_server(request.getfixturevalue("postgres_url"))
+    yield now, SharedSessionStore(rows, lifetime=10, max_sessions=2, clock=lambda: now[0])
+    rows.close()
+
+
+def test_session_store_expires_and_bounds_sessions(session_store):
+    now, store = session_store
     a, _ = store.create("k1")
     b, _ = store.create("k2")
     c, _ = store.create("k3")
@@ -151,3 +165,27 @@ def test_sign_in_failures_count_against_the_limiter(tmp_path):
         assert statuses[-1] == 429
         sign_in(client, w.keys["member_a"])  # a valid key still gets through
     w.tenancy.close()
+
+
+def test_a_sign_in_holds_on_every_server_of_one_postgresql_database(tmp_path, postgres_url):
+    """Two apps (two servers) on one database: a cookie from one is good on the other; sign-out ends both."""
+    from server.conftest import build_world
+
+    from engram import load_settings
+    from engram.server.app import create_app
+    from engram.server.tenancy import Tenancy
+
+    w = build_world(tmp_path, url=postgres_url)
+    other = Tenancy(load_settings(database_url=postgres_url, secret_key=w.tenancy.settings.secret_key))
+    try:
+        with TestClient(w.app) as first, TestClient(create_app(tenancy=other)) as second:
+            sign_in(first, w.keys["admin_a"])
+            second.cookies = first.cookies
+            page = second.get("/", follow_redirects=False)
+            assert page.status_code == 200
+            logout = second.post("/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+            assert logout.status_code == 303
+            assert first.get("/", follow_redirects=False).status_code == 303  # signed out there too
+    finally:
+        other.close()
+        w.tenancy.close()

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("mcp")
 
+from cryptography.fernet import Fernet  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from mcp.client import Client  # noqa: E402
@@ -39,7 +40,10 @@ class World:
 
 
 def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: int = 1_000_000) -> World:
-    settings = load_settings(database_url=url or f"sqlite:///{tmp_path / 'engram.db'}")
+    url = url or f"sqlite:///{tmp_path / 'engram.db'}"
+    # Servers on PostgreSQL share variables across machines, so they take the secret key as a setting.
+    secret = {"secret_key": Fernet.generate_key().decode()} if url.startswith("postgresql") else {}
+    settings = load_settings(database_url=url, **secret)
     tenancy = Tenancy(settings)
     control = tenancy.control
     server_admin = control.bootstrap()
@@ -75,6 +79,14 @@ def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: in
     return World(tenancy, app, client, keys,
                  {"entry": entry.id, "session": session.id, "task": task.id, "revoked_key": revoked.id,
                   "message": message.id, "checkpoint": checkpoint.id, "run": run.id})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The base URL of a server's database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'engram.db'}"
 
 
 @pytest.fixture

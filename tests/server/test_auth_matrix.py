@@ -153,8 +153,8 @@ def assert_error_shape(response) -> None:
 
 
 @pytest.mark.parametrize("who", PRINCIPALS)
-def test_matrix(tmp_path, who: str) -> None:
-    world = build_world(tmp_path)
+def test_matrix(tmp_path, who: str, server_url: str) -> None:
+    world = build_world(tmp_path, url=server_url)
     with world.client:
         routes = api_routes(world.app)
         assert len(routes) >= 25

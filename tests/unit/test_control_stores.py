@@ -20,11 +20,16 @@ from engram.stores.sqlite.control import SQLiteControlStore
 T0, T1, T2 = "2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
 def store(request, tmp_path) -> Iterator[ControlStore]:
     made: ControlStore
     if request.param == "sqlite":
         made = SQLiteControlStore.for_server(f"sqlite:///{tmp_path / 'engram.db'}")
+    elif request.param == "postgresql":
+        from engram.stores.postgres.control import PostgresControlStore
+
+        url = request.getfixturevalue("postgres_url")
+        made = PostgresControlStore.for_server(url)
     else:
         made = MemoryControlStore.for_server("memory://")
     yield made
@@ -95,6 +100,18 @@ def test_constraints_are_conflicts(store: ControlStore) -> None:
     assert [k["id"] for k in store.keys()] == ["k1"] and len(store.projects()) == 1 and len(store.users()) == 1
 
 
+def test_the_first_key_of_a_role_is_inserted_once(store: ControlStore) -> None:
+    store.insert_project({"id": "p1", "name": "default", "created_at": T0})
+    assert store.insert_first_key(key("k1", role="server_admin"))
+    assert not store.insert_first_key(key("k2", role="server_admin"))
+    store.revoke_key("k1", revoked_at=T1)
+    assert not store.insert_first_key(key("k3", role="server_admin"))  # ever issued, revoked or not
+    assert store.insert_first_key(key("k4", role="admin"))
+    assert [k["id"] for k in store.keys(include_revoked=True)] == ["k1", "k4"]
+    with pytest.raises(Conflict, match="^creating the first API key violates a constraint: "):
+        store.insert_first_key(key("k5", project_id="nope", role="member"))
+
+
 def test_variables_hold_ciphertext_and_rotate_all_or_nothing(store: ControlStore) -> None:
     store.insert_project({"id": "p1", "name": "alpha", "created_at": T0})
     store.insert_project({"id": "p2", "name": "beta", "created_at": T0})
@@ -153,6 +170,8 @@ def test_a_closed_store_says_so(store: ControlStore) -> None:
 def test_the_registry_picks_the_control_store_by_scheme(tmp_path) -> None:
     assert registry.control_store_class(f"sqlite:///{tmp_path / 'x.db'}") is SQLiteControlStore
     assert registry.control_store_class("memory://") is MemoryControlStore
+    for scheme in ("postgresql", "postgres"):
+        assert registry.control_store_class(f"{scheme}://u@h/db").__name__ == "PostgresControlStore"
     with pytest.raises(ConfigError, match="json:// backend has no server control plane"):
         registry.control_store_class(f"json:///{tmp_path}")
 
@@ -194,3 +213,14 @@ def test_an_entry_point_gives_a_plugin_scheme_its_control_store(tmp_path, monkey
     """))
     assert registry.control_store_class("ctldb://") is MemoryControlStore
     assert registry.control_store_class(f"sqlite:///{tmp_path / 'x.db'}") is SQLiteControlStore  # not replaced
+
+
+def test_postgres_schema_names_derive_from_the_base_url() -> None:
+    from engram.stores.postgres.control import control_schema, project_schema, with_schema
+
+    base = "postgresql://u@h:5432/db?sslmode=disable&schema=prod&pool_size=2"
+    assert control_schema(base) == "prod_control" and control_schema("postgresql://u@h/db") == "engram_control"
+    assert project_schema(base, "ab" * 16) == "prod_p_" + "ab" * 16
+    assert with_schema(base, "prod_control") == "postgresql://u@h:5432/db?sslmode=disable&pool_size=2&schema=prod_control"
+    with pytest.raises(ConfigError, match="is at most 28 .* choose a shorter schema"):
+        control_schema("postgresql://u@h/db?schema=" + "s" * 29)

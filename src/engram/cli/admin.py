@@ -17,11 +17,12 @@ import click
 
 from engram.cli._common import confirm, json_option, state, yes_option
 from engram.cli._output import _records, emit_json, err, out
-from engram.errors import MissingDependency
+from engram.errors import ConfigError, MissingDependency
 from engram.server.control import DEFAULT_PROJECT
 from engram.server.models import ROLES
 from engram.server.tenancy import Tenancy
 from engram.stores._files import location
+from engram.stores.registry import scheme_of
 
 if TYPE_CHECKING:
     from engram.config import Settings
@@ -38,6 +39,8 @@ def _tenancy() -> Tenancy:
     return tenancy
 
 
+WORKER_HEALTHCHECK_S = 30
+
 # -- serve and mcp --------------------------------------------------------------------
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless told).")
@@ -47,11 +50,15 @@ def _tenancy() -> Tenancy:
 @click.option("--forwarded-allow-ips", metavar="IPS", default=None,
               help="Proxies trusted to say who the client is (X-Forwarded-For / Forwarded): comma-separated "
                    "addresses or networks, or '*' [default: none, or ENGRAM_FORWARDED_ALLOW_IPS].")
-def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (sqlite:// or postgresql://; each opens its own pools).")
+def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None, workers: int) -> None:
     """Run the REST API and MCP server (needs pip install 'engram[server]').
 
     The first start creates the server administrator's key and prints it once
     (or registers ENGRAM_ADMIN_KEY). Data lives beside the store named by --db.
+    With --workers N, N processes serve one port; several servers on one
+    PostgreSQL database behave as one (see docs/deploying.md).
     """
     try:
         import uvicorn
@@ -60,6 +67,8 @@ def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None)
     except ImportError as exc:
         raise MissingDependency(f"engram serve needs {exc.name}: pip install 'engram[server]'") from exc
     settings = _settings(forwarded_allow_ips=forwarded_allow_ips)
+    if workers > 1 and scheme_of(settings.database_url) == "memory":
+        raise ConfigError("memory:// lives in one process: --workers needs a sqlite:// or postgresql:// database")
     tenancy = Tenancy(settings)
     try:
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
@@ -81,14 +90,34 @@ def serve(host: str, port: int, log_level: str, forwarded_allow_ips: str | None)
         out.print(_mint_hint(state().db), markup=False)
     if not _is_loopback(host):
         err.print(f"[yellow]warning:[/yellow] listening on {host}, reachable from other machines", markup=True)
+    # uvicorn and the app must agree on whom to believe: uvicorn's own default trusts
+    # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), which would let any local client name itself.
+    allow = settings.forwarded_allow_ips
+    proxy = {"proxy_headers": bool(allow), "forwarded_allow_ips": allow or ""}
+    if workers > 1:
+        tenancy.close()  # each worker opens its own; this process only watches them
+        _export_settings(forwarded_allow_ips)
+        out.print(f"{workers} worker processes", markup=False)
+        # Each worker builds the app from the settings as this process read them: the
+        # options given here travel as the ENGRAM_* variables every engram reads.
+        # A worker answers uvicorn's health check only once its interpreter is up: on a loaded
+        # machine that takes longer than uvicorn's 5 s, and it would kill healthy workers.
+        uvicorn.run("engram.server.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **proxy)
+        return
     try:
-        # uvicorn and the app must agree on whom to believe: uvicorn's own default trusts
-        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS), which would let any local client name itself.
-        allow = settings.forwarded_allow_ips
-        uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=bool(allow),
-                    forwarded_allow_ips=allow or "")
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **proxy)
     finally:
         tenancy.close()
+
+
+def _export_settings(forwarded_allow_ips: str | None) -> None:
+    """Put this command's --db, --config and --forwarded-allow-ips where worker processes read settings."""
+    import os
+
+    given = {"ENGRAM_DATABASE_URL": state().db, "ENGRAM_CONFIG": state().config,
+             "ENGRAM_FORWARDED_ALLOW_IPS": forwarded_allow_ips}
+    os.environ.update({name: value for name, value in given.items() if value is not None})
 
 
 def _mint_hint(db: str | None) -> str:

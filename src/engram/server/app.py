@@ -18,9 +18,9 @@ from engram.config import Settings, load_settings
 from engram.errors import EngramError
 from engram.server import _errors
 from engram.server._body_limit import BodyLimit
+from engram.server._shared_limiter import limiter_for
 from engram.server.clients import TrustedProxies
 from engram.server.deps import authenticate_headers
-from engram.server.ratelimit import FailureLimiter
 from engram.server.tenancy import Tenancy
 
 DESCRIPTION = """Persistent memory for AI agents.
@@ -110,6 +110,7 @@ def create_app(
                 yield
             finally:
                 endpoint.handler = None
+                getattr(app.state.limiter, "close", lambda: None)()
                 if owned:
                     tenancy.close()
 
@@ -122,7 +123,8 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
     )
     app.state.tenancy = tenancy
-    app.state.limiter = FailureLimiter(max_auth_failures, auth_window)
+    # In process memory, or shared by every server on the database (or in Redis): auth_failures_url.
+    app.state.limiter = limiter_for(tenancy.settings, tenancy.control.store, max_auth_failures, auth_window)
     app.state.proxies = TrustedProxies(
         tenancy.settings.forwarded_allow_ips if forwarded_allow_ips is None else forwarded_allow_ips
     )

@@ -278,11 +278,23 @@ class ControlPlane:
         self.ensure_default_project()
         if admin_key:
             if self.store.key_by_hash(api_keys.digest(admin_key)) is None:
-                self.create_key(DEFAULT_PROJECT, "server_admin", name="ENGRAM_ADMIN_KEY", plaintext=admin_key)
+                try:
+                    self.create_key(DEFAULT_PROJECT, "server_admin", name="ENGRAM_ADMIN_KEY", plaintext=admin_key)
+                except Conflict:  # another server registered it meanwhile
+                    pass
             return None
-        if self.store.count_keys("server_admin") == 0:
-            return self.create_key(DEFAULT_PROJECT, "server_admin", name="first admin key")
-        return None
+        if self.store.count_keys("server_admin") > 0:
+            return None
+        # Servers starting together on one database all get here; the store lets one insert.
+        new = api_keys.generate()
+        now = to_iso(utcnow())
+        first = {
+            "id": new.id, "prefix": new.prefix, "hash": new.digest, "project_id": self.project(DEFAULT_PROJECT).id,
+            "role": "server_admin", "name": "first admin key", "created_at": now,
+        }
+        if not self.store.insert_first_key(first):
+            return None
+        return CreatedKey(**self.key(new.id).model_dump(), key=new.plaintext)
 
     # -- variables ---------------------------------------------------------------------------
     def set_variable(self, project_id: str, name: str, value: str) -> VariableInfo:

@@ -27,7 +27,7 @@ from engram.errors import AuthError, EngramError, PermissionDenied
 from engram.memory import Memory
 from engram.server import keys as api_keys
 from engram.server.models import Principal
-from engram.server.ratelimit import FailureLimiter
+from engram.server.ratelimit import Limiter
 from engram.server.tenancy import Tenancy
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -94,7 +94,7 @@ def request_client(request: Request) -> str:
     return request.app.state.proxies.client_of_scope(request.scope)
 
 
-def authenticate(tenancy: Tenancy, limiter: FailureLimiter, client: str, key: str | None) -> Principal:
+def authenticate(tenancy: Tenancy, limiter: Limiter, client: str, key: str | None) -> Principal:
     """The principal of ``key``; a failure is counted against ``client`` and the key's visible prefix.
 
     The key is checked before the limiter is asked, so a valid key always gets through.
@@ -111,7 +111,7 @@ def authenticate(tenancy: Tenancy, limiter: FailureLimiter, client: str, key: st
 
 
 def authenticate_headers(
-    tenancy: Tenancy, limiter: FailureLimiter, client: str, authorization: str | None, x_api_key: str | None
+    tenancy: Tenancy, limiter: Limiter, client: str, authorization: str | None, x_api_key: str | None
 ) -> Principal:
     """:func:`authenticate` the key of ``Authorization`` / ``X-API-Key`` (a clash is a counted failure too)."""
     try:

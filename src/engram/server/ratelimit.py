@@ -11,8 +11,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from typing import Protocol
 
 from engram.errors import RateLimited
+
+
+class Limiter(Protocol):
+    """What the server asks of a failed-authentication limiter (this module's, or a shared one)."""
+
+    def failed(self, client: str, key_prefix: str | None = None) -> None: ...
+
+
+def refusal(kind: str, subject: str, wait: float) -> RateLimited:
+    """The 429 for ``subject`` (of ``kind`` client or key), which may try again in ``wait`` seconds."""
+    retry = max(1, int(wait + 0.999))
+    what = "from this client" if kind == "client" else f"with key {subject}"
+    return RateLimited(f"too many failed authentications {what}; retry in {retry} seconds", retry_after=retry)
 
 
 class FailureLimiter:
@@ -58,11 +72,7 @@ class FailureLimiter:
             for kind, subject in subjects:
                 failures = self._recent(self._tables[kind], subject, now)
                 if failures is not None and len(failures) >= self.max_failures:
-                    retry = max(1, int(failures[0] + self.window - now + 0.999))
-                    what = "from this client" if kind == "client" else f"with key {subject}"
-                    raise RateLimited(
-                        f"too many failed authentications {what}; retry in {retry} seconds", retry_after=retry
-                    )
+                    raise refusal(kind, subject, failures[0] + self.window - now)
             for kind, subject in subjects:
                 table = self._tables[kind]
                 failures = table.get(subject)

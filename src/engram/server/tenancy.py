@@ -8,11 +8,18 @@ project's queries cannot reach another's rows whatever a route does:
   other project is ``dir/engram-projects/<project-id>.db``; the secret key
   file is ``dir/engram-secret.key``.
 - ``memory://``: one in-process store per project.
-- other schemes: not yet a server base (a clear ``ConfigError``).
+- ``postgresql://.../db?schema=s``: the ``default`` project is that schema;
+  any other project is the schema ``s_p_<project-id>`` of the same database
+  (``engram_p_<project-id>`` without ``schema``). A schema per project, not a
+  project column: the PostgreSQL store's queries stay as they are, and a
+  project's tables hold only its rows (docs/deploying.md has the measurement).
+  Several servers share the database, so variables need ``ENGRAM_SECRET_KEY``
+  (a key file on one machine would not reach the others).
+- other schemes: not a server base (a clear ``ConfigError``).
 
 The control plane's store comes from the backend registry, by the base URL's
 scheme (``control_store_class``): ``dir/engram-control.db`` for SQLite, an
-in-process one for ``memory://``.
+in-process one for ``memory://``, the schema ``s_control`` for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from engram.server.models import Project
 from engram.stores._files import ensure_directory
 from engram.stores.registry import control_store_class, scheme_of
 
-SERVER_SCHEMES = ("sqlite", "memory")
+SERVER_SCHEMES = ("sqlite", "memory", "postgresql")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,7 @@ class Layout:
 
 def layout(base_url: str) -> Layout:
     scheme = scheme_of(base_url)
-    if scheme == "memory":
+    if scheme == "memory" or scheme in POSTGRES_SCHEMES:
         return Layout(None, None)
     if scheme == "sqlite":
         from engram.stores.sqlite import parse_sqlite_url
@@ -66,6 +74,10 @@ def project_url(base_url: str, project: Project) -> str:
     scheme = scheme_of(base_url)
     if scheme == "memory":
         return f"memory://project-{project.id}"
+    if scheme in POSTGRES_SCHEMES:
+        from engram.stores.postgres.control import project_schema, with_schema
+
+        return with_schema(base_url, project_schema(base_url, project.id))
     where = layout(base_url).projects
     assert where is not None
     query = urlsplit(base_url).query
@@ -81,12 +93,20 @@ class Tenancy:
         self.layout = layout(self.base_url)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
 
+        shared = scheme_of(self.base_url) in POSTGRES_SCHEMES
+
         def vault():  # imported late: only variables need cryptography
             from engram.server.vault import Vault
 
+            if shared and secret is None:
+                raise ConfigError(
+                    "variables on a PostgreSQL server need ENGRAM_SECRET_KEY, the same on every server "
+                    "(make one with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+                )
             return Vault.load(secret, self.layout.key_file)
 
-        self.control = ControlPlane(control_store_class(self.base_url).for_server(self.base_url), vault)
+        store_class = control_store_class(self.base_url)
+        self.control = ControlPlane(store_class.for_server(self.base_url, settings=settings), vault)
         self._memories: dict[str, Memory] = {}
         self._lock = threading.Lock()
 

@@ -29,7 +29,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engram.config import Settings
 
 Row = dict[str, Any]
 
@@ -42,8 +45,9 @@ class ControlStore(ABC):
 
     @classmethod
     @abstractmethod
-    def for_server(cls, base_url: str) -> ControlStore:
-        """The control store of a server whose base store is ``base_url`` (opened, migrated)."""
+    def for_server(cls, base_url: str, *, settings: Settings | None = None) -> ControlStore:
+        """The control store of a server whose base store is ``base_url`` (opened, migrated);
+        ``settings`` gives a pooled backend its pool and connect timeout."""
 
     @abstractmethod
     def close(self) -> None:
@@ -86,6 +90,11 @@ class ControlStore(ABC):
     def insert_key(self, key: Row) -> None:
         """Add a key (``id``, ``prefix``, ``hash``, ``project_id``, ``role``, ``created_at``;
         optional ``user_id``, ``name``, ``expires_at``); its project and user must exist."""
+
+    @abstractmethod
+    def insert_first_key(self, key: Row) -> bool:
+        """Add ``key`` (as :meth:`insert_key`) only if no key of its role was ever issued, atomically
+        across every process on the store: servers starting together make one. False when one exists."""
 
     @abstractmethod
     def key_by_hash(self, digest: str) -> Row | None: ...

@@ -80,8 +80,12 @@ BACKENDS: dict[str, Backend] = {
     "memory": Backend(
         "engram.stores.memory:MemoryStore", None, control="engram.stores.memory.control:MemoryControlStore"
     ),
-    "postgresql": Backend("engram.stores.postgres:PostgresStore", "postgres"),
-    "postgres": Backend("engram.stores.postgres:PostgresStore", "postgres"),
+    "postgresql": Backend(
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores.postgres.control:PostgresControlStore"
+    ),
+    "postgres": Backend(
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores.postgres.control:PostgresControlStore"
+    ),
     "redis": Backend("engram.stores.redis:RedisStore", "redis"),
     "rediss": Backend("engram.stores.redis:RedisStore", "redis"),
     "json": Backend("engram.stores.jsonfiles:JsonStore", None),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from engram.server.dashboard._shared_sessions import session_store_for
 from engram.server.dashboard.sessions import SessionStore
 from engram.server.dashboard.web import HERE
 
@@ -21,7 +22,8 @@ def install(app: FastAPI, sessions: SessionStore | None = None) -> None:
     """Add the dashboard's pages and static files to ``app``."""
     from engram.server.dashboard import pages_admin, pages_auth, pages_data, pages_sessions
 
-    app.state.dashboard_sessions = sessions or SessionStore()
+    # In this process, or (PostgreSQL) in the control schema, so that every server knows a sign-in.
+    app.state.dashboard_sessions = sessions or session_store_for(app.state.tenancy.control.store)
     for module in (pages_auth, pages_data, pages_sessions, pages_admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")

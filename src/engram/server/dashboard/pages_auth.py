@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from engram.errors import AuthError, RateLimited
@@ -55,13 +56,15 @@ async def sign_in(request: Request) -> Response:
     check_csrf(expected, form)
     key = form.get("api_key")
     try:
-        principal = authenticate(request.app.state.tenancy, request.app.state.limiter, request_client(request),
-                                 key.strip() if isinstance(key, str) else None)
+        principal = await run_in_threadpool(  # database calls: never on the event loop
+            authenticate, request.app.state.tenancy, request.app.state.limiter, request_client(request),
+            key.strip() if isinstance(key, str) else None,
+        )
     except RateLimited as exc:
         return _login_page(request, 429, exc.message)
     except AuthError as exc:
         return _login_page(request, 401, f"Sign-in failed: {exc.message}.")
-    token, _ = sessions_of(request).create(principal.key_id)
+    token, _ = await run_in_threadpool(sessions_of(request).create, principal.key_id)
     target = form.get("next")
     response = redirect(_safe_next(target if isinstance(target, str) else None))
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=request.url.scheme == "https",
@@ -74,7 +77,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request, current: Annotated[Viewer, Depends(viewer)]) -> Response:
     """End this browser's session."""
     check_csrf(current.session.csrf, await request.form())
-    sessions_of(request).drop(request.cookies.get(COOKIE))
+    await run_in_threadpool(sessions_of(request).drop, request.cookies.get(COOKIE))
     response = redirect("/login", notice="signed-out")
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -3,8 +3,9 @@
 The browser holds only the token (HttpOnly, SameSite=Strict); the server keeps
 ``sha256(token) -> key id, CSRF token, expiry``, so a leaked store reveals no
 usable cookie and the API key itself is never kept anywhere. The store lives in
-the memory of one server process: a restart signs everyone out, and several
-processes behind one address would each need their own sign-in (documented).
+the memory of one server process: a restart signs everyone out. Servers on
+PostgreSQL keep sign-ins in the database instead (``_shared_sessions``), so
+every process behind one address knows them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class WebSession:
     expires: float
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What a store keeps of a cookie token: its SHA-256, never the token."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -49,7 +51,7 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         session = WebSession(key_id, secrets.token_urlsafe(32), self._clock() + self.lifetime)
         with self._lock:
-            self._sessions[_digest(token)] = session
+            self._sessions[token_digest(token)] = session
             while len(self._sessions) > self.max_sessions:  # the oldest sign-in goes first
                 self._sessions.popitem(last=False)
         return token, session
@@ -58,7 +60,7 @@ class SessionStore:
         """The live session of a cookie token, or None (unknown or expired; an expired one is dropped)."""
         if not token:
             return None
-        digest = _digest(token)
+        digest = token_digest(token)
         with self._lock:
             session = self._sessions.get(digest)
             if session is not None and session.expires <= self._clock():
@@ -70,4 +72,4 @@ class SessionStore:
         """Sign a browser out (nothing happens for an unknown token)."""
         if token:
             with self._lock:
-                self._sessions.pop(_digest(token), None)
+                self._sessions.pop(token_digest(token), None)

@@ -22,6 +22,7 @@ import jinja2
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engram import __version__
@@ -197,13 +198,14 @@ def sessions_of(request: Request) -> SessionStore:
 async def viewer(request: Request) -> Viewer:
     """Dependency of every signed-in page: the viewer, or SignedOut."""
     token = request.cookies.get(COOKIE)
-    session = sessions_of(request).get(token)
+    # Database calls (the sign-in may live in PostgreSQL): on a worker thread, never on the event loop.
+    session = await run_in_threadpool(sessions_of(request).get, token)
     if session is None:
         raise SignedOut
     try:
-        principal = principal_of_key(request.app.state.tenancy, session.key_id)
+        principal = await run_in_threadpool(principal_of_key, request.app.state.tenancy, session.key_id)
     except SignedOut:
-        sessions_of(request).drop(token)
+        await run_in_threadpool(sessions_of(request).drop, token)
         raise
     current = Viewer(principal, session, deps.Caller(principal, request.app.state.tenancy))
     request.state.viewer = current

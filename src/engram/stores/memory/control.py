@@ -13,9 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from engram.errors import BackendError, Conflict
 from engram.stores.control_base import KEY_ROLES, ControlStore, Row
+
+if TYPE_CHECKING:
+    from engram.config import Settings
 
 _TRANSACTION_FIELDS = (
     "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome", "status",
@@ -37,7 +41,7 @@ class MemoryControlStore(ControlStore):
         self._next_transaction = 1
 
     @classmethod
-    def for_server(cls, base_url: str) -> MemoryControlStore:
+    def for_server(cls, base_url: str, *, settings: Settings | None = None) -> MemoryControlStore:
         """A new, empty control plane: each ``memory://`` server has its own."""
         return cls()
 
@@ -100,7 +104,9 @@ class MemoryControlStore(ControlStore):
 
     # -- API keys -----------------------------------------------------------------------
     def insert_key(self, key: Row) -> None:
-        action = "creating an API key"
+        self._insert_key(key, "creating an API key")
+
+    def _insert_key(self, key: Row, action: str) -> None:
         with self._open():
             _unique(action, self._keys, key["id"], "hash", key["hash"])
             if key["project_id"] not in self._projects:
@@ -141,6 +147,13 @@ class MemoryControlStore(ControlStore):
             ]
             chosen.sort(key=lambda k: (k["created_at"], k["id"]))
             return [self._read_key(k) for k in chosen]
+
+    def insert_first_key(self, key: Row) -> bool:
+        with self._open():  # the lock is re-entrant: insert_key runs inside this one check
+            if any(k["role"] == key["role"] for k in self._keys.values()):
+                return False
+            self._insert_key(key, "creating the first API key")
+            return True
 
     def count_keys(self, role: str) -> int:
         with self._open():

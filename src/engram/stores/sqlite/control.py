@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram.errors import BackendError
 from engram.stores._driver_errors import SQLITE, translating
@@ -24,6 +24,9 @@ from engram.stores._files import create_private_file, ensure_directory
 from engram.stores.control_base import ControlStore
 from engram.stores.sqlite.migrate import apply_migrations
 from engram.stores.sqlite.store import parse_sqlite_url
+
+if TYPE_CHECKING:
+    from engram.config import Settings
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane.
@@ -117,6 +120,10 @@ TRANSACTION_COLUMNS = (
     "t.id, t.at, t.key_id, t.key_prefix, t.user_name, t.project_id, p.name AS project, t.operation,"
     " t.target, t.outcome, t.status, t.duration_ms"
 )
+INSERT_KEY = (
+    "INSERT INTO api_keys (id, prefix, hash, project_id, role, user_id, name, created_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 # -- pure query builders ---------------------------------------------------------
@@ -167,6 +174,14 @@ def list_transactions_sql(
     return sql, params + [limit, offset]
 
 
+def insert_key_params(key: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of :data:`INSERT_KEY` (``user_id``, ``name`` and ``expires_at`` are optional)."""
+    return (
+        key["id"], key["prefix"], key["hash"], key["project_id"], key["role"], key.get("user_id"),
+        key.get("name"), key["created_at"], key.get("expires_at"),
+    )
+
+
 def insert_transaction_sql(record: dict[str, Any]) -> tuple[str, list[Any]]:
     columns = (
         "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome",
@@ -213,7 +228,7 @@ class SQLiteControlStore(ControlStore):
         self._migrate()
 
     @classmethod
-    def for_server(cls, base_url: str) -> SQLiteControlStore:
+    def for_server(cls, base_url: str, *, settings: Settings | None = None) -> SQLiteControlStore:
         """``sqlite:///dir/engram.db`` -> ``dir/engram-control.db``."""
         path, _ = parse_sqlite_url(base_url)
         return cls(path.with_name(f"{path.stem}-control.db"))
@@ -296,15 +311,16 @@ class SQLiteControlStore(ControlStore):
 
     # -- API keys -----------------------------------------------------------------------
     def insert_key(self, key: dict[str, Any]) -> None:
-        self.execute(
-            "creating an API key",
-            "INSERT INTO api_keys (id, prefix, hash, project_id, role, user_id, name, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key["id"], key["prefix"], key["hash"], key["project_id"], key["role"], key.get("user_id"),
-                key.get("name"), key["created_at"], key.get("expires_at"),
-            ),
-        )
+        with self.transaction("creating an API key") as conn:
+            conn.execute(INSERT_KEY, insert_key_params(key))
+
+    def insert_first_key(self, key: dict[str, Any]) -> bool:
+        """``BEGIN IMMEDIATE`` holds the database's write lock from the check to the insert."""
+        with self.transaction("creating the first API key") as conn:
+            if conn.execute("SELECT 1 FROM api_keys WHERE role = ? LIMIT 1", (key["role"],)).fetchone():
+                return False
+            conn.execute(INSERT_KEY, insert_key_params(key))
+        return True
 
     def key_by_hash(self, digest: str) -> dict[str, Any] | None:
         rows = self.query(
