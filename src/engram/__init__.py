@@ -26,6 +26,8 @@ from engram.errors import (
 from engram.memory import AsyncMemory, Memory
 from engram.models import (
     Attachment,
+    BlobRef,
+    BlobStats,
     Checkpoint,
     Entry,
     Message,
@@ -57,6 +59,8 @@ __all__ = [
     "AsyncMemory",
     "Attachment",
     "BackendError",
+    "BlobRef",
+    "BlobStats",
     "Checkpoint",
     "ConfigError",
     "Conflict",

@@ -45,9 +45,11 @@ class Kind:
     name: str
     read: Callable[[Store, int], Iterator[Any]]  # (source, batch_size) -> records
     write: Callable[[Store, Sequence[Any]], None]  # (destination, batch) -> None
-    count: Callable[[Counts], int]  # how many the counts of a store say there are
+    count: Callable[[Counts], int] | None  # how many the counts of a store say there are (None: not counted)
     # Instead of ``write`` where the source must be read too (vectors): (src, dst, batch) -> None
     carry: Callable[["Memory", "Memory", Sequence[Any]], None] | None = None
+    # What read and write are given of a Memory: its database, or its blob store's records.
+    holder: Callable[["Memory"], Any] = lambda memory: memory.backend
 
 
 def _put_each(put: Callable[[Store, Any], None]) -> Callable[[Store, Sequence[Any]], None]:
@@ -140,7 +142,9 @@ def _write(kind: record_kinds.RecordKind) -> Callable[[Store, Sequence[Any]], No
     return _put_each(lambda store, record: getattr(store, kind.put)(record))
 
 
-def _counter(kind: record_kinds.RecordKind) -> Callable[[Counts], int]:
+def _counter(kind: record_kinds.RecordKind) -> Callable[[Counts], int] | None:
+    if not kind.counts:
+        return None  # blobs: each one is checked against its sha256 as it is read instead
     return lambda counts: sum(getattr(counts, field) for field in kind.counts)
 
 
@@ -156,11 +160,12 @@ _SPECIAL: dict[str, tuple[Any, Any, Any]] = {
 
 def _kind(kind: record_kinds.RecordKind) -> Kind:
     read, write, carry = _SPECIAL.get(kind.name, (None, None, None))
-    return Kind(kind.name, read or _read(kind), write or _write(kind), _counter(kind), carry)
+    return Kind(kind.name, read or _read(kind), write or _write(kind), _counter(kind), carry, kind.holder)
 
 
 # Every kind with records of its own, in the table's order (vectors come with their carriers).
 KINDS: list[Kind] = [_kind(kind) for kind in record_kinds.LINE_KINDS]
+_BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 
 
 def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -171,7 +176,7 @@ def _batches(records: Iterator[Any], size: int) -> Iterator[list[Any]]:
 def count_records(memory: "Memory") -> dict[str, int]:
     """How many records of each kind ``memory`` holds (for a progress bar's total)."""
     counts = memory.backend.counts(now=utcnow())
-    return {kind.name: kind.count(counts) for kind in KINDS}
+    return {kind.name: kind.count(counts) for kind in KINDS if kind.count is not None}
 
 
 def copy_store(
@@ -200,16 +205,17 @@ def copy_store(
     copied: dict[str, int] = {}
     for kind in KINDS:
         copied[kind.name] = 0
-        for batch in _batches(kind.read(src.backend, batch_size), batch_size):
+        for batch in _batches(kind.read(kind.holder(src), batch_size), batch_size):
             if kind.carry is not None:
                 kind.carry(src, dst, batch)
             else:
-                kind.write(dst.backend, batch)
+                kind.write(kind.holder(dst), batch)
             copied[kind.name] += len(batch)
             if progress:
                 progress(len(batch))
     verify(before, dst.backend.counts(now=utcnow()), copied, dst.url)
-    return copied
+    # A kind outside the database (blobs) is named when some came along, as in an export's counts.
+    return {name: n for name, n in copied.items() if n or _BY_NAME[name].count is not None}
 
 
 def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) -> None:
@@ -224,6 +230,8 @@ def verify(before: Counts, after: Counts, copied: dict[str, int], where: str) ->
     """
     problems = []
     for kind in KINDS:
+        if kind.count is None:
+            continue
         had, has, n = kind.count(before), kind.count(after), copied.get(kind.name, 0)
         low, high = (n, n) if had == 0 else (n, had + n)
         if not low <= has <= high:

@@ -7,7 +7,7 @@ catch sqlite3/psycopg/redis exceptions::
     EngramError
     ├── InvalidInput (ValueError)          bad argument: fix the call and retry
     │   ├── QuerySyntaxError               a search query that cannot be parsed
-    │   ├── ContentTooLarge                content over the configured size limit
+    │   ├── ContentTooLarge                content or a blob over the configured size limit
     │   └── ConfigError                    bad settings, URL or config file
     ├── NotFound (KeyError)                the record named does not exist
     ├── Conflict                           the record is not in a state that allows it
@@ -56,7 +56,7 @@ class QuerySyntaxError(InvalidInput):
 
 
 class ContentTooLarge(InvalidInput):
-    """Content larger than the configured ``max_content_bytes``."""
+    """Content larger than the configured ``max_content_bytes``, or a blob over the blob store's limits."""
 
     status = 413
 

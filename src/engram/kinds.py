@@ -28,6 +28,11 @@ Each row says:
 - ``capability``: the capability a backend declares to hold it (None: every backend).
 - ``carrier``: for vectors, the kind whose export lines carry them as ``"embedding"``;
   such a kind has no lines of its own.
+- ``layer``: which storage layer of a ``Memory`` holds it: the database (``memory.backend``,
+  a ``Store``; every kind but one) or the blob store (``memory.blobs.records``). ``holder``
+  gives the object whose ``iterate`` / ``put`` / ``get`` methods the row names, so export,
+  import and copy reach blobs the way they reach every other kind. Kinds of the blob store
+  are not the JSON backend's files and not counted by ``Counts``.
 
 The rows are in dependency order: sessions before the tasks, messages and runs
 that refer to them, messages before the summaries that point at them. Export
@@ -40,10 +45,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engram.models import Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
+from engram.models import Blob, Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
 from engram.stores.base import CONVERSATION, MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem
 
-ENTRIES, SESSIONS, CONVERSATION_FAMILY, VECTORS = "entries", "sessions", "conversation", "vectors"
+ENTRIES, SESSIONS, CONVERSATION_FAMILY, VECTORS, BLOBS = "entries", "sessions", "conversation", "vectors", "blobs"
+DATABASE_LAYER, BLOB_LAYER = "database", "blob_store"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class RecordKind:
     writes: tuple[str, ...] = ()
     capability: str | None = None
     carrier: str | None = None
+    layer: str = DATABASE_LAYER
 
     @property
     def identity(self) -> Callable[[Any], Any]:
@@ -78,6 +85,10 @@ class RecordKind:
     def sort_key(self, record: Any) -> tuple[Any, ...]:
         """Where ``record`` goes among those written out (``order``)."""
         return tuple(getattr(record, f) for f in self.order)
+
+    def holder(self, memory: Any) -> Any:
+        """The object of ``memory`` that holds this kind's records (and has the row's methods)."""
+        return memory.backend if self.layer == DATABASE_LAYER else memory.blobs.records
 
     def held_by(self, store: Any) -> bool:
         """Whether ``store``'s backend holds records of this kind at all."""
@@ -92,6 +103,8 @@ KINDS: tuple[RecordKind, ...] = (
     RecordKind("entry", Entry, ENTRIES, ("namespace", "key"), (), "entries", ("entries", "expired_entries"),
                "iter_entries", "put_entries", put_many=True, paged=True,
                writes=("delete_entry", "delete_namespace", "prune_expired", "prune_entries")),
+    RecordKind("blob", Blob, BLOBS, ("id",), ("created_at", "id"), "blobs", (),
+               "iter_blobs", "put_blob", "get_blob", paged=True, layer=BLOB_LAYER),
     RecordKind("message", Message, CONVERSATION_FAMILY, ("id",), ("seq",), "messages", ("messages",),
                "iter_messages", "put_messages", "get_message", put_many=True, paged=True, capability=CONVERSATION,
                writes=("append_messages", "delete_messages", "prune_conversation")),
@@ -117,8 +130,12 @@ KINDS: tuple[RecordKind, ...] = (
 BY_NAME: dict[str, RecordKind] = {kind.name: kind for kind in KINDS}
 # Kinds with lines of their own in an export (vectors ride on their carrier's lines).
 LINE_KINDS: tuple[RecordKind, ...] = tuple(kind for kind in KINDS if kind.carrier is None)
+# Kinds a database ``Store`` holds (the others live in the blob store).
+STORE_KINDS: tuple[RecordKind, ...] = tuple(kind for kind in KINDS if kind.layer == DATABASE_LAYER)
 # Kinds every backend holds; an export's counts always name these.
-BASE_KINDS: tuple[RecordKind, ...] = tuple(kind for kind in LINE_KINDS if kind.capability is None)
+BASE_KINDS: tuple[RecordKind, ...] = tuple(
+    kind for kind in LINE_KINDS if kind.capability is None and kind.layer == DATABASE_LAYER
+)
 # The vector kind carried by each kind's lines.
 VECTORS_OF: dict[str, RecordKind] = {kind.carrier: kind for kind in KINDS if kind.carrier is not None}
 # Kinds counted by ``Counts`` / ``Stats`` (vectors are counted by their own store methods).
@@ -127,7 +144,7 @@ COUNTED: tuple[RecordKind, ...] = tuple(kind for kind in KINDS if kind.counts)
 
 def by_file(file: str) -> RecordKind:
     """The kind stored in the JSON backend's ``<file>.json``."""
-    for kind in KINDS:
+    for kind in STORE_KINDS:
         if kind.file == file:
             return kind
     raise KeyError(file)
@@ -135,11 +152,11 @@ def by_file(file: str) -> RecordKind:
 
 def _changed_by() -> dict[str, tuple[RecordKind, ...]]:
     changed: dict[str, tuple[RecordKind, ...]] = {}
-    for kind in KINDS:
+    for kind in STORE_KINDS:  # blob-store kinds are written by the blob store, not a Store
         for method in (kind.put, *kind.writes):
             changed[method] = (*changed.get(method, ()), kind)
     return changed
 
 
-# Store method -> the kinds whose records it changes (its ``put`` and ``writes``), in table order.
+# ``Store`` method -> the kinds whose records it changes (its ``put`` and ``writes``), in table order.
 CHANGED_BY: dict[str, tuple[RecordKind, ...]] = _changed_by()

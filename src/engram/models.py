@@ -6,10 +6,13 @@ format and (later) the REST API use exactly these names.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 JSONValue = Any  # any value json.dumps accepts; validated where it is stored
 
@@ -112,7 +115,8 @@ class PruneReport(_Model):
     """What ``prune()`` removed (or, with ``dry_run``, would remove), per kind.
 
     ``messages``, ``checkpoints`` and ``tasks`` include those that went with a
-    pruned session.
+    pruned session; ``blobs`` counts blobs past ``cleanup_after_days`` that no
+    message attaches.
     """
 
     expired_entries: int = 0
@@ -120,6 +124,7 @@ class PruneReport(_Model):
     sessions: int = 0
     checkpoints: int = 0
     tasks: int = 0
+    blobs: int = 0
     dry_run: bool = False
 
 
@@ -138,6 +143,74 @@ class Attachment(_Model):
     media_type: str | None = None
     size_bytes: int | None = None
     metadata: dict[str, JSONValue] = Field(default_factory=dict)
+
+
+BlobSource = Literal["user", "tool", "system"]
+
+
+class BlobRef(_Model):
+    """A stored blob: its id (the SHA-256 of its bytes), ``blob:<id>`` URI, size and what it is.
+
+    Message attachments point at it by ``uri``. The same bytes put twice are
+    one blob: the second put returns the first one's ref.
+    """
+
+    id: str
+    uri: str
+    size: int
+    mime_type: str
+    name: str | None = None
+    sha256: str
+    source: BlobSource = "user"
+    metadata: dict[str, JSONValue] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class Blob(BlobRef):
+    """A blob with its bytes, as an export line carries it (``content`` is base64 in JSON).
+
+    Validating one checks the bytes against ``sha256`` and ``size``, so an
+    export whose blob was altered is refused before anything is imported.
+    """
+
+    content: bytes
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _from_base64(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("content must be base64 text") from None
+        return value
+
+    @field_serializer("content", when_used="json")
+    def _to_base64(self, content: bytes) -> str:
+        return base64.b64encode(content).decode("ascii")
+
+    @model_validator(mode="after")
+    def _bytes_match(self) -> "Blob":
+        if len(self.content) != self.size:
+            raise ValueError(f"content is {len(self.content)} bytes, the blob says size {self.size}")
+        if hashlib.sha256(self.content).hexdigest() != self.sha256:
+            raise ValueError("content does not match its sha256: the blob was altered or truncated")
+        return self
+
+    def ref(self) -> BlobRef:
+        """The blob without its bytes."""
+        return BlobRef(**self.model_dump(exclude={"content"}))
+
+
+class BlobStats(_Model):
+    """What a project's blob store holds: how many blobs, their bytes, which backend, where."""
+
+    count: int
+    total_size: int
+    backend: str
+    location: str
+    blob_limit: int
+    total_limit: int
 
 
 class Message(_Model):
@@ -262,6 +335,10 @@ class ResumedRun(_Model):
 
 __all__ = [
     "Attachment",
+    "Blob",
+    "BlobRef",
+    "BlobSource",
+    "BlobStats",
     "Checkpoint",
     "CheckpointStatus",
     "Message",

@@ -18,7 +18,9 @@ beside the data of an entry or message that has one. Readers that do not know
 them skip them, so the format stays version 1.
 
 The kinds, their tags, their order and how each is listed and written come
-from the one table of record kinds (``engram.kinds``).
+from the one table of record kinds (``engram.kinds``). Blobs come from the
+Memory's blob store: a ``blob`` line holds the ref and the bytes (base64),
+checked against the ref's SHA-256 and size when the line is read.
 
 An import applies a whole file or nothing of it: the file is read through
 twice, first to check every line (UTF-8, JSON, fields, embeddings), then to
@@ -41,7 +43,7 @@ from engram import validation as check
 from engram._time import utcnow
 from engram.embeddings.pipeline import Overlap
 from engram.errors import ConfigError, InvalidInput
-from engram.models import Entry, Message, Summary
+from engram.models import Blob, Entry, Message, Summary
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -78,7 +80,9 @@ def export_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             header.update(vectors_io.header_fields(store))
             out.write(json.dumps(header) + "\n")
             sources: list[tuple[str, Iterator[BaseModel]]] = [
-                (kind.name, getattr(store, kind.iterate)()) for kind in record_kinds.LINE_KINDS if kind.held_by(store)
+                (kind.name, getattr(kind.holder(memory), kind.iterate)())
+                for kind in record_kinds.LINE_KINDS
+                if kind.held_by(store)
             ]
             for kind, records in sources:
                 lookup = vectors_io.VECTORS_OF.get(kind)
@@ -231,8 +235,12 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             (the store is unchanged).
     """
     counts = {kind: 0 for kind in BASE_KINDS}
-    for _, kind, _, _ in _records(path):  # pass 1: check everything, write nothing
+    blobs: dict[str, int] = {}  # id -> size: the blob store must have room for them all
+    for _, kind, record, _ in _records(path):  # pass 1: check everything, write nothing
         counts[kind] = counts.get(kind, 0) + 1
+        if isinstance(record, Blob):
+            blobs[record.id] = record.size
+    memory.blobs.check_room(blobs)
     with memory.backend.transaction():  # pass 2: one transaction where the backend has them
         _apply(memory, path, _file_model(path), progress)
     return counts
@@ -298,7 +306,8 @@ def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[in
                     flush_entries()
                 continue
             else:
-                _put(store, record_kinds.BY_NAME[kind], record)
+                held = record_kinds.BY_NAME[kind]
+                _put(held.holder(memory), held, record)  # a blob goes to the blob store
             if progress:
                 progress(1)
         flush_entries()

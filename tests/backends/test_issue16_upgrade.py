@@ -54,6 +54,7 @@ def test_a_postgres_store_from_before_is_upgraded(postgres_url) -> None:
     with engram.Memory(postgres_url) as memory, memory.backend._conn("test") as conn:
         # Back to the schema as it was before issue 16, with records in it.
         conn.execute("DROP TABLE engram_runs")
+        conn.execute("DROP TABLE engram_blob_chunks, engram_blobs")  # issue 12's, later still
         conn.execute("DROP INDEX engram_sessions_by_user, engram_sessions_by_agent")
         conn.execute("ALTER TABLE engram_sessions DROP COLUMN user_id, DROP COLUMN agent_id")
         conn.execute("ALTER TABLE engram_profiles DROP COLUMN schema_name, DROP COLUMN schema_version")

@@ -24,7 +24,7 @@ def test_every_family_method_of_the_memory_store_is_answered_by_the_json_store()
 
 
 def test_the_files_written_are_those_of_the_kinds_the_table_says_a_method_changes():
-    for kind in kinds.KINDS:
+    for kind in kinds.STORE_KINDS:
         for method in (kind.put, *kind.writes):
             assert kind.file in FILES_WRITTEN[method], (kind.name, method)
     assert FILES_WRITTEN["prune_conversation"][-1] == "sessions"  # dependents first, parents last

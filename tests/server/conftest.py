@@ -73,12 +73,13 @@ def build_world(tmp_path: Path, *, url: str | None = None, max_auth_failures: in
     alpha.profile_save(CANARY_USER, {"pet": {"value": CANARY, "source_message_ids": [message.id]}})
     checkpoint = alpha.checkpoint_save(session.id, {"waiting_for": CANARY}, run_id="run-1")
     run = alpha.run_start(session.id, run_id="run-1", user_id=CANARY_USER)
+    blob = alpha.blobs.put(f"{CANARY} picture".encode(), name=f"{CANARY}.png", metadata={"tag": CANARY})
     control.set_variable(control.project("alpha").id, "CANARY_VAR", CANARY_SECRET)
     app = create_app(tenancy=tenancy, max_auth_failures=max_auth_failures)
     client = TestClient(app)
     return World(tenancy, app, client, keys,
                  {"entry": entry.id, "session": session.id, "task": task.id, "revoked_key": revoked.id,
-                  "message": message.id, "checkpoint": checkpoint.id, "run": run.id})
+                  "message": message.id, "checkpoint": checkpoint.id, "run": run.id, "blob": blob.id})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -223,7 +223,8 @@ def test_prune_is_for_admins_and_has_a_dry_run(world: World) -> None:
 
     body = {"keep_last_per_session": 2, "session_id": sid}
     dry = c.post(f"{API}/prune", headers=admin, json={**body, "dry_run": True}).json()
-    assert dry == {"expired_entries": 0, "messages": 3, "sessions": 0, "checkpoints": 0, "tasks": 0, "dry_run": True}
+    assert dry == {"expired_entries": 0, "messages": 3, "sessions": 0, "checkpoints": 0, "tasks": 0, "blobs": 0,
+                   "dry_run": True}  # fmt: skip
     assert len(c.get(f"{API}/sessions/{sid}/messages", headers=admin).json()) == 5
     done = c.post(f"{API}/prune", headers=admin, json=body).json()
     assert done == {**dry, "dry_run": False}

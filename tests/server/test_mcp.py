@@ -26,6 +26,7 @@ TOOLS = {
     "checkpoint_save", "checkpoint_resume", "checkpoint_list",
     "sessions_list", "session_delete", "session_metadata", "session_update",
     "run_start", "run_pause", "run_resume", "run_finish", "runs_resumable",
+    "blob_put", "blob_get", "blob_list", "blob_delete",
 }
 
 

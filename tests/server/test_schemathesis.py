@@ -39,6 +39,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app, config=_config)
 def test_api(case) -> None:
     response = case.call_and_validate()
     assert response.status_code < 500, response.text
-    if response.status_code >= 400:
+    if response.status_code >= 400 and case.method != "HEAD":  # a HEAD answer has no body
         body = response.json()
         assert set(body) == {"error"} and set(body["error"]) == {"type", "status", "message", "details"}

@@ -40,6 +40,7 @@ COMMANDS: dict[str, Lazy] = {
     "chat": Lazy("engram.cli.chat:chat", "Add, show, search and delete the messages of a session."),
     "checkpoint": Lazy("engram.cli.chat:checkpoint", "Save, list, resume and delete paused agent runs (HITL checkpoints)."),
     "run": Lazy("engram.cli.runs:run", "Start, pause, resume and finish runs of agents inside sessions."),
+    "blob": Lazy("engram.cli.blobs:blob", "Put, get, list and clean up blobs (files, images, large objects)."),
     # moving records
     "export": Lazy("engram.cli.transfer:export", "Write every record to FILE (versioned JSONL)."),
     "import": Lazy("engram.cli.transfer:import_", "Load records from an export FILE; safe to run twice."),

@@ -74,5 +74,6 @@ def prune(
         verb = "would prune" if dry_run else "pruned"
         out.print(
             f"{verb} {report.expired_entries} expired entries, {report.messages} messages, "
-            f"{report.sessions} ended sessions ({report.tasks} tasks), {report.checkpoints} checkpoints"
+            f"{report.sessions} ended sessions ({report.tasks} tasks), {report.checkpoints} checkpoints, "
+            f"{report.blobs} old blobs no message attaches"
         )

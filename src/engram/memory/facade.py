@@ -9,7 +9,7 @@ in its constructor (the backend, the limits, and the other parts it calls)::
     Chat(backend, semantic, sessions)                 messages, history, message search, summaries
     Profiles(backend)                                 what is known about a user
     Runs(backend, sessions)                           checkpoints and runs
-    Retention(backend)                                prune, stats, vacuum
+    Retention(backend, blobs)                         prune (blobs too), stats, vacuum
     Transfer(memory)                                  JSONL export and import
 
 Each public method of ``Memory`` delegates to one part (same signature and
@@ -26,6 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from engram.blobs.async_blobs import AsyncBlobs
+from engram.blobs.opening import open_blob_store
+from engram.blobs.store import BlobStore
 from engram.config import Settings, load_settings
 from engram.embeddings import Embedder
 from engram.memory.chat import Chat
@@ -92,6 +95,8 @@ class Memory:
     for ``ENGRAM_DATABASE_URL`` / the config file / the default SQLite file.
     Use it as a context manager or call :meth:`close`. ``backend`` takes an
     already opened :class:`~engram.stores.base.Store` instead of a URL.
+    ``memory.blobs`` is the blob store (files, images, large objects) of
+    ``project``, configured by ``storage.blob_store``.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class Memory:
         settings: Settings | None = None,
         backend: Store | None = None,
         check_embedder: bool = True,
+        project: str = "default",
     ):
         self.settings = settings or load_settings(database_url=url)
         if url is not None and settings is not None:
@@ -111,6 +117,8 @@ class Memory:
             # Refuses a store whose vectors come from another model than the
             # embedder configured (``check_embedder=False`` is for reindex).
             semantic = Semantic(self.backend, self.settings, check_embedder=check_embedder)
+            # The blob store of this project (``storage.blob_store``); files are made on first put.
+            self.blobs: BlobStore = open_blob_store(self.settings, self.backend, project=project)
         except BaseException:
             self.backend.close()
             raise
@@ -122,7 +130,7 @@ class Memory:
             chat=Chat(self.backend, semantic, sessions, max_bytes=max_bytes),
             profiles=Profiles(self.backend, max_bytes=max_bytes),
             runs=Runs(self.backend, sessions, max_bytes=max_bytes),
-            retention=Retention(self.backend),
+            retention=Retention(self.backend, self.blobs),
             transfer=Transfer(self),
         )
         # A call costs what calling the part costs: each instance holds the parts' bound methods,
@@ -158,6 +166,7 @@ class Memory:
 
     def close(self) -> None:
         """Release connections and files. Safe to call twice."""
+        self.blobs.close()
         self.backend.close()
 
     def __repr__(self) -> str:
@@ -246,11 +255,19 @@ class AsyncMemory:
     Calls run on a bounded worker pool (``settings.async_workers`` threads).
     """
 
-    def __init__(self, url: str | None = None, *, settings: Settings | None = None, backend: Store | None = None):
-        self._memory = Memory(url, settings=settings, backend=backend)
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        backend: Store | None = None,
+        project: str = "default",
+    ):
+        self._memory = Memory(url, settings=settings, backend=backend, project=project)
         self._pool = ThreadPoolExecutor(
             max_workers=self._memory.settings.async_workers, thread_name_prefix="engram"
         )
+        self.blobs = AsyncBlobs(self._memory.blobs, self._pool)
 
     @property
     def url(self) -> str:

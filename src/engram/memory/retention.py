@@ -14,14 +14,16 @@ from engram.models import PruneReport, Stats
 from engram.stores.base import PruneCounts, PrunePlan
 
 if TYPE_CHECKING:
+    from engram.blobs.store import BlobStore
     from engram.stores.base import Store
 
 
 class Retention:
-    """Pruning, counts and upkeep of ``backend``."""
+    """Pruning, counts and upkeep of ``backend`` and its blob store."""
 
-    def __init__(self, backend: "Store") -> None:
+    def __init__(self, backend: "Store", blobs: "BlobStore") -> None:
         self.backend = backend
+        self.blobs = blobs
 
     def prune(
         self,
@@ -40,7 +42,9 @@ class Retention:
         many days ago; ``keep_last_per_session`` keeps only the newest N messages
         of each session. ``namespace`` limits the entries pruned, ``session_id``
         the conversation records; naming only one leaves the other kind alone.
-        ``dry_run`` counts what would go and removes nothing.
+        ``dry_run`` counts what would go and removes nothing. Unless a namespace
+        or session narrows it, a prune also removes blobs older than the blob
+        store's ``cleanup_after_days`` that no message attaches any more.
         """
         return self._plan(
             older_than_days=older_than_days,
@@ -109,11 +113,14 @@ class Retention:
                 dry_run=dry_run,
             )
             counts = self.backend.prune_conversation(plan)
+        # After the messages: a blob whose last message just went is eligible.
+        blobs = self.blobs.cleanup(dry_run=dry_run) if namespace is None and session_id is None else 0
         return PruneReport(
             expired_entries=expired,
             messages=counts.messages,
             sessions=counts.sessions,
             checkpoints=counts.checkpoints,
             tasks=counts.tasks,
+            blobs=blobs,
             dry_run=dry_run,
         )

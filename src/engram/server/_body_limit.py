@@ -32,17 +32,20 @@ def too_large_message(limit: int) -> str:
 class BodyLimit:
     """ASGI middleware enforcing the request body limit on every HTTP route (REST and MCP)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, routes: dict[tuple[str, str], int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        # (method, path) -> its own limit: blob uploads take the blob limit, not max_request_bytes.
+        self.routes = routes or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.routes.get((scope.get("method", ""), scope.get("path", "")), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _refuse(self.max_bytes, scope, receive, send)
+        if declared is not None and declared > limit:
+            await _refuse(limit, scope, receive, send)
             return
         received = 0
         started = False
@@ -52,8 +55,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -66,7 +69,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _refuse(self.max_bytes, scope, receive, send)
+            await _refuse(limit, scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

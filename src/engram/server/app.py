@@ -77,7 +77,8 @@ def create_app(
     ``forwarded_allow_ips`` (default: the settings') names the proxies whose
     X-Forwarded-For / Forwarded headers say who the client is.
     """
-    from engram.server import admin, chat, dashboard, routes, runs
+    from engram.server import admin, blobs, chat, dashboard, routes, runs
+    from engram.server.blobs import blob_body_limit
     from engram.server.mcp import Target, build_mcp_server
 
     owned = tenancy is None
@@ -129,7 +130,11 @@ def create_app(
         tenancy.settings.forwarded_allow_ips if forwarded_allow_ips is None else forwarded_allow_ips
     )
     # Added before the error middleware, which wraps it: a 413 raised while reading is answered as such.
-    app.add_middleware(BodyLimit, max_bytes=tenancy.settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=tenancy.settings.max_request_bytes,
+        routes={("POST", "/api/v1/blobs"): blob_body_limit(tenancy.settings)},
+    )
     _errors.install(app)
 
     @app.get("/health", tags=["operations"])
@@ -140,6 +145,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(chat.router)
     app.include_router(runs.router)
+    app.include_router(blobs.router)
     app.include_router(admin.router)
     dashboard.install(app)
     endpoint = MCPEndpoint(app)

@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError
 
 from engram.errors import EngramError, InvalidInput
 from engram.memory import Memory
+from engram.server.mcp_blobs import BLOB_TOOL_DESCRIPTIONS, register_blob_tools
 from engram.server.mcp_chat import CHAT_TOOL_DESCRIPTIONS, register_chat_tools
 from engram.server.routes import SearchMode, search_kwargs
 
@@ -71,6 +72,7 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     ),
     "task_list": "List tasks, newest first, optionally of one session and with one status. Returns {tasks}.",
     **CHAT_TOOL_DESCRIPTIONS,
+    **BLOB_TOOL_DESCRIPTIONS,
 }
 
 
@@ -272,6 +274,7 @@ def build_mcp_server(resolve: Resolver) -> MCPServer:
         return await call(ctx, None, None, lambda m: {"tasks": _dump(m.tasks(session_id=session_id, status=status, limit=limit, offset=offset))})
 
     register_chat_tools(tool, call, _dump)
+    register_blob_tools(tool, call, _dump)
     return server
 
 

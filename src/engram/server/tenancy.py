@@ -84,6 +84,12 @@ def project_url(base_url: str, project: Project) -> str:
     return f"sqlite:///{where / (project.id + '.db')}" + (f"?{query}" if query else "")
 
 
+def blob_project(project: Project) -> str:
+    """The project's namespace in a blob store: ``default`` for the default project (the CLI's
+    blobs are its blobs), else its id, so projects sharing a ``store_path`` never meet."""
+    return DEFAULT_PROJECT if project.name == DEFAULT_PROJECT else project.id
+
+
 class Tenancy:
     """The control plane plus one open ``Memory`` per project, opened on first use."""
 
@@ -122,7 +128,9 @@ class Tenancy:
                 url = project_url(self.base_url, project)
                 if self.layout.projects is not None and project.name != DEFAULT_PROJECT:
                     ensure_directory(self.layout.projects, create=True)  # engram's own directory
-                memory = Memory(settings=self.settings.model_copy(update={"database_url": url}))
+                memory = Memory(
+                    settings=self.settings.model_copy(update={"database_url": url}), project=blob_project(project)
+                )
                 self._memories[project_id] = memory
         return memory
 

@@ -70,9 +70,11 @@ from engram.stores.memory.store import MemoryStore
 FORMAT = "engram-json"
 VERSION = 1
 # file -> model of the record files, from the one table of record kinds (engram.kinds).
-KINDS: dict[str, type[BaseModel]] = {kind.file: kind.model for kind in record_kinds.LINE_KINDS}
+KINDS: dict[str, type[BaseModel]] = {
+    kind.file: kind.model for kind in record_kinds.LINE_KINDS if kind.layer == record_kinds.DATABASE_LAYER
+}
 # Every file the store writes: the record files, then the vector files (their own layout).
-FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.KINDS)
+FILES: tuple[str, ...] = tuple(kind.file for kind in record_kinds.STORE_KINDS)
 LOCK_FILE = ".lock"
 # The files of the conversation kinds, which are also the names of
 # MemoryStore._restore_conversation's arguments.
@@ -206,6 +208,8 @@ class JsonStore(MemorySnapshot, JsonMessageVectors, JsonVectors, Store):
         mem = MemoryStore("memory://")
         data = {kind: self._read(kind) for kind in KINDS}
         for kind in record_kinds.LINE_KINDS:  # in the table's order: what records refer to first
+            if kind.file not in data:
+                continue  # a kind of the blob store, not of a Store
             records = data[kind.file]
             if kind.family == record_kinds.CONVERSATION_FAMILY or not records:
                 continue  # conversation records are restored together below, keeping their seq

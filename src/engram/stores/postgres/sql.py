@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
+from engram.stores.postgres.blobs import BLOB_SCHEMA
 from engram.stores.postgres.chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
 from engram.stores.postgres.message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores.postgres.vectors import VECTOR_SCHEMA
@@ -90,6 +91,8 @@ MIGRATIONS: list[str] = [
     """,
     # 6: runs of agents inside sessions (issue 16); resuming is a conditional UPDATE.
     RUN_SCHEMA,
+    # 7: blobs of the database blob store (issue 12): a row per blob, its bytes in chunks.
+    BLOB_SCHEMA,
 ]
 
 # -- schema version --------------------------------------------------------------

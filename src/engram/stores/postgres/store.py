@@ -64,6 +64,7 @@ from engram.stores.base import (
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.postgres import bulk as _bulk
 from engram.stores.postgres import sql as q
+from engram.stores.postgres.blobs import PostgresBlobRows
 from engram.stores.postgres.chat import PostgresConversation
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.message_vectors import PostgresMessageVectors
@@ -232,7 +233,7 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, Store):
+class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})

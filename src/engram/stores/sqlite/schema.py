@@ -5,6 +5,8 @@ Append new migrations at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+from engram.stores.sqlite.blobs import BLOB_SCHEMA
+
 MIGRATIONS: list[str] = [
     # 1: entries with an external-content FTS5 index, sessions, tasks.
     """
@@ -249,4 +251,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_by_status ON runs (status, updated_at DESC);
     CREATE INDEX runs_by_user ON runs (user_id, updated_at DESC) WHERE user_id IS NOT NULL;
     """,
+    # 8: blobs of the database blob store (issue 12): a row per blob, its bytes in chunks.
+    BLOB_SCHEMA,
 ]

@@ -34,6 +34,7 @@ from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery,
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.sqlite import bulk as _bulk
 from engram.stores.sqlite import sql as _sql
+from engram.stores.sqlite.blobs import SQLiteBlobRows
 from engram.stores.sqlite.chat import SQLiteConversation
 from engram.stores.sqlite.message_vectors import SQLiteMessageVectors
 from engram.stores.sqlite.migrate import apply_migrations
@@ -109,7 +110,7 @@ def parse_sqlite_url(url: str) -> tuple[Path, dict[str, str]]:
     return Path(path), options
 
 
-class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, Store):
+class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLiteBlobRows, Store):
     """SQLite backend (``sqlite:///path.db``). Options in the URL query: ``busy_timeout`` (seconds)."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
