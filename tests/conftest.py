@@ -96,6 +96,76 @@ def _postgres_backend(scratch: Path) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
+class _PgServer:
+    """One PostgreSQL 16 with pgvector (the ``pgserver`` wheel) per test session, started on first use.
+
+    The system PostgreSQL has no pgvector; this one runs from a temporary directory
+    (started in ~3-5 s, deleted at exit). Locally a failure to start skips the tests
+    that need it; on CI it fails them, like a missing service.
+    """
+
+    uri: str | None = None
+    problem: str | None = None
+    pid: int | None = None
+
+    @classmethod
+    def url(cls) -> str:
+        if cls.uri is None and cls.problem is None:
+            try:
+                import tempfile
+
+                import pgserver
+                import psycopg
+
+                server = pgserver.get_server(tempfile.mkdtemp(prefix="engram-pg-"), cleanup_mode="delete")
+                uri = server.get_uri().replace("postgres:@", "postgres@")  # no empty password to redact
+                with psycopg.connect(uri, autocommit=True) as conn:  # throwaway data: no need to be durable
+                    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                        conn.execute(f"ALTER SYSTEM SET {setting} = off")
+                    conn.execute("SELECT pg_reload_conf()")
+                cls.uri, cls.pid = uri, server.get_pid()
+            except Exception as exc:
+                cls.problem = f"pgserver (PostgreSQL + pgvector) could not start: {exc!r}; pip install 'pgserver>=0.1.4'"
+        if cls.uri is None:
+            if _ci():
+                pytest.fail(cls.problem or "pgserver did not start", pytrace=False)
+            pytest.skip(cls.problem or "pgserver did not start")
+        return cls.uri
+
+    @classmethod
+    def stop(cls) -> None:
+        """Stop it at once (an immediate shutdown: its data is thrown away; pgserver then deletes it)."""
+        if cls.pid is not None:
+            import signal
+            import time
+
+            os.kill(cls.pid, signal.SIGQUIT)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(cls.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            cls.pid = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _PgServer.stop()
+
+
+@contextmanager
+def _pgvector_backend(scratch: Path) -> Iterator[str]:
+    """A fresh schema in a PostgreSQL with pgvector (pgserver), dropped afterwards."""
+    import psycopg
+
+    base = _PgServer.url()
+    schema = f"engram_test_{uuid.uuid4().hex[:12]}"
+    yield f"{base}&schema={schema}&pool_size=1&max_overflow=8"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # our own generated name
+
+
 @contextmanager
 def _redis_backend(scratch: Path) -> Iterator[str]:
     """A fresh key prefix in Redis DB 13, its keys deleted afterwards.
@@ -121,6 +191,13 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pgvector_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh schema in a PostgreSQL with pgvector (skips, or fails on CI, when it cannot start)."""
+    with _pgvector_backend(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh Redis key prefix (skips, or fails on CI, without a server)."""
     with _redis_backend(tmp_path) as url:
@@ -130,7 +207,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def url_of(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, str], str]:
     """``url_of(backend, name)``: the URL of a fresh store ``name`` of that backend (memory, sqlite, json,
-    postgres, redis), for tests that need two stores at once."""
+    postgres, pgvector, redis), for tests that need two stores at once."""
 
     def make(backend: str, name: str) -> str:
         if backend == "memory":
@@ -151,6 +228,7 @@ BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "sqlite": _sqlite_backend,
     "json": _json_backend,
     "postgresql": _postgres_backend,
+    "pgvector": _pgvector_backend,
     "redis": _redis_backend,
 }
 

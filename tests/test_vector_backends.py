@@ -23,7 +23,7 @@ CAT = [1.0, 0.0, 0.0]
 KITTEN = [0.9, 0.1, 0.0]
 DOG = [0.0, 1.0, 0.0]
 
-SHARED = ("postgresql", "redis", "json")
+SHARED = ("postgresql", "pgvector", "redis", "json")
 
 
 def memory(url: str) -> engram.Memory:
@@ -40,7 +40,7 @@ def url_of(request, tmp_path: Path):
             return f"sqlite:///{tmp_path / 'v.db'}"
         if backend == "memory":
             return "memory://"
-        return request.getfixturevalue({"postgresql": "postgres_url", "redis": "redis_url"}[backend])
+        return request.getfixturevalue({"postgresql": "postgres_url", "pgvector": "pgvector_url", "redis": "redis_url"}[backend])
 
     return make
 
@@ -163,7 +163,7 @@ def _vector_writer(url: str, worker: int, start: Any, errors: Any) -> None:
         errors.put(f"worker {worker}: {traceback.format_exc()}")
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "redis"])
+@pytest.mark.parametrize("backend", ["postgresql", "pgvector", "redis"])
 def test_many_processes_keep_every_index_coherent(backend, url_of) -> None:
     url = url_of(backend)
     with memory(url) as watcher:

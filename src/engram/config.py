@@ -96,7 +96,9 @@ class DBConnectionSettings(BaseModel):
     ``pool_size`` connections are kept open, at most ``pool_size + max_overflow``
     exist, a caller waits ``pool_timeout`` seconds for one, ``pool_pre_ping``
     checks a connection when it is handed out, ``pool_recycle`` is the maximum
-    age of a connection in seconds, ``echo`` logs every SQL statement at DEBUG.
+    age of a connection in seconds, ``pool_max_idle`` closes a connection idle
+    that long (seconds) while the pool has more than ``pool_size``, ``echo`` logs
+    every SQL statement at DEBUG.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,6 +110,7 @@ class DBConnectionSettings(BaseModel):
     pool_timeout: float = Field(30.0, gt=0)
     pool_pre_ping: bool = True
     pool_recycle: float = Field(1800.0, gt=0)
+    pool_max_idle: float = Field(600.0, gt=0)
     echo: bool = False
 
     @model_validator(mode="before")
@@ -150,7 +153,8 @@ class Settings(BaseSettings):
     embedding_retries: int = Field(3, ge=0, le=10, description="Retries of a failed embeddings request, with backoff.")
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
     embedding_cache_size: int = Field(
-        10_000, ge=0, description="Embeddings kept in memory per process, keyed by (model, content hash)."
+        10_000, ge=0, description="Embeddings kept in this process, keyed by (model, content hash), in front of a "
+        "shared (Redis) cache; 0 turns embedding caching off."
     )
     vector_exact_max: int = Field(
         20_000, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index."
@@ -198,6 +202,30 @@ class Settings(BaseSettings):
         description="The cache, database and blob-store layers (the config file's storage: section; JSON in the environment).",
     )
 
+    @model_validator(mode="after")
+    def _storage_database(self) -> "Settings":
+        """``storage.database`` names the database where no flat setting (argument, ENGRAM_*, file) does."""
+        layer = self.storage.database
+        if layer is None:
+            return self
+        given = self.model_fields_set
+        if "database_url" not in given:
+            self.database_url = layer.to_url(default_data_dir())
+        if "db_connection_settings" not in given:
+            pool = self.db_connection_settings
+            update: dict[str, Any] = {}
+            if layer.max_connections is not None:
+                size = min(pool.pool_size, layer.max_connections)
+                update.update(pool_size=size, max_overflow=layer.max_connections - size)
+            if layer.idle_timeout_ms is not None:
+                update["pool_max_idle"] = max(layer.idle_timeout_ms, 1) / 1000
+            if update:
+                kept = pool.model_dump(include=pool.model_fields_set)
+                self.db_connection_settings = DBConnectionSettings.model_validate({**kept, **update})
+        if layer.connection_timeout_ms is not None and "db_connect_timeout" not in given:
+            self.db_connect_timeout = layer.connection_timeout_ms / 1000
+        return self
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxy_addresses(cls, value: str | None) -> str | None:
@@ -230,6 +258,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls, _file_data.get()))
 
 
+def _problem(err: Any) -> str:
+    """One validation error as ``path.of.field: what is wrong`` (what to change, where)."""
+    where = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key; remove it or correct its spelling"
+    return f"{where}: {message}" if where else message
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build settings from arguments, environment, config file and defaults, in that order.
 
@@ -250,10 +287,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError(f"invalid settings: {'; '.join(map(_problem, exc.errors()))}") from exc
     except SettingsError as exc:  # e.g. an ENGRAM_* variable that should hold JSON and does not
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise ConfigError(f"invalid settings: {exc}{cause}") from exc

@@ -104,6 +104,7 @@ class Stats(_Model):
     size_bytes: int | None = None
     vectors: int = 0
     embedding_model: str | None = None
+    vector_search: str | None = None  # "in-process", "pgvector", or None without vector search
     messages: int = 0
     summaries: int = 0
     profiles: int = 0

@@ -79,7 +79,8 @@ def test_settings_from_the_environment(monkeypatch):
 def test_settings_defaults():
     s = engram.load_settings()
     assert s.db_connection_settings.model_dump() == {
-        "pool_size": 1, "max_overflow": 3, "pool_timeout": 30, "pool_pre_ping": True, "pool_recycle": 1800, "echo": False,
+        "pool_size": 1, "max_overflow": 3, "pool_timeout": 30, "pool_pre_ping": True, "pool_recycle": 1800, "pool_max_idle": 600,
+        "echo": False,
     }
     assert s.db_connect_timeout == 20
 

@@ -14,7 +14,7 @@ from engram.cli import COMMANDS, cli
 from engram.cli._lazy import LazyGroup
 
 EVERY_COMMAND = [
-    "blob", "chat", "checkpoint", "copy", "delete", "delete-namespace", "export", "get", "import", "key", "list", "mcp",
+    "blob", "cache", "chat", "checkpoint", "copy", "delete", "delete-namespace", "export", "get", "import", "key", "list", "mcp",
     "namespaces", "project", "prune", "reindex", "run", "search", "secrets", "serve", "session", "stats", "store",
     "task", "transactions", "user", "vacuum",
 ]

@@ -50,6 +50,7 @@ COMMANDS: dict[str, Lazy] = {
     "reindex": Lazy("engram.cli.maintenance:reindex", "Embed entries and chat messages that lack a vector with the configured embedder."),
     "vacuum": Lazy("engram.cli.maintenance:vacuum", "Reclaim space and optimize the indexes."),
     "prune": Lazy("engram.cli.maintenance:prune", "Remove expired entries, and old messages, sessions and checkpoints when asked."),
+    "cache": Lazy("engram.cli.cache:cache", "Show and clear the cache (storage.cache: in-memory or Redis)."),
     # the server and its control plane
     "serve": Lazy("engram.cli.admin:serve", "Run the REST API and MCP server (needs pip install 'engram[server]')."),
     "mcp": Lazy("engram.cli.admin:mcp", "Serve the MCP tools over stdio (for agents that start engram as a subprocess)."),

@@ -3,7 +3,8 @@
 ``Memory`` is composed of parts, each a small class that takes what it needs
 in its constructor (the backend, the limits, and the other parts it calls)::
 
-    Semantic(backend, settings)                       embedding, vector/hybrid search, reindex
+    CacheLayer(settings, backend)                     storage.cache: memory.cache, embeddings, search results
+    Semantic(backend, settings, caches)               embedding, vector/hybrid search, reindex
     Entries(backend, semantic)                        memories by (namespace, key)
     Sessions(backend)                                 sessions and tasks; the "unknown session" check
     Chat(backend, semantic, sessions)                 messages, history, message search, summaries
@@ -29,6 +30,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from engram.blobs.async_blobs import AsyncBlobs
 from engram.blobs.opening import open_blob_store
 from engram.blobs.store import BlobStore
+from engram.cache.async_cache import AsyncCache
+from engram.cache.base import Cache, CacheBackend
+from engram.cache.layer import CacheLayer
 from engram.config import Settings, load_settings
 from engram.embeddings import Embedder
 from engram.memory.chat import Chat
@@ -94,7 +98,8 @@ class Memory:
     ``Memory("sqlite:///agent.db")``, ``Memory("memory://")``, or ``Memory()``
     for ``ENGRAM_DATABASE_URL`` / the config file / the default SQLite file.
     Use it as a context manager or call :meth:`close`. ``backend`` takes an
-    already opened :class:`~engram.stores.base.Store` instead of a URL.
+    already opened :class:`~engram.stores.base.Store` instead of a URL, and
+    ``cache_backend`` an open cache backend to share (``storage.cache`` otherwise).
     ``memory.blobs`` is the blob store (files, images, large objects) of
     ``project``, configured by ``storage.blob_store``.
     """
@@ -107,21 +112,30 @@ class Memory:
         backend: Store | None = None,
         check_embedder: bool = True,
         project: str = "default",
+        cache_backend: CacheBackend | None = None,
     ):
         self.settings = settings or load_settings(database_url=url)
         if url is not None and settings is not None:
             self.settings = self.settings.model_copy(update={"database_url": url})
         self.backend = backend or open_store(self.settings.database_url, self.settings)
         max_bytes = self.settings.max_content_bytes
+        caches: CacheLayer | None = None
         try:
+            caches = CacheLayer(self.settings, self.backend, backend=cache_backend)
             # Refuses a store whose vectors come from another model than the
             # embedder configured (``check_embedder=False`` is for reindex).
-            semantic = Semantic(self.backend, self.settings, check_embedder=check_embedder)
+            semantic = Semantic(self.backend, self.settings, check_embedder=check_embedder, caches=caches)
             # The blob store of this project (``storage.blob_store``); files are made on first put.
             self.blobs: BlobStore = open_blob_store(self.settings, self.backend, project=project)
         except BaseException:
+            if caches is not None:
+                caches.close()
             self.backend.close()
             raise
+        self.caches = caches
+        self.cache: Cache = caches.user
+        """The project's cache: ``get``, ``set(key, value, ttl=None)``, ``delete``, ``exists``,
+        ``get_many``, ``set_many``, ``clear(prefix=None)``, ``stats()`` (see :class:`engram.cache.Cache`)."""
         sessions = Sessions(self.backend, max_bytes=max_bytes)
         self.parts = Parts(
             semantic=semantic,
@@ -166,8 +180,11 @@ class Memory:
 
     def close(self) -> None:
         """Release connections and files. Safe to call twice."""
-        self.blobs.close()
-        self.backend.close()
+        try:
+            self.blobs.close()
+            self.backend.close()
+        finally:
+            self.caches.close()
 
     def __repr__(self) -> str:
         return f"Memory({self.url!r})"
@@ -268,6 +285,8 @@ class AsyncMemory:
             max_workers=self._memory.settings.async_workers, thread_name_prefix="engram"
         )
         self.blobs = AsyncBlobs(self._memory.blobs, self._pool)
+        self.cache = AsyncCache(self._memory.cache, self._pool)
+        """The project's cache, with the same methods as ``Memory.cache``, awaited."""
 
     @property
     def url(self) -> str:

@@ -65,6 +65,7 @@ class Retention:
             size_bytes=c.size_bytes,
             vectors=self.backend.count_vectors(None),
             embedding_model=None if (m := self.backend.vector_model()) is None else m.name,
+            vector_search=self.backend.vector_search_path(),
             **per_kind,
         )
 

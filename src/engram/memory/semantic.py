@@ -33,6 +33,7 @@ from engram.stores.base import (
 )
 
 if TYPE_CHECKING:
+    from engram.cache.layer import CacheLayer
     from engram.config import Settings
     from engram.stores.base import Store
 
@@ -85,16 +86,21 @@ class Semantic:
     Args:
         check_embedder: refuse a store whose vectors come from another model
             than the configured embedder (False is for reindex).
+        caches: the cache layer (embeddings, and search results when on); None
+            keeps embeddings in this process only.
     Raises:
         ConfigError: the store holds vectors of another model.
     """
 
-    def __init__(self, backend: "Store", settings: "Settings", *, check_embedder: bool = True) -> None:
+    def __init__(
+        self, backend: "Store", settings: "Settings", *, check_embedder: bool = True, caches: "CacheLayer | None" = None
+    ) -> None:
         self.backend = backend
         self.settings = settings
         self.url = backend.url
         self.embedder: Embedder | None = create_embedder(settings)
-        self._embedding_cache = EmbeddingCache(settings.embedding_cache_size)
+        self._embedding_cache = caches.embeddings if caches else EmbeddingCache(settings.embedding_cache_size)
+        self._search_cache = caches.searches if caches else None
         self._word_counts: dict[Any, tuple[int, float]] = {}
         self.vectors = VECTOR in backend.capabilities
         if self.vectors and hasattr(backend, "vector_exact_max"):
@@ -145,27 +151,32 @@ class Semantic:
         texts = list(texts)
         out = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
         digests = [content_hash(t) for t in texts]
+        cache = self._embedding_cache if self._embedding_cache.size > 0 else None
+        known = cache.get_many(embedder.name, digests, embedder.dimensions) if cache is not None else {}
         missing: dict[bytes, list[int]] = {}
         for i, digest in enumerate(digests):
-            vec = self._embedding_cache.get(embedder.name, digest)
+            vec = known.get(digest)
             if vec is None:
                 missing.setdefault(digest, []).append(i)
             else:
                 out[i] = vec
+        learned: dict[bytes, np.ndarray] = {}
         if missing and self.vectors and look_in_store:
             recorded = self.backend.vector_model()
             if recorded is not None and recorded.name == embedder.name:
                 for digest, vec in self.backend.vectors_by_hash(list(missing)).items():
                     for i in missing.pop(digest):
                         out[i] = vec
-                    self._embedding_cache.put(embedder.name, digest, vec)
+                    learned[digest] = vec
         if missing:
             order = list(missing)
             vectors = embedder.embed([texts[missing[d][0]] for d in order])
             for digest, vec in zip(order, vectors):
                 for i in missing[digest]:
                     out[i] = vec
-                self._embedding_cache.put(embedder.name, digest, vec)
+                learned[digest] = vec
+        if cache is not None:
+            cache.put_many(embedder.name, learned)
         return out
 
     def embeddings(
@@ -373,6 +384,30 @@ class Semantic:
         ns = None if namespace is None else check.name("namespace", namespace)
         meta = check.metadata_filter(metadata)
         limit = check.limit(limit)
+        ticket = None
+        if self._search_cache is not None:
+            cached, ticket = self._search_cache.lookup(ns, self._search_request(query, ns, limit, meta, mode, threshold, vector))
+            if cached is not None:
+                return cached
+        result = self._search(query, ns, limit, meta, mode, threshold, vector)
+        if ticket is not None and self._search_cache is not None:
+            self._search_cache.keep(ticket, result)
+        return result
+
+    def _search_request(
+        self, query: str, ns: str | None, limit: int, meta: Any, mode: str, threshold: float | None, vector: Any
+    ) -> dict[str, Any]:
+        """What a search's result depends on besides the store's contents (its cache key)."""
+        return {
+            "query": query, "namespace": ns, "limit": limit, "metadata": meta, "mode": mode, "threshold": threshold,
+            "vector": None if vector is None else as_vector(vector, "vector").tobytes().hex(),
+            "embedder": None if self.embedder is None else self.embedder.name,
+            "floor": self.settings.search_relevance_floor,
+        }
+
+    def _search(
+        self, query: str, ns: str | None, limit: int, meta: Any, mode: str, threshold: float | None, vector: Any
+    ) -> SearchResult:
         now = utcnow()
         backend = self.backend
         match, fused = self.ranked(

@@ -182,7 +182,12 @@ async def caller(
         await run_in_threadpool(tenancy.control.record, principal, operation, target, outcome, status, ms)
 
 
-async def admin(current: Annotated[Caller, Depends(caller)]) -> Caller:
+# "function" scope: the log row is written before the response is sent, so a write the
+# client saw acknowledged is logged even if the server dies right after answering.
+_CALLER = Depends(caller, scope="function")
+
+
+async def admin(current: Annotated[Caller, _CALLER]) -> Caller:
     """A project admin (see :meth:`Caller.scope_project`) or the server administrator."""
     if not current.principal.is_admin:
         raise PermissionDenied(f"this needs an admin key; key {current.principal.key_prefix} is a {current.principal.role} key")
@@ -199,6 +204,6 @@ async def server_admin(current: Annotated[Caller, Depends(admin)]) -> Caller:
     return current
 
 
-CallerDep = Annotated[Caller, Depends(caller)]
+CallerDep = Annotated[Caller, _CALLER]
 AdminDep = Annotated[Caller, Depends(admin)]
 ServerAdminDep = Annotated[Caller, Depends(server_admin)]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engram.cache import open_cache_backend
 from engram.config import Settings
 from engram.errors import ConfigError
 from engram.memory import Memory
@@ -111,8 +112,16 @@ class Tenancy:
                 )
             return Vault.load(secret, self.layout.key_file)
 
-        store_class = control_store_class(self.base_url)
-        self.control = ControlPlane(store_class.for_server(self.base_url, settings=settings), vault)
+        # One cache backend (one Redis pool) for every project; each project's keys have their own prefix.
+        self.cache_backend = open_cache_backend(
+            settings.storage.cache, pool_timeout=settings.db_connection_settings.pool_timeout
+        )
+        try:
+            store_class = control_store_class(self.base_url)
+            self.control = ControlPlane(store_class.for_server(self.base_url, settings=settings), vault)
+        except BaseException:
+            self.cache_backend.close()
+            raise
         self._memories: dict[str, Memory] = {}
         self._lock = threading.Lock()
 
@@ -129,7 +138,9 @@ class Tenancy:
                 if self.layout.projects is not None and project.name != DEFAULT_PROJECT:
                     ensure_directory(self.layout.projects, create=True)  # engram's own directory
                 memory = Memory(
-                    settings=self.settings.model_copy(update={"database_url": url}), project=blob_project(project)
+                    settings=self.settings.model_copy(update={"database_url": url}),
+                    project=blob_project(project),
+                    cache_backend=self.cache_backend,
                 )
                 self._memories[project_id] = memory
         return memory
@@ -140,6 +151,7 @@ class Tenancy:
         for memory in memories:
             memory.close()
         self.control.close()
+        self.cache_backend.close()
 
     def __enter__(self) -> "Tenancy":
         return self

@@ -9,6 +9,7 @@ from typing import Any
 
 from engram.models import Entry, Message
 from engram.search.query import Node
+from engram.stores.capabilities import VECTOR
 from engram.stores.contracts.root import BackendRoot
 from engram.stores.queries import MessageVectorItem, MetadataFilter, VectorItem, VectorModel
 
@@ -19,6 +20,11 @@ class VectorRows(BackendRoot):
     Not abstract, so a backend without vector support keeps working: these
     defaults report "nothing stored" for reads and refuse writes and searches.
     """
+
+    def vector_search_path(self) -> str | None:
+        """Where vector search runs: ``"in-process"`` (engram's own index in each process),
+        ``"pgvector"`` (in the database), or None (this backend has no vector search)."""
+        return "in-process" if VECTOR in self.capabilities else None
 
     def vector_model(self) -> VectorModel | None:
         """The model of the stored vectors, or None when none was recorded."""

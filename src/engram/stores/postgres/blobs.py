@@ -15,7 +15,7 @@ from typing import Any
 from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
 
-# Migration 7 of engram.stores._postgres_sql.MIGRATIONS.
+# Migration 7 of engram.stores.postgres.sql.MIGRATIONS.
 BLOB_SCHEMA = """
 CREATE TABLE engram_blobs (
     project    text COLLATE "C" NOT NULL,

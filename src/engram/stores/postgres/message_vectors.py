@@ -6,8 +6,9 @@ a deleted session -- by ``ON DELETE CASCADE``) under the store's one model
 (``engram_vector_model``). Every change is logged in
 ``engram_message_vector_changes`` by a deferred constraint trigger under an
 advisory lock, as entry vector changes are (see
-:mod:`engram.stores.postgres.vectors`), and searches run on the in-process
-engine (see :mod:`engram.stores._vector_log`).
+:mod:`engram.stores.postgres.vectors`), and searches run in SQL with pgvector
+where the database has it (:mod:`engram.stores.postgres.pgvector`), else on the
+in-process engine (see :mod:`engram.stores._vector_log`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, fro
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
+from engram.stores.postgres.pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
+from engram.stores.postgres.pgvector import with_embeddings
 
 _message = POSTGRES_ROWS.message
 
@@ -92,6 +95,7 @@ class PostgresMessageVectors(LoggedMessageVectors):
     _run: Any
     _fetch: Any
     url: str
+    vector_oids: tuple[int, int] | None = None  # set at open when the database has pgvector (_pgvector)
 
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         if not items:
@@ -115,7 +119,8 @@ class PostgresMessageVectors(LoggedMessageVectors):
             if (row[0], row[1]) != (model.name, model.dimensions):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_MESSAGES, params)
-            stored = self._run(conn, PUT_MESSAGE_VECTORS, params).rowcount
+            put = with_embeddings(conn, self.vector_oids, PUT_MESSAGE_VECTORS, PGVECTOR_PUT, params, [i.vector for i in chosen])
+            stored = self._run(conn, put, params).rowcount
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

@@ -12,9 +12,11 @@ one extra lexeme for its namespace, under a GIN index. A namespaced search is
 the index condition, not a filter after it. Scores are ``ts_rank_cd`` (higher
 is better).
 
-Vectors (:mod:`engram.stores.postgres.vectors`): a ``bytea`` per entry, a
-change log, and the in-process index of ``engram.search.vector`` in each
-process (pgvector is not used yet).
+Vectors (:mod:`engram.stores.postgres.vectors`): a ``bytea`` per entry and a
+change log; where the database has the ``vector`` extension (or engram may
+create it) also a ``vector(d)`` column under an HNSW index, searched in SQL
+(:mod:`engram.stores.postgres.pgvector`), else the in-process index of
+``engram.search.vector`` in each process. ``stats`` says which.
 
 Connections: at most ``pool_size + max_overflow`` (default 1 + 3) per store,
 one pool for everything (vectors included), so many processes fit a stock
@@ -24,7 +26,8 @@ how an entry and its vector commit in one transaction.
 URL options (query string), besides libpq's own (``sslmode``, ...):
 ``schema`` — keep engram's tables in this schema (created if missing);
 ``pool_size``, ``max_overflow``, ``pool_timeout``, ``pool_pre_ping``,
-``pool_recycle``, ``echo`` — override ``db_connection_settings`` for this URL.
+``pool_recycle``, ``pool_max_idle``, ``echo`` — override ``db_connection_settings`` for this URL;
+``pgvector=off`` — search vectors in-process even where pgvector is installed.
 """
 
 from __future__ import annotations
@@ -68,9 +71,11 @@ from engram.stores.postgres.blobs import PostgresBlobRows
 from engram.stores.postgres.chat import PostgresConversation
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.message_vectors import PostgresMessageVectors
+from engram.stores.postgres.pgvector import PgVectorSearch
+from engram.stores.postgres.pgvector_schema import open_layer, pgvector_option
 from engram.stores.postgres.vectors import PostgresVectors
 
-log = logging.getLogger("engram.stores.postgres")  # the name docs/backends.md gives
+log = logging.getLogger("engram.stores.postgres.store")  # the name docs/backends.md gives
 
 # pool_pre_ping checks a connection on checkout only when it sat idle longer
 # than this: one used a moment ago is known to be alive, and a check on every
@@ -141,7 +146,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
     pool_size -> min_size (connections kept open), pool_size + max_overflow ->
     max_size, pool_timeout -> timeout (wait for a free connection),
     pool_pre_ping -> check (see :func:`check_if_idle`), pool_recycle ->
-    max_lifetime. ``echo`` is handled by the store (SQL logged at DEBUG).
+    max_lifetime, pool_max_idle -> max_idle. ``echo`` is handled by the store (SQL logged at DEBUG).
     """
     return {
         "connection_class": PooledConnection,
@@ -151,6 +156,7 @@ def pool_arguments(settings: DBConnectionSettings) -> dict[str, Any]:
         "check": check_if_idle if settings.pool_pre_ping else None,
         "reset": _mark_returned,
         "max_lifetime": settings.pool_recycle,
+        "max_idle": settings.pool_max_idle,
     }
 
 
@@ -233,7 +239,9 @@ def rank_tsquery(node: Node) -> str:
 # -- the store -------------------------------------------------------------------------
 
 
-class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store):
+class PostgresStore(
+    PostgresConversation, PgVectorSearch, PostgresMessageVectors, PostgresVectors, PostgresBlobRows, Store
+):
     """PostgreSQL backend; see the module docstring for URL options."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({FTS, MULTIPROCESS, PERSISTENT, VACUUM, CONVERSATION, VECTOR, MESSAGE_VECTOR})
@@ -245,6 +253,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         pool: DBConnectionSettings | None = None,
         connect_timeout: float = 20.0,
     ):
+        url, use_pgvector = pgvector_option(url)
         conn_url, self.schema, self.pool_settings = parse_postgres_url(url, pool or DBConnectionSettings())
         super().__init__(redact(url))
         parts = urlsplit(conn_url)
@@ -269,6 +278,8 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 raise BackendError(self._explain(exc)) from exc
             try:
                 self._migrate(first)
+                lock = lambda: self._lock_migrations(first)
+                self.vector_oids = open_layer(first, self._run, self.schema, lock, use=use_pgvector)
             finally:
                 first.close()
         # Opened after the migration connection is closed, so start-up never holds two; it
@@ -335,7 +346,7 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
         if self._schema_current(conn):
             return
         with conn.transaction():
-            self._run(conn, q.LOCK_MIGRATIONS, (q.MIGRATION_LOCK, self.schema or ""))
+            self._lock_migrations(conn)
             if self.schema is not None:
                 self._run(conn, pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
             self._run(conn, q.CREATE_VERSION_TABLE)
@@ -348,6 +359,10 @@ class PostgresStore(PostgresConversation, PostgresMessageVectors, PostgresVector
                 self._run(conn, q.INSERT_VERSION, (len(q.MIGRATIONS),))
             elif version != len(q.MIGRATIONS):
                 self._run(conn, q.UPDATE_VERSION, (len(q.MIGRATIONS),))
+
+    def _lock_migrations(self, conn: psycopg.Connection) -> None:
+        """Take the migration lock of this schema until the transaction ends."""
+        self._run(conn, q.LOCK_MIGRATIONS, (q.MIGRATION_LOCK, self.schema or ""))
 
     def _schema_current(self, conn: psycopg.Connection) -> bool:
         if not self._run(conn, q.VERSION_TABLE_EXISTS).fetchone()[0]:

@@ -11,11 +11,11 @@ numbers become visible in order and a reader that has seen number N has seen
 every change up to N. (Taken at commit, after every row lock the transaction
 needs, the lock cannot deadlock with row locks.)
 
-Searches run on the in-process index of :mod:`engram.stores._vector_log`,
-kept coherent with other processes by that log. pgvector is not used yet:
-when the ``vector`` extension is available an HNSW index in the database
-would be the natural next step (docs/backends.md says so); the in-process
-index is what runs and is tested.
+Where the database has pgvector, a column ``embedding vector(d)`` beside the
+bytes holds the same floats under an HNSW index and searches run in SQL
+(:mod:`engram.stores.postgres.pgvector`, :mod:`engram.stores.postgres.pgvector_schema`).
+Without it, searches run on the in-process index of
+:mod:`engram.stores._vector_log`, kept coherent with other processes by that log.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from engram.models import Entry
 from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS, with_embeddings
 
 _entry = POSTGRES_ROWS.entry
 
@@ -147,6 +148,7 @@ class PostgresVectors(LoggedVectors):
     _run: Any
     _fetch: Any
     url: str
+    vector_oids: tuple[int, int] | None = None  # set at open when the database has pgvector (_pgvector)
 
     def vector_model(self) -> VectorModel | None:
         rows = self._fetch("reading the vector model", READ_MODEL)
@@ -175,7 +177,8 @@ class PostgresVectors(LoggedVectors):
             if (row[0], row[1]) != (model.name, model.dimensions):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_ENTRIES, params)
-            stored = self._run(conn, PUT_VECTORS, params).rowcount
+            put = with_embeddings(conn, self.vector_oids, PUT_VECTORS, PUT_ENTRY_VECTORS, params, [i.vector for i in chosen])
+            stored = self._run(conn, put, params).rowcount
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

@@ -14,7 +14,7 @@ from engram._time import to_iso
 from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
 
-# Migration 8 of engram.stores._sqlite_schema.MIGRATIONS.
+# Migration 8 of engram.stores.sqlite.schema.MIGRATIONS.
 BLOB_SCHEMA = """
 CREATE TABLE blobs (
     project    TEXT NOT NULL,
