@@ -56,13 +56,20 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from engram import Memory
 from engram.config import Settings, load_settings
-from engram.stores._sqlite_schema import MIGRATIONS
-from engram.stores.sqlite import namespace_token
+from engram.stores.sqlite.schema import MIGRATIONS
+from engram.stores.sqlite.store import namespace_token
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "locomo" / "locomo-dev.json"

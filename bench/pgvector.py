@@ -176,7 +176,7 @@ def measure(url: str, queries_path: str, truth_path: str) -> dict:
 def ef_sweep(
     uri: str, schema: str, queries: np.ndarray, truth: list[set[int]]
 ) -> list[tuple]:
-    from engram.stores._pgvector_schema import VECTOR_TYPE, Embedding, register
+    from engram.stores.postgres.pgvector_schema import VECTOR_TYPE, Embedding, register
 
     rows = []
     with psycopg.connect(

@@ -53,8 +53,8 @@ from engram.config import Settings  # noqa: E402
 from engram.models import Entry  # noqa: E402
 from engram.search.query import parse  # noqa: E402
 from engram.search.tsquery import scoped_tsquery  # noqa: E402
-from engram.stores import _postgres_sql as q  # noqa: E402
-from engram.stores.postgres import entry_params, rank_tsquery  # noqa: E402
+from engram.stores.postgres import sql as q  # noqa: E402
+from engram.stores.postgres.store import entry_params, rank_tsquery  # noqa: E402
 
 COPY_FIELDS = ("id", "namespace", "key", "content", "escaped", "metadata", "created_at", "updated_at", "expires_at", "tsv")
 COPY_ENTRIES = (

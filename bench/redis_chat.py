@@ -42,7 +42,7 @@ _spec.loader.exec_module(core)  # type: ignore[union-attr]
 
 from engram import Memory, load_settings  # noqa: E402
 from engram._time import to_iso, utcnow  # noqa: E402
-from engram.stores._redis_layout import micros  # noqa: E402
+from engram.stores.redis.layout import micros  # noqa: E402
 
 DEFAULT_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PER_SESSION = 20

@@ -4,7 +4,7 @@
     .venv/bin/python docs/gen_backends_table.py --write   # rewrite it in docs/backends.md
     .venv/bin/python docs/gen_backends_table.py --check   # exit 1 when docs/backends.md is stale
 
-Rows are the capability constants of ``engram.stores.base`` (with the comment
+Rows are the capability constants of ``engram.stores.capabilities`` (with the comment
 that defines each), columns the backends of ``engram.stores.registry``, cells
 what each ``Store.capabilities`` declares. tests/test_docs_backends.py fails
 when the document and the declarations drift apart.
@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from engram.stores import base
+from engram.stores import capabilities as declared
 from engram.stores.registry import BACKENDS
 
 DOC = Path(__file__).resolve().parent / "backends.md"
@@ -28,8 +28,8 @@ _CONSTANT = re.compile(r'^([A-Z_]+) = "([a-z_]+)"\s*#\s*(.+)$', re.MULTILINE)
 
 
 def capabilities() -> list[tuple[str, str]]:
-    """(name, meaning) of every capability constant in engram.stores.base, in source order."""
-    return [(value, meaning.strip()) for _, value, meaning in _CONSTANT.findall(inspect.getsource(base))]
+    """(name, meaning) of every capability constant in engram.stores.capabilities, in source order."""
+    return [(value, meaning.strip()) for _, value, meaning in _CONSTANT.findall(inspect.getsource(declared))]
 
 
 def backends() -> list[tuple[str, frozenset[str]]]:

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from engram.stores._redis_layout import Keys
+from engram.stores.redis.layout import Keys
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

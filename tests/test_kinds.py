@@ -24,8 +24,8 @@ from engram.copy import KINDS as COPY_KINDS
 from engram.blobs.store import BlobRecords
 from engram.copy import copy_store
 from engram.models import Stats
-from engram.stores import jsonfiles
 from engram.stores.base import Counts, Store
+from engram.stores.jsonfiles import store as jsonfiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPORT = FIXTURES / "export_v1_every_kind.jsonl"

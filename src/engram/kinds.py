@@ -23,6 +23,8 @@ Each row says:
   fetch one by id. ``paged``: ``iterate`` takes a ``batch_size``. ``keeps_existing``: an
   import inserts a record only when its id is not there (a checkpoint or run moves on;
   re-importing an old export must not undo that); other kinds are upserted.
+- ``writes``: the other ``Store`` methods that change records of this kind (deletes, prunes,
+  state moves); the JSON backend rewrites the kind's file after each of them and after ``put``.
 - ``capability``: the capability a backend declares to hold it (None: every backend).
 - ``carrier``: for vectors, the kind whose export lines carry them as ``"embedding"``;
   such a kind has no lines of its own.
@@ -43,24 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engram.models import (
-    Blob,
-    Checkpoint,
-    Entry,
-    Message,
-    Profile,
-    Run,
-    Session,
-    Summary,
-    Task,
-)
-from engram.stores.base import (
-    CONVERSATION,
-    MESSAGE_VECTOR,
-    VECTOR,
-    MessageVectorItem,
-    VectorItem,
-)
+from engram.models import Blob, Checkpoint, Entry, Message, Profile, Run, Session, Summary, Task
+from engram.stores.base import CONVERSATION, MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem
 
 ENTRIES, SESSIONS, CONVERSATION_FAMILY, VECTORS, BLOBS = "entries", "sessions", "conversation", "vectors", "blobs"
 DATABASE_LAYER, BLOB_LAYER = "database", "blob_store"
@@ -83,6 +69,7 @@ class RecordKind:
     put_many: bool = False
     paged: bool = False
     keeps_existing: bool = False
+    writes: tuple[str, ...] = ()
     capability: str | None = None
     carrier: str | None = None
     layer: str = DATABASE_LAYER
@@ -110,29 +97,34 @@ class RecordKind:
 
 KINDS: tuple[RecordKind, ...] = (
     RecordKind("session", Session, SESSIONS, ("id",), ("started_at", "id"), "sessions", ("sessions",),
-               "iter_sessions", "put_session", "get_session", paged=True),
+               "iter_sessions", "put_session", "get_session", paged=True, writes=("prune_conversation",)),
     RecordKind("task", Task, SESSIONS, ("id",), ("created_at", "id"), "tasks", ("tasks",),
-               "iter_tasks", "put_task", "get_task", paged=True),
+               "iter_tasks", "put_task", "get_task", paged=True, writes=("prune_conversation",)),
     RecordKind("entry", Entry, ENTRIES, ("namespace", "key"), (), "entries", ("entries", "expired_entries"),
-               "iter_entries", "put_entries", put_many=True, paged=True),
+               "iter_entries", "put_entries", put_many=True, paged=True,
+               writes=("delete_entry", "delete_namespace", "prune_expired", "prune_entries")),
     RecordKind("blob", Blob, BLOBS, ("id",), ("created_at", "id"), "blobs", (),
                "iter_blobs", "put_blob", "get_blob", paged=True, layer=BLOB_LAYER),
     RecordKind("message", Message, CONVERSATION_FAMILY, ("id",), ("seq",), "messages", ("messages",),
-               "iter_messages", "put_messages", "get_message", put_many=True, paged=True, capability=CONVERSATION),
+               "iter_messages", "put_messages", "get_message", put_many=True, paged=True, capability=CONVERSATION,
+               writes=("append_messages", "delete_messages", "prune_conversation")),
     RecordKind("summary", Summary, CONVERSATION_FAMILY, ("session_id",), ("session_id",), "summaries",
-               ("summaries",), "iter_summaries", "put_summary", capability=CONVERSATION),
+               ("summaries",), "iter_summaries", "put_summary", capability=CONVERSATION,
+               writes=("delete_messages", "prune_conversation")),
     RecordKind("profile", Profile, CONVERSATION_FAMILY, ("user_id",), ("user_id",), "profiles", ("profiles",),
-               "iter_profiles", "put_profile", capability=CONVERSATION),
+               "iter_profiles", "put_profile", capability=CONVERSATION, writes=("delete_profile",)),
     RecordKind("checkpoint", Checkpoint, CONVERSATION_FAMILY, ("id",), ("created_at", "id"), "checkpoints",
                ("checkpoints",), "iter_checkpoints", "put_checkpoint", "get_checkpoint", keeps_existing=True,
-               capability=CONVERSATION),
+               capability=CONVERSATION, writes=("resume_checkpoint", "delete_checkpoint", "prune_conversation")),
     RecordKind("run", Run, CONVERSATION_FAMILY, ("id",), ("created_at", "id"), "runs", ("runs",),
-               "iter_runs", "put_run", "get_run", keeps_existing=True, capability=CONVERSATION),
+               "iter_runs", "put_run", "get_run", keeps_existing=True, capability=CONVERSATION,
+               writes=("move_run", "prune_conversation")),
     RecordKind("entry_vector", VectorItem, VECTORS, ("namespace", "key"), (), "vectors", (),
-               "get_vectors", "put_vectors", put_many=True, capability=VECTOR, carrier="entry"),
+               "get_vectors", "put_vectors", put_many=True, capability=VECTOR, carrier="entry",
+               writes=("clear_vectors", "put_message_vectors")),  # vectors.json records the one model
     RecordKind("message_vector", MessageVectorItem, VECTORS, ("message_id",), (), "message_vectors", (),
                "get_message_vectors", "put_message_vectors", put_many=True, capability=MESSAGE_VECTOR,
-               carrier="message"),
+               carrier="message", writes=("clear_vectors",)),
 )  # fmt: skip
 
 BY_NAME: dict[str, RecordKind] = {kind.name: kind for kind in KINDS}
@@ -156,3 +148,15 @@ def by_file(file: str) -> RecordKind:
         if kind.file == file:
             return kind
     raise KeyError(file)
+
+
+def _changed_by() -> dict[str, tuple[RecordKind, ...]]:
+    changed: dict[str, tuple[RecordKind, ...]] = {}
+    for kind in STORE_KINDS:  # blob-store kinds are written by the blob store, not a Store
+        for method in (kind.put, *kind.writes):
+            changed[method] = (*changed.get(method, ()), kind)
+    return changed
+
+
+# ``Store`` method -> the kinds whose records it changes (its ``put`` and ``writes``), in table order.
+CHANGED_BY: dict[str, tuple[RecordKind, ...]] = _changed_by()

@@ -52,7 +52,7 @@ FORMAT = "engram"
 VERSION = 1
 BATCH = 1000
 # Entries without embeddings go in bigger batches: each batch's full-text rows are one index
-# segment, and fewer, larger segments cost ~15% less to write and merge (stores/_sqlite_bulk.py).
+# segment, and fewer, larger segments cost ~15% less to write and merge (stores/sqlite/bulk.py).
 ENTRY_BATCH = 10_000
 # Derived from the one table of record kinds (engram.kinds), in its order.
 KINDS: dict[str, type[BaseModel]] = {kind.name: kind.model for kind in record_kinds.LINE_KINDS}

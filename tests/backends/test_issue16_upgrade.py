@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 import engram
-from engram.stores import _postgres_sql as pg
-from engram.stores._sqlite_schema import MIGRATIONS
+from engram.stores.postgres import sql as pg
+from engram.stores.sqlite.schema import MIGRATIONS
 
 OLD_SQLITE = 5  # the schema before issue 16
 OLD_POSTGRES = 4

@@ -308,7 +308,7 @@ def test_a_store_whose_extension_was_dropped_goes_back_to_the_in_process_path(
 def test_the_beam_widens_with_the_namespace_share_and_gives_way_to_an_exact_scan() -> (
     None
 ):
-    from engram.stores._pgvector import beam
+    from engram.stores.postgres.pgvector import beam
 
     assert beam(100_000, 100_000, 18) == 256  # twice the in-process engine's 128
     assert beam(300_000, 400_000, 18) == 640  # 2 x 240, over a 3/4 share
@@ -320,7 +320,7 @@ def test_the_beam_widens_with_the_namespace_share_and_gives_way_to_an_exact_scan
 
 
 def test_the_pgvector_option_leaves_the_rest_of_the_url_alone() -> None:
-    from engram.stores._pgvector_schema import pgvector_option
+    from engram.stores.postgres.pgvector_schema import pgvector_option
 
     url = "postgresql://u:p@h:5432/db?schema=s&sslmode=require"
     assert pgvector_option(url) == (url, True)

@@ -20,8 +20,8 @@ import engram
 from engram.config import DBConnectionSettings
 from engram.search.query import parse
 from engram.search.tsquery import namespace_lexeme, scoped_tsquery
-from engram.stores import _postgres_sql as q
-from engram.stores.postgres import (
+from engram.stores.postgres import sql as q
+from engram.stores.postgres.store import (
     PostgresStore,
     check_if_idle,
     parse_postgres_url,

@@ -19,7 +19,7 @@ import pytest
 
 import engram
 from engram.config import DBConnectionSettings
-from engram.stores.postgres import connect_problem
+from engram.stores.postgres.store import connect_problem
 
 POSTGRES = ("PostgreSQL", "127.0.0.1", 5432, "start it with `sudo service postgresql start` (see DEVELOPERS.md)")
 POSTGRES_TEST_URL = f"postgresql://postgres@{POSTGRES[1]}:{POSTGRES[2]}/test"

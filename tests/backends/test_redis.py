@@ -14,8 +14,8 @@ import pytest
 import redis
 
 import engram
-from engram.stores._redis_layout import Keys
-from engram.stores.redis_store import RedisStore, parse_redis_url
+from engram.stores.redis import RedisStore, parse_redis_url
+from engram.stores.redis.layout import Keys
 
 
 def _prefix(url: str) -> str:

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 import engram
-from engram.stores._redis_layout import Keys
+from engram.stores.redis.layout import Keys
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
@@ -170,7 +170,7 @@ def test_prune_and_delete_history_leave_no_stray_keys(redis_url, raw, monkeypatc
 
 
 def test_search_cache_catches_up_from_the_removal_log_and_falls_back_past_its_floor(redis_url, monkeypatch):
-    import engram.stores._redis_chat as chat
+    import engram.stores.redis.chat as chat
 
     with engram.Memory(redis_url) as reader, engram.Memory(redis_url) as writer:
         sessions = [writer.session_start().id for _ in range(4)]
@@ -206,7 +206,7 @@ def test_put_messages_is_one_script_and_refuses_unknown_sessions(redis_url):
 
 
 def test_the_removal_log_is_trimmed_by_whole_deletions(redis_url, raw):
-    from engram.stores import _redis_chat_lua as lua
+    from engram.stores.redis import chat_lua as lua
 
     assert str(lua.REMOVAL_LOG) in lua.DELETE_MESSAGES
     with engram.Memory(redis_url) as memory:

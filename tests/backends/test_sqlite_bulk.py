@@ -1,4 +1,4 @@
-"""SQLite's bulk entry path (``engram.stores._sqlite_bulk``): the index matches the table
+"""SQLite's bulk entry path (``engram.stores.sqlite.bulk``): the index matches the table
 after every kind of batch, and a failed batch leaves the schema and data as they were."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from engram import Memory
 from engram._time import utcnow
 from engram.errors import Conflict
 from engram.models import Entry
-from engram.stores import _sqlite_bulk
+from engram.stores.sqlite import bulk as _sqlite_bulk
 
 N = 300
 

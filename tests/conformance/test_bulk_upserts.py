@@ -2,7 +2,7 @@
 
 Batches here are large enough (200 items) to take the backends' bulk paths
 (SQLite indexes a batch's new rows in one statement; see
-``engram.stores._sqlite_bulk``), where a key repeated in the batch, or a key
+``engram.stores.sqlite.bulk``), where a key repeated in the batch, or a key
 already stored, is the case a fast path gets wrong.
 """
 

@@ -9,9 +9,9 @@ import pytest
 
 import engram
 from engram.search.query import parse
-from engram.stores import _sql_chat
 from engram.stores.base import CONVERSATION, MessageQuery, PrunePlan
 from engram.stores.memory import MemoryStore
+from engram.stores.sqlite import chat_sql as _sql_chat
 
 
 class Minimal(MemoryStore):

@@ -133,7 +133,7 @@ def session_store(request):
         yield now, SessionStore(lifetime=10, max_sessions=2, clock=lambda: now[0])
         return
     from engram.server.dashboard._shared_sessions import SharedSessionStore
-    from engram.stores._postgres_control import PostgresControlStore
+    from engram.stores.postgres.control import PostgresControlStore
 
     rows = PostgresControlStore.for_server(request.getfixturevalue("postgres_url"))
     yield now, SharedSessionStore(rows, lifetime=10, max_sessions=2, clock=lambda: now[0])

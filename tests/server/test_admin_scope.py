@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from engram.cli import cli
 from engram.server import keys as api_keys
 from engram.server.control import ControlPlane
-from engram.stores._sqlite_migrate import statements
-from engram.stores._sqlite_control import MIGRATIONS, SQLiteControlStore
+from engram.stores.sqlite.control import MIGRATIONS, SQLiteControlStore
+from engram.stores.sqlite.migrate import statements
 
 from .conftest import CANARY, LiveServer, World
 

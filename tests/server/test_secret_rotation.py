@@ -23,7 +23,7 @@ from engram.cli import cli
 from engram.errors import SecretKeyError
 from engram.server import vault as vault_module
 from engram.server.tenancy import Tenancy
-from engram.stores._sqlite_control import SQLiteControlStore
+from engram.stores.sqlite.control import SQLiteControlStore
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -13,9 +13,9 @@ import pytest
 
 from engram.errors import BackendError, ConfigError, Conflict, InvalidInput
 from engram.stores import registry
-from engram.stores._memory_control import MemoryControlStore
-from engram.stores._sqlite_control import SQLiteControlStore
 from engram.stores.control_base import ControlStore
+from engram.stores.memory.control import MemoryControlStore
+from engram.stores.sqlite.control import SQLiteControlStore
 
 T0, T1, T2 = "2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"
 
@@ -26,7 +26,7 @@ def store(request, tmp_path) -> Iterator[ControlStore]:
     if request.param == "sqlite":
         made = SQLiteControlStore.for_server(f"sqlite:///{tmp_path / 'engram.db'}")
     elif request.param == "postgresql":
-        from engram.stores._postgres_control import PostgresControlStore
+        from engram.stores.postgres.control import PostgresControlStore
 
         url = request.getfixturevalue("postgres_url")
         made = PostgresControlStore.for_server(url)
@@ -182,7 +182,7 @@ def test_a_plugin_registers_its_control_store(monkeypatch) -> None:
     monkeypatch.setattr(registry, "BACKENDS", dict(registry.BACKENDS))
     registry.register_backend("mem9", MemoryStore, control=MemoryControlStore)
     assert registry.control_store_class("mem9://") is MemoryControlStore
-    registry.register_backend("mem8", MemoryStore, control="engram.stores._memory_control:MemoryControlStore")
+    registry.register_backend("mem8", MemoryStore, control="engram.stores.memory.control:MemoryControlStore")
     assert registry.control_store_class("mem8://") is MemoryControlStore
     with pytest.raises(InvalidInput, match="subclass of engram.stores.control_base.ControlStore"):
         registry.register_backend("mem7", MemoryStore, control=MemoryStore)
@@ -208,15 +208,15 @@ def test_an_entry_point_gives_a_plugin_scheme_its_control_store(tmp_path, monkey
         [engram.backends]
         ctldb = engram.stores.memory:MemoryStore
         [engram.control_stores]
-        ctldb = engram.stores._memory_control:MemoryControlStore
-        sqlite = engram.stores._memory_control:MemoryControlStore
+        ctldb = engram.stores.memory.control:MemoryControlStore
+        sqlite = engram.stores.memory.control:MemoryControlStore
     """))
     assert registry.control_store_class("ctldb://") is MemoryControlStore
     assert registry.control_store_class(f"sqlite:///{tmp_path / 'x.db'}") is SQLiteControlStore  # not replaced
 
 
 def test_postgres_schema_names_derive_from_the_base_url() -> None:
-    from engram.stores._postgres_control import control_schema, project_schema, with_schema
+    from engram.stores.postgres.control import control_schema, project_schema, with_schema
 
     base = "postgresql://u@h:5432/db?sslmode=disable&schema=prod&pool_size=2"
     assert control_schema(base) == "prod_control" and control_schema("postgresql://u@h/db") == "engram_control"

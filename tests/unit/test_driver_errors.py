@@ -9,7 +9,13 @@ import pytest
 
 from engram.config import DBConnectionSettings
 from engram.errors import BackendError, Conflict, NotFound
-from engram.stores._driver_errors import SQLITE, DriverTable, Rule, first_line, translating
+from engram.stores._driver_errors import (
+    SQLITE,
+    DriverTable,
+    Rule,
+    first_line,
+    translating,
+)
 
 
 def raised(table: DriverTable, exc: BaseException, action: str = "storing an entry", **context) -> BaseException:
@@ -39,8 +45,8 @@ def test_sqlite_table(exc, error, message) -> None:
 def test_postgres_table() -> None:
     psycopg = pytest.importorskip("psycopg")
     psycopg_pool = pytest.importorskip("psycopg_pool")
-    from engram.stores._postgres_errors import HOW_TO_START as PG_START
-    from engram.stores._postgres_errors import PostgresErrors
+    from engram.stores.postgres.errors import HOW_TO_START as PG_START
+    from engram.stores.postgres.errors import PostgresErrors
 
     pool = DBConnectionSettings()
     translate = PostgresErrors("db:5432/x", pool, diagnose=lambda: None)
@@ -67,8 +73,8 @@ def test_postgres_table() -> None:
 
 def test_redis_table() -> None:
     redis = pytest.importorskip("redis")
-    from engram.stores._redis_errors import HOW_TO_START as REDIS_START
-    from engram.stores._redis_errors import REDIS_ERRORS
+    from engram.stores.redis.errors import HOW_TO_START as REDIS_START
+    from engram.stores.redis.errors import REDIS_ERRORS
 
     where = {"where": "localhost:6379/0", "how_to_start": REDIS_START}
     got = raised(REDIS_ERRORS, redis.ResponseError("ENGRAM_NOT_FOUND session s1 does not exist"), **where)

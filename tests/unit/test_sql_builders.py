@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engram.stores import _sql
 from engram.stores.base import EntryQuery, SessionQuery, TaskQuery
+from engram.stores.sqlite import sql as _sql
 
 NOW = "2026-01-02T03:04:05.000006+00:00"
 

@@ -11,9 +11,8 @@ import engram
 from engram.errors import ConfigError
 from engram.models import Entry
 from engram.search.query import parse
-from engram.stores._sqlite_schema import MIGRATIONS
 from engram.stores.sqlite import SQLiteStore
-
+from engram.stores.sqlite.schema import MIGRATIONS
 
 # Which directories a store may create: tests/unit/test_paths.py.
 

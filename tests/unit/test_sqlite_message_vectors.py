@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import engram
-from engram.stores._sqlite_schema import MIGRATIONS
+from engram.stores.sqlite.schema import MIGRATIONS
 
 
 def test_a_schema_4_database_is_upgraded_and_keeps_its_messages(tmp_path) -> None:

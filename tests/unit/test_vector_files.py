@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import engram
-import engram.stores._sqlite_vectors as sqlite_vectors
+import engram.stores.sqlite.vectors as sqlite_vectors
 from engram.search.vector import VectorIndex, ann_available
-from engram.stores._vector_files import VectorFiles, namespace_key
 from engram.stores.base import VectorModel
+from engram.stores.sqlite.vector_files import VectorFiles, namespace_key
 
 pytestmark = pytest.mark.skipif(not ann_available(), reason="hnswlib is not installed")
 

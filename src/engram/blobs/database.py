@@ -3,7 +3,7 @@
 A blob is one row of metadata and its bytes in 1 MiB chunk rows, written in
 one transaction (so a blob is there whole or not at all). The rows live in the
 Memory's own SQLite or PostgreSQL database: its store implements
-:class:`BlobRows` (``stores/_sqlite_blobs.py``, ``stores/_postgres_blobs.py``).
+:class:`BlobRows` (``stores/sqlite/blobs.py``, ``stores/postgres/blobs.py``).
 Bytes are staged in a temp file while they are hashed, so the transaction
 only lasts as long as writing them, never as long as a slow upload.
 """

@@ -21,7 +21,7 @@ from engram.cache.base import CacheBackend
 from engram.errors import ConfigError
 from engram.stores._driver_errors import translating
 from engram.stores._files import redact
-from engram.stores._redis_errors import REDIS_ERRORS
+from engram.stores.redis.errors import REDIS_ERRORS
 
 HOW_TO_START = (
     "start Redis (`sudo service redis-server start`, or `redis-server --daemonize yes`) "

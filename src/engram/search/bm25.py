@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from engram.search.query import And, Node, Not, Term, positive_terms
 from engram.search.text import stem, stemmed_tokens
+
+Item = TypeVar("Item")
 
 K1 = 1.2
 B = 0.75
@@ -80,7 +83,7 @@ class CompiledQuery:
             return all(self.matches(doc, c) for c in node.children)
         return any(self.matches(doc, c) for c in node.children)
 
-    def rank(self, docs: Iterable[tuple[object, AnalyzedText]], corpus: Sequence[AnalyzedText]) -> list[tuple[object, float]]:
+    def rank(self, docs: Iterable[tuple[Item, AnalyzedText]], corpus: Sequence[AnalyzedText]) -> list[tuple[Item, float]]:
         """Score matching ``docs`` against statistics of ``corpus``; best first."""
         total = len(corpus) or 1
         avgdl = (sum(d.length for d in corpus) / total) or 1.0
@@ -89,7 +92,7 @@ class CompiledQuery:
             if p not in idf:
                 n = sum(1 for d in corpus if any(self.hits(p, d)))
                 idf[p] = max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6)
-        ranked = []
+        ranked: list[tuple[Item, float]] = []
         for item, doc in docs:
             if not self.matches(doc):
                 continue

@@ -112,7 +112,7 @@ class RedisFailureCounts:
     def __init__(self, url: str):
         import redis
 
-        from engram.stores.redis_store import parse_redis_url
+        from engram.stores.redis import parse_redis_url
 
         redis_url, prefix, _ = parse_redis_url(url)
         parts = urlsplit(redis_url)
@@ -127,7 +127,7 @@ class RedisFailureCounts:
         self, subjects: Sequence[str], *, now: float, window: float, limit: int
     ) -> tuple[int, float] | None:
         from engram.stores._driver_errors import translating
-        from engram.stores._redis_errors import HOW_TO_START, REDIS_ERRORS
+        from engram.stores.redis.errors import HOW_TO_START, REDIS_ERRORS
 
         with self._lock:
             self._unique += 1

@@ -76,7 +76,7 @@ def project_url(base_url: str, project: Project) -> str:
     if scheme == "memory":
         return f"memory://project-{project.id}"
     if scheme in POSTGRES_SCHEMES:
-        from engram.stores._postgres_control import project_schema, with_schema
+        from engram.stores.postgres.control import project_schema, with_schema
 
         return with_schema(base_url, project_schema(base_url, project.id))
     where = layout(base_url).projects

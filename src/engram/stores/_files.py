@@ -75,11 +75,11 @@ def location(url: str) -> str:
     scheme = url.split(":", 1)[0].lower()
     try:
         if scheme == "sqlite":
-            from engram.stores.sqlite import parse_sqlite_url
+            from engram.stores.sqlite.store import parse_sqlite_url
 
             return str(parse_sqlite_url(url)[0].resolve())
         if scheme == "json":
-            from engram.stores.jsonfiles import parse_json_url
+            from engram.stores.jsonfiles.store import parse_json_url
 
             return str(parse_json_url(url).resolve())
     except ConfigError:

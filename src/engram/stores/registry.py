@@ -75,19 +75,19 @@ class Backend:
 
 BACKENDS: dict[str, Backend] = {
     "sqlite": Backend(
-        "engram.stores.sqlite:SQLiteStore", None, control="engram.stores._sqlite_control:SQLiteControlStore"
+        "engram.stores.sqlite:SQLiteStore", None, control="engram.stores.sqlite.control:SQLiteControlStore"
     ),
     "memory": Backend(
-        "engram.stores.memory:MemoryStore", None, control="engram.stores._memory_control:MemoryControlStore"
+        "engram.stores.memory:MemoryStore", None, control="engram.stores.memory.control:MemoryControlStore"
     ),
     "postgresql": Backend(
-        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores._postgres_control:PostgresControlStore"
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores.postgres.control:PostgresControlStore"
     ),
     "postgres": Backend(
-        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores._postgres_control:PostgresControlStore"
+        "engram.stores.postgres:PostgresStore", "postgres", control="engram.stores.postgres.control:PostgresControlStore"
     ),
-    "redis": Backend("engram.stores.redis_store:RedisStore", "redis"),
-    "rediss": Backend("engram.stores.redis_store:RedisStore", "redis"),
+    "redis": Backend("engram.stores.redis:RedisStore", "redis"),
+    "rediss": Backend("engram.stores.redis:RedisStore", "redis"),
     "json": Backend("engram.stores.jsonfiles:JsonStore", None),
 }
 

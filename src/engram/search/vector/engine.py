@@ -24,7 +24,7 @@ A backend without other writers (the in-process one) has no log
 the loaded indexes itself (:meth:`VectorEngine.upsert`, :meth:`VectorEngine.remove`).
 
 Saving HNSW graphs so a new process need not rebuild them is a
-:class:`GraphHook` (SQLite's graph files, :mod:`engram.stores._vector_files`).
+:class:`GraphHook` (SQLite's graph files, :mod:`engram.stores.sqlite.vector_files`).
 """
 
 from __future__ import annotations

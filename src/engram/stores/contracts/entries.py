@@ -1,0 +1,92 @@
+"""The entries family: key/value records in namespaces, with expiry and full-text search."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from engram.models import Entry
+from engram.search.query import Node
+from engram.stores.contracts.root import BackendRoot
+from engram.stores.queries import EntryQuery, MetadataFilter
+
+
+class EntryRows(BackendRoot):
+    """Entries in and out; every backend implements the abstract ones."""
+
+    @abstractmethod
+    def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        """Upsert entries on (namespace, key) in one transaction.
+
+        An existing live entry keeps its id and created_at; an expired one is
+        replaced as if new. An entry whose ``metadata`` is None was stored
+        without metadata: it keeps the live entry's metadata ({} when new or
+        expired), while ``{}`` clears it. Returns the entries as stored, in
+        input order (with the metadata they ended up with).
+        """
+
+    @abstractmethod
+    def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
+        """The live entry, or None when absent or expired."""
+
+    @abstractmethod
+    def list_entries(self, query: EntryQuery, *, now: datetime) -> list[Entry]:
+        """Live entries matching ``query`` in ``query.order`` (one of ``ENTRY_ORDERS``)."""
+
+    @abstractmethod
+    def delete_entry(self, namespace: str, key: str, *, now: datetime) -> bool:
+        """Delete one entry; True when it existed and was live."""
+
+    @abstractmethod
+    def delete_namespace(self, namespace: str, *, now: datetime) -> int:
+        """Delete every entry of a namespace; returns how many live ones went."""
+
+    @abstractmethod
+    def namespaces(self, *, now: datetime) -> list[str]:
+        """Namespaces that hold at least one live entry, sorted."""
+
+    @abstractmethod
+    def namespace_counts(self, *, now: datetime) -> dict[str, int]:
+        """Live entries per namespace, for namespaces holding at least one, sorted by name.
+
+        One query (a GROUP BY on SQL backends), not a probe per namespace.
+        """
+
+    @abstractmethod
+    def search_text(
+        self,
+        query: Node,
+        *,
+        namespace: str | None,
+        metadata: MetadataFilter,
+        limit: int,
+        now: datetime,
+    ) -> list[tuple[Entry, float]]:
+        """BM25 full-text search over key and content; higher score is better."""
+
+    def count_text_matches(self, query: Node, *, namespace: str | None, cap: int) -> int | None:
+        """How many entries (expired ones included) match ``query``, counting no further than ``cap``.
+
+        None when the backend cannot count cheaply (the default). Hybrid search
+        uses it to keep the OR of a question's words from scoring a huge set.
+        """
+        return None
+
+    @abstractmethod
+    def prune_expired(self, *, now: datetime) -> int:
+        """Remove expired entries; returns how many."""
+
+    @abstractmethod
+    def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
+        """Every stored entry, expired ones included (for export and copy)."""
+
+    def prune_entries(self, *, now: datetime, namespace: str | None = None, dry_run: bool = False) -> int:
+        """Remove (or count) expired entries, optionally of one namespace only.
+
+        The default composes ``prune_expired`` and ``counts``; backends override
+        it to support a namespace.
+        """
+        if namespace is None:
+            return self.counts(now=now).expired_entries if dry_run else self.prune_expired(now=now)
+        raise self._unsupported("pruning the expired entries of one namespace")

@@ -1,0 +1,101 @@
+"""Blob rows for the database blob store (``engram.blobs.database``), mixed into ``PostgresStore``.
+
+``engram_blobs`` holds one row per blob (its ref as JSON, plus the columns
+lists filter on); ``engram_blob_chunks`` its bytes in ``bytea`` chunks,
+removed with it (foreign key cascade). A blob and its chunks are inserted in
+one transaction; two processes putting the same bytes insert it once
+(``ON CONFLICT DO NOTHING`` on the primary key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from engram.blobs.base import BlobQuery
+from engram.models import BlobRef
+
+# Migration 7 of engram.stores.postgres.sql.MIGRATIONS.
+BLOB_SCHEMA = """
+CREATE TABLE engram_blobs (
+    project    text COLLATE "C" NOT NULL,
+    id         text COLLATE "C" NOT NULL,
+    size       bigint NOT NULL,
+    source     text NOT NULL,
+    created_at timestamptz NOT NULL,
+    ref        json NOT NULL,
+    PRIMARY KEY (project, id)
+);
+CREATE INDEX engram_blobs_by_time ON engram_blobs (project, created_at DESC, id DESC);
+CREATE TABLE engram_blob_chunks (
+    project text COLLATE "C" NOT NULL,
+    blob_id text COLLATE "C" NOT NULL,
+    n       integer NOT NULL,
+    data    bytea NOT NULL,
+    PRIMARY KEY (project, blob_id, n),
+    FOREIGN KEY (project, blob_id) REFERENCES engram_blobs (project, id) ON DELETE CASCADE
+);
+"""
+
+
+class PostgresBlobRows:
+    """The ``BlobRows`` primitives of ``PostgresStore``; uses its ``_conn``/``_run``/``_fetch``."""
+
+    _conn: Any
+    _run: Any
+    _fetch: Any
+
+    def blob_rows_insert(self, project: str, ref: BlobRef, chunks: Iterable[bytes]) -> bool:
+        with self._conn(f"storing blob {ref.id}") as conn, conn.transaction():
+            inserted = self._run(
+                conn,
+                "INSERT INTO engram_blobs (project, id, size, source, created_at, ref) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (project, ref.id, ref.size, ref.source, ref.created_at, ref.model_dump_json()),
+            ).fetchone()
+            if inserted is None:
+                return False
+            with conn.cursor() as cursor:
+                for n, chunk in enumerate(chunks):
+                    cursor.execute(
+                        "INSERT INTO engram_blob_chunks (project, blob_id, n, data) VALUES (%s, %s, %s, %s)",
+                        (project, ref.id, n, bytes(chunk)),
+                    )
+        return True
+
+    def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
+        rows = self._fetch(
+            "reading a blob", "SELECT ref::text FROM engram_blobs WHERE project = %s AND id = %s", (project, blob_id)
+        )
+        return BlobRef.model_validate_json(rows[0][0]) if rows else None
+
+    def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
+        rows = self._fetch(
+            "reading a blob",
+            "SELECT data FROM engram_blob_chunks WHERE project = %s AND blob_id = %s AND n = %s",
+            (project, blob_id, n),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def blob_rows_delete(self, project: str, blob_id: str) -> bool:
+        with self._conn(f"deleting blob {blob_id}") as conn:
+            cursor = self._run(conn, "DELETE FROM engram_blobs WHERE project = %s AND id = %s", (project, blob_id))
+            return cursor.rowcount > 0
+
+    def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
+        sql, params = "SELECT ref::text FROM engram_blobs WHERE project = %s", [project]
+        if query.source is not None:
+            sql += " AND source = %s"
+            params.append(query.source)
+        if query.older_than is not None:
+            sql += " AND created_at < %s"
+            params.append(query.older_than)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
+        params += [query.limit, query.offset]
+        return [BlobRef.model_validate_json(r[0]) for r in self._fetch("listing blobs", sql, params)]
+
+    def blob_rows_totals(self, project: str) -> tuple[int, int]:
+        count, size = self._fetch(
+            "counting blobs", "SELECT count(*), coalesce(sum(size), 0) FROM engram_blobs WHERE project = %s", (project,)
+        )[0]
+        return count, int(size)

@@ -1,0 +1,256 @@
+"""SQLite schema as ordered migrations; ``user_version``-style table ``engram_schema``.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from engram.stores.sqlite.blobs import BLOB_SCHEMA
+
+MIGRATIONS: list[str] = [
+    # 1: entries with an external-content FTS5 index, sessions, tasks.
+    """
+    CREATE TABLE entries (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        namespace  TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        metadata   TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        expires_at TEXT,
+        ns         TEXT NOT NULL,  -- namespace token, matched inside the FTS index
+        UNIQUE (namespace, key)
+    );
+    CREATE INDEX entries_by_updated ON entries (updated_at DESC);
+    CREATE INDEX entries_by_namespace_updated ON entries (namespace, updated_at DESC);
+    CREATE INDEX entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+
+    CREATE VIRTUAL TABLE entries_fts USING fts5 (
+        ns, key, content,
+        content = 'entries', content_rowid = 'rowid',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO entries_fts (rowid, ns, key, content) VALUES (new.rowid, new.ns, new.key, new.content);
+    END;
+    CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, ns, key, content)
+        VALUES ('delete', old.rowid, old.ns, old.key, old.content);
+    END;
+    CREATE TRIGGER entries_fts_update AFTER UPDATE OF ns, key, content ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, ns, key, content)
+        VALUES ('delete', old.rowid, old.ns, old.key, old.content);
+        INSERT INTO entries_fts (rowid, ns, key, content) VALUES (new.rowid, new.ns, new.key, new.content);
+    END;
+
+    CREATE TABLE sessions (
+        id         TEXT PRIMARY KEY,
+        status     TEXT NOT NULL CHECK (status IN ('active', 'ended', 'error')),
+        metadata   TEXT NOT NULL DEFAULT '{}',
+        started_at TEXT NOT NULL,
+        ended_at   TEXT
+    );
+    CREATE INDEX sessions_by_status ON sessions (status, started_at DESC);
+    CREATE INDEX sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+
+    CREATE TABLE tasks (
+        id           TEXT PRIMARY KEY,
+        agent_type   TEXT NOT NULL,
+        input        TEXT,
+        output       TEXT,
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+        session_id   TEXT REFERENCES sessions (id) ON DELETE CASCADE,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        completed_at TEXT
+    );
+    CREATE INDEX tasks_by_session ON tasks (session_id, created_at DESC);
+    CREATE INDEX tasks_by_status ON tasks (status, created_at DESC);
+    """,
+    # 2: conversation memory: messages (+ FTS5 with session/user tokens inside
+    # the index), session summaries, user profiles, HITL checkpoints.
+    """
+    CREATE TABLE messages (
+        seq          INTEGER PRIMARY KEY,  -- only grows: the stable order of a session
+        id           TEXT NOT NULL UNIQUE,
+        session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        role         TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+        content      TEXT NOT NULL,
+        user_id      TEXT,
+        agent_id     TEXT,
+        metadata     TEXT NOT NULL DEFAULT '{}',
+        tool_calls   TEXT,  -- JSON list, NULL when none
+        tool_call_id TEXT,
+        attachments  TEXT,  -- JSON list, NULL when none
+        created_at   TEXT NOT NULL,
+        sess         TEXT NOT NULL,  -- session token, matched inside the FTS index
+        usr          TEXT NOT NULL   -- user token ('' without a user), likewise
+    );
+    CREATE INDEX messages_by_session ON messages (session_id, seq);
+
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        sess, usr, content,
+        content = 'messages', content_rowid = 'seq',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
+        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF sess, usr, content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
+        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
+        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
+    END;
+
+    CREATE TABLE summaries (
+        session_id    TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+        content       TEXT NOT NULL,
+        message_count INTEGER NOT NULL,
+        last_seq      INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+
+    CREATE TABLE profiles (
+        user_id    TEXT PRIMARY KEY,
+        traits     TEXT NOT NULL,  -- JSON: name -> {value, source_message_ids, updated_at}
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE checkpoints (
+        id         TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        run_id     TEXT,
+        state      TEXT NOT NULL,  -- JSON
+        status     TEXT NOT NULL CHECK (status IN ('paused', 'resumed')),
+        created_at TEXT NOT NULL,
+        resumed_at TEXT
+    );
+    CREATE INDEX checkpoints_by_session ON checkpoints (session_id, created_at DESC);
+    CREATE INDEX checkpoints_by_created ON checkpoints (created_at);
+    """,
+    # 3: embeddings (issue 3). One float32 BLOB per entry, keyed by the entry's
+    # rowid; the model they come from; a change log that lets every process
+    # keep its in-memory vector index coherent with writes made by others.
+    """
+    CREATE TABLE entry_vectors (
+        rowid        INTEGER PRIMARY KEY,  -- entries.rowid
+        namespace    TEXT NOT NULL,
+        content_hash BLOB NOT NULL,        -- blake2b-128 of the content embedded
+        vector       BLOB NOT NULL         -- float32, little-endian, unit length
+    );
+    CREATE INDEX entry_vectors_by_namespace ON entry_vectors (namespace);
+    CREATE INDEX entry_vectors_by_hash ON entry_vectors (content_hash);
+
+    CREATE TABLE vector_model (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        name       TEXT NOT NULL,
+        dimensions INTEGER NOT NULL
+    );
+
+    CREATE TABLE vector_changes (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace   TEXT NOT NULL,
+        entry_rowid INTEGER NOT NULL
+    );
+    CREATE TRIGGER entry_vectors_logged_insert AFTER INSERT ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
+    END;
+    CREATE TRIGGER entry_vectors_logged_update AFTER UPDATE ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
+    END;
+    CREATE TRIGGER entry_vectors_logged_delete AFTER DELETE ON entry_vectors BEGIN
+        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (old.namespace, old.rowid);
+    END;
+
+    -- A vector belongs to the content it embeds: deleting the entry or
+    -- changing its content drops the vector.
+    CREATE TRIGGER entries_vector_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM entry_vectors WHERE rowid = old.rowid;
+    END;
+    CREATE TRIGGER entries_vector_stale AFTER UPDATE OF content ON entries
+    WHEN old.content IS NOT new.content BEGIN
+        DELETE FROM entry_vectors WHERE rowid = old.rowid;
+    END;
+    """,
+    # 4: an identity for this database, so files derived from it (the HNSW
+    # graphs saved in <db>.vectors/) are never taken for another database's,
+    # e.g. after the file was deleted and created again at the same path.
+    """
+    CREATE TABLE engram_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO engram_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    """,
+    # 5: message embeddings (vector / hybrid message search). One float32 BLOB
+    # per message, keyed by its seq, under the store's one vector_model; a
+    # change log like vector_changes keeps each process's index coherent.
+    """
+    CREATE TABLE message_vectors (
+        seq          INTEGER PRIMARY KEY,  -- messages.seq
+        content_hash BLOB NOT NULL,        -- blake2b-128 of the content embedded
+        vector       BLOB NOT NULL         -- float32, little-endian, unit length
+    );
+    CREATE INDEX message_vectors_by_hash ON message_vectors (content_hash);
+    CREATE INDEX messages_by_user ON messages (user_id, seq) WHERE user_id IS NOT NULL;
+
+    CREATE TABLE message_vector_changes (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_seq INTEGER NOT NULL
+    );
+    CREATE TRIGGER message_vectors_logged_insert AFTER INSERT ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
+    END;
+    CREATE TRIGGER message_vectors_logged_update AFTER UPDATE ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
+    END;
+    CREATE TRIGGER message_vectors_logged_delete AFTER DELETE ON message_vectors BEGIN
+        INSERT INTO message_vector_changes (message_seq) VALUES (old.seq);
+    END;
+
+    -- A vector belongs to the message content it embeds.
+    CREATE TRIGGER messages_vector_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM message_vectors WHERE seq = old.seq;
+    END;
+    CREATE TRIGGER messages_vector_stale AFTER UPDATE OF content ON messages
+    WHEN old.content IS NOT new.content BEGIN
+        DELETE FROM message_vectors WHERE seq = old.seq;
+    END;
+    """,
+    # 6: sessions by user and agent (issue 16): a chat session takes its first
+    # message's user and agent; listing filters on them.
+    """
+    ALTER TABLE sessions ADD COLUMN user_id TEXT;
+    ALTER TABLE sessions ADD COLUMN agent_id TEXT;
+    CREATE INDEX sessions_by_user ON sessions (user_id, started_at DESC) WHERE user_id IS NOT NULL;
+    CREATE INDEX sessions_by_agent ON sessions (agent_id, started_at DESC) WHERE agent_id IS NOT NULL;
+    -- the profile schema (name, version) the traits were extracted to fill
+    ALTER TABLE profiles ADD COLUMN schema_name TEXT;
+    ALTER TABLE profiles ADD COLUMN schema_version TEXT;
+    """,
+    # 7: runs of agents inside sessions (issue 16): status and latest checkpoint;
+    # resuming is a conditional UPDATE, so two processes cannot both resume a run.
+    """
+    CREATE TABLE runs (
+        id            TEXT PRIMARY KEY,
+        session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        user_id       TEXT,
+        agent_id      TEXT,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'paused', 'error', 'cancelled', 'completed')),
+        checkpoint_id TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_session ON runs (session_id, updated_at DESC);
+    CREATE INDEX runs_by_status ON runs (status, updated_at DESC);
+    CREATE INDEX runs_by_user ON runs (user_id, updated_at DESC) WHERE user_id IS NOT NULL;
+    """,
+    # 8: blobs of the database blob store (issue 12): a row per blob, its bytes in chunks.
+    BLOB_SCHEMA,
+]
