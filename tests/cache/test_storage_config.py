@@ -151,7 +151,7 @@ storage:
     pool = settings.db_connection_settings
     assert pool.pool_size + pool.max_overflow == 20 and pool.pool_max_idle == 30.0
     assert settings.db_connect_timeout == 5.0
-    from engram.stores.postgres import pool_arguments
+    from engram.stores.postgres.store import pool_arguments
 
     assert pool_arguments(pool)["max_size"] == 20 and pool_arguments(pool)["max_idle"] == 30.0
 
