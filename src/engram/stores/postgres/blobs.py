@@ -14,6 +14,7 @@ from typing import Any
 
 from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
+from engram.stores._blob_sql import BlobSQL
 
 # Migration 7 of engram.stores.postgres.sql.MIGRATIONS.
 BLOB_SCHEMA = """
@@ -38,6 +39,9 @@ CREATE TABLE engram_blob_chunks (
 """
 
 
+SQL = BlobSQL(blobs="engram_blobs", chunks="engram_blob_chunks", p="%s", time=lambda t: t, ref="ref::text")
+
+
 class PostgresBlobRows:
     """The ``BlobRows`` primitives of ``PostgresStore``; uses its ``_conn``/``_run``/``_fetch``."""
 
@@ -47,55 +51,28 @@ class PostgresBlobRows:
 
     def blob_rows_insert(self, project: str, ref: BlobRef, chunks: Iterable[bytes]) -> bool:
         with self._conn(f"storing blob {ref.id}") as conn, conn.transaction():
-            inserted = self._run(
-                conn,
-                "INSERT INTO engram_blobs (project, id, size, source, created_at, ref) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                (project, ref.id, ref.size, ref.source, ref.created_at, ref.model_dump_json()),
-            ).fetchone()
-            if inserted is None:
+            if self._run(conn, *SQL.insert(project, ref)).fetchone() is None:
                 return False
             with conn.cursor() as cursor:
                 for n, chunk in enumerate(chunks):
-                    cursor.execute(
-                        "INSERT INTO engram_blob_chunks (project, blob_id, n, data) VALUES (%s, %s, %s, %s)",
-                        (project, ref.id, n, bytes(chunk)),
-                    )
+                    cursor.execute(SQL.insert_chunk(), (project, ref.id, n, bytes(chunk)))
         return True
 
     def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
-        rows = self._fetch(
-            "reading a blob", "SELECT ref::text FROM engram_blobs WHERE project = %s AND id = %s", (project, blob_id)
-        )
+        rows = self._fetch("reading a blob", *SQL.get_ref(project, blob_id))
         return BlobRef.model_validate_json(rows[0][0]) if rows else None
 
     def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
-        rows = self._fetch(
-            "reading a blob",
-            "SELECT data FROM engram_blob_chunks WHERE project = %s AND blob_id = %s AND n = %s",
-            (project, blob_id, n),
-        )
+        rows = self._fetch("reading a blob", *SQL.get_chunk(project, blob_id, n))
         return bytes(rows[0][0]) if rows else None
 
     def blob_rows_delete(self, project: str, blob_id: str) -> bool:
         with self._conn(f"deleting blob {blob_id}") as conn:
-            cursor = self._run(conn, "DELETE FROM engram_blobs WHERE project = %s AND id = %s", (project, blob_id))
-            return cursor.rowcount > 0
+            return self._run(conn, *SQL.delete(project, blob_id)).rowcount > 0
 
     def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
-        sql, params = "SELECT ref::text FROM engram_blobs WHERE project = %s", [project]
-        if query.source is not None:
-            sql += " AND source = %s"
-            params.append(query.source)
-        if query.older_than is not None:
-            sql += " AND created_at < %s"
-            params.append(query.older_than)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
-        params += [query.limit, query.offset]
-        return [BlobRef.model_validate_json(r[0]) for r in self._fetch("listing blobs", sql, params)]
+        return [BlobRef.model_validate_json(r[0]) for r in self._fetch("listing blobs", *SQL.list(project, query))]
 
     def blob_rows_totals(self, project: str) -> tuple[int, int]:
-        count, size = self._fetch(
-            "counting blobs", "SELECT count(*), coalesce(sum(size), 0) FROM engram_blobs WHERE project = %s", (project,)
-        )[0]
+        count, size = self._fetch("counting blobs", *SQL.totals(project))[0]
         return count, int(size)

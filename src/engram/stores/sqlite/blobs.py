@@ -13,6 +13,7 @@ from typing import Any
 from engram._time import to_iso
 from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
+from engram.stores._blob_sql import BlobSQL
 
 # Migration 8 of engram.stores.sqlite.schema.MIGRATIONS.
 BLOB_SCHEMA = """
@@ -37,6 +38,9 @@ CREATE TABLE blob_chunks (
 """
 
 
+SQL = BlobSQL(blobs="blobs", chunks="blob_chunks", p="?", time=to_iso, ref="ref")
+
+
 class SQLiteBlobRows:
     """The ``BlobRows`` primitives of ``SQLiteStore``; uses its ``_read``/``_write``."""
 
@@ -45,47 +49,26 @@ class SQLiteBlobRows:
 
     def blob_rows_insert(self, project: str, ref: BlobRef, chunks: Iterable[bytes]) -> bool:
         with self._write(f"storing blob {ref.id}") as conn:
-            inserted = conn.execute(
-                "INSERT INTO blobs (project, id, size, source, created_at, ref) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (project, ref.id, ref.size, ref.source, to_iso(ref.created_at), ref.model_dump_json()),
-            ).rowcount
-            if not inserted:
+            if not conn.execute(*SQL.insert(project, ref)).fetchall():
                 return False
-            for n, chunk in enumerate(chunks):
-                conn.execute(
-                    "INSERT INTO blob_chunks (project, blob_id, n, data) VALUES (?, ?, ?, ?)", (project, ref.id, n, chunk)
-                )
+            conn.executemany(SQL.insert_chunk(), ((project, ref.id, n, chunk) for n, chunk in enumerate(chunks)))
         return True
 
     def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
-        rows = self._read("reading a blob", "SELECT ref FROM blobs WHERE project = ? AND id = ?", (project, blob_id))
+        rows = self._read("reading a blob", *SQL.get_ref(project, blob_id))
         return BlobRef.model_validate_json(rows[0][0]) if rows else None
 
     def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
-        rows = self._read(
-            "reading a blob", "SELECT data FROM blob_chunks WHERE project = ? AND blob_id = ? AND n = ?", (project, blob_id, n)
-        )
+        rows = self._read("reading a blob", *SQL.get_chunk(project, blob_id, n))
         return bytes(rows[0][0]) if rows else None
 
     def blob_rows_delete(self, project: str, blob_id: str) -> bool:
         with self._write(f"deleting blob {blob_id}") as conn:
-            return conn.execute("DELETE FROM blobs WHERE project = ? AND id = ?", (project, blob_id)).rowcount > 0
+            return conn.execute(*SQL.delete(project, blob_id)).rowcount > 0
 
     def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
-        sql, params = "SELECT ref FROM blobs WHERE project = ?", [project]
-        if query.source is not None:
-            sql += " AND source = ?"
-            params.append(query.source)
-        if query.older_than is not None:
-            sql += " AND created_at < ?"
-            params.append(to_iso(query.older_than))
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        params += [query.limit, query.offset]
-        return [BlobRef.model_validate_json(r[0]) for r in self._read("listing blobs", sql, params)]
+        return [BlobRef.model_validate_json(r[0]) for r in self._read("listing blobs", *SQL.list(project, query))]
 
     def blob_rows_totals(self, project: str) -> tuple[int, int]:
-        count, size = self._read(
-            "counting blobs", "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE project = ?", (project,)
-        )[0]
+        count, size = self._read("counting blobs", *SQL.totals(project))[0]
         return count, size
