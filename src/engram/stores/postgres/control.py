@@ -33,15 +33,7 @@ from psycopg.rows import dict_row
 
 from engram.config import DBConnectionSettings
 from engram.errors import BackendError, ConfigError
-from engram.stores.control_base import ControlStore, Row
-from engram.stores.postgres import sql as q
-from engram.stores.postgres.errors import PostgresErrors, connect_problem
-from engram.stores.postgres.store import (
-    connection_options,
-    parse_postgres_url,
-    pool_arguments,
-)
-from engram.stores.sqlite.control import (
+from engram.stores._control_sql import (
     INSERT_KEY,
     KEY_COLUMNS,
     KEY_FROM,
@@ -49,6 +41,14 @@ from engram.stores.sqlite.control import (
     insert_transaction_sql,
     list_keys_sql,
     list_transactions_sql,
+)
+from engram.stores.control_base import ControlStore, Row
+from engram.stores.postgres import sql as q
+from engram.stores.postgres.errors import PostgresErrors, connect_problem
+from engram.stores.postgres.store import (
+    connection_options,
+    parse_postgres_url,
+    pool_arguments,
 )
 
 if TYPE_CHECKING:
