@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,21 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(ser
         conn.endheaders()
         response = conn.getresponse()
         assert response.status == 413 and str(LIMIT) in response.read().decode()
+        conn.close()
+
+
+def test_a_body_past_the_upload_cap_names_the_blob_setting_not_max_request_bytes(server):
+    """Real HTTP: the middleware's 413 for a blob upload says which setting to change."""
+    with LiveServer(server.app) as live:
+        conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+        conn.putrequest("POST", "/api/v1/blobs")
+        for name, value in server.h(**{"Content-Length": str(LIMIT + 2 * 1024 * 1024)}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        message = json.loads(response.read())["error"]["message"]
+        assert response.status == 413 and "storage.blob_store.max_blob_size" in message
+        assert "max_request_bytes" not in message
         conn.close()
 
 

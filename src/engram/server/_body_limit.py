@@ -8,6 +8,8 @@ server buffer more than the limit either way.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,20 +23,27 @@ class BodyTooLarge(HTTPException):
     app's handler answers 413 in the one error shape.
     """
 
-    def __init__(self, limit: int):
-        super().__init__(413, too_large_message(limit))
+    def __init__(self, cap: BodyCap):
+        super().__init__(413, too_large_message(cap))
 
 
-def too_large_message(limit: int) -> str:
-    return f"the request body is over {limit} bytes, the limit (setting max_request_bytes); send less"
+class BodyCap(NamedTuple):
+    """A body limit in bytes and the setting that sets it (named in the 413's message)."""
+
+    limit: int
+    setting: str = "max_request_bytes"
+
+
+def too_large_message(cap: BodyCap) -> str:
+    return f"the request body is over {cap.limit} bytes, the limit (setting {cap.setting}); send less"
 
 
 class BodyLimit:
     """ASGI middleware enforcing the request body limit on every HTTP route (REST and MCP)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, routes: dict[tuple[str, str], int] | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int, routes: dict[tuple[str, str], BodyCap] | None = None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = BodyCap(max_bytes)
         # (method, path) -> its own limit: blob uploads take the blob limit, not max_request_bytes.
         self.routes = routes or {}
 
@@ -42,10 +51,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.routes.get((scope.get("method", ""), scope.get("path", "")), self.max_bytes)
+        cap = self.routes.get((scope.get("method", ""), scope.get("path", "")), self.default)
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _refuse(limit, scope, receive, send)
+        if declared is not None and declared > cap.limit:
+            await _refuse(cap, scope, receive, send)
             return
         received = 0
         started = False
@@ -55,8 +64,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
+                if received > cap.limit:
+                    raise BodyTooLarge(cap)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -69,7 +78,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _refuse(limit, scope, receive, send)
+            await _refuse(cap, scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -82,7 +91,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(cap: BodyCap, scope: Scope, receive: Receive, send: Send) -> None:
     # Connection: close, since the unread rest of the body cannot be skipped cheaply.
-    response = error_response(413, "ContentTooLarge", too_large_message(limit), headers={"Connection": "close"})
+    response = error_response(413, "ContentTooLarge", too_large_message(cap), headers={"Connection": "close"})
     await response(scope, receive, send)

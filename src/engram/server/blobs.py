@@ -34,6 +34,7 @@ from engram.blobs.opening import blob_limits
 from engram.config import Settings
 from engram.errors import InvalidInput, NotFound
 from engram.models import BlobRef, BlobStats
+from engram.server._body_limit import BodyCap
 from engram.server._paths import ExactPathRoute
 from engram.server.deps import AdminDep, CallerDep
 from engram.server.routes import errors
@@ -45,9 +46,11 @@ Source = Literal["user", "tool", "system"]
 MULTIPART_ENVELOPE = 1024 * 1024  # room for a multipart body's headers and boundaries around the file
 
 
-def blob_body_limit(settings: Settings) -> int:
+def blob_body_limit(settings: Settings) -> BodyCap:
     """The largest upload body the server reads: the blob limit, plus a multipart envelope."""
-    return blob_limits(settings)[0] + MULTIPART_ENVELOPE
+    return BodyCap(
+        blob_limits(settings)[0] + MULTIPART_ENVELOPE, "storage.blob_store.max_blob_size, plus 1 MiB for multipart"
+    )
 
 
 class CleanupResult(BaseModel):
