@@ -24,7 +24,7 @@ from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
 from engram.stores.postgres.pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
-from engram.stores.postgres.pgvector import with_embeddings
+from engram.stores.postgres.pgvector_bulk import put_rows
 
 _message = POSTGRES_ROWS.message
 
@@ -119,8 +119,8 @@ class PostgresMessageVectors(LoggedMessageVectors):
             if (row[0], row[1]) != (model.name, model.dimensions):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_MESSAGES, params)
-            put = with_embeddings(conn, self.vector_oids, PUT_MESSAGE_VECTORS, PGVECTOR_PUT, params, [i.vector for i in chosen])
-            stored = self._run(conn, put, params).rowcount
+            vectors = [i.vector for i in chosen]
+            stored = put_rows(self, conn, "engram_message_vectors", (PUT_MESSAGE_VECTORS, PGVECTOR_PUT), params, vectors)
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

@@ -31,7 +31,8 @@ from engram.models import Entry
 from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
-from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS, with_embeddings
+from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS
+from engram.stores.postgres.pgvector_bulk import put_rows
 
 _entry = POSTGRES_ROWS.entry
 
@@ -177,8 +178,8 @@ class PostgresVectors(LoggedVectors):
             if (row[0], row[1]) != (model.name, model.dimensions):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_ENTRIES, params)
-            put = with_embeddings(conn, self.vector_oids, PUT_VECTORS, PUT_ENTRY_VECTORS, params, [i.vector for i in chosen])
-            stored = self._run(conn, put, params).rowcount
+            vectors = [i.vector for i in chosen]
+            stored = put_rows(self, conn, "engram_entry_vectors", (PUT_VECTORS, PUT_ENTRY_VECTORS), params, vectors)
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

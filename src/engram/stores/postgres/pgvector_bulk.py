@@ -1,0 +1,96 @@
+"""Writing vector rows in chunks, and bulk loads into a pgvector table: rows first, the HNSW index after.
+
+Inserting into an HNSW graph row by row costs a graph search per row
+(100k LoCoMo vectors through ``store_many``: 24 min on this repository's
+2-core machine); pgvector's own advice for a load is to write the rows and
+build the index once after. So a write of at least ``BULK_MIN_ROWS`` vectors
+that at least doubles its table (an import or a ``store_many`` into a new
+or small store) drops the table's HNSW index, writes the rows, and creates
+the index again with a ``maintenance_work_mem`` that holds the graph. Since
+the load is at least as big as what was there, rebuilding over the old rows
+too costs at most twice building over the new ones alone.
+
+Everything happens in the writer's transaction: ``DROP INDEX`` takes the
+table's ``ACCESS EXCLUSIVE`` lock, so other writers and searches of that
+table wait until the load commits (writers were already serialized by the
+model row lock every vector write takes first), and a load that fails rolls
+back to the old index. Nobody ever sees the table without its index.
+
+Every write, bulk or not, goes in chunks of ``CHUNK_ROWS``: one statement's
+parameters may not pass PostgreSQL's 1 GB limit on a value (a ``bytea[]`` of
+1M 384-dimension vectors is 1.5 GB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engram.stores.postgres.pgvector import with_embeddings
+from engram.stores.postgres.pgvector_schema import HNSW_EF_CONSTRUCTION, HNSW_M
+
+BULK_MIN_ROWS = 10_000  # below this the per-row inserts cost less than rebuilding the index
+CHUNK_ROWS = 20_000  # rows a statement: ~60 MB of parameters at 384 dimensions
+# maintenance_work_mem for the build: the graph's estimated size (pgvector builds far slower
+# once it no longer fits), never below the server's own setting, at most this much.
+BUILD_MEMORY_MAX_MB = 4096
+BUILD_WORKERS = 4  # parallel build workers asked for (the server caps them by max_parallel_workers)
+
+CURRENT_MEMORY_MB = "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576"
+
+
+def graph_memory_mb(rows: int, dimensions: int) -> int:
+    """What pgvector's in-memory graph of ``rows`` vectors takes while it is built, in MB, with a margin:
+    the vector, 2*M level-0 neighbours (plus upper levels) at ~16 bytes each, ~200 bytes of element."""
+    per_row = dimensions * 4 + 8 + 3 * HNSW_M * 16 + 200
+    return int(rows * per_row * 1.2 / 2**20) + 64
+
+
+def put_rows(
+    store: Any,
+    conn: Any,
+    table: str,
+    statements: tuple[str, str],
+    params: dict[str, list[Any]],
+    vectors: list[Any],
+) -> int:
+    """Write the rows of ``params`` (parallel lists) into ``table`` in chunks; returns rows written.
+
+    ``statements`` are the put statement without and with pgvector (see ``with_embeddings``).
+    Inside the caller's transaction, which holds the model row lock. A load that at least doubles
+    a pgvector table defers its index (see the module docstring).
+    """
+    oids = store.vector_oids
+    rows = len(vectors)
+    bulk = False
+    if oids is not None and rows >= BULK_MIN_ROWS:
+        stored = store._run(conn, f"SELECT count(*) FROM {table}").fetchone()[0]  # a constant name
+        bulk = rows >= stored
+    if bulk:
+        store._run(conn, f"DROP INDEX IF EXISTS {table}_hnsw")
+    written = 0
+    for start in range(0, rows, CHUNK_ROWS):
+        chunk = {name: values[start : start + CHUNK_ROWS] for name, values in params.items()}
+        put = with_embeddings(conn, oids, *statements, chunk, vectors[start : start + CHUNK_ROWS])
+        written += store._run(conn, put, chunk).rowcount
+    if bulk:
+        build_index(store, conn, table, rows + stored, len(vectors[0]))
+        store.__dict__.pop("_pgv_size_cache", None)  # the namespace sizes that steer searches changed
+    return written
+
+
+def build_index(store: Any, conn: Any, table: str, rows: int, dimensions: int) -> None:
+    """Create ``table``'s HNSW index over its rows (inside the caller's transaction) and refresh its statistics."""
+    current = store._run(conn, CURRENT_MEMORY_MB).fetchone()[0]
+    memory = min(max(graph_memory_mb(rows, dimensions), current), max(BUILD_MEMORY_MAX_MB, current))
+    store._run(conn, f"SET LOCAL maintenance_work_mem = '{int(memory)}MB'")
+    store._run(conn, f"SET LOCAL max_parallel_maintenance_workers = {BUILD_WORKERS}")
+    # CREATE INDEX refuses a table with queued trigger events: log the changes now (the log's
+    # lock is then held to commit, as at commit) and defer the log's trigger again after.
+    store._run(conn, f"SET CONSTRAINTS {table}_logged IMMEDIATE")
+    store._run(
+        conn,
+        f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops)"
+        f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+    )
+    store._run(conn, f"SET CONSTRAINTS {table}_logged DEFERRED")
+    store._run(conn, f"ANALYZE {table}")  # the planner's row counts, for the searches that follow
