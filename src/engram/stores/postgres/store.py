@@ -450,6 +450,12 @@ class PostgresStore(
         sql, params = q.search_sql(scoped_tsquery(query, namespace), rank_tsquery(query), metadata, limit, now)
         return [(_entry(r), float(r[9])) for r in self._fetch("searching", sql, params)]
 
+    def count_text_matches(self, query: Node, *, namespace: str | None, cap: int) -> int:
+        # Reads at most ``cap`` matching rows and ranks none: ts_rank_cd over every entry holding a
+        # question's common words is what made hybrid search slow (see hybrid.prune_keywords).
+        params = {"match": scoped_tsquery(query, namespace), "cap": cap}
+        return self._fetch("counting matches", q.COUNT_MATCHES, params)[0][0]
+
     def prune_expired(self, *, now: datetime) -> int:
         with self._conn("pruning expired entries") as conn:
             return self._run(conn, q.PRUNE_EXPIRED, {"now": now}).rowcount
