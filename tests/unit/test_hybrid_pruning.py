@@ -75,3 +75,13 @@ def test_a_single_namespace_store_matches_without_its_token_but_never_leaks(big:
     keys = {h.entry.key for h in big.search("weather", namespace="default", mode="fts", limit=200).results}
     assert len(keys) == 101 and "weather-elsewhere" not in keys
     assert [h.entry.key for h in big.search("weather", namespace="other", mode="fts").results] == ["weather-elsewhere"]
+
+
+def test_counting_inside_and_outside_a_transaction_agrees_and_leaves_the_connection_as_it_was(big: engram.Memory) -> None:
+    node = keyword_query("weather regatta")
+    assert big.backend.count_text_matches(node, namespace="default", cap=50) == 50
+    with big.backend.transaction():
+        assert big.backend.count_text_matches(node, namespace="default", cap=1000) == 101
+    if hasattr(big.backend, "_pool"):  # PostgreSQL: the planner setting of the count stayed in its transaction
+        with big.backend._pool.connection() as conn:
+            assert conn.execute("SHOW enable_seqscan").fetchone()[0] == "on"

@@ -454,7 +454,15 @@ class PostgresStore(
         # Reads at most ``cap`` matching rows and ranks none: ts_rank_cd over every entry holding a
         # question's common words is what made hybrid search slow (see hybrid.prune_keywords).
         params = {"match": scoped_tsquery(query, namespace), "cap": cap}
-        return self._fetch("counting matches", q.COUNT_MATCHES, params)[0][0]
+        with self._conn("counting matches") as conn:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                return self._run(conn, q.COUNT_MATCHES, params).fetchone()[0]  # inside a caller's transaction
+            # Expecting the LIMIT to end a sequential scan early, the planner tests @@ on row after row
+            # (~70 ms at 100k entries); the GIN bitmap counts the same in ~10. Pipelined: one round trip.
+            with conn.pipeline(), conn.transaction():
+                self._run(conn, q.NO_SEQUENTIAL_SCAN)
+                cur = self._run(conn, q.COUNT_MATCHES, params)
+            return cur.fetchone()[0]
 
     def prune_expired(self, *, now: datetime) -> int:
         with self._conn("pruning expired entries") as conn:
