@@ -136,3 +136,19 @@ def test_the_graph_memory_estimate_grows_with_rows_and_dimensions() -> None:
     small, big = pgvector_bulk.graph_memory_mb(100_000, 384), pgvector_bulk.graph_memory_mb(1_000_000, 384)
     assert 150 < small < 400 and 1500 < big < 4000  # pgvector reported ~2 GB for 1M x 384 (m 16)
     assert pgvector_bulk.graph_memory_mb(100_000, 768) > small
+
+
+def test_the_batches_of_one_transaction_add_up_to_one_build_at_its_end(pgvector_url) -> None:
+    """As an import: batches each under BULK_MIN_ROWS, together a bulk load; one build, at the end."""
+    data = vectors(200, 6)
+    with memory(pgvector_url, vector_exact_max=20) as m:
+        m.store_many(items("a", data[:10]), namespace="ns")
+        before = index(pgvector_url)
+        with m.backend.transaction():
+            for start in range(10, 200, 38):
+                m.store_many(items(f"b{start}-", data[start : start + 38]), namespace="ns")
+        after = index(pgvector_url)
+        assert after is not None and after[0] != before[0] and after[1]
+        assert sql(pgvector_url, "SELECT count(*) FROM engram_entry_vectors")[0][0] == 200
+        for i in (0, 57, 150, 199):
+            assert m.search("", mode="vector", vector=data[i], namespace="ns", limit=1).results[0].score > 0.999

@@ -24,7 +24,7 @@ from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
 from engram.stores.postgres.pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
-from engram.stores.postgres.pgvector_bulk import put_rows
+from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
 
 _message = POSTGRES_ROWS.message
 
@@ -120,7 +120,7 @@ class PostgresMessageVectors(LoggedMessageVectors):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_MESSAGES, params)
             vectors = [i.vector for i in chosen]
-            stored = put_rows(self, conn, "engram_message_vectors", (PUT_MESSAGE_VECTORS, PGVECTOR_PUT), params, vectors)
+            stored = put_rows(self, conn, "engram_message_vectors", (PUT_MESSAGE_VECTORS, PGVECTOR_PUT), params, vectors, loads_of(self))
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

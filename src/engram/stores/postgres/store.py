@@ -72,6 +72,7 @@ from engram.stores.postgres.chat import PostgresConversation
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.message_vectors import PostgresMessageVectors
 from engram.stores.postgres.pgvector import PgVectorSearch
+from engram.stores.postgres.pgvector_bulk import loading
 from engram.stores.postgres.pgvector_schema import open_layer, pgvector_option
 from engram.stores.postgres.vectors import PostgresVectors
 
@@ -409,8 +410,10 @@ class PostgresStore(
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._conn("writing in one transaction") as conn, conn.transaction():
-            yield  # every call made inside by this thread shares conn (see _conn), so joins this
+        # Every call made inside by this thread shares conn (see _conn), so joins this; a load of
+        # vectors in it builds the HNSW index once, at its end (see pgvector_bulk).
+        with self._conn("writing in one transaction") as conn, conn.transaction(), loading(self, conn):
+            yield
 
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel

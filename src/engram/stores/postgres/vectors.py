@@ -32,7 +32,7 @@ from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS
-from engram.stores.postgres.pgvector_bulk import put_rows
+from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
 
 _entry = POSTGRES_ROWS.entry
 
@@ -179,7 +179,7 @@ class PostgresVectors(LoggedVectors):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_ENTRIES, params)
             vectors = [i.vector for i in chosen]
-            stored = put_rows(self, conn, "engram_entry_vectors", (PUT_VECTORS, PUT_ENTRY_VECTORS), params, vectors)
+            stored = put_rows(self, conn, "engram_entry_vectors", (PUT_VECTORS, PUT_ENTRY_VECTORS), params, vectors, loads_of(self))
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 
