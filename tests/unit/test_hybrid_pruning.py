@@ -46,7 +46,8 @@ def test_other_queries_and_uncountable_backends_are_left_alone() -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def big(request, tmp_path, monkeypatch) -> engram.Memory:
     monkeypatch.setattr(hybrid, "TEXT_BUDGET", 20)
-    url = f"sqlite:///{tmp_path / 'p.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    sqlite = f"sqlite:///{tmp_path / 'p.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     memory = engram.Memory(settings=engram.load_settings(database_url=url, embedder="none"))
     items = [{"key": f"common-{i}", "content": f"the weather was nice on day {i}", "embedding": [1.0, 0.0]} for i in range(100)]
     items.append({"key": "rare", "content": "the weather on the day of the regatta", "embedding": [0.0, 1.0]})
@@ -77,7 +78,7 @@ def test_a_single_namespace_store_matches_without_its_token_but_never_leaks(big:
     assert [h.entry.key for h in big.search("weather", namespace="other", mode="fts").results] == ["weather-elsewhere"]
 
 
-def test_counting_inside_and_outside_a_transaction_agrees_and_leaves_the_connection_as_it_was(big: engram.Memory) -> None:
+def test_counting_in_and_out_of_a_transaction_agrees_and_leaves_the_connection_as_it_was(big: engram.Memory) -> None:
     node = keyword_query("weather regatta")
     assert big.backend.count_text_matches(node, namespace="default", cap=50) == 50
     with big.backend.transaction():

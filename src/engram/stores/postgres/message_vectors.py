@@ -120,7 +120,8 @@ class PostgresMessageVectors(LoggedMessageVectors):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_MESSAGES, params)
             vectors = [i.vector for i in chosen]
-            stored = put_rows(self, conn, "engram_message_vectors", (PUT_MESSAGE_VECTORS, PGVECTOR_PUT), params, vectors, loads_of(self))
+            statements = (PUT_MESSAGE_VECTORS, PGVECTOR_PUT)
+            stored = put_rows(self, conn, "engram_message_vectors", statements, params, vectors, loads_of(self))
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 

@@ -240,7 +240,9 @@ def list_entries_sql(query: EntryQuery, now: Any) -> tuple[str, dict[str, Any]]:
 
 
 # Entries (expired ones included) matching a tsquery, counted no further than a cap.
-COUNT_MATCHES = "SELECT count(*) FROM (SELECT 1 FROM engram_entries e WHERE e.tsv @@ %(match)s::tsquery LIMIT %(cap)s) AS m"
+COUNT_MATCHES = (
+    "SELECT count(*) FROM (SELECT 1 FROM engram_entries e WHERE e.tsv @@ %(match)s::tsquery LIMIT %(cap)s) AS m"
+)
 
 NO_SEQUENTIAL_SCAN = "SET LOCAL enable_seqscan = off"
 

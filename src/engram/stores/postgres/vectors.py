@@ -179,7 +179,8 @@ class PostgresVectors(LoggedVectors):
                 raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
             self._run(conn, LOCK_ENTRIES, params)
             vectors = [i.vector for i in chosen]
-            stored = put_rows(self, conn, "engram_entry_vectors", (PUT_VECTORS, PUT_ENTRY_VECTORS), params, vectors, loads_of(self))
+            statements = (PUT_VECTORS, PUT_ENTRY_VECTORS)
+            stored = put_rows(self, conn, "engram_entry_vectors", statements, params, vectors, loads_of(self))
             self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
         return stored
 
