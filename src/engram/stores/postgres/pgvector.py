@@ -118,9 +118,9 @@ def beam(rows: int, table_rows: int, want: int) -> int | None:
     """``hnsw.ef_search`` for a namespace of ``rows`` in a table of ``table_rows``; None: scan it exactly.
 
     Twice the in-process engine's beam for a graph of ``rows``: pgvector's graph
-    (ef_construction 64) needs it for the same recall (bench/pgvector.py, 100k
-    LoCoMo vectors: ef 128 gave recall@10 0.937 where hnswlib gave 0.972; ef 200
-    0.965, ef 400 0.992). Widened by the namespace's share of the table, since
+    needs more for the same recall (bench/pgvector.py, 100k LoCoMo vectors,
+    ef_construction 128: ef 128 gave recall@10 0.965 where hnswlib gave 0.972;
+    ef 200 0.981, ef 400 0.993). Widened by the namespace's share of the table, since
     pgvector drops other namespaces' candidates after the walk. Past pgvector's
     limit of 1000 a namespace that is most of the table walks at 1000 (an exact
     scan of it would be far slower), a smaller one is scanned exactly.
