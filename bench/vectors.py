@@ -262,7 +262,8 @@ def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: in
     rows = []
     db, ingest = hybrid_store(base, turns, n)
     if ingest is not None:
-        rows.append((f"store_many {n:,} entries with vectors (builds and saves the HNSW graph)", f"{ingest:.0f} s", "", None))
+        rows.append((f"store_many {n:,} entries with vectors (builds and saves the HNSW graph)", f"{ingest:.0f} s", "",
+                     None))
     qs = list(dict.fromkeys(questions))[:150]
     settings = engram.load_settings(database_url=f"sqlite:///{db}", embedder="local")
     overlapped = overlap.beside
@@ -284,7 +285,8 @@ def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: in
                 overlap.beside = overlapped
 
         for i, q in enumerate(qs):  # side by side, the order alternating, so all see the same load
-            pair = [("uncached", lambda: m.search(q, namespace="big", mode="hybrid")), ("serial", lambda: search_serially(q))]
+            pair = [("uncached", lambda: m.search(q, namespace="big", mode="hybrid")),
+                    ("serial", lambda: search_serially(q))]
             for side, fn in pair if i % 2 else pair[::-1]:
                 sides[side].append(timed(fn))
             sides["cached"].append(timed(lambda: m.search(q, namespace="big", mode="hybrid")))
