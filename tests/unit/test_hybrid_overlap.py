@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import engram
+from engram._time import utcnow
 from engram.errors import BackendError
 from engram.memory import overlap
 
@@ -43,21 +44,16 @@ def memory(tmp_path) -> engram.Memory:
 
 
 def ranked(memory: engram.Memory, query: str, text):
+    """Semantic.ranked in hybrid mode over the default namespace, with ``text`` as the words' list."""
     semantic = memory.parts.semantic
     backend = memory.backend
     return semantic.ranked(
         query, mode="hybrid", limit=10, threshold=None, vector=None, capable=True, has_vectors=lambda: True,
         text=text,
-        near=lambda qvec, n: backend.search_vector(qvec, namespace="default", metadata=None, limit=n, now=engram_now()),
+        near=lambda qvec, n: backend.search_vector(qvec, namespace="default", metadata=None, limit=n, now=utcnow()),
         count=lambda node, cap: backend.count_text_matches(node, namespace="default", cap=cap),
         frequency=lambda term: 1,
     )
-
-
-def engram_now():
-    from engram._time import utcnow
-
-    return utcnow()
 
 
 def test_the_words_list_runs_while_the_query_is_embedded(memory: engram.Memory) -> None:
@@ -69,7 +65,7 @@ def test_the_words_list_runs_while_the_query_is_embedded(memory: engram.Memory) 
     def text(node, n):
         threads.append(threading.get_ident())
         embedder.text_started.set()
-        return backend.search_text(node, namespace="default", metadata=None, limit=n, now=engram_now())
+        return backend.search_text(node, namespace="default", metadata=None, limit=n, now=utcnow())
 
     match, fused = ranked(memory, "tea at the regatta", text)
     assert embedder.saw_text_running, "the query was embedded before the words' list started"

@@ -4,8 +4,9 @@ A hybrid search has two independent halves: the full-text list (BM25 over
 the words) and the query's embedding followed by the vector list. Both
 spend most of their time outside the GIL (SQLite or a database server;
 ONNX Runtime), so with a core free the text list costs no wall time: at
-100k entries it is ~3-4 ms of CPU, ~40% of an uncached search
-(bench/vectors.py).
+100k entries it is ~3.8 ms of the ~14 ms of CPU of an uncached search
+(bench/vectors.py; 0.81x the wall time with the list after the embedding,
+measured on two busy cores).
 
 :func:`beside` starts a task; :func:`joined` takes its result. A task no
 worker has picked up yet (every worker busy with other searches) is run by

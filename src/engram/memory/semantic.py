@@ -335,10 +335,11 @@ class Semantic:
             return "fts", kept([hybrid.Fused(e, s, fts_rank=i, fts_score=s) for i, (e, s) in enumerate(hits, start=1)])
 
         floor = -2.0 if threshold is None else float(threshold)
+        meaning = "" if node is None else hybrid.embedding_text(query, node)
         # Candidates the constraints may drop are made up for by looking deeper.
         depth = max(hybrid.CANDIDATES, limit) if admits is not None or mode == "hybrid" else limit
         if mode == "vector":
-            qvec = self._query_vector("" if node is None else hybrid.embedding_text(query, node), vector)
+            qvec = self._query_vector(meaning, vector)
             found = near(qvec, depth)
             return "vector", kept([
                 hybrid.Fused(e, s, vector_rank=i, vector_score=s) for i, (e, s) in enumerate(found, start=1) if s >= floor
@@ -353,8 +354,7 @@ class Semantic:
         # The words' list does not need the query vector: it runs while the query is embedded.
         pending = overlap.beside(text_list) if vector is None and self.embedder is not None else None
         try:
-            qvec = self._query_vector("" if node is None else hybrid.embedding_text(query, node), vector)
-            listed = near(qvec, depth)
+            listed = near(self._query_vector(meaning, vector), depth)
         except BaseException:
             if pending is not None:
                 overlap.abandon(pending)
