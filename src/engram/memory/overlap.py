@@ -5,7 +5,7 @@ the words) and the query's embedding followed by the vector list. Both
 spend most of their time outside the GIL (SQLite or a database server;
 ONNX Runtime), so with a core free the text list costs no wall time: at
 100k entries it is ~3.8 ms of the ~14 ms of CPU of an uncached search
-(bench/vectors.py; 0.81x the wall time with the list after the embedding,
+(bench/vectors.py; 0.81-0.90x the wall time with the list after the embedding,
 measured on two busy cores).
 
 :func:`beside` starts a task; :func:`joined` takes its result. A task no
