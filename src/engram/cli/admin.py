@@ -22,6 +22,7 @@ from engram.server.control import DEFAULT_PROJECT
 from engram.server.models import ROLES
 from engram.server.tenancy import Tenancy
 from engram.stores._files import location
+from engram.stores.control_base import TransactionQuery
 from engram.stores.registry import scheme_of
 
 if TYPE_CHECKING:
@@ -331,9 +332,8 @@ def transactions() -> None:
 def transactions_list(project_name: str | None, operation: str | None, outcome: str | None, limit: int,
                       offset: int, as_json: bool) -> None:
     """List the log, newest first."""
-    records = _tenancy().control.transactions(
-        project=project_name, operation=operation, outcome=outcome, limit=limit, offset=offset
-    )
+    query = TransactionQuery(operation=operation, outcome=outcome, limit=limit, offset=offset)
+    records = _tenancy().control.transactions(query, project=project_name)
     _records(records, ["at", "project", "key_prefix", "operation", "target", "outcome", "duration_ms"], as_json,
              "no transactions")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engram.stores.control_base import TransactionQuery
+
 KEY_COLUMNS = (
     "k.id, k.prefix, k.project_id, p.name AS project, k.role, k.user_id, u.name AS user, k.name,"
     " k.created_at, k.expires_at, k.revoked_at, k.last_used_at"
@@ -35,40 +37,23 @@ def list_keys_sql(project_id: str | None, include_revoked: bool) -> tuple[str, l
     return f"SELECT {KEY_COLUMNS} FROM {KEY_FROM}{clause} ORDER BY k.created_at, k.id", params
 
 
-def list_transactions_sql(
-    *,
-    project_id: str | None = None,
-    operation: str | None = None,
-    outcome: str | None = None,
-    key_id: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> tuple[str, list[Any]]:
+def list_transactions_sql(query: TransactionQuery) -> tuple[str, list[Any]]:
     """Newest first; every filter is an equality or a time bound, all bound parameters."""
-    where, params = [], []
-    for column, value in (
-        ("t.project_id", project_id),
-        ("t.operation", operation),
-        ("t.outcome", outcome),
-        ("t.key_id", key_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
+    equalities = query.equalities()
+    where = [f"t.{column} = ?" for column in equalities]
+    params: list[Any] = list(equalities.values())
+    if query.since is not None:
         where.append("t.at >= ?")
-        params.append(since)
-    if until is not None:
+        params.append(query.since)
+    if query.until is not None:
         where.append("t.at < ?")
-        params.append(until)
+        params.append(query.until)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     sql = (
         f"SELECT {TRANSACTION_COLUMNS} FROM transactions t LEFT JOIN projects p ON p.id = t.project_id"
         f"{clause} ORDER BY t.id DESC LIMIT ? OFFSET ?"
     )
-    return sql, params + [limit, offset]
+    return sql, params + [query.limit, query.offset]
 
 
 def insert_key_params(key: dict[str, Any]) -> tuple[Any, ...]:

@@ -27,6 +27,7 @@ from engram.server.dashboard.web import (
     viewer,
 )
 from engram.server.models import ROLES, ApiKey, Variable
+from engram.stores.control_base import TransactionQuery
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -217,9 +218,10 @@ def log(
     """The transaction log, newest first, filtered by who (key id or prefix), operation, outcome and time."""
     scope = current.caller.scope_project(project or None)
     key_id = who.strip().rsplit("_", 1)[-1] if who.strip() else None
-    rows = current.control.transactions(
-        project=scope, operation=operation.strip() or None, outcome=outcome.strip() or None, key_id=key_id,
+    query = TransactionQuery(
+        operation=operation.strip() or None, outcome=outcome.strip() or None, key_id=key_id,
         since=_moment("since", since), until=_moment("until", until), limit=LOG_PAGE + 1, offset=(page - 1) * LOG_PAGE,
     )
+    rows = current.control.transactions(query, project=scope)
     return render(request, "log.html", viewer=current, rows=rows[:LOG_PAGE], more=len(rows) > LOG_PAGE, page=page,
                   project=project, who=who, operation=operation, outcome=outcome, since=since, until=until)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from engram.errors import BackendError, Conflict
-from engram.stores.control_base import KEY_ROLES, ControlStore, Row
+from engram.stores.control_base import KEY_ROLES, ControlStore, Row, TransactionQuery
 
 if TYPE_CHECKING:
     from engram.config import Settings
@@ -220,20 +220,8 @@ class MemoryControlStore(ControlStore):
             self._next_transaction += 1
             self._transactions.append(row)
 
-    def transactions(
-        self,
-        *,
-        project_id: str | None = None,
-        operation: str | None = None,
-        outcome: str | None = None,
-        key_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Row]:
-        equal = {"project_id": project_id, "operation": operation, "outcome": outcome, "key_id": key_id}
-        wanted = {field: value for field, value in equal.items() if value is not None}
+    def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[Row]:
+        wanted, since, until = query.equalities(), query.since, query.until
         with self._open():
             found = []
             for row in reversed(self._transactions):  # newest first
@@ -243,7 +231,7 @@ class MemoryControlStore(ControlStore):
                     continue
                 project = self._projects.get(row["project_id"]) if row["project_id"] is not None else None
                 found.append({**row, "project": None if project is None else project["name"]})
-            return found[offset:offset + limit] if limit >= 0 else found[offset:]
+            return found[query.offset:query.offset + query.limit] if query.limit >= 0 else found[query.offset:]
 
     def prune_transactions(self, *, before: str) -> int:
         with self._open():

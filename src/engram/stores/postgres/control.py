@@ -42,7 +42,7 @@ from engram.stores._control_sql import (
     list_keys_sql,
     list_transactions_sql,
 )
-from engram.stores.control_base import ControlStore, Row
+from engram.stores.control_base import ControlStore, Row, TransactionQuery
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.store import (
@@ -391,8 +391,8 @@ class PostgresControlStore(ControlStore):
         sql, params = insert_transaction_sql(record)
         self.execute("recording a transaction", sql, params)
 
-    def transactions(self, **filters: Any) -> list[Row]:
-        sql, params = list_transactions_sql(**filters)
+    def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[Row]:
+        sql, params = list_transactions_sql(query)
         return self.query("listing transactions", sql, params)
 
     def prune_transactions(self, *, before: str) -> int:

@@ -30,7 +30,7 @@ from engram.stores._control_sql import (
 )
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
-from engram.stores.control_base import ControlStore
+from engram.stores.control_base import ControlStore, TransactionQuery
 from engram.stores.sqlite.migrate import apply_migrations
 from engram.stores.sqlite.store import parse_sqlite_url
 
@@ -341,8 +341,8 @@ class SQLiteControlStore(ControlStore):
         sql, params = insert_transaction_sql(record)
         self.execute("recording a transaction", sql, params)
 
-    def transactions(self, **filters: Any) -> list[dict[str, Any]]:
-        sql, params = list_transactions_sql(**filters)
+    def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[dict[str, Any]]:
+        sql, params = list_transactions_sql(query)
         return self.query("listing transactions", sql, params)
 
     def prune_transactions(self, *, before: str) -> int:
