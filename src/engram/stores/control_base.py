@@ -43,6 +43,12 @@ Row = dict[str, Any]
 # Roles a key row may carry (the control plane checks them before they get here).
 KEY_ROLES = ("member", "admin", "server_admin")
 
+# The fields of a transaction record as written (the row adds ``id``, and ``project`` when read).
+TRANSACTION_FIELDS = (
+    "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome", "status",
+    "duration_ms",
+)
+
 
 @dataclass(frozen=True)
 class TransactionQuery:

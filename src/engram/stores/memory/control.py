@@ -16,16 +16,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from engram.errors import BackendError, Conflict
-from engram.stores.control_base import KEY_ROLES, ControlStore, Row, TransactionQuery
+from engram.stores.control_base import KEY_ROLES, TRANSACTION_FIELDS, ControlStore, Row, TransactionQuery
 
 if TYPE_CHECKING:
     from engram.config import Settings
-
-_TRANSACTION_FIELDS = (
-    "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome", "status",
-    "duration_ms",
-)
-
 
 class MemoryControlStore(ControlStore):
     """Users, projects, keys, variables and the transaction log in dicts; gone when the process ends."""
@@ -216,7 +210,7 @@ class MemoryControlStore(ControlStore):
     # -- transaction log -----------------------------------------------------------------
     def record_transaction(self, record: Row) -> None:
         with self._open():
-            row = {"id": self._next_transaction, **{f: record.get(f) for f in _TRANSACTION_FIELDS}}
+            row = {"id": self._next_transaction, **{f: record.get(f) for f in TRANSACTION_FIELDS}}
             self._next_transaction += 1
             self._transactions.append(row)
 
