@@ -117,15 +117,9 @@ def list_keys_sql(project_id: str | None, include_revoked: bool) -> tuple[str, l
 
 def list_transactions_sql(query: TransactionQuery) -> tuple[str, list[Any]]:
     """Newest first; every filter is an equality or a time bound, all bound parameters."""
-    equalities = query.equalities()
-    where = [f"t.{column} = ?" for column in equalities]
-    params: list[Any] = list(equalities.values())
-    if query.since is not None:
-        where.append("t.at >= ?")
-        params.append(query.since)
-    if query.until is not None:
-        where.append("t.at < ?")
-        params.append(query.until)
+    conditions = query.conditions()
+    where = [f"t.{field} {operator} ?" for field, operator, _ in conditions]
+    params: list[Any] = [value for _, _, value in conditions]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     sql = (
         f"SELECT {TRANSACTION_COLUMNS} FROM transactions t LEFT JOIN projects p ON p.id = t.project_id"

@@ -3,13 +3,14 @@
 Both keep the same tables (``stores/_control_sql.py``) and run qmark SQL through
 :meth:`SQLControlStore.query` and :meth:`SQLControlStore.execute`; each store
 adds its own opening, migrations and the writes its database locks its own way
-(the first key, sealing a variable, re-encrypting them all, deleting a user).
+(the first key, sealing a variable, re-encrypting them all).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from engram.stores._control_sql import (
@@ -35,6 +36,16 @@ class SQLControlStore(ControlStore):
     def execute(self, action: str, sql: str, params: Sequence[Any] = ()) -> int:
         """One write statement (qmark ``sql``), committed; returns the rows changed."""
 
+    @abstractmethod
+    def transaction(self, action: str) -> AbstractContextManager[Any]:
+        """A write transaction on a DB-API connection, committed when the block ends."""
+
+    @staticmethod
+    def native(sql: str) -> str:
+        """Qmark ``sql`` with the driver's placeholders, for a statement run on a :meth:`transaction`'s
+        connection (SQLite's are qmark)."""
+        return sql
+
     def _first(self, action: str, sql: str, params: Sequence[Any]) -> Row | None:
         rows = self.query(action, sql, params)
         return rows[0] if rows else None
@@ -54,6 +65,16 @@ class SQLControlStore(ControlStore):
 
     def user_by_name(self, name: str) -> Row | None:
         return self._first("reading a user", "SELECT id, name, created_at FROM users WHERE name = ?", (name,))
+
+    def delete_user(self, user_id: str, *, revoked_at: str) -> int:
+        """Delete a user and revoke every key issued to them; returns the keys revoked."""
+        with self.transaction("deleting a user") as conn:
+            revoked = conn.execute(
+                self.native("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"),
+                (revoked_at, user_id),
+            ).rowcount
+            conn.execute(self.native("DELETE FROM users WHERE id = ?"), (user_id,))
+        return revoked
 
     def insert_project(self, project: Row) -> None:
         self._insert_named("creating a project", "projects", project)

@@ -74,11 +74,14 @@ class TransactionQuery:
             if isinstance(value := getattr(self, bound), datetime):
                 object.__setattr__(self, bound, to_iso(value))
 
-    def equalities(self) -> dict[str, str]:
-        """The equality filters given, by column name."""
-        given = {"project_id": self.project_id, "operation": self.operation, "outcome": self.outcome,
-                 "key_id": self.key_id}
-        return {column: value for column, value in given.items() if value is not None}
+    def conditions(self) -> list[tuple[str, str, str]]:
+        """The filters given, as ``(field, operator, value)``: ``=`` for each equality, ``>=`` for
+        ``since``, ``<`` for ``until`` (the operators SQL and Python spell alike, bar ``=``)."""
+        given = (
+            ("project_id", "=", self.project_id), ("operation", "=", self.operation), ("outcome", "=", self.outcome),
+            ("key_id", "=", self.key_id), ("at", ">=", self.since), ("at", "<", self.until),
+        )
+        return [(field, operator, value) for field, operator, value in given if value is not None]
 
 
 class ControlStore(ABC):

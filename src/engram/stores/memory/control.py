@@ -10,6 +10,7 @@ unique names, ids and hashes, and that a key's project and user exist.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,10 @@ from engram.stores.control_base import KEY_ROLES, TRANSACTION_FIELDS, ControlSto
 
 if TYPE_CHECKING:
     from engram.config import Settings
+
+# The operators of TransactionQuery.conditions (ISO times compare as text).
+_COMPARE = {"=": operator.eq, ">=": operator.ge, "<": operator.lt}
+
 
 class MemoryControlStore(ControlStore):
     """Users, projects, keys, variables and the transaction log in dicts; gone when the process ends."""
@@ -215,13 +220,11 @@ class MemoryControlStore(ControlStore):
             self._transactions.append(row)
 
     def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[Row]:
-        wanted, since, until = query.equalities(), query.since, query.until
+        conditions = [(field, _COMPARE[op], value) for field, op, value in query.conditions()]
         with self._open():
             found = []
             for row in reversed(self._transactions):  # newest first
-                if any(row[field] != value for field, value in wanted.items()):
-                    continue
-                if (since is not None and row["at"] < since) or (until is not None and row["at"] >= until):
+                if not all(compare(row[field], value) for field, compare, value in conditions):
                     continue
                 project = self._projects.get(row["project_id"]) if row["project_id"] is not None else None
                 found.append({**row, "project": None if project is None else project["name"]})

@@ -193,6 +193,8 @@ class PostgresControlStore(SQLControlStore):
         with self._connection(action) as conn, conn.transaction():
             yield conn
 
+    native = staticmethod(pg)
+
     def query(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._connection(action) as conn:
             return conn.execute(pg(sql), params).fetchall()
@@ -207,15 +209,6 @@ class PostgresControlStore(SQLControlStore):
             if not self._closed:
                 self._closed = True
                 self._pool.close()
-
-    # -- users (the other one-query methods: SQLControlStore) ---------------------------
-    def delete_user(self, user_id: str, *, revoked_at: str) -> int:
-        with self.transaction("deleting a user") as conn:
-            revoked = conn.execute(
-                "UPDATE api_keys SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL", (revoked_at, user_id)
-            ).rowcount
-            conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
-        return revoked
 
     # -- API keys -------------------------------------------------------------------------------
     def insert_first_key(self, key: Row) -> bool:

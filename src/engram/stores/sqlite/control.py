@@ -136,16 +136,6 @@ class SQLiteControlStore(SQLControlStore):
                 self._closed = True
                 self._conn.close()
 
-    # -- users (the other one-query methods: SQLControlStore) ---------------------------
-    def delete_user(self, user_id: str, *, revoked_at: str) -> int:
-        """Delete a user and revoke every key issued to them; returns the keys revoked."""
-        with self.transaction("deleting a user") as conn:
-            revoked = conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (revoked_at, user_id)
-            ).rowcount
-            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-        return revoked
-
     # -- API keys -----------------------------------------------------------------------
     def insert_first_key(self, key: dict[str, Any]) -> bool:
         """``BEGIN IMMEDIATE`` holds the database's write lock from the check to the insert."""
