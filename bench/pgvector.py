@@ -12,8 +12,9 @@ Starts its own PostgreSQL 16 with pgvector (the ``pgserver`` wheel) in
 extension) and one with pgvector (vectors in ``vector(384)`` under an HNSW
 index, searched in SQL). It prints, per size and path:
 
-- build: ``store_many`` of every entry with its vector (pgvector inserts into
-  its graph as rows arrive), plus, in-process, the first search of a new
+- build: ``store_many`` of every entry with its vector, ``--batch`` a call
+  (default: all in one; pgvector then writes the rows and builds its index
+  after, see engram.stores.postgres.pgvector_bulk), plus, in-process, the first search of a new
   process (it builds the hnswlib graph from the rows);
 - p50/p95 of a namespaced top-10 vector search (``Memory.search``, a
   precomputed query vector), and recall@10 against the exact top 10 (numpy);
