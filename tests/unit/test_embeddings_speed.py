@@ -177,6 +177,26 @@ def test_int8_model_needs_onnx_runtime() -> None:
 
 
 @needs_model
+def test_a_failed_quantization_is_an_error_never_fp32_vectors_under_the_int8_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engram.embeddings import local, quantize
+
+    fp32 = local.LocalEmbedder()._model().onnx_path
+    monkeypatch.setattr(local, "_models", {})
+    monkeypatch.setattr(local, "onnx_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(local, "_fp32_graph", lambda model_dir: fp32)
+
+    def broken(source: Path, target: Path, layers: int) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(quantize, "quantize_onnx", broken)
+    with pytest.raises(engram.BackendError, match="int8.*disk full"):
+        local.LocalEmbedder(INT8).embed(["a query"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_model
 def test_a_store_of_fp32_vectors_refuses_the_int8_model_until_reindex(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     fp32 = engram.load_settings(database_url=url, embedder="local", embedding_cache_size=0)

