@@ -93,4 +93,6 @@ def create_embedder(settings: "Settings") -> Embedder | None:
     raise ConfigError(f"unknown embedder {kind!r}: use local, openai, none or auto")
 
 
-__all__ = ["Embedder", "LOCAL_MODEL", "QUANTIZED_MODEL", "NO_EMBEDDER_NOTE", "create_embedder", "local_available", "normalize"]
+__all__ = [
+    "Embedder", "LOCAL_MODEL", "NO_EMBEDDER_NOTE", "QUANTIZED_MODEL", "create_embedder", "local_available", "normalize"
+]

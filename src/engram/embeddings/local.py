@@ -424,13 +424,14 @@ class LocalEmbedder:
         self.runtime = runtime or _pick_runtime()
         if self.quantized and self.runtime != "onnx":
             if runtime is None:
-                raise MissingDependency(f"{QUANTIZED_MODEL} runs on ONNX Runtime, which is not installed: {_INSTALL_HINT}")
+                raise MissingDependency(f"{QUANTIZED_MODEL} runs on ONNX Runtime, not installed: {_INSTALL_HINT}")
             raise InvalidInput(f"{QUANTIZED_MODEL} runs on ONNX Runtime only (runtime={runtime!r})")
         self.batch_size = batch_size
         self.threads = threads or _cores()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self.name = (QUANTIZED_MODEL if self.quantized else LOCAL_MODEL) if self.model_dir is None else self.model_dir.name
+        default_name = QUANTIZED_MODEL if self.quantized else LOCAL_MODEL
+        self.name = default_name if self.model_dir is None else self.model_dir.name
         self.dimensions = DIMENSIONS if self.model_dir is None else self._read_dimensions()
 
     def _read_dimensions(self) -> int:
