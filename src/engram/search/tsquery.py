@@ -21,10 +21,11 @@ search is a single GIN index condition: ``tsv @@ ('#ns…' & (query))``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from hashlib import blake2b
 
 from engram.search.query import And, Node, Not, Or, Term
-from engram.search.text import stem, tokens
+from engram.search.text import fold, stem, tokens, words
 
 # PostgreSQL limits (tsearch/ts_type.h): a lexeme is < 2 KiB, a position is at
 # most 16383, a lexeme keeps at most 256 positions, a tsvector is < 1 MiB.
@@ -112,14 +113,58 @@ def _positions(fields: Iterable[list[str]]) -> dict[str, list[int]]:
     return positions
 
 
+@lru_cache(maxsize=1 << 17)
+def _indexed(word: str) -> tuple[str, int]:
+    """A token as written -> its quoted lexeme and the lexeme's stored size (bytes + 8 of header).
+
+    One lookup per token instead of folding, stemming, cutting and quoting it
+    again: the text analysis was most of a bulk upsert's time on PostgreSQL.
+    """
+    lex = lexeme(fold(word))
+    return quote_lexeme(lex), len(lex.encode("utf-8", "surrogatepass")) + 8
+
+
+@lru_cache(maxsize=4096)
+def _namespace_part(namespace: str) -> str:
+    return quote_lexeme(namespace_lexeme(namespace))
+
+
 def document_tsvector(namespace: str, *texts: str) -> str:
     """The tsvector text of a document: its stemmed tokens with positions, plus the namespace lexeme.
 
     Texts so large that their tsvector would pass PostgreSQL's 1 MiB limit
     keep their first lexemes (in order of appearance) up to the limit.
     """
+    ns = _namespace_part(namespace)
+    positions: dict[str, list[int]] = {}
+    # An upper bound of the stored size (a repeated lexeme counted each time): a
+    # document under the limit by it needs no cut, which is nearly every document.
+    bound = len(ns)
+    pos = 0
+    for text in texts:
+        for word in words(text):
+            pos += 1
+            if pos > MAX_POSITION:
+                pos = MAX_POSITION  # PostgreSQL clamps too; the lexeme is still indexed
+            quoted, size = _indexed(word)
+            bound += size + 2
+            found = positions.get(quoted)
+            if found is None:
+                positions[quoted] = [pos]
+            elif len(found) < MAX_POSITIONS_PER_LEXEME and found[-1] != pos:
+                found.append(pos)
+        pos += 1
+    if bound > MAX_TSVECTOR_BYTES:
+        return _cut_tsvector(ns, texts)
+    parts = [ns]
+    for quoted, where in positions.items():
+        parts.append(f"{quoted}:{where[0]}" if len(where) == 1 else quoted + ":" + ",".join(map(str, where)))
+    return " ".join(parts)
+
+
+def _cut_tsvector(ns: str, texts: tuple[str, ...]) -> str:
+    """:func:`document_tsvector` of a document that may pass the size limit: its first lexemes that fit."""
     positions = _positions(tokens(t) for t in texts)
-    ns = quote_lexeme(namespace_lexeme(namespace))
     parts = [ns]
     size = len(ns)
     for lex, where in positions.items():
