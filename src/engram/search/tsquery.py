@@ -120,8 +120,15 @@ def _indexed(word: str) -> tuple[str, int]:
     One lookup per token instead of folding, stemming, cutting and quoting it
     again: the text analysis was most of a bulk upsert's time on PostgreSQL.
     """
-    lex = lexeme(fold(word))
+    token = fold(word)
+    # Every Porter rule removes or rewrites a suffix of letters: a token ending in a
+    # digit is its own stem. Such tokens are mostly unique (ids, numbers in keys),
+    # so they miss the cache and the pure-Python stemmer was half of a bulk upsert.
+    lex = fit_lexeme(token) if token[-1] in _DIGITS else lexeme(token)
     return quote_lexeme(lex), len(lex.encode("utf-8", "surrogatepass")) + 8
+
+
+_DIGITS = frozenset("0123456789")
 
 
 @lru_cache(maxsize=4096)
