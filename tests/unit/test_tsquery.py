@@ -133,7 +133,9 @@ def _reference_tsvector(namespace: str, *texts: str) -> str:
     return " ".join(parts)
 
 
-_WORDS = st.sampled_from(["Running", "runs", "RUN", "café", "Cafe\u0301", "ﬁsh", "s", "it's", "x" * 3000, "ΟΔΟΣ", "日本語"])
+_WORDS = st.sampled_from(
+    ["Running", "runs", "RUN", "café", "Cafe\u0301", "ﬁsh", "s", "it's", "x" * 3000, "ΟΔΟΣ", "日本語", "v2", "Ⅻ1"]
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -77,7 +77,9 @@ def can_stage(entries: Sequence[Entry]) -> bool:
     return all((e.metadata is not None) is given for e in entries)
 
 
-def upsert_entries(conn: psycopg.Connection, entries: Sequence[Entry], params: Sequence[Params], now: datetime) -> list[Any]:
+def upsert_entries(
+    conn: psycopg.Connection, entries: Sequence[Entry], params: Sequence[Params], now: datetime
+) -> list[Any]:
     """Upsert ``entries``, whose ``params`` lack the tsvector text (inside the caller's
     transaction; see :func:`can_stage`).
 
@@ -102,9 +104,10 @@ def upsert_entries(conn: psycopg.Connection, entries: Sequence[Entry], params: S
         with cur.copy(_COPY) as copy:
             for i in first:
                 p, e = params[i], entries[i]
+                tsv = document_tsvector(e.namespace, e.key, e.content)
                 copy.write_row(
                     (p["id"], p["namespace"], p["key"], p["content"], p["escaped"], p["metadata"],
-                     p["created_at"], p["updated_at"], p["expires_at"], document_tsvector(e.namespace, e.key, e.content))
+                     p["created_at"], p["updated_at"], p["expires_at"], tsv)
                 )  # fmt: skip
         updated = {(r[0], r[1]): r[2:] for r in cur.execute(_UPSERT_STAGED, {"now": now, "keep": keep})}
         out: list[Any] = [None] * len(params)
