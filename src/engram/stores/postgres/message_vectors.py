@@ -20,6 +20,7 @@ from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, from_blob, model_mismatch, to_blob
+from engram.stores._where import given, where
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
@@ -159,14 +160,10 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return [(r[0], bytes(r[1])) for r in rows]
 
     def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
-        where, params = [], []
-        for column, value in (("session_id", session_id), ("user_id", user_id)):
-            if value is not None:
-                where.append(f"m.{column} = %s")
-                params.append(value)
+        clauses, params = given([("m.session_id = %s", session_id), ("m.user_id = %s", user_id)])
         sql = (
             "SELECT m.seq FROM engram_messages m JOIN engram_message_vectors v ON v.message_seq = m.seq"
-            f" WHERE {' AND '.join(where)}"
+            + where(clauses)
         )
         return [r[0] for r in self._fetch("scoping messages", sql, params)]
 

@@ -21,6 +21,7 @@ from engram.models import Message
 from engram.search.query import Node
 from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
 from engram.stores._sql_rows import SQLITE_ROWS
+from engram.stores._where import given, where
 from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.sqlite import chat_sql as sql_chat
@@ -118,12 +119,8 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         return [(r[0], r[1]) for r in read_in(self._read, "reading message vectors", sql, seqs)]
 
     def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
-        where, params = [], []
-        for column, value in (("session_id", session_id), ("user_id", user_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        rows = self._read("scoping messages", f"SELECT seq FROM messages WHERE {' AND '.join(where)}", params)
+        clauses, params = given([("session_id = ?", session_id), ("user_id = ?", user_id)])
+        rows = self._read("scoping messages", f"SELECT seq FROM messages{where(clauses)}", params)
         return [r[0] for r in rows]
 
     def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engram._time import to_iso
+from engram.stores._where import given, where
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
 ENTRY_COLUMNS = "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at"
@@ -137,33 +138,20 @@ _SEARCH_TOP = (
 
 
 def list_sessions_sql(query: SessionQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
-    if query.ended_before is not None:
-        where.append("ended_at IS NOT NULL AND ended_at < ?")
-        params.append(to_iso(query.ended_before))
-    for column in ("user_id", "agent_id"):  # constants, never input
-        if getattr(query, column) is not None:
-            where.append(f"{column} = ?")
-            params.append(getattr(query, column))
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clauses, params = given(
+        [
+            ("status = ?", query.status),
+            ("ended_at IS NOT NULL AND ended_at < ?", to_iso(query.ended_before)),
+            ("user_id = ?", query.user_id),
+            ("agent_id = ?", query.agent_id),
+        ]
+    )
     order = "started_at, id" if query.sort == "oldest" else "started_at DESC, id"
-    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY {order} LIMIT ? OFFSET ?"
+    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{where(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
     return sql, params + [query.limit, query.offset]
 
 
 def list_tasks_sql(query: TaskQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if query.session_id is not None:
-        where.append("session_id = ?")
-        params.append(query.session_id)
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {TASK_COLUMNS} FROM tasks{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+    clauses, params = given([("session_id = ?", query.session_id), ("status = ?", query.status)])
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks{where(clauses)} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
     return sql, params + [query.limit, query.offset]
