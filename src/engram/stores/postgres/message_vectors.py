@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.stores._sql_rows import POSTGRES_ROWS
-from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, from_blob, model_mismatch, to_blob
+from engram.stores._vector_log import LoggedMessageVectors, from_blob
 from engram.stores._where import given, where
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
 from engram.stores.postgres.pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
-from engram.stores.postgres.pgvector import with_embeddings
 
 _message = POSTGRES_ROWS.message
 
@@ -87,6 +85,7 @@ WITHOUT_VECTORS = (
     f"SELECT {cq.MESSAGE_COLUMNS} FROM engram_messages m WHERE m.seq > %s AND m.content != ''"
     " AND NOT EXISTS (SELECT 1 FROM engram_message_vectors v WHERE v.message_seq = m.seq) ORDER BY m.seq LIMIT %s"
 )
+MESSAGE_WRITES = vq.VectorWrites(LOCK_MESSAGES, PUT_MESSAGE_VECTORS, PGVECTOR_PUT, TRIM_LOG)
 
 
 class PostgresMessageVectors(LoggedMessageVectors):
@@ -101,29 +100,9 @@ class PostgresMessageVectors(LoggedMessageVectors):
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
-        last: dict[str, MessageVectorItem] = {}
-        for item in items:  # one row may be written once per statement: the last vector wins
-            last[item.message_id] = item
-        chosen = [last[i] for i in sorted(last)]
-        params = {
-            "ids": [i.message_id for i in chosen],
-            "contents": [vq._stored_content(i.content) for i in chosen],
-            "escaped": ["\x00" in i.content for i in chosen],
-            "hashes": [content_hash(i.content) for i in chosen],
-            "vectors": [to_blob(i.vector) for i in chosen],
-        }
-        with self._conn(f"storing {len(chosen)} message vectors") as conn, conn.transaction():
-            row = self._run(conn, vq.LOCK_MODEL).fetchone()
-            if row is None:
-                self._run(conn, vq.RECORD_MODEL, (model.name, model.dimensions))
-                row = self._run(conn, vq.LOCK_MODEL).fetchone()
-            if (row[0], row[1]) != (model.name, model.dimensions):
-                raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
-            self._run(conn, LOCK_MESSAGES, params)
-            put = with_embeddings(conn, self.vector_oids, PUT_MESSAGE_VECTORS, PGVECTOR_PUT, params, [i.vector for i in chosen])
-            stored = self._run(conn, put, params).rowcount
-            self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
-        return stored
+        chosen = vq.last_per_key(items, lambda i: i.message_id)
+        params = {"ids": [i.message_id for i in chosen]}
+        return vq.store_vectors(self, f"storing {len(chosen)} message vectors", model, MESSAGE_WRITES, chosen, params)
 
     def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
         if not message_ids:
