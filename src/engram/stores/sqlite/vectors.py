@@ -162,11 +162,9 @@ class SQLiteVectors(LoggedVectors):
         self._after_vector_write(items, stored, model)
         return stored
 
-    def put_entries_with_vectors(
-        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    def _put_entries_and_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], now: datetime, model: VectorModel
     ) -> list[Entry]:
-        if not vectors:
-            return self.put_entries(entries, now=now)
         with self._write("storing entries with their vectors"):
             stored = self.put_entries(entries, now=now)  # joins this transaction
             n = self._insert_vectors(vectors, model)
