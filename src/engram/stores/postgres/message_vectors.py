@@ -41,20 +41,13 @@ CREATE TABLE engram_message_vector_changes (
     seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_seq bigint NOT NULL
 );
-CREATE FUNCTION engram_log_message_vector_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock({MESSAGE_VECTOR_LOG_LOCK}, hashtext(current_schema()));
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO engram_message_vector_changes (message_seq) VALUES (OLD.message_seq);
-    ELSE
-        INSERT INTO engram_message_vector_changes (message_seq) VALUES (NEW.message_seq);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER engram_message_vectors_logged
-    AFTER INSERT OR UPDATE OR DELETE ON engram_message_vectors
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_log_message_vector_change();
-"""
+{vq.change_logged(
+    "engram_log_message_vector_change",
+    "engram_message_vectors",
+    "engram_message_vector_changes",
+    ("message_seq",),
+    MESSAGE_VECTOR_LOG_LOCK,
+)}"""
 
 # The messages first (in seq order), then the vectors: like LOCK_ENTRIES, so a concurrent
 # deletion (message row, then its vector by cascade) cannot deadlock with a put.

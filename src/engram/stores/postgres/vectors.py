@@ -40,6 +40,30 @@ _Item = TypeVar("_Item")
 # Key of the advisory lock that orders vector-change numbers ("vect").
 VECTOR_LOG_LOCK = 0x76656374
 
+
+def change_logged(function: str, vectors: str, log: str, columns: tuple[str, ...], lock: int) -> str:
+    """``function``, a deferred constraint trigger logging each change of ``vectors`` (its ``columns``) in ``log``.
+
+    The log's numbers are drawn under the advisory lock ``lock`` at commit: see the module docstring.
+    """
+    names = ", ".join(columns)
+    row = {which: ", ".join(f"{which}.{c}" for c in columns) for which in ("OLD", "NEW")}
+    return f"""CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({lock}, hashtext(current_schema()));
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO {log} ({names}) VALUES ({row["OLD"]});
+    ELSE
+        INSERT INTO {log} ({names}) VALUES ({row["NEW"]});
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER {vectors}_logged
+    AFTER INSERT OR UPDATE OR DELETE ON {vectors}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}();
+"""
+
+
 VECTOR_SCHEMA = f"""
 CREATE TABLE engram_vector_model (
     id         integer PRIMARY KEY CHECK (id = 1),
@@ -59,20 +83,9 @@ CREATE TABLE engram_vector_changes (
     namespace text COLLATE "C" NOT NULL,
     entry_seq bigint NOT NULL
 );
-CREATE FUNCTION engram_log_vector_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock({VECTOR_LOG_LOCK}, hashtext(current_schema()));
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO engram_vector_changes (namespace, entry_seq) VALUES (OLD.namespace, OLD.entry_seq);
-    ELSE
-        INSERT INTO engram_vector_changes (namespace, entry_seq) VALUES (NEW.namespace, NEW.entry_seq);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER engram_entry_vectors_logged
-    AFTER INSERT OR UPDATE OR DELETE ON engram_entry_vectors
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_log_vector_change();
--- A vector belongs to the content it embeds: an upsert that changes it drops the vector.
+{change_logged(
+    "engram_log_vector_change", "engram_entry_vectors", "engram_vector_changes", ("namespace", "entry_seq"), VECTOR_LOG_LOCK
+)}-- A vector belongs to the content it embeds: an upsert that changes it drops the vector.
 CREATE FUNCTION engram_drop_stale_vector() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM engram_entry_vectors WHERE entry_seq = OLD.seq;
