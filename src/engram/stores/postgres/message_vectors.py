@@ -30,6 +30,13 @@ _message = POSTGRES_ROWS.message
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").
 MESSAGE_VECTOR_LOG_LOCK = 0x6D766563
 
+_LOGGED = vq.change_logged(
+    "engram_log_message_vector_change",
+    "engram_message_vectors",
+    "engram_message_vector_changes",
+    ("message_seq",),
+    MESSAGE_VECTOR_LOG_LOCK,
+)
 # Migration 4 of engram.stores.postgres.sql.MIGRATIONS.
 MESSAGE_VECTOR_SCHEMA = f"""
 CREATE TABLE engram_message_vectors (
@@ -41,13 +48,8 @@ CREATE TABLE engram_message_vector_changes (
     seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_seq bigint NOT NULL
 );
-{vq.change_logged(
-    "engram_log_message_vector_change",
-    "engram_message_vectors",
-    "engram_message_vector_changes",
-    ("message_seq",),
-    MESSAGE_VECTOR_LOG_LOCK,
-)}"""
+{_LOGGED}
+"""
 
 # The messages first (in seq order), then the vectors: like LOCK_ENTRIES, so a concurrent
 # deletion (message row, then its vector by cascade) cannot deadlock with a put.

@@ -60,10 +60,16 @@ BEGIN
 END $$;
 CREATE CONSTRAINT TRIGGER {vectors}_logged
     AFTER INSERT OR UPDATE OR DELETE ON {vectors}
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}();
-"""
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}();"""
 
 
+_LOGGED = change_logged(
+    "engram_log_vector_change",
+    "engram_entry_vectors",
+    "engram_vector_changes",
+    ("namespace", "entry_seq"),
+    VECTOR_LOG_LOCK,
+)
 VECTOR_SCHEMA = f"""
 CREATE TABLE engram_vector_model (
     id         integer PRIMARY KEY CHECK (id = 1),
@@ -83,9 +89,8 @@ CREATE TABLE engram_vector_changes (
     namespace text COLLATE "C" NOT NULL,
     entry_seq bigint NOT NULL
 );
-{change_logged(
-    "engram_log_vector_change", "engram_entry_vectors", "engram_vector_changes", ("namespace", "entry_seq"), VECTOR_LOG_LOCK
-)}-- A vector belongs to the content it embeds: an upsert that changes it drops the vector.
+{_LOGGED}
+-- A vector belongs to the content it embeds: an upsert that changes it drops the vector.
 CREATE FUNCTION engram_drop_stale_vector() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM engram_entry_vectors WHERE entry_seq = OLD.seq;
