@@ -28,11 +28,10 @@ import numpy as np
 
 from engram._time import to_iso
 from engram.embeddings.cache import content_hash
-from engram.errors import ConfigError
 from engram.models import Entry
 from engram.search.vector import CHANGE_LOG_KEEP, VectorEngine, VectorIndex, ann_available, from_blob, to_blob
 from engram.stores._sql_rows import SQLITE_ROWS
-from engram.stores._vector_log import LoggedVectors
+from engram.stores._vector_log import LoggedVectors, model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 from engram.stores.sqlite import sql as _sql
 from engram.stores.sqlite.vector_files import VectorFiles, save_threshold
@@ -149,10 +148,7 @@ class SQLiteVectors(LoggedVectors):
         if row is None:
             conn.execute("INSERT INTO vector_model (id, name, dimensions) VALUES (1, ?, ?)", (model.name, model.dimensions))
         elif (row[0], row[1]) != (model.name, model.dimensions):
-            raise ConfigError(
-                f"{self.url} holds vectors of {row[0]} ({row[1]} dimensions), not {model.name} "
-                f"({model.dimensions}): run `engram reindex` to re-embed every entry with the configured embedder"
-            )
+            raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
 
     # -- writes ----------------------------------------------------------------
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
