@@ -20,6 +20,10 @@ latency p50/p95 per mode (query embedding included).
 
 ``--window N``, ``--no-date`` and ``--fusion rrf`` (the reciprocal rank
 fusion that engram used before, k=5) are the ablations of bench/README.md.
+``--compare BEFORE.json`` prints, for each mode, the before -> after table
+of bench/README.md (any@5/10/20 and all@10, overall and per category)
+against a report written with ``--json`` (by this script at another
+commit, e.g. the commit before issue 15's recall work).
 ``--embedding-cache DIR`` keeps every stored text's vector in DIR across
 runs (the ingest time is then not the embedder's; questions are always
 embedded, so search latency is unchanged).
@@ -246,6 +250,22 @@ def print_tables(report: dict) -> None:
     console.print(lat)
 
 
+def comparison(before: dict, after: dict, mode: str = "hybrid") -> str:
+    """The before -> after table of bench/README.md for ``mode``, in Markdown: any@5/10/20 and
+    all@10, overall and per category (the cut-offs both reports have)."""
+    old, new = before["modes"][mode]["scores"], after["modes"][mode]["scores"]
+    columns = [f"any@{k}" for k in (5, 10, 20)] + ["all@10"]
+    columns = [c for c in columns if c in old.get("all", {}) and c in new.get("all", {})]
+    lines = ["| group | n | " + " | ".join(columns) + " |", "|---|---:|" + "---|" * len(columns)]
+    for group in ["all"] + [str(c) for c in CATEGORIES]:
+        if group not in old or group not in new:
+            continue
+        cells = [f"{old[group][c]:.3f} -> {new[group][c]:.3f}" for c in columns]
+        name = group if group == "all" else f"category {group}"
+        lines.append(f"| {name} | {new[group]['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a LoCoMo-format JSON file")
@@ -256,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-date", action="store_true", help="do not give the session date as each turn's context")
     parser.add_argument("--fusion", choices=("score", "rrf"), default="score", help="score: engram's fusion; rrf: reciprocal rank fusion (k=5), as before")
     parser.add_argument("--embedding-cache", type=Path, help="keep embedded texts' vectors in this directory across runs")
+    parser.add_argument("--compare", type=Path, metavar="BEFORE.json",
+                        help="also print before -> after tables (Markdown) against a --json report of this script")
     args = parser.parse_args(argv)
     if args.fusion == "rrf":
         hybrid.fuse = rank_fusion  # the ablation: what engram fused with before issue 15
@@ -283,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_tables(report)
+    if args.compare is not None:
+        before = json.loads(args.compare.read_text(encoding="utf-8"))
+        for mode in report["modes"]:
+            if mode in before.get("modes", {}):
+                out = sys.stderr if args.json else sys.stdout  # --json keeps stdout one JSON object
+                print(f"\n{mode}: {args.compare} -> this run\n{comparison(before, report, mode)}", file=out)
     return 0
 
 

@@ -14,10 +14,15 @@ Every number is a median measured side by side in this run, with its target:
   crossover. HNSW graphs are built with the product's parameters on every
   core and cached in bench/.data/ (saved and loaded as the stores do), so
   only the first run at 1M pays the build (~15-25 min on 2 busy cores);
-- hybrid search end to end (query embedding included) over 100k entries in
-  one namespace of a SQLite store (target p50 <= 15 ms), plus what the first
-  search costs a new process: loading the saved HNSW graph, where it used to
-  rebuild it (the build is paid once, by store_many).
+- hybrid search end to end over 100k entries in one namespace of a SQLite
+  store (target p50 <= 10 ms, issue 15): with the query embedded (its first
+  search; the words' list runs while the query is embedded, and the same
+  search with the list after the embedding, as before, is measured beside
+  it) and with its embedding cached (the same search again), beside the
+  bare one-query embedding; wall and process CPU time. The store is
+  built once (store_many with the vectors, which also builds and saves the
+  HNSW graph) and kept in bench/.data/; plus what the first search costs a
+  new process: loading the saved graph.
 
 The machine is shared: every table prints the load average next to its
 numbers; compare ratios measured in the same run, not absolute times across
@@ -40,6 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +54,7 @@ from rich.table import Table
 
 import engram
 from engram.embeddings.local import LocalEmbedder
+from engram.memory import overlap
 from engram.search.vector import HNSW_CONNECTIVITY, HNSW_EXPANSION_ADD, VectorIndex
 
 DATA = Path(__file__).parent / ".data"
@@ -207,37 +214,94 @@ def bench_vectors(
     return rows, crossover
 
 
-def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: int = 100_000) -> list[tuple]:
+def hybrid_store(base: np.ndarray, turns: list[str], n: int) -> tuple[Path, float | None]:
+    """A SQLite store of ``n`` entries with vectors in one namespace (``big``), kept in bench/.data/
+    like the HNSW graphs: ``(database path, ingest seconds or None when it was there already)``."""
     matrix = synthetic(base, n)
-    rows = []
-    with tempfile.TemporaryDirectory(dir=DATA if DATA.exists() else None) as tmp:
+    digest = hashlib.blake2b(matrix[:: max(1, n // 1000)].tobytes(), digest_size=6).hexdigest()
+    home = DATA / f"hybrid-{n}-{digest}"
+    if (home / "h.db").exists():
+        return home / "h.db", None
+    DATA.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         settings = engram.load_settings(database_url=f"sqlite:///{tmp}/h.db", embedder="local", embedding_cache_size=0)
         with engram.Memory(settings=settings) as m:
             t = time.perf_counter()
             for start in range(0, n, 10_000):
                 m.store_many(
-                    [{"key": str(i), "content": f"{turns[i % len(turns)]} ({i})", "embedding": matrix[i]} for i in range(start, min(n, start + 10_000))],
+                    [{"key": str(i), "content": f"{turns[i % len(turns)]} ({i})", "embedding": matrix[i]}
+                     for i in range(start, min(n, start + 10_000))],
                     namespace="big",
                 )
             ingest = time.perf_counter() - t
-        rows.append((f"store_many {n:,} entries with vectors (builds and saves the HNSW graph)", f"{ingest:.0f} s", "", None))
-        qs = questions[:150]
-        with engram.Memory(settings=settings) as m:  # a new store, as a new process sees it
-            m.embed(["warm up the model"])
-            t = time.perf_counter()
-            m.search(qs[0], namespace="big", mode="hybrid")  # loads the saved graph
-            first = time.perf_counter() - t
-            rows.append(("first hybrid search of a new process (loads the saved graph)", f"{first:.2f} s", "was a rebuild", None))
-            search_t, embed_t = [], []
-            for q in qs:  # side by side, so both see the same load
-                for fn, times in ((lambda: m.search(q, namespace="big", mode="hybrid"), search_t),
-                                  (lambda: m.embedder.embed([q]), embed_t)):
-                    t = time.perf_counter()
-                    fn()
-                    times.append(time.perf_counter() - t)
-            ms, embed_ms = statistics.median(search_t) * 1000, statistics.median(embed_t) * 1000
-            rows.append((f"hybrid search p50, {n:,} entries", f"{ms:.2f} ms", "<= 15 ms", ms <= 15))
-            rows.append(("  one-query embedding p50, measured alongside", f"{embed_ms:.2f} ms", "", None))
+        os.replace(tmp, home)
+        Path(tmp).mkdir()  # for TemporaryDirectory's cleanup
+    return home / "h.db", ingest
+
+
+def timed(fn) -> tuple[float, float]:
+    """Wall and process CPU seconds of ``fn()`` (CPU of every thread: the words' list of a hybrid
+    search runs on a worker thread; CPU time is what other processes' load inflates least)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def serial(task):
+    """A stand-in for ``overlap.beside`` that starts nothing: the caller then runs the words' list
+    itself after the embedding (hybrid search as it was before the overlap)."""
+    return Future()
+
+
+def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: int = 100_000) -> list[tuple]:
+    """Hybrid search end to end over ``n`` entries, query by query, side by side: uncached (the
+    question's first search: it is embedded) with the words' list beside the embedding and, for
+    comparison, after it; cached (the same search again: the embedding cache answers); and the
+    bare one-query embedding. Search results are never cached. The serial side searches the
+    question with a trailing space: another cache key, the same tokens."""
+    rows = []
+    db, ingest = hybrid_store(base, turns, n)
+    if ingest is not None:
+        rows.append((f"store_many {n:,} entries with vectors (builds and saves the HNSW graph)", f"{ingest:.0f} s", "",
+                     None))
+    qs = list(dict.fromkeys(questions))[:150]
+    settings = engram.load_settings(database_url=f"sqlite:///{db}", embedder="local")
+    overlapped = overlap.beside
+    with engram.Memory(settings=settings) as m:  # a new store, as a new process sees it
+        m.embedder.embed(["warm up the model"])
+        t = time.perf_counter()
+        m.search("warm up the index", namespace="big", mode="hybrid")  # loads the saved graph
+        first = time.perf_counter() - t
+        rows.append(("first hybrid search of a new process (loads the saved graph)", f"{first:.2f} s", "", None))
+        for q in qs[:5]:
+            m.search(q + " ?", namespace="big", mode="hybrid")  # warm the word counts and the page cache
+        sides: dict[str, list[tuple[float, float]]] = {"uncached": [], "serial": [], "cached": [], "embed": []}
+
+        def search_serially(q: str) -> None:
+            overlap.beside = serial
+            try:
+                m.search(q + " ", namespace="big", mode="hybrid")
+            finally:
+                overlap.beside = overlapped
+
+        for i, q in enumerate(qs):  # side by side, the order alternating, so all see the same load
+            pair = [("uncached", lambda: m.search(q, namespace="big", mode="hybrid")),
+                    ("serial", lambda: search_serially(q))]
+            for side, fn in pair if i % 2 else pair[::-1]:
+                sides[side].append(timed(fn))
+            sides["cached"].append(timed(lambda: m.search(q, namespace="big", mode="hybrid")))
+            sides["embed"].append(timed(lambda: m.embedder.embed([q])))
+    p = {side: (statistics.median(w for w, _ in v) * 1000, statistics.median(c for _, c in v) * 1000)
+         for side, v in sides.items()}
+    labels = (("uncached", "query embedded (words' list beside the embedding)"),
+              ("serial", "query embedded, words' list after it (as before)"),
+              ("cached", "query embedding cached"))
+    for side, label in labels:
+        wall, cpu = p[side]
+        rows.append((f"hybrid search p50, {n:,} entries, {label}", f"{wall:.2f} ms (CPU {cpu:.2f} ms)", "<= 10 ms",
+                     wall <= 10))
+    wall, cpu = p["embed"]
+    rows.append(("  one-query embedding p50, measured alongside", f"{wall:.2f} ms (CPU {cpu:.2f} ms)", "", None))
     return rows
 
 
@@ -246,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=50, help="queries per exact/numpy measurement")
     parser.add_argument("--ann-queries", type=int, default=300, help="queries per HNSW measurement")
+    parser.add_argument("--hybrid-entries", type=int, default=100_000, help="entries of the hybrid search store")
     parser.add_argument("--locomo", type=Path, default=LOCOMO)
     parser.add_argument("--skip", nargs="*", default=[], choices=["embedding", "vectors", "hybrid"])
     args = parser.parse_args(argv)
@@ -281,10 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(table)
         console.print(load_note())
     if "hybrid" not in args.skip:
-        table = Table(title="hybrid search end to end (query embedding included), one namespace, SQLite")
+        console.print(load_note())
+        table = Table(title="hybrid search end to end, one namespace, SQLite")
         for c in ("measure", "value", "target", "ok"):
             table.add_column(c)
-        for r in bench_hybrid(base, turns, questions):
+        for r in bench_hybrid(base, turns, questions, args.hybrid_entries):
             table.add_row(r[0], r[1], r[2], "" if r[3] is None else ("yes" if r[3] else "NO"))
         console.print(table)
         console.print(load_note())

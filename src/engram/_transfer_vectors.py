@@ -22,13 +22,7 @@ import numpy as np
 from engram import kinds as record_kinds
 from engram.errors import InvalidInput
 from engram.models import Entry, Message
-from engram.stores.base import (
-    MESSAGE_VECTOR,
-    VECTOR,
-    MessageVectorItem,
-    VectorItem,
-    VectorModel,
-)
+from engram.stores.base import MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem, VectorModel
 
 if TYPE_CHECKING:
     from engram.memory import Memory

@@ -19,7 +19,7 @@ import functools
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,9 @@ _PAGE = 200
 def approx_tokens(text: str) -> int:
     """A model-free estimate: about four characters per token (English prose)."""
     return math.ceil(len(text) / 4)
+
+
+T = TypeVar("T")
 
 
 class ConversationContext(BaseModel):
@@ -340,27 +343,27 @@ class ConversationMemory:
             self.memory.parts.sessions.open_for(messages)
         errors: list[str] = []
         summary = profile = None
-        if self.summary_memory and self.summarizer is not None and messages:
-            try:
-                if self.full_session_memory:
-                    summary = self.summarizer.maybe_update(self.session_id)
-                else:
-                    summary = self.summarizer.update(self.session_id, messages)
-            except LLMError as exc:
-                if self.strict:
-                    raise
-                errors.append(f"summary: {exc}")
-        if self.user_analysis_memory and self.profiles is not None and self.user_id is not None:
+        if self.summary_memory and (summarizer := self.summarizer) is not None and messages:
+            if self.full_session_memory:
+                summary = self._llm_step("summary", errors, lambda: summarizer.maybe_update(self.session_id))
+            else:
+                summary = self._llm_step("summary", errors, lambda: summarizer.update(self.session_id, messages))
+        if self.user_analysis_memory and (profiles := self.profiles) is not None and self.user_id is not None:
             if any(m.role == "user" for m in messages):
-                try:
-                    profile = self.profiles.update(self.user_id, messages)
-                except LLMError as exc:
-                    if self.strict:
-                        raise
-                    errors.append(f"profile: {exc}")
+                profile = self._llm_step("profile", errors, lambda: profiles.update(self.user_id, messages))
         return TurnResult(
             messages=messages, stored=self.full_session_memory, summary=summary, profile=profile, errors=errors
         )
+
+    def _llm_step(self, what: str, errors: list[str], step: Callable[[], T]) -> T | None:
+        """``step()``; when the model fails and this memory is not strict, None and the failure in ``errors``."""
+        try:
+            return step()
+        except LLMError as exc:
+            if self.strict:
+                raise
+            errors.append(f"{what}: {exc}")
+            return None
 
     def summarize_now(self) -> Summary | None:
         """Fold every uncovered stored message into the summary now, whatever the cadence."""

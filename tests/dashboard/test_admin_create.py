@@ -4,6 +4,7 @@ each goes through its confirm page or form, is logged under the REST route's nam
 from __future__ import annotations
 
 import pytest
+from engram.stores.control_base import TransactionQuery
 
 from .conftest import csrf_of
 
@@ -22,11 +23,11 @@ def test_the_server_administrator_creates_by_name(world, browser_for, page, name
     control = world.tenancy.control
     assert name in listed(control)  # the name is stripped
     operation = f"admin.{page.rsplit('/', 1)[1]}.create"
-    logged = control.transactions(operation=operation)
+    logged = control.transactions(TransactionQuery(operation=operation))
     assert [(t.target, t.outcome) for t in logged] == [(name, "ok")]
     again = client.post(page, data={"csrf": csrf_of(form), "name": name}, follow_redirects=False)
     assert again.status_code == 409 and name in again.text
-    assert [t.outcome for t in control.transactions(operation=operation)] == ["Conflict", "ok"]
+    assert [t.outcome for t in control.transactions(TransactionQuery(operation=operation))] == ["Conflict", "ok"]
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,6 @@ def test_deleting_by_name_through_the_confirm_page(world, browser_for, who, page
     again = client.post(f"{page}/delete", data={"csrf": csrf_of(confirm.text), "name": name},
                         follow_redirects=False)
     assert again.status_code == 404
-    assert [(t.target, t.outcome) for t in control.transactions(operation=operation)] == [
+    assert [(t.target, t.outcome) for t in control.transactions(TransactionQuery(operation=operation))] == [
         (name, "NotFound"), (name, "ok")
     ]

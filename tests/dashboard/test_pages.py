@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from engram import Memory
 from engram.server.dashboard import charts, counts, highlight
 from engram.server.models import Transaction
+from engram.stores.control_base import TransactionQuery
 from server.conftest import CANARY, CANARY_USER
 
 from .conftest import csrf_of
@@ -77,7 +78,7 @@ def test_edit_an_entry(world, browser_for):
     assert response.status_code == 303
     got = world.client.get("/api/v1/memories/secret-ns/secret-key", headers=world.headers("member_a")).json()
     assert got["content"] == "new words" and got["metadata"] == {"tag": "edited"}
-    log = world.tenancy.control.transactions(operation="memories.store")
+    log = world.tenancy.control.transactions(TransactionQuery(operation="memories.store"))
     assert log[0].target == "secret-ns/secret-key" and log[0].outcome == "ok"
 
 
@@ -101,7 +102,7 @@ def test_delete_an_entry_after_confirmation(world, browser_for):
                            follow_redirects=False)
     assert response.status_code == 303
     assert world.client.get("/api/v1/memories/secret-ns/secret-key", headers=world.headers("member_a")).status_code == 404
-    assert world.tenancy.control.transactions(operation="memories.delete")[0].outcome == "ok"
+    assert world.tenancy.control.transactions(TransactionQuery(operation="memories.delete"))[0].outcome == "ok"
 
 
 def test_delete_a_namespace_says_how_many_entries_go(world, browser_for):

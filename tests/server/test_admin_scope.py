@@ -21,6 +21,7 @@ from engram.server import keys as api_keys
 from engram.server.control import ControlPlane
 from engram.stores.sqlite.control import MIGRATIONS, SQLiteControlStore
 from engram.stores.sqlite.migrate import statements
+from engram.stores.control_base import TransactionQuery
 
 from .conftest import CANARY, LiveServer, World
 
@@ -106,7 +107,7 @@ def test_server_admin_routes_refuse_project_admins(world: World, method: str, pa
         assert r.status_code == 403 and "server administrator" in r.json()["error"]["message"], (who, r.text)
     assert [p.name for p in world.tenancy.control.projects()] == ["alpha", "beta", "default"]
     assert [u.name for u in world.tenancy.control.users()] == ["carol"]
-    assert world.tenancy.control.transactions(operation="memories.store")  # nothing pruned
+    assert world.tenancy.control.transactions(TransactionQuery(operation="memories.store"))  # nothing pruned
     r = world.client.request(method, API + path, json=body, headers=world.headers("server_admin"))
     assert r.status_code < 300, r.text
 

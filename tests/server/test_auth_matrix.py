@@ -18,6 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from engram.server import deps
+from engram.stores.control_base import TransactionQuery
 
 from .conftest import CANARY, CANARY_SECRET, CANARY_USER, World, build_world
 
@@ -141,7 +142,7 @@ def alpha_state(world: World) -> tuple[Any, ...]:
     """Alpha's keys (with their revocations) and its transaction log, to compare before and after."""
     control = world.tenancy.control
     keys = [(k.id, k.role, k.revoked_at) for k in control.keys("alpha", include_revoked=True)]
-    log = [t.id for t in control.transactions(project="alpha", limit=10_000)]
+    log = [t.id for t in control.transactions(TransactionQuery(limit=10_000), project="alpha")]
     return keys, log
 
 

@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from engram import Memory
 from engram.server.mcp import TOOL_DESCRIPTIONS, Target, build_mcp_server
+from engram.stores.control_base import TransactionQuery
 
 from .conftest import CANARY, CANARY_USER, LiveServer, World
 
@@ -196,13 +197,13 @@ async def test_streamable_http_with_api_keys(live_world: tuple[World, LiveServer
         summary = (await client.call_tool("chat_summary", {"session_id": world.ids["session"]})).structured_content
         assert summary["message_count"] == 1
     # Writes over MCP are in the transaction log, under the key that made them.
-    log = world.tenancy.control.transactions(project="beta", operation="mcp.memory_store")
+    log = world.tenancy.control.transactions(TransactionQuery(operation="mcp.memory_store"), project="beta")
     assert log and log[0].outcome == "ok" and log[0].target == "user:alice/diet"
-    resumes = world.tenancy.control.transactions(project="beta", operation="mcp.checkpoint_resume")
+    resumes = world.tenancy.control.transactions(TransactionQuery(operation="mcp.checkpoint_resume"), project="beta")
     assert sorted((t.outcome, t.status) for t in resumes) == [("Conflict", 409), ("NotFound", 404), ("ok", 200)]
-    saves = world.tenancy.control.transactions(project="beta", operation="mcp.checkpoint_save")
+    saves = world.tenancy.control.transactions(TransactionQuery(operation="mcp.checkpoint_save"), project="beta")
     assert len(saves) == 1 and saves[0].target and saves[0].outcome == "ok"
-    reads = world.tenancy.control.transactions(project="beta", operation="mcp.chat_history")
+    reads = world.tenancy.control.transactions(TransactionQuery(operation="mcp.chat_history"), project="beta")
     assert reads == []  # reads are not logged
 
 

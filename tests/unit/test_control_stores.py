@@ -16,6 +16,7 @@ from engram.stores import registry
 from engram.stores.control_base import ControlStore
 from engram.stores.memory.control import MemoryControlStore
 from engram.stores.sqlite.control import SQLiteControlStore
+from engram.stores.control_base import TransactionQuery
 
 T0, T1, T2 = "2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"
 
@@ -152,10 +153,10 @@ def test_transaction_log(store: ControlStore) -> None:
         "id", "at", "key_id", "key_prefix", "user_name", "project_id", "project", "operation", "target", "outcome",
         "status", "duration_ms",
     }
-    assert [r["key_id"] for r in store.transactions(project_id="p1")] == ["k2", "k0"]
-    assert [r["key_id"] for r in store.transactions(outcome="error")] == ["k1"]
-    assert [r["key_id"] for r in store.transactions(since=T1, until=T2)] == ["k1"]
-    assert [r["key_id"] for r in store.transactions(limit=1, offset=1)] == ["k1"]
+    assert [r["key_id"] for r in store.transactions(TransactionQuery(project_id="p1"))] == ["k2", "k0"]
+    assert [r["key_id"] for r in store.transactions(TransactionQuery(outcome="error"))] == ["k1"]
+    assert [r["key_id"] for r in store.transactions(TransactionQuery(since=T1, until=T2))] == ["k1"]
+    assert [r["key_id"] for r in store.transactions(TransactionQuery(limit=1, offset=1))] == ["k1"]
     assert store.prune_transactions(before=T1) == 1
     assert [r["key_id"] for r in store.transactions()] == ["k2", "k1"]
 

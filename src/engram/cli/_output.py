@@ -56,12 +56,17 @@ def _show(record: Any, as_json: bool) -> None:
             out.print(f"{name}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}", markup=False)
 
 
+def _done(value: Any, as_json: bool, line: str) -> None:
+    """What a command did: ``value`` as JSON, or ``line`` saying it."""
+    if as_json:
+        emit_json(value)
+    else:
+        out.print(line)
+
+
 def _show_id(record: Any, as_json: bool) -> None:
     """A record just made: its id alone (for scripts to capture), or the whole record as JSON."""
-    if as_json:
-        emit_json(record)
-    else:
-        out.print(record.id)
+    _done(record, as_json, record.id)
 
 
 def _records(records: list[Any], columns: list[str], as_json: bool, empty: str | None = None) -> None:

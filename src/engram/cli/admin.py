@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engram.cli._common import confirm, json_option, state, yes_option
-from engram.cli._output import _records, emit_json, err, out
+from engram.cli._output import _done, _records, emit_json, err, out
 from engram.errors import ConfigError, MissingDependency
 from engram.server.control import DEFAULT_PROJECT
 from engram.server.models import ROLES
 from engram.server.tenancy import Tenancy
 from engram.stores._files import location
+from engram.stores.control_base import TransactionQuery
 from engram.stores.registry import scheme_of
 
 if TYPE_CHECKING:
@@ -166,10 +167,7 @@ def project() -> None:
 def project_create(name: str, as_json: bool) -> None:
     """Create project NAME."""
     created = _tenancy().control.create_project(name)
-    if as_json:
-        emit_json(created)
-    else:
-        out.print(f"created project {created.name} (id {created.id})")
+    _done(created, as_json, f"created project {created.name} (id {created.id})")
 
 
 @project.command("list")
@@ -226,10 +224,7 @@ def key_list(project_name: str | None, include_revoked: bool, as_json: bool) -> 
 def key_revoke(key_id: str, as_json: bool) -> None:
     """Revoke the key with KEY_ID (its id or prefix); it stops working at once."""
     revoked = _tenancy().control.revoke_key(key_id)
-    if as_json:
-        emit_json(revoked)
-    else:
-        out.print(f"revoked {revoked.prefix}")
+    _done(revoked, as_json, f"revoked {revoked.prefix}")
 
 
 # -- users -----------------------------------------------------------------------------------
@@ -244,10 +239,7 @@ def user() -> None:
 def user_create(name: str, as_json: bool) -> None:
     """Create user NAME."""
     created = _tenancy().control.create_user(name)
-    if as_json:
-        emit_json(created)
-    else:
-        out.print(f"created user {created.name} (id {created.id})")
+    _done(created, as_json, f"created user {created.name} (id {created.id})")
 
 
 @user.command("list")
@@ -331,9 +323,8 @@ def transactions() -> None:
 def transactions_list(project_name: str | None, operation: str | None, outcome: str | None, limit: int,
                       offset: int, as_json: bool) -> None:
     """List the log, newest first."""
-    records = _tenancy().control.transactions(
-        project=project_name, operation=operation, outcome=outcome, limit=limit, offset=offset
-    )
+    query = TransactionQuery(operation=operation, outcome=outcome, limit=limit, offset=offset)
+    records = _tenancy().control.transactions(query, project=project_name)
     _records(records, ["at", "project", "key_prefix", "operation", "target", "outcome", "duration_ms"], as_json,
              "no transactions")
 
@@ -344,7 +335,4 @@ def transactions_list(project_name: str | None, operation: str | None, outcome: 
 def transactions_prune(older_than_days: float, as_json: bool) -> None:
     """Delete log records older than --older-than-days (retention)."""
     pruned = _tenancy().control.prune_transactions(older_than_days)
-    if as_json:
-        emit_json({"pruned": pruned})
-    else:
-        out.print(f"pruned {pruned} transaction record{'' if pruned == 1 else 's'}")
+    _done({"pruned": pruned}, as_json, f"pruned {pruned} transaction record{'' if pruned == 1 else 's'}")

@@ -16,7 +16,7 @@ from engram.cli._common import (
     parse_json_option,
     yes_option,
 )
-from engram.cli._output import _entries_table, emit_json, out
+from engram.cli._output import _done, _entries_table, emit_json, out
 from engram.errors import InvalidInput, NotFound
 from engram.validation import MAX_TTL_SECONDS
 
@@ -55,10 +55,7 @@ def store(key: str, content: str, namespace: str, metadata: str | None, ttl: flo
     if content == "-":
         content = sys.stdin.read()
     entry = _memory().store(key, content, namespace=namespace, metadata=parse_json_option("--metadata", metadata), ttl=ttl)
-    if as_json:
-        emit_json(entry)
-    else:
-        out.print(f"stored {entry.namespace}/{entry.key} (id {entry.id})")
+    _done(entry, as_json, f"stored {entry.namespace}/{entry.key} (id {entry.id})")
 
 
 @click.command()

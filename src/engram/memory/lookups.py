@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # A date-time starts with a four-digit year; a message id (a UUID) starts with eight hex digits.
 _LOOKS_LIKE_TIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[T ].*)?\s*", re.DOTALL)
 _datetime = TypeAdapter(datetime)
+T = TypeVar("T")
 
 
 def message_bound(field: str, value: str | None, *, naive_is_local: bool = False) -> datetime | str | None:
@@ -90,10 +91,8 @@ def summary_of(memory: "Memory", session_id: str) -> Summary:
     Raises:
         NotFound: the session does not exist, or has no summary yet.
     """
-    summary = memory.summary(session_id)  # NotFound for an unknown session
-    if summary is None:
-        raise NotFound(f"session {session_id} has no summary yet")
-    return summary
+    # memory.summary raises NotFound itself for an unknown session.
+    return _found(memory.summary(session_id), f"session {session_id} has no summary yet")
 
 
 def profile_of(memory: "Memory", user_id: str) -> Profile:
@@ -102,10 +101,7 @@ def profile_of(memory: "Memory", user_id: str) -> Profile:
     Raises:
         NotFound: there is none.
     """
-    profile = memory.profile(user_id)
-    if profile is None:
-        raise NotFound(f"no profile for user {user_id!r}")
-    return profile
+    return _found(memory.profile(user_id), f"no profile for user {user_id!r}")
 
 
 def checkpoint_of(memory: "Memory", checkpoint_id: str) -> Checkpoint:
@@ -114,10 +110,7 @@ def checkpoint_of(memory: "Memory", checkpoint_id: str) -> Checkpoint:
     Raises:
         NotFound: there is none.
     """
-    checkpoint = memory.checkpoint_get(checkpoint_id)
-    if checkpoint is None:
-        raise NotFound(f"checkpoint {checkpoint_id} does not exist")
-    return checkpoint
+    return _found(memory.checkpoint_get(checkpoint_id), f"checkpoint {checkpoint_id} does not exist")
 
 
 def checkpoints_of(memory: "Memory", session_id: str, status: str | None = None) -> list[Checkpoint]:
@@ -137,3 +130,10 @@ def delete_checkpoint(memory: "Memory", checkpoint_id: str) -> None:
     """
     if not memory.checkpoint_delete(checkpoint_id):
         raise NotFound(f"checkpoint {checkpoint_id} does not exist")
+
+
+def _found(found: T | None, missing: str) -> T:
+    """``found``, or NotFound saying ``missing`` when it is None."""
+    if found is None:
+        raise NotFound(missing)
+    return found

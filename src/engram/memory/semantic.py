@@ -20,6 +20,7 @@ from engram.embeddings import NO_EMBEDDER_NOTE, Embedder, create_embedder
 from engram.embeddings.cache import EmbeddingCache, content_hash
 from engram.embeddings.pipeline import overlapped
 from engram.errors import ConfigError, InvalidInput, Unsupported
+from engram.memory import overlap
 from engram.models import Entry, SearchHit, SearchResult
 from engram.search import hybrid
 from engram.search.constraints import compile_constraints
@@ -334,20 +335,31 @@ class Semantic:
             return "fts", kept([hybrid.Fused(e, s, fts_rank=i, fts_score=s) for i, (e, s) in enumerate(hits, start=1)])
 
         floor = -2.0 if threshold is None else float(threshold)
-        qvec = self._query_vector("" if node is None else hybrid.embedding_text(query, node), vector)
+        meaning = "" if node is None else hybrid.embedding_text(query, node)
         # Candidates the constraints may drop are made up for by looking deeper.
         depth = max(hybrid.CANDIDATES, limit) if admits is not None or mode == "hybrid" else limit
         if mode == "vector":
+            qvec = self._query_vector(meaning, vector)
             found = near(qvec, depth)
             return "vector", kept([
                 hybrid.Fused(e, s, vector_rank=i, vector_score=s) for i, (e, s) in enumerate(found, start=1) if s >= floor
             ])
 
-        keywords = None if node is None else hybrid.keyword_query(query, node)
-        if keywords is not None and not hybrid.has_operators(query):
-            keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
-        fts = [] if keywords is None else text(keywords, depth)
-        listed = near(qvec, depth)
+        def text_list() -> Sequence[tuple[Any, float]]:
+            keywords = None if node is None else hybrid.keyword_query(query, node)
+            if keywords is not None and not hybrid.has_operators(query):
+                keywords = hybrid.prune_keywords(keywords, count, frequency, budget=hybrid.TEXT_BUDGET)
+            return [] if keywords is None else text(keywords, depth)
+
+        # The words' list does not need the query vector: it runs while the query is embedded.
+        pending = overlap.beside(text_list) if vector is None and self.embedder is not None else None
+        try:
+            listed = near(self._query_vector(meaning, vector), depth)
+        except BaseException:
+            if pending is not None:
+                overlap.abandon(pending)
+            raise
+        fts = text_list() if pending is None else overlap.joined(pending, text_list)
         nearest = [(e, s) for e, s in listed if s >= floor]
         fused = hybrid.fuse(fts, nearest, depth=depth if len(nearest) == len(listed) else None)
         if threshold is None:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engram.server._errors import error_response
+from engram.server._errors import TrackedSend, error_response
 
 
 class BodyTooLarge(HTTPException):
@@ -57,7 +57,6 @@ class BodyLimit:
             await _refuse(cap, scope, receive, send)
             return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -68,15 +67,11 @@ class BodyLimit:
                     raise BodyTooLarge(cap)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await _refuse(cap, scope, receive, send)
 

@@ -95,6 +95,19 @@ class _ErrorLog:
 error_log = _ErrorLog()
 
 
+class TrackedSend:
+    """An ASGI ``send`` that notes whether the response has started: after that, no error response
+    can replace it."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class CatchUnexpected:
     """ASGI middleware: an exception no handler took becomes the 500 error shape.
 
@@ -109,19 +122,13 @@ class CatchUnexpected:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:  # CancelledError is a BaseException: it passes through
             error_log.error("%s %s raised %s", scope.get("method"), scope.get("path"), type(exc).__name__,
                             exc_info=exc)
-            if started:
+            if tracked.started:
                 raise  # half a response is out; only the server can end it
             await error_response(500, "InternalError", "internal server error")(scope, receive, send)
 

@@ -24,6 +24,7 @@ from engram.server.models import (
     UserCreateRequest,
 )
 from engram.server.routes import IsoDatetime, errors
+from engram.stores.control_base import TransactionQuery
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 IdentPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -107,10 +108,10 @@ def list_transactions(
 ) -> list[Transaction]:
     """The transaction log, newest first, filtered by project (a project admin: its own), operation,
     outcome, key and time."""
-    return caller.control.transactions(
-        project=caller.scope_project(project), operation=operation, outcome=outcome, key_id=key_id, since=since, until=until,
-        limit=limit, offset=offset,
+    query = TransactionQuery(
+        operation=operation, outcome=outcome, key_id=key_id, since=since, until=until, limit=limit, offset=offset
     )
+    return caller.control.transactions(query, project=caller.scope_project(project))
 
 
 @router.delete("/transactions", name="admin.transactions.prune", response_model=PruneResult, responses=errors(403))

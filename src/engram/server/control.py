@@ -30,7 +30,7 @@ from engram.server.models import (
     Variable,
     VariableInfo,
 )
-from engram.stores.control_base import ControlStore
+from engram.stores.control_base import ControlStore, TransactionQuery
 
 if TYPE_CHECKING:  # the vault imports cryptography, which only variables need
     from engram.server.vault import Rotation
@@ -379,23 +379,13 @@ class ControlPlane:
         )
 
     def transactions(
-        self,
-        *,
-        project: str | None = None,
-        operation: str | None = None,
-        outcome: str | None = None,
-        key_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, query: TransactionQuery = TransactionQuery(), *, project: str | None = None
     ) -> list[Transaction]:
-        """The log, newest first, filtered by project, operation, outcome, key and time."""
-        project_id = None if project is None else self.project(project).id
-        rows = self.store.transactions(
-            project_id=project_id, operation=operation, outcome=outcome, key_id=key_id,
-            since=to_iso(since), until=to_iso(until), limit=limit, offset=offset,
-        )
+        """The log records ``query`` selects, newest first; ``project`` (a name, which must exist) narrows
+        it to that project."""
+        if project is not None:
+            query = dataclasses.replace(query, project_id=self.project(project).id)
+        rows = self.store.transactions(query)
         return [
             Transaction(
                 id=r["id"], at=from_iso(r["at"]), key_id=r["key_id"], key_prefix=r["key_prefix"], user=r["user_name"],

@@ -29,7 +29,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from engram._time import to_iso
 
 if TYPE_CHECKING:
     from engram.config import Settings
@@ -38,6 +42,46 @@ Row = dict[str, Any]
 
 # Roles a key row may carry (the control plane checks them before they get here).
 KEY_ROLES = ("member", "admin", "server_admin")
+
+# The fields of a transaction record as written (the row adds ``id``, and ``project`` when read).
+TRANSACTION_FIELDS = (
+    "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome", "status",
+    "duration_ms",
+)
+
+
+@dataclass(frozen=True)
+class TransactionQuery:
+    """Which transaction records to read, newest first: each filter given is an equality,
+    ``since <= at < until``; then ``offset`` records skipped and ``limit`` returned.
+
+    Built once where a request arrives (REST, dashboard, CLI) and passed through
+    as it is. Times are kept as the contract's ISO-8601 text; a datetime given
+    becomes that text.
+    """
+
+    project_id: str | None = None
+    operation: str | None = None
+    outcome: str | None = None
+    key_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        for bound in ("since", "until"):
+            if isinstance(value := getattr(self, bound), datetime):
+                object.__setattr__(self, bound, to_iso(value))
+
+    def conditions(self) -> list[tuple[str, str, str]]:
+        """The filters given, as ``(field, operator, value)``: ``=`` for each equality, ``>=`` for
+        ``since``, ``<`` for ``until`` (the operators SQL and Python spell alike, bar ``=``)."""
+        given = (
+            ("project_id", "=", self.project_id), ("operation", "=", self.operation), ("outcome", "=", self.outcome),
+            ("key_id", "=", self.key_id), ("at", ">=", self.since), ("at", "<", self.until),
+        )
+        return [(field, operator, value) for field, operator, value in given if value is not None]
 
 
 class ControlStore(ABC):
@@ -148,19 +192,8 @@ class ControlStore(ABC):
         """Append a record (the transaction row without ``id`` and ``project``)."""
 
     @abstractmethod
-    def transactions(
-        self,
-        *,
-        project_id: str | None = None,
-        operation: str | None = None,
-        outcome: str | None = None,
-        key_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Row]:
-        """Newest first; each filter an equality, ``since <= at < until``."""
+    def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[Row]:
+        """The records ``query`` selects, newest first (all of them, 100 at a time, by default)."""
 
     @abstractmethod
     def prune_transactions(self, *, before: str) -> int:

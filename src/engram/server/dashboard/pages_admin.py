@@ -27,6 +27,7 @@ from engram.server.dashboard.web import (
     viewer,
 )
 from engram.server.models import ROLES, ApiKey, Variable
+from engram.stores.control_base import TransactionQuery
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -60,6 +61,12 @@ async def _named_change(
     return redirect(page, notice=notice)
 
 
+def _confirm_named_delete(request: Request, current: Viewer, page: str, name: str, question: str) -> Response:
+    """The page asking ``question`` before deleting ``name`` at ``page``/delete; cancel goes back to ``page``."""
+    return render(request, "confirm.html", viewer=current, action=f"{page}/delete", fields={"name": name},
+                  question=question, cancel=page)
+
+
 @router.post("/admin/projects", name="dashboard.projects.create")
 async def create_project(request: Request, current: ServerAdminDep) -> Response:
     return await _named_change(request, current, "admin.projects.create", current.control.create_project,
@@ -79,8 +86,8 @@ async def create_user(request: Request, current: ServerAdminDep) -> Response:
 
 @router.get("/admin/users/delete", name="dashboard.users.confirm")
 def confirm_delete_user(request: Request, current: ServerAdminDep, name: Ident) -> Response:
-    return render(request, "confirm.html", viewer=current, action="/admin/users/delete", fields={"name": name},
-                  question=f"Delete user {name!r} and revoke every key issued to them?", cancel="/admin/users")
+    return _confirm_named_delete(request, current, "/admin/users", name,
+                                 f"Delete user {name!r} and revoke every key issued to them?")
 
 
 @router.post("/admin/users/delete", name="dashboard.users.delete")
@@ -178,8 +185,7 @@ async def set_variable(request: Request, current: AdminDep) -> Response:
 
 @router.get("/variables/delete", name="dashboard.variables.confirm")
 def confirm_delete_variable(request: Request, current: AdminDep, name: Ident) -> Response:
-    return render(request, "confirm.html", viewer=current, action="/variables/delete", fields={"name": name},
-                  question=f"Delete variable {name!r}?", cancel="/variables")
+    return _confirm_named_delete(request, current, "/variables", name, f"Delete variable {name!r}?")
 
 
 @router.post("/variables/delete", name="dashboard.variables.delete")
@@ -217,9 +223,10 @@ def log(
     """The transaction log, newest first, filtered by who (key id or prefix), operation, outcome and time."""
     scope = current.caller.scope_project(project or None)
     key_id = who.strip().rsplit("_", 1)[-1] if who.strip() else None
-    rows = current.control.transactions(
-        project=scope, operation=operation.strip() or None, outcome=outcome.strip() or None, key_id=key_id,
+    query = TransactionQuery(
+        operation=operation.strip() or None, outcome=outcome.strip() or None, key_id=key_id,
         since=_moment("since", since), until=_moment("until", until), limit=LOG_PAGE + 1, offset=(page - 1) * LOG_PAGE,
     )
+    rows = current.control.transactions(query, project=scope)
     return render(request, "log.html", viewer=current, rows=rows[:LOG_PAGE], more=len(rows) > LOG_PAGE, page=page,
                   project=project, who=who, operation=operation, outcome=outcome, since=since, until=until)

@@ -17,6 +17,7 @@ from engram.server.dashboard import charts, counts, highlight
 from engram.server.dashboard.web import PageRoute, Viewer, form_of, quoted, redirect, render, viewer
 from engram.server.models import Name
 from engram.server.routes import SearchMode, search_kwargs
+from engram.stores.control_base import TransactionQuery
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -48,8 +49,8 @@ def overview(request: Request, current: ViewerDep) -> Response:
     largest = counts.largest_namespaces(memory)
     writes = None
     if current.is_admin:
-        log = current.control.transactions(project=current.caller.scope_project(None),
-                                           since=counts.since_days(CHART_DAYS), limit=CHART_LOG_LIMIT)
+        query = TransactionQuery(since=counts.since_days(CHART_DAYS), limit=CHART_LOG_LIMIT)
+        log = current.control.transactions(query, project=current.caller.scope_project(None))
         per_day = counts.writes_per_day(log, CHART_DAYS)
         writes = charts.columns([(d.isoformat(), n) for d, n in per_day], title="Writes per day, last 30 days")
     return render(

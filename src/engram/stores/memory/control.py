@@ -10,21 +10,20 @@ unique names, ids and hashes, and that a key's project and user exist.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from engram.errors import BackendError, Conflict
-from engram.stores.control_base import KEY_ROLES, ControlStore, Row
+from engram.stores.control_base import KEY_ROLES, TRANSACTION_FIELDS, ControlStore, Row, TransactionQuery
 
 if TYPE_CHECKING:
     from engram.config import Settings
 
-_TRANSACTION_FIELDS = (
-    "at", "key_id", "key_prefix", "user_name", "project_id", "operation", "target", "outcome", "status",
-    "duration_ms",
-)
+# The operators of TransactionQuery.conditions (ISO times compare as text).
+_COMPARE = {"=": operator.eq, ">=": operator.ge, "<": operator.lt}
 
 
 class MemoryControlStore(ControlStore):
@@ -216,34 +215,20 @@ class MemoryControlStore(ControlStore):
     # -- transaction log -----------------------------------------------------------------
     def record_transaction(self, record: Row) -> None:
         with self._open():
-            row = {"id": self._next_transaction, **{f: record.get(f) for f in _TRANSACTION_FIELDS}}
+            row = {"id": self._next_transaction, **{f: record.get(f) for f in TRANSACTION_FIELDS}}
             self._next_transaction += 1
             self._transactions.append(row)
 
-    def transactions(
-        self,
-        *,
-        project_id: str | None = None,
-        operation: str | None = None,
-        outcome: str | None = None,
-        key_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Row]:
-        equal = {"project_id": project_id, "operation": operation, "outcome": outcome, "key_id": key_id}
-        wanted = {field: value for field, value in equal.items() if value is not None}
+    def transactions(self, query: TransactionQuery = TransactionQuery()) -> list[Row]:
+        conditions = [(field, _COMPARE[op], value) for field, op, value in query.conditions()]
         with self._open():
             found = []
             for row in reversed(self._transactions):  # newest first
-                if any(row[field] != value for field, value in wanted.items()):
-                    continue
-                if (since is not None and row["at"] < since) or (until is not None and row["at"] >= until):
+                if not all(compare(row[field], value) for field, compare, value in conditions):
                     continue
                 project = self._projects.get(row["project_id"]) if row["project_id"] is not None else None
                 found.append({**row, "project": None if project is None else project["name"]})
-            return found[offset:offset + limit] if limit >= 0 else found[offset:]
+            return found[query.offset:query.offset + query.limit] if query.limit >= 0 else found[query.offset:]
 
     def prune_transactions(self, *, before: str) -> int:
         with self._open():

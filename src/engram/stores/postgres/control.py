@@ -33,16 +33,9 @@ from psycopg.rows import dict_row
 
 from engram.config import DBConnectionSettings
 from engram.errors import BackendError, ConfigError
-from engram.stores._control_sql import (
-    INSERT_KEY,
-    KEY_COLUMNS,
-    KEY_FROM,
-    insert_key_params,
-    insert_transaction_sql,
-    list_keys_sql,
-    list_transactions_sql,
-)
-from engram.stores.control_base import ControlStore, Row
+from engram.stores._control_sql import INSERT_KEY, POSTGRES_DIALECT, control_tables, insert_key_params
+from engram.stores._control_sql_store import SQLControlStore
+from engram.stores.control_base import KEY_ROLES, Row
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.store import (
@@ -65,54 +58,8 @@ AUTH_FAILURE_LOCK = 0x65617566
 MIGRATIONS: list[str] = [
     # 1: the whole control plane, as the SQLite store's version 2, the shared auth-failure
     # counts and the dashboard's sign-in sessions (times of both: epoch seconds).
-    """
-    CREATE TABLE users (
-        id         TEXT PRIMARY KEY,
-        name       TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE projects (
-        id         TEXT PRIMARY KEY,
-        name       TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE api_keys (
-        id           TEXT PRIMARY KEY,
-        prefix       TEXT NOT NULL,
-        hash         TEXT NOT NULL UNIQUE,
-        project_id   TEXT NOT NULL REFERENCES projects (id),
-        role         TEXT NOT NULL CHECK (role IN ('member', 'admin', 'server_admin')),
-        user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
-        name         TEXT,
-        created_at   TEXT NOT NULL,
-        expires_at   TEXT,
-        revoked_at   TEXT,
-        last_used_at TEXT
-    );
-    CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at);
-    CREATE TABLE variables (
-        project_id TEXT NOT NULL REFERENCES projects (id),
-        name       TEXT NOT NULL,
-        ciphertext TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (project_id, name)
-    );
-    CREATE TABLE transactions (
-        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        at          TEXT NOT NULL,
-        key_id      TEXT,
-        key_prefix  TEXT,
-        user_name   TEXT,
-        project_id  TEXT,
-        operation   TEXT NOT NULL,
-        target      TEXT,
-        outcome     TEXT NOT NULL,
-        status      INTEGER NOT NULL,
-        duration_ms DOUBLE PRECISION NOT NULL
-    );
-    CREATE INDEX transactions_by_time ON transactions (at);
-    CREATE INDEX transactions_by_project ON transactions (project_id, at);
+    control_tables(POSTGRES_DIALECT, roles=KEY_ROLES)
+    + """
     CREATE TABLE auth_failures (
         subject TEXT NOT NULL,
         at      DOUBLE PRECISION NOT NULL
@@ -168,7 +115,7 @@ def with_schema(base_url: str, schema: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(options), parts.fragment))
 
 
-class PostgresControlStore(ControlStore):
+class PostgresControlStore(SQLControlStore):
     """Control-plane persistence in one PostgreSQL schema, shared by every server process on the database.
 
     Its own small pool (``db_connection_settings``, as every store): control work is a
@@ -246,6 +193,8 @@ class PostgresControlStore(ControlStore):
         with self._connection(action) as conn, conn.transaction():
             yield conn
 
+    native = staticmethod(pg)
+
     def query(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._connection(action) as conn:
             return conn.execute(pg(sql), params).fetchall()
@@ -261,50 +210,7 @@ class PostgresControlStore(ControlStore):
                 self._closed = True
                 self._pool.close()
 
-    # -- users ------------------------------------------------------------------------------
-    def insert_user(self, user: Row) -> None:
-        self.execute(
-            "creating a user", "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
-            (user["id"], user["name"], user["created_at"]),
-        )
-
-    def users(self) -> list[Row]:
-        return self.query("listing users", "SELECT id, name, created_at FROM users ORDER BY name")
-
-    def user_by_name(self, name: str) -> Row | None:
-        rows = self.query("reading a user", "SELECT id, name, created_at FROM users WHERE name = ?", (name,))
-        return rows[0] if rows else None
-
-    def delete_user(self, user_id: str, *, revoked_at: str) -> int:
-        with self.transaction("deleting a user") as conn:
-            revoked = conn.execute(
-                "UPDATE api_keys SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL", (revoked_at, user_id)
-            ).rowcount
-            conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
-        return revoked
-
-    # -- projects -----------------------------------------------------------------------------
-    def insert_project(self, project: Row) -> None:
-        self.execute(
-            "creating a project", "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
-            (project["id"], project["name"], project["created_at"]),
-        )
-
-    def projects(self) -> list[Row]:
-        return self.query("listing projects", "SELECT id, name, created_at FROM projects ORDER BY name")
-
-    def project(self, *, id: str | None = None, name: str | None = None) -> Row | None:
-        column, value = ("id", id) if id is not None else ("name", name)
-        rows = self.query(
-            "reading a project", f"SELECT id, name, created_at FROM projects WHERE {column} = ?", (value,)
-        )
-        return rows[0] if rows else None
-
     # -- API keys -------------------------------------------------------------------------------
-    def insert_key(self, key: Row) -> None:
-        with self._connection("creating an API key") as conn:
-            conn.execute(pg(INSERT_KEY), insert_key_params(key))
-
     def insert_first_key(self, key: Row) -> bool:
         """Insert ``key`` unless a key of its role was ever issued; one process wins, however many start."""
         with self.transaction("creating the first API key") as conn:
@@ -313,32 +219,6 @@ class PostgresControlStore(ControlStore):
                 return False
             conn.execute(pg(INSERT_KEY), insert_key_params(key))
         return True
-
-    def key_by_hash(self, digest: str) -> Row | None:
-        rows = self.query("checking an API key", f"SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.hash = ?", (digest,))
-        return rows[0] if rows else None
-
-    def key(self, key_id: str) -> Row | None:
-        rows = self.query("reading an API key", f"SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.id = ?", (key_id,))
-        return rows[0] if rows else None
-
-    def keys(self, *, project_id: str | None = None, include_revoked: bool = False) -> list[Row]:
-        sql, params = list_keys_sql(project_id, include_revoked)
-        return self.query("listing API keys", sql, params)
-
-    def count_keys(self, role: str) -> int:
-        return self.query("counting API keys", "SELECT count(*) AS n FROM api_keys WHERE role = ?", (role,))[0]["n"]
-
-    def revoke_key(self, key_id: str, *, revoked_at: str) -> bool:
-        return bool(
-            self.execute(
-                "revoking an API key", "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (revoked_at, key_id),
-            )
-        )
-
-    def touch_key(self, key_id: str, *, used_at: str) -> None:
-        self.execute("recording API key use", "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (used_at, key_id))
 
     # -- variables (ciphertext only) ------------------------------------------------------------
     def put_variable(self, project_id: str, name: str, seal: Callable[[], str], *, now: str) -> Row:
@@ -354,26 +234,6 @@ class PostgresControlStore(ControlStore):
                 (project_id, name, seal(), now, now),
             ).fetchone()
 
-    def variable(self, project_id: str, name: str) -> Row | None:
-        rows = self.query(
-            "reading a variable",
-            "SELECT name, ciphertext, created_at, updated_at FROM variables WHERE project_id = ? AND name = ?",
-            (project_id, name),
-        )
-        return rows[0] if rows else None
-
-    def variables(self, project_id: str) -> list[Row]:
-        return self.query(
-            "listing variables",
-            "SELECT name, created_at, updated_at FROM variables WHERE project_id = ? ORDER BY name",
-            (project_id,),
-        )
-
-    def delete_variable(self, project_id: str, name: str) -> bool:
-        return bool(
-            self.execute("deleting a variable", "DELETE FROM variables WHERE project_id = ? AND name = ?", (project_id, name))
-        )
-
     def replace_ciphertexts(self, reseal: Callable[[str, str, str], str]) -> int:
         """Rewrite every variable in one transaction holding the table exclusively (no write in between)."""
         with self.transaction("re-encrypting variables") as conn:
@@ -385,18 +245,6 @@ class PostgresControlStore(ControlStore):
                     [(reseal(r["project_id"], r["name"], r["ciphertext"]), r["project_id"], r["name"]) for r in rows],
                 )
         return len(rows)
-
-    # -- transaction log ---------------------------------------------------------------------------
-    def record_transaction(self, record: Row) -> None:
-        sql, params = insert_transaction_sql(record)
-        self.execute("recording a transaction", sql, params)
-
-    def transactions(self, **filters: Any) -> list[Row]:
-        sql, params = list_transactions_sql(**filters)
-        return self.query("listing transactions", sql, params)
-
-    def prune_transactions(self, *, before: str) -> int:
-        return self.execute("pruning the transaction log", "DELETE FROM transactions WHERE at < ?", (before,))
 
     # -- failed authentications, counted for every server on the database ------------------------------
     def count_auth_failure(

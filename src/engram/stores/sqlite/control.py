@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from engram.errors import BackendError
 from engram.stores._control_sql import (
+    API_KEYS_INDEX,
     INSERT_KEY,
-    KEY_COLUMNS,
-    KEY_FROM,
+    SQLITE_DIALECT,
+    api_keys_table,
+    control_tables,
     insert_key_params,
-    insert_transaction_sql,
-    list_keys_sql,
-    list_transactions_sql,
 )
+from engram.stores._control_sql_store import SQLControlStore
 from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
-from engram.stores.control_base import ControlStore
+from engram.stores.control_base import KEY_ROLES
 from engram.stores.sqlite.migrate import apply_migrations
 from engram.stores.sqlite.store import parse_sqlite_url
 
@@ -39,73 +39,13 @@ if TYPE_CHECKING:
 
 MIGRATIONS: list[str] = [
     # 1: the whole control plane.
-    """
-    CREATE TABLE users (
-        id         TEXT PRIMARY KEY,
-        name       TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE projects (
-        id         TEXT PRIMARY KEY,
-        name       TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE api_keys (
-        id           TEXT PRIMARY KEY,
-        prefix       TEXT NOT NULL,
-        hash         TEXT NOT NULL UNIQUE,
-        project_id   TEXT NOT NULL REFERENCES projects (id),
-        role         TEXT NOT NULL CHECK (role IN ('admin', 'member')),
-        user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
-        name         TEXT,
-        created_at   TEXT NOT NULL,
-        expires_at   TEXT,
-        revoked_at   TEXT,
-        last_used_at TEXT
-    );
-    CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at);
-    CREATE TABLE variables (
-        project_id TEXT NOT NULL REFERENCES projects (id),
-        name       TEXT NOT NULL,
-        ciphertext TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (project_id, name)
-    );
-    CREATE TABLE transactions (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        at          TEXT NOT NULL,
-        key_id      TEXT,
-        key_prefix  TEXT,
-        user_name   TEXT,
-        project_id  TEXT,
-        operation   TEXT NOT NULL,
-        target      TEXT,
-        outcome     TEXT NOT NULL,
-        status      INTEGER NOT NULL,
-        duration_ms REAL NOT NULL
-    );
-    CREATE INDEX transactions_by_time ON transactions (at);
-    CREATE INDEX transactions_by_project ON transactions (project_id, at);
-    """,
+    control_tables(SQLITE_DIALECT, roles=("admin", "member")),
     # 2: the server_admin role. SQLite cannot alter a CHECK, so api_keys is rebuilt.
     # The keys that bootstrap() made (the generated first key, ENGRAM_ADMIN_KEY) become
     # server_admin, so an upgraded server keeps its administrator; other admin keys
     # stay project admins.
-    """
-    CREATE TABLE api_keys_v2 (
-        id           TEXT PRIMARY KEY,
-        prefix       TEXT NOT NULL,
-        hash         TEXT NOT NULL UNIQUE,
-        project_id   TEXT NOT NULL REFERENCES projects (id),
-        role         TEXT NOT NULL CHECK (role IN ('member', 'admin', 'server_admin')),
-        user_id      TEXT REFERENCES users (id) ON DELETE SET NULL,
-        name         TEXT,
-        created_at   TEXT NOT NULL,
-        expires_at   TEXT,
-        revoked_at   TEXT,
-        last_used_at TEXT
-    );
+    api_keys_table(KEY_ROLES, name="api_keys_v2")
+    + """
     INSERT INTO api_keys_v2
         (id, prefix, hash, project_id, role, user_id, name, created_at, expires_at, revoked_at, last_used_at)
     SELECT id, prefix, hash, project_id,
@@ -116,12 +56,13 @@ MIGRATIONS: list[str] = [
     FROM api_keys;
     DROP TABLE api_keys;
     ALTER TABLE api_keys_v2 RENAME TO api_keys;
-    CREATE INDEX api_keys_by_project ON api_keys (project_id, created_at);
-    """,
+    """
+    + API_KEYS_INDEX,
 ]
 
+
 # -- the store ---------------------------------------------------------------------
-class SQLiteControlStore(ControlStore):
+class SQLiteControlStore(SQLControlStore):
     """Control-plane persistence over one SQLite database.
 
     ``path=None`` keeps it in memory (tests; ``memory://`` servers have their own store).
@@ -195,51 +136,7 @@ class SQLiteControlStore(ControlStore):
                 self._closed = True
                 self._conn.close()
 
-    # -- users ------------------------------------------------------------------------
-    def insert_user(self, user: dict[str, Any]) -> None:
-        self.execute(
-            "creating a user", "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
-            (user["id"], user["name"], user["created_at"]),
-        )
-
-    def users(self) -> list[dict[str, Any]]:
-        return self.query("listing users", "SELECT id, name, created_at FROM users ORDER BY name")
-
-    def user_by_name(self, name: str) -> dict[str, Any] | None:
-        rows = self.query("reading a user", "SELECT id, name, created_at FROM users WHERE name = ?", (name,))
-        return rows[0] if rows else None
-
-    def delete_user(self, user_id: str, *, revoked_at: str) -> int:
-        """Delete a user and revoke every key issued to them; returns the keys revoked."""
-        with self.transaction("deleting a user") as conn:
-            revoked = conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (revoked_at, user_id)
-            ).rowcount
-            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-        return revoked
-
-    # -- projects ---------------------------------------------------------------------
-    def insert_project(self, project: dict[str, Any]) -> None:
-        self.execute(
-            "creating a project", "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
-            (project["id"], project["name"], project["created_at"]),
-        )
-
-    def projects(self) -> list[dict[str, Any]]:
-        return self.query("listing projects", "SELECT id, name, created_at FROM projects ORDER BY name")
-
-    def project(self, *, id: str | None = None, name: str | None = None) -> dict[str, Any] | None:
-        column, value = ("id", id) if id is not None else ("name", name)
-        rows = self.query(
-            "reading a project", f"SELECT id, name, created_at FROM projects WHERE {column} = ?", (value,)
-        )
-        return rows[0] if rows else None
-
     # -- API keys -----------------------------------------------------------------------
-    def insert_key(self, key: dict[str, Any]) -> None:
-        with self.transaction("creating an API key") as conn:
-            conn.execute(INSERT_KEY, insert_key_params(key))
-
     def insert_first_key(self, key: dict[str, Any]) -> bool:
         """``BEGIN IMMEDIATE`` holds the database's write lock from the check to the insert."""
         with self.transaction("creating the first API key") as conn:
@@ -247,36 +144,6 @@ class SQLiteControlStore(ControlStore):
                 return False
             conn.execute(INSERT_KEY, insert_key_params(key))
         return True
-
-    def key_by_hash(self, digest: str) -> dict[str, Any] | None:
-        rows = self.query(
-            "checking an API key", f"SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.hash = ?", (digest,)
-        )
-        return rows[0] if rows else None
-
-    def key(self, key_id: str) -> dict[str, Any] | None:
-        rows = self.query("reading an API key", f"SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.id = ?", (key_id,))
-        return rows[0] if rows else None
-
-    def keys(self, *, project_id: str | None = None, include_revoked: bool = False) -> list[dict[str, Any]]:
-        sql, params = list_keys_sql(project_id, include_revoked)
-        return self.query("listing API keys", sql, params)
-
-    def count_keys(self, role: str) -> int:
-        """Keys ever issued with ``role``, revoked and expired ones included."""
-        return self.query("counting API keys", "SELECT count(*) AS n FROM api_keys WHERE role = ?", (role,))[0]["n"]
-
-    def revoke_key(self, key_id: str, *, revoked_at: str) -> bool:
-        return bool(
-            self.execute(
-                "revoking an API key",
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (revoked_at, key_id),
-            )
-        )
-
-    def touch_key(self, key_id: str, *, used_at: str) -> None:
-        self.execute("recording API key use", "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (used_at, key_id))
 
     # -- variables (ciphertext only) -----------------------------------------------------
     def put_variable(self, project_id: str, name: str, seal: Callable[[], str], *, now: str) -> dict[str, Any]:
@@ -298,29 +165,6 @@ class SQLiteControlStore(ControlStore):
             ).fetchone()
         return dict(row)
 
-    def variable(self, project_id: str, name: str) -> dict[str, Any] | None:
-        rows = self.query(
-            "reading a variable",
-            "SELECT name, ciphertext, created_at, updated_at FROM variables WHERE project_id = ? AND name = ?",
-            (project_id, name),
-        )
-        return rows[0] if rows else None
-
-    def variables(self, project_id: str) -> list[dict[str, Any]]:
-        """Names and times only: the ciphertext is never part of a listing."""
-        return self.query(
-            "listing variables",
-            "SELECT name, created_at, updated_at FROM variables WHERE project_id = ? ORDER BY name",
-            (project_id,),
-        )
-
-    def delete_variable(self, project_id: str, name: str) -> bool:
-        return bool(
-            self.execute(
-                "deleting a variable", "DELETE FROM variables WHERE project_id = ? AND name = ?", (project_id, name)
-            )
-        )
-
     def replace_ciphertexts(self, reseal: Callable[[str, str, str], str]) -> int:
         """Rewrite every variable of every project as ``reseal(project_id, name, ciphertext)``.
 
@@ -335,15 +179,3 @@ class SQLiteControlStore(ControlStore):
                 [(reseal(p, n, c), p, n) for p, n, c in rows],
             )
         return len(rows)
-
-    # -- transaction log -----------------------------------------------------------------
-    def record_transaction(self, record: dict[str, Any]) -> None:
-        sql, params = insert_transaction_sql(record)
-        self.execute("recording a transaction", sql, params)
-
-    def transactions(self, **filters: Any) -> list[dict[str, Any]]:
-        sql, params = list_transactions_sql(**filters)
-        return self.query("listing transactions", sql, params)
-
-    def prune_transactions(self, *, before: str) -> int:
-        return self.execute("pruning the transaction log", "DELETE FROM transactions WHERE at < ?", (before,))
