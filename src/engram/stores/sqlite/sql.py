@@ -17,6 +17,21 @@ SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id
 TASK_COLUMNS = (
     "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
 )
+UPSERT_SESSION = (
+    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,"
+    " started_at = excluded.started_at, ended_at = excluded.ended_at,"
+    " user_id = excluded.user_id, agent_id = excluded.agent_id"
+)
+GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+UPSERT_TASK = (
+    f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET agent_type = excluded.agent_type, input = excluded.input,"
+    " output = excluded.output, status = excluded.status, session_id = excluded.session_id,"
+    " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+    " completed_at = excluded.completed_at"
+)
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
 
 # BM25 column weights for (ns, key, content): the namespace token never scores.
 BM25_WEIGHTS = (0.0, 1.0, 1.0)
