@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -273,6 +274,27 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
     return counts
 
 
+class _Batch:
+    """Imported records of one kind and the embeddings the file gave them, waiting to be written together."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.records: list[Any] = []
+        self.vectors: list[Any] = []
+
+    def add(self, record: Any, embedding: Any) -> bool:
+        """Hold one more record; True when the batch is full."""
+        self.records.append(record)
+        self.vectors.append(embedding)
+        return len(self.records) >= self.size
+
+    def take(self) -> tuple[list[Any], list[Any]]:
+        """The records and their embeddings, leaving the batch empty."""
+        taken = self.records, self.vectors
+        self.records, self.vectors = [], []
+        return taken
+
+
 def _apply(
     memory: "Memory",
     records: Iterable[tuple[int, str, BaseModel, Any]],
@@ -280,61 +302,48 @@ def _apply(
     progress: Callable[[int], None] | None,
 ) -> None:
     store = memory.backend
-    entries: list[Entry] = []
-    entry_vectors: list[Any] = []
-    messages: list[Message] = []
-    message_vectors: list[Any] = []
     seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
     # Without embeddings to overlap with the writes, entries go in bigger batches.
-    entry_batch = ENTRY_BATCH if memory.embedder is None else BATCH
+    entries = _Batch(ENTRY_BATCH if memory.embedder is None else BATCH)
+    messages = _Batch(BATCH)
 
     # A batch's vectors are embedded while the batch before it is written (embeddings/pipeline.py);
     # leaving by an error writes nothing after it, as the plain loop would.
     overlap: Overlap[Any] = Overlap()
 
+    def submit(batch: list[Any], prepare: Callable[[], Any], write: Callable[[Any, list[Any], Any], None]) -> None:
+        def written(prepared: Any) -> None:
+            write(memory, batch, prepared)
+            if progress:
+                progress(len(batch))
+
+        overlap.submit(prepare, written)
+
     def flush_messages() -> None:
-        if messages:
-            batch, given = list(messages), list(message_vectors)
-            messages.clear()
-            message_vectors.clear()
+        if messages.records:
+            batch, given = messages.take()
             for sent, stored in zip(batch, store.put_messages(batch)):  # now: summaries need the seqs
                 seqs.setdefault(sent.session_id, []).append((sent.seq, stored.seq))
-
-            def write(prepared: Any) -> None:
-                vectors_io.write_message_vectors(memory, batch, prepared)
-                if progress:
-                    progress(len(batch))
-
-            overlap.submit(lambda: vectors_io.message_vectors_to_attach(memory, batch, given, file_model), write)
+            prepare = partial(vectors_io.message_vectors_to_attach, memory, batch, given, file_model)
+            submit(batch, prepare, vectors_io.write_message_vectors)
 
     def flush_entries() -> None:
-        if entries:
-            batch, given = list(entries), list(entry_vectors)
-            entries.clear()
-            entry_vectors.clear()
-
-            def write(prepared: Any) -> None:
-                vectors_io.write_entries(memory, batch, prepared)
-                if progress:
-                    progress(len(batch))
-
-            overlap.submit(lambda: vectors_io.entry_vectors_to_attach(memory, batch, given, file_model), write)
+        if entries.records:
+            batch, given = entries.take()
+            prepare = partial(vectors_io.entry_vectors_to_attach, memory, batch, given, file_model)
+            submit(batch, prepare, vectors_io.write_entries)
 
     with overlap:
         for _, kind, record, embedding in records:
             if isinstance(record, Message):
-                messages.append(record)
-                message_vectors.append(embedding)
-                if len(messages) >= BATCH:
+                if messages.add(record, embedding):
                     flush_messages()
                 continue
             if kind in CONVERSATION_KINDS:
                 flush_messages()  # a summary is re-pointed at the messages before it
                 _import_conversation(store, kind, record, seqs)
             elif isinstance(record, Entry):
-                entries.append(record)
-                entry_vectors.append(embedding)
-                if len(entries) >= entry_batch:
+                if entries.add(record, embedding):
                     flush_entries()
                 continue
             else:

@@ -417,11 +417,9 @@ class PostgresStore(
         with self._conn("writing in one transaction") as conn, conn.transaction():
             yield  # every call made inside by this thread shares conn (see _conn), so joins this
 
-    def put_entries_with_vectors(
-        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    def _put_entries_and_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], now: datetime, model: VectorModel
     ) -> list[Entry]:
-        if not vectors:
-            return self.put_entries(entries, now=now)
         # put_entries and put_vectors run on this connection (see _conn), inside this transaction.
         with self._conn("storing entries with their vectors") as conn, conn.transaction():
             stored = self.put_entries(entries, now=now)
