@@ -455,7 +455,7 @@ class Bench:
         )
         self.rows.append(
             Row.of(
-                f"  vs the raw fast path (FTS rows in one INSERT ... SELECT)",
+                "  vs the raw fast path (FTS rows in one INSERT ... SELECT)",
                 eng,
                 fast,
                 0.5,
@@ -530,7 +530,7 @@ class Bench:
         export.unlink()
         note = f"median of {reps}; read + decode + raw fast path"
         self.rows.append(Row.of(f"engram import of {human(n)} entries", eng, base, 0.5, target_ratio=1.5, note=note))
-        bar = Row.of(f"  with the progress bar vs without", with_bar, eng, 0.5, target_ratio=1.02, note=f"median of {reps}")
+        bar = Row.of("  with the progress bar vs without", with_bar, eng, 0.5, target_ratio=1.02, note=f"median of {reps}")
         self.rows.append(bar)
 
     # -- search(): one database grown in batches, measured at each size ---------------------------

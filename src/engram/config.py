@@ -140,7 +140,8 @@ class Settings(BaseSettings):
         "auto (local when engram[local] is installed, else none).",
     )
     embedding_model: str | None = Field(
-        None, description="Model name: a local model directory for local, the served model for openai."
+        None, description="Model name: for local, a model directory or all-MiniLM-L6-v2-int8 (int8, faster "
+        "queries, its own vectors); the served model for openai."
     )
     embedding_base_url: str = Field("https://api.openai.com/v1", description="Base URL of the openai embedder.")
     embedding_api_key: SecretStr | None = Field(

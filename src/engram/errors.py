@@ -34,6 +34,12 @@ class EngramError(Exception):
     status = 500
     exit_code = 1
 
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: object) -> None:
+        """``class Gone(EngramError, status=410)``: the status beside the parent it refines."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.__class__.__name__
@@ -49,52 +55,36 @@ class InvalidInput(EngramError, ValueError):
     exit_code = 2
 
 
-class QuerySyntaxError(InvalidInput):
+class QuerySyntaxError(InvalidInput, status=400):
     """A search query that the query language cannot parse."""
 
-    status = 400
 
-
-class ContentTooLarge(InvalidInput):
+class ContentTooLarge(InvalidInput, status=413):
     """Content larger than the configured ``max_content_bytes``, or a blob over the blob store's limits."""
 
-    status = 413
 
-
-class ConfigError(InvalidInput):
+class ConfigError(InvalidInput, status=400):
     """Invalid settings: a bad URL, an unknown option, an unreadable config file."""
 
-    status = 400
 
-
-class NotFound(EngramError, KeyError):
+class NotFound(EngramError, KeyError, status=404):
     """The session, task or record named does not exist."""
 
-    status = 404
 
-
-class Conflict(EngramError):
+class Conflict(EngramError, status=409):
     """The record exists but its state forbids the operation."""
 
-    status = 409
 
-
-class MissingDependency(EngramError, ImportError):
+class MissingDependency(EngramError, ImportError, status=500):
     """An optional dependency is missing; the message names the pip extra."""
 
-    status = 500
 
-
-class Unsupported(EngramError, NotImplementedError):
+class Unsupported(EngramError, NotImplementedError, status=501):
     """The backend lacks the capability the operation needs (see ``Store.capabilities``)."""
 
-    status = 501
 
-
-class LLMError(EngramError):
+class LLMError(EngramError, status=502):
     """The language model could not be reached, refused, or timed out after retries."""
-
-    status = 502
 
 
 class LLMOutputError(LLMError):
@@ -104,38 +94,28 @@ class LLMOutputError(LLMError):
     """
 
 
-class AuthError(EngramError):
+class AuthError(EngramError, status=401):
     """No API key, or one that is malformed, unknown, expired or revoked."""
 
-    status = 401
 
-
-class PermissionDenied(AuthError):
+class PermissionDenied(AuthError, status=403):
     """The API key is valid, but its role does not allow the operation."""
 
-    status = 403
 
-
-class RateLimited(AuthError):
+class RateLimited(AuthError, status=429):
     """Too many failed authentications from one client; ``retry_after`` says when to retry."""
-
-    status = 429
 
     def __init__(self, message: str, retry_after: int = 60):
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class SecretKeyError(EngramError):
+class SecretKeyError(EngramError, status=500):
     """A stored variable cannot be decrypted with the configured secret key (no plaintext fallback)."""
 
-    status = 500
 
-
-class BackendError(EngramError):
+class BackendError(EngramError, status=503):
     """The storage backend failed: locked, unreachable or corrupt."""
-
-    status = 503
 
 
 __all__ = [

@@ -38,21 +38,26 @@ class Entry(_Model):
     expires_at: datetime | None = None
 
 
-class SearchHit(_Model):
-    """One search result: the entry, how well it matched (higher is better) and how.
+class _Scored(_Model):
+    """How well a hit matched (higher is better) and how.
 
     ``score`` is BM25 for ``fts``, cosine similarity for ``vector`` and the
     fused score for ``hybrid`` (0.3 x 2 / (1 + text rank) + 0.7 x cosine). The component fields say what
-    each retriever saw (1-based ranks; None where it did not find the entry).
+    each retriever saw (1-based ranks; None where it did not find the record).
     """
 
-    entry: Entry
     score: float
     match_type: MatchType = "fts"
     fts_score: float | None = None
     fts_rank: int | None = None
     vector_score: float | None = None
     vector_rank: int | None = None
+
+
+class SearchHit(_Scored):
+    """One search result: the entry, how well it matched and how (see the fields of :class:`_Scored`)."""
+
+    entry: Entry
 
 
 class SearchResult(_Model):
@@ -237,19 +242,10 @@ class Message(_Model):
     seq: int = 0
 
 
-class MessageHit(_Model):
-    """One message found by ``search_messages``: higher score is better.
-
-    ``score`` and the component fields mean what they mean on :class:`SearchHit`.
-    """
+class MessageHit(_Scored):
+    """One message found by ``search_messages``: higher score is better (the fields of :class:`_Scored`)."""
 
     message: Message
-    score: float
-    match_type: MatchType = "fts"
-    fts_score: float | None = None
-    fts_rank: int | None = None
-    vector_score: float | None = None
-    vector_rank: int | None = None
 
 
 class MessageSearchResult(_Model):

@@ -22,16 +22,21 @@ from the one table of record kinds (``engram.kinds``). Blobs come from the
 Memory's blob store: a ``blob`` line holds the ref and the bytes (base64),
 checked against the ref's SHA-256 and size when the line is read.
 
-An import applies a whole file or nothing of it: the file is read through
-twice, first to check every line (UTF-8, JSON, fields, embeddings), then to
-apply it, so a bad line anywhere changes nothing. Entries go in with their
-vectors in one write per batch.
+An import applies a whole file or nothing of it. Where the backend has
+transactions (SQLite, PostgreSQL) it reads the file once, checking each line
+(UTF-8, JSON, fields, embeddings) and writing it, all in one transaction that
+a bad line rolls back; blobs, which go to the blob store outside it, are
+written last, once every line has passed and all of them fit. Elsewhere the
+file is read through twice, first to check every line, then to apply it. So a
+bad line anywhere changes nothing. Entries go in with their vectors in one
+write per batch.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +49,7 @@ from engram._time import utcnow
 from engram.embeddings.pipeline import Overlap
 from engram.errors import ConfigError, InvalidInput
 from engram.models import Blob, Entry, Message, Summary
+from engram.stores.base import Store
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -141,8 +147,9 @@ def _lines(path: Path, f: Any) -> Iterator[str]:
         ) from exc
 
 
-def _records(path: Path) -> Iterator[tuple[int, str, BaseModel, Any]]:
-    """``(line number, kind, record, embedding or None)`` for each record line, after the header is checked.
+def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[int, str, BaseModel, Any]]:
+    """``(line number, kind, record, embedding or None)`` for each record line (or for the
+    lines numbered in ``only``), after the header is checked.
 
     Raises:
         ConfigError: not an engram export, or a newer format version.
@@ -163,7 +170,7 @@ def _records(path: Path) -> Iterator[tuple[int, str, BaseModel, Any]]:
             )
         file_model = vectors_io.header_model(header)
         for number, line in enumerate(lines, start=2):
-            if not line.strip():
+            if not line.strip() or (only is not None and number not in only):
                 continue
             kind, record = _parse(path, number, line)
             embedding = None
@@ -193,8 +200,8 @@ _ENTRY_LINE = '{"kind": "entry", "data": {'
 def _parse(path: Path, number: int, line: str) -> tuple[str, BaseModel]:
     if line.startswith(_ENTRY_LINE):
         # Most lines of an export: parsed and validated in one step (half the
-        # time of json.loads, then model_validate: the import reads each line
-        # twice). Anything it refuses takes the path below, which says what is wrong.
+        # time of json.loads, then model_validate). Anything it refuses takes
+        # the path below, which says what is wrong.
         try:
             record: Any = _EntryLine.model_validate_json(line).data
         except ValidationError:
@@ -226,8 +233,10 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, BaseModel]:
 def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Load an export into ``memory``: all of it, or nothing when any line is bad.
 
-    Every line is checked before anything is written; then entries are
-    upserted with their vectors in batches, messages inserted in batches.
+    Every line is checked before the import commits anything: in one pass
+    inside one transaction where the backend has them, else in a pass of its
+    own before the writes. Entries are upserted with their vectors in
+    batches, messages inserted in batches.
 
     Raises:
         ConfigError: not an engram export, or a newer format version.
@@ -236,73 +245,105 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
     """
     counts = {kind: 0 for kind in BASE_KINDS}
     blobs: dict[str, int] = {}  # id -> size: the blob store must have room for them all
-    for _, kind, record, _ in _records(path):  # pass 1: check everything, write nothing
-        counts[kind] = counts.get(kind, 0) + 1
-        if isinstance(record, Blob):
-            blobs[record.id] = record.size
-    memory.blobs.check_room(blobs)
-    with memory.backend.transaction():  # pass 2: one transaction where the backend has them
-        _apply(memory, path, _file_model(path), progress)
+    blob_lines: list[int] = []  # held back, in one pass: written once every line has passed
+
+    def checked(records: Iterable[tuple[int, str, BaseModel, Any]], hold_blobs: bool) -> Iterator[Any]:
+        for number, kind, record, embedding in records:
+            counts[kind] = counts.get(kind, 0) + 1
+            if isinstance(record, Blob):
+                blobs[record.id] = record.size
+                if hold_blobs:
+                    blob_lines.append(number)
+                    continue
+            yield number, kind, record, embedding
+
+    store = memory.backend
+    if type(store).transaction is Store.transaction:  # no transactions: check everything, write nothing
+        for _ in checked(_records(path), hold_blobs=False):
+            pass
+        memory.blobs.check_room(blobs)
+        with store.transaction():
+            _apply(memory, _records(path), _file_model(path), progress)
+        return counts
+    # Parsing each line once is a third of an import's time; a bad line rolls back all before it.
+    with store.transaction():
+        _apply(memory, checked(_records(path), hold_blobs=True), _file_model(path), progress)
+        if blob_lines:  # the blob store is outside the transaction: blobs last, when all fit
+            memory.blobs.check_room(blobs)
+            _apply(memory, _records(path, only=set(blob_lines)), None, progress)
     return counts
 
 
-def _apply(memory: "Memory", path: Path, file_model: Any, progress: Callable[[int], None] | None) -> None:
+class _Batch:
+    """Imported records of one kind and the embeddings the file gave them, waiting to be written together."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.records: list[Any] = []
+        self.vectors: list[Any] = []
+
+    def add(self, record: Any, embedding: Any) -> bool:
+        """Hold one more record; True when the batch is full."""
+        self.records.append(record)
+        self.vectors.append(embedding)
+        return len(self.records) >= self.size
+
+    def take(self) -> tuple[list[Any], list[Any]]:
+        """The records and their embeddings, leaving the batch empty."""
+        taken = self.records, self.vectors
+        self.records, self.vectors = [], []
+        return taken
+
+
+def _apply(
+    memory: "Memory",
+    records: Iterable[tuple[int, str, BaseModel, Any]],
+    file_model: Any,
+    progress: Callable[[int], None] | None,
+) -> None:
     store = memory.backend
-    entries: list[Entry] = []
-    entry_vectors: list[Any] = []
-    messages: list[Message] = []
-    message_vectors: list[Any] = []
     seqs: dict[str, list[tuple[int, int]]] = {}  # session -> [(seq in the file, seq here)]
     # Without embeddings to overlap with the writes, entries go in bigger batches.
-    entry_batch = ENTRY_BATCH if memory.embedder is None else BATCH
+    entries = _Batch(ENTRY_BATCH if memory.embedder is None else BATCH)
+    messages = _Batch(BATCH)
 
     # A batch's vectors are embedded while the batch before it is written (embeddings/pipeline.py);
     # leaving by an error writes nothing after it, as the plain loop would.
     overlap: Overlap[Any] = Overlap()
 
+    def submit(batch: list[Any], prepare: Callable[[], Any], write: Callable[[Any, list[Any], Any], None]) -> None:
+        def written(prepared: Any) -> None:
+            write(memory, batch, prepared)
+            if progress:
+                progress(len(batch))
+
+        overlap.submit(prepare, written)
+
     def flush_messages() -> None:
-        if messages:
-            batch, given = list(messages), list(message_vectors)
-            messages.clear()
-            message_vectors.clear()
+        if messages.records:
+            batch, given = messages.take()
             for sent, stored in zip(batch, store.put_messages(batch)):  # now: summaries need the seqs
                 seqs.setdefault(sent.session_id, []).append((sent.seq, stored.seq))
-
-            def write(prepared: Any) -> None:
-                vectors_io.write_message_vectors(memory, batch, prepared)
-                if progress:
-                    progress(len(batch))
-
-            overlap.submit(lambda: vectors_io.message_vectors_to_attach(memory, batch, given, file_model), write)
+            prepare = partial(vectors_io.message_vectors_to_attach, memory, batch, given, file_model)
+            submit(batch, prepare, vectors_io.write_message_vectors)
 
     def flush_entries() -> None:
-        if entries:
-            batch, given = list(entries), list(entry_vectors)
-            entries.clear()
-            entry_vectors.clear()
-
-            def write(prepared: Any) -> None:
-                vectors_io.write_entries(memory, batch, prepared)
-                if progress:
-                    progress(len(batch))
-
-            overlap.submit(lambda: vectors_io.entry_vectors_to_attach(memory, batch, given, file_model), write)
+        if entries.records:
+            batch, given = entries.take()
+            prepare = partial(vectors_io.entry_vectors_to_attach, memory, batch, given, file_model)
+            submit(batch, prepare, vectors_io.write_entries)
 
     with overlap:
-        for _, kind, record, embedding in _records(path):
+        for _, kind, record, embedding in records:
             if isinstance(record, Message):
-                messages.append(record)
-                message_vectors.append(embedding)
-                if len(messages) >= BATCH:
+                if messages.add(record, embedding):
                     flush_messages()
                 continue
             if kind in CONVERSATION_KINDS:
                 flush_messages()  # a summary is re-pointed at the messages before it
                 _import_conversation(store, kind, record, seqs)
             elif isinstance(record, Entry):
-                entries.append(record)
-                entry_vectors.append(embedding)
-                if len(entries) >= entry_batch:
+                if entries.add(record, embedding):
                     flush_entries()
                 continue
             else:

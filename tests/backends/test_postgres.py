@@ -22,7 +22,6 @@ from engram.search.query import parse
 from engram.search.tsquery import namespace_lexeme, scoped_tsquery
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.store import (
-    PostgresStore,
     check_if_idle,
     parse_postgres_url,
     pool_arguments,

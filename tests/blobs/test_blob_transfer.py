@@ -84,3 +84,38 @@ def test_an_import_over_the_blob_limit_is_refused(tmp_path):
     assert small.blobs.stats().count == 0
     src.close()
     small.close()
+
+
+def test_an_import_over_the_blob_limit_changes_nothing_else_either(tmp_path):
+    src = _local(tmp_path, "src")
+    src.store("k", "an entry before the blobs")
+    src.blobs.put(b"x" * 5000)
+    src.add_message(src.session_start().id, "user", "a message after the blobs")
+    src.export(tmp_path / "dump.jsonl")
+    small = open_memory(f"sqlite:///{tmp_path / 's.db'}", {"type": "local", "store_path": str(tmp_path / "s"), "max_blob_size": 100})
+    with pytest.raises(InvalidInput, match="blob limit"):
+        small.import_(tmp_path / "dump.jsonl")
+    stats = small.stats()
+    assert (small.blobs.stats().count, stats.entries, stats.sessions, stats.messages) == (0, 0, 0, 0)
+    src.close()
+    small.close()
+
+
+def test_a_bad_line_after_the_blobs_leaves_the_blob_store_untouched(tmp_path):
+    """The blob store (here a directory) is outside the database's transaction, and the
+    import checks and writes the other lines in one pass: blobs wait until every line passed."""
+    src = _local(tmp_path, "src")
+    src.store("k", "an entry")
+    src.blobs.put(b"the bytes")
+    src.export(tmp_path / "dump.jsonl")
+    lines = (tmp_path / "dump.jsonl").read_text().splitlines()
+    assert '"kind": "blob"' in lines[-1]
+    (tmp_path / "bad.jsonl").write_text("\n".join([*lines, '{"kind": "message", "data": {"id": 1}}']) + "\n")
+    dst = _local(tmp_path, "dst")
+    with pytest.raises(InvalidInput, match=f"line {len(lines) + 1}"):
+        dst.import_(tmp_path / "bad.jsonl")
+    assert dst.blobs.stats().count == 0 and dst.stats().entries == 0
+    assert dst.import_(tmp_path / "dump.jsonl")["blob"] == 1
+    assert dst.blobs.stats().count == 1 and dst.stats().entries == 1
+    src.close()
+    dst.close()

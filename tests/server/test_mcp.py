@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import httpx2
-import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client

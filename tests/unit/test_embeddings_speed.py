@@ -134,6 +134,88 @@ def test_thread_settings_are_respected(threads: int, texts: list[str], monkeypat
     assert recorder.calls == [(threading.get_ident(), (1, recorder.calls[0][1][1]))]
 
 
+# -- the int8 variant ------------------------------------------------------------
+INT8 = "all-MiniLM-L6-v2-int8"
+
+
+@needs_model
+def test_int8_model_stays_within_cosine_099_of_fp32_and_is_batch_independent(texts: list[str]) -> None:
+    from engram.embeddings.local import LocalEmbedder
+
+    int8 = LocalEmbedder(INT8, threads=2, batch_size=16)
+    assert (int8.name, int8.dimensions, int8.quantized) == (INT8, 384, True)
+    quantized, exact = int8.embed(texts), LocalEmbedder(threads=2).embed(texts)
+    cosine = np.sum(quantized * exact, axis=1)
+    assert cosine.min() >= 0.99, f"min cosine {cosine.min():.4f} (text {texts[int(cosine.argmin())]!r})"
+    assert cosine.mean() < 0.99999  # other vectors than fp32: why the model has a name of its own
+    assert np.allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
+    # activations are scaled per call, so each text runs alone: its vector never depends on its batch mates
+    singly = np.vstack([int8.embed([t]) for t in texts[:30]])
+    assert np.array_equal(singly, quantized[:30])
+    assert np.array_equal(LocalEmbedder(INT8, threads=1).embed(texts[:30]), quantized[:30])
+
+
+@needs_model
+def test_int8_model_runs_each_text_in_its_own_call(texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.embeddings.local import LocalEmbedder
+
+    e = LocalEmbedder(INT8, threads=2)
+    model = e._model()
+    assert "int8" in model.onnx_path.name and model.onnx_path.exists()
+    recorder = _RecordingSession(model.session)
+    monkeypatch.setattr(model, "session", recorder)
+    e.embed(texts[:25])
+    assert len(recorder.calls) == len(texts[:25]) and all(rows == 1 for _, (rows, _) in recorder.calls)
+
+
+def test_int8_model_needs_onnx_runtime() -> None:
+    from engram.embeddings.local import LocalEmbedder
+
+    with pytest.raises(engram.InvalidInput, match="ONNX Runtime"):
+        LocalEmbedder(INT8, runtime="torch")
+    assert LocalEmbedder("all-MiniLM-L6-v2").name == "all-MiniLM-L6-v2"  # the fp32 model by its name
+
+
+@needs_model
+def test_a_failed_quantization_is_an_error_never_fp32_vectors_under_the_int8_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engram.embeddings import local, quantize
+
+    fp32 = local.LocalEmbedder()._model().onnx_path
+    monkeypatch.setattr(local, "_models", {})
+    monkeypatch.setattr(local, "onnx_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(local, "_fp32_graph", lambda model_dir: fp32)
+
+    def broken(source: Path, target: Path, layers: int) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(quantize, "quantize_onnx", broken)
+    with pytest.raises(engram.BackendError, match="int8.*disk full"):
+        local.LocalEmbedder(INT8).embed(["a query"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_model
+def test_a_store_of_fp32_vectors_refuses_the_int8_model_until_reindex(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    fp32 = engram.load_settings(database_url=url, embedder="local", embedding_cache_size=0)
+    int8 = engram.load_settings(database_url=url, embedder="local", embedding_cache_size=0, embedding_model=INT8)
+    with engram.Memory(settings=fp32) as m:
+        m.store("cat", "A cat is sleeping on the sofa.")
+        m.store("rates", "Interest rates rose by half a point.")
+        assert m.stats().embedding_model == "all-MiniLM-L6-v2"
+    with pytest.raises(engram.ConfigError, match="engram reindex"):
+        engram.Memory(settings=int8)  # never a mix of fp32 and int8 vectors in one index
+    with engram.Memory(settings=int8, check_embedder=False) as m:
+        assert m.reindex() == 2
+        assert m.stats().embedding_model == INT8
+    with engram.Memory(settings=int8) as m:
+        assert m.search("a kitten naps on the couch", mode="vector").results[0].entry.key == "cat"
+    with pytest.raises(engram.ConfigError, match="engram reindex"):
+        engram.Memory(settings=fp32)  # and back again only by reindex
+
+
 def test_threads_must_be_a_positive_whole_number() -> None:
     from engram.embeddings.local import LocalEmbedder
 

@@ -10,8 +10,12 @@ from hypothesis import strategies as st
 
 from engram.errors import QuerySyntaxError
 from engram.search.query import parse
+from engram.search.text import stem, tokens
 from engram.search.tsquery import (
     MAX_LEXEME_BYTES,
+    MAX_POSITION,
+    MAX_POSITIONS_PER_LEXEME,
+    MAX_TSVECTOR_BYTES,
     compile_tsquery,
     document_tsvector,
     lexeme,
@@ -102,3 +106,61 @@ def test_any_input_compiles_to_operators_and_quoted_lexemes(text):
         return
     compiled = scoped_tsquery(node, "any namespace")
     assert _OUTSIDE_QUOTES.match(_outside(compiled)), compiled
+
+
+def _reference_tsvector(namespace: str, *texts: str) -> str:
+    """document_tsvector as first written (every token folded, stemmed, cut and quoted in
+    turn): stored tsvectors were built by it, so the faster one must give the same text."""
+    positions: dict[str, list[int]] = {}
+    pos = 0
+    for text in texts:
+        for token in tokens(text):
+            pos = min(pos + 1, MAX_POSITION)
+            lex = lexeme(token)
+            found = positions.get(lex)
+            if found is None:
+                positions[lex] = [pos]
+            elif len(found) < MAX_POSITIONS_PER_LEXEME and found[-1] != pos:
+                found.append(pos)
+        pos += 1
+    parts = [quote_lexeme(namespace_lexeme(namespace))]
+    size = len(parts[0])
+    for lex, where in positions.items():
+        size += len(lex.encode("utf-8", "surrogatepass")) + 2 * len(where) + 8
+        if size > MAX_TSVECTOR_BYTES:
+            break
+        parts.append(quote_lexeme(lex) + ":" + ",".join(map(str, where)))
+    return " ".join(parts)
+
+
+_WORDS = st.sampled_from(
+    ["Running", "runs", "RUN", "café", "Cafe\u0301", "ﬁsh", "s", "it's", "x" * 3000, "ΟΔΟΣ", "日本語", "v2", "Ⅻ1"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.lists(st.one_of(st.text(max_size=60), st.lists(_WORDS).map(" ".join)), max_size=3))
+def test_document_tsvector_is_the_text_stored_tsvectors_were_built_with(namespace, texts):
+    assert document_tsvector(namespace, *texts) == _reference_tsvector(namespace, *texts)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("", " ".join(["same"] * 1000)),
+        ("k", " ".join(f"w{i}" for i in range(20_000))),  # positions clamped at 16383
+        ("", " ".join(f"w{i}" for i in range(300_000))),  # cut at the size limit
+        ("", " ".join(("y" * 2100 + str(i)) for i in range(480))),  # long lexemes, just over the limit
+        ("", " ".join(["z" * 2100] * 600)),  # over by the bound, far under in fact: nothing cut
+    ],
+    ids=["repeats", "clamped", "cut", "long-lexemes", "long-repeats"],
+)
+def test_document_tsvector_matches_the_reference_at_the_limits(texts):
+    assert document_tsvector("ns", *texts) == _reference_tsvector("ns", *texts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"[a-z0-9]*(ies|sses|ss|s|eed|ed|ing|y|e|ll|ational|iveness|izer|ic|ful)?[0-9]", fullmatch=True))
+def test_a_token_ending_in_a_digit_is_its_own_stem(token):
+    # document_tsvector skips the stemmer for these (every Porter rule rewrites letters).
+    assert stem(token) == token

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from engram import validation as check
 from engram._time import utcnow
@@ -35,6 +35,7 @@ SOURCES = ("user", "tool", "system")
 MAX_METADATA_BYTES = 64 * 1024
 DEFAULT_MIME = "application/octet-stream"
 FILE_COPY_MIN = 256 * 1024  # files from this size are copied in the kernel while a worker hashes them
+_T = TypeVar("_T")
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]{0,126}/[\w.+-]{1,127}(?:\s*;\s*[\w.+-]+=[\w.+\"-]+){0,4}")
 
 
@@ -197,13 +198,20 @@ class BlobStore:
             self._check_total(new)
 
     # -- reading -------------------------------------------------------------------
+    def _found(self, read: Callable[[str, str], _T | None], ref_or_id: Any) -> _T:
+        """What ``read(project, blob_id)`` of the backend gives for the blob; NotFound where it gives None."""
+        blob_id = _ids.blob_id(ref_or_id)
+        found = read(self.project, blob_id)
+        if found is None:
+            raise self._missing(blob_id)
+        return found
+
+    def _missing(self, blob_id: str) -> NotFound:
+        return NotFound(f"no blob {blob_id} in project {self.project!r}")
+
     def stat(self, ref_or_id: Any) -> BlobRef:
         """The ref of a blob. Raises NotFound when it is not there."""
-        blob_id = _ids.blob_id(ref_or_id)
-        ref = self.backend.stat(self.project, blob_id)
-        if ref is None:
-            raise NotFound(f"no blob {blob_id} in project {self.project!r}")
-        return ref
+        return self._found(self.backend.stat, ref_or_id)
 
     def exists(self, ref_or_id: Any) -> bool:
         """Whether the blob is stored (an id that is not well-formed raises InvalidInput)."""
@@ -211,11 +219,7 @@ class BlobStore:
 
     def open(self, ref_or_id: Any) -> BinaryIO:
         """A readable binary stream of the blob's bytes; close it when done. Raises NotFound."""
-        blob_id = _ids.blob_id(ref_or_id)
-        stream = self.backend.open(self.project, blob_id)
-        if stream is None:
-            raise NotFound(f"no blob {blob_id} in project {self.project!r}")
-        return stream
+        return self._found(self.backend.open, ref_or_id)
 
     def get(self, ref_or_id: Any) -> bytes:
         """The blob's bytes, whole (use :meth:`open` for large blobs). Raises NotFound."""
@@ -245,7 +249,7 @@ class BlobStore:
                         shutil.copyfileobj(stream, out, CHUNK)
             os.replace(tmp, target)
         except FileNotFoundError:
-            raise NotFound(f"no blob {blob_id} in project {self.project!r}") from None
+            raise self._missing(blob_id) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
         return target
@@ -256,11 +260,7 @@ class BlobStore:
         Raises:
             NotFound: no such blob. Unsupported: the backend keeps no files.
         """
-        blob_id = _ids.blob_id(ref_or_id)
-        found = self.backend.path(self.project, blob_id)
-        if found is None:
-            raise NotFound(f"no blob {blob_id} in project {self.project!r}")
-        return found
+        return self._found(self.backend.path, ref_or_id)
 
     def list(
         self,

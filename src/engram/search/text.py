@@ -28,6 +28,11 @@ def fold(token: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def words(text: str) -> list[str]:
+    """Split text into tokens as written (not folded): what :func:`tokens` folds."""
+    return _TOKEN.findall(text)
+
+
 def tokens(text: str) -> list[str]:
     """Split text into folded (not stemmed) tokens."""
     return [fold(t) for t in _TOKEN.findall(text)]

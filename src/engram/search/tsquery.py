@@ -20,11 +20,11 @@ search is a single GIN index condition: ``tsv @@ ('#ns…' & (query))``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from functools import lru_cache
 from hashlib import blake2b
 
 from engram.search.query import And, Node, Not, Or, Term
-from engram.search.text import stem, tokens
+from engram.search.text import fold, stem, words
 
 # PostgreSQL limits (tsearch/ts_type.h): a lexeme is < 2 KiB, a position is at
 # most 16383, a lexeme keeps at most 256 positions, a tsvector is < 1 MiB.
@@ -93,40 +93,66 @@ def scoped_tsquery(node: Node, namespace: str | None) -> str:
     return f"{quote_lexeme(namespace_lexeme(namespace))} & {text}"
 
 
-def _positions(fields: Iterable[list[str]]) -> dict[str, list[int]]:
-    """Lexeme -> positions; fields are separated by a gap so a phrase never spans two."""
-    positions: dict[str, list[int]] = {}
-    pos = 0
-    for field in fields:
-        for token in field:
-            pos += 1
-            if pos > MAX_POSITION:
-                pos = MAX_POSITION  # PostgreSQL clamps too; the lexeme is still indexed
-            lex = lexeme(token)
-            found = positions.get(lex)
-            if found is None:
-                positions[lex] = [pos]
-            elif len(found) < MAX_POSITIONS_PER_LEXEME and found[-1] != pos:
-                found.append(pos)
-        pos += 1
-    return positions
+@lru_cache(maxsize=1 << 17)
+def _indexed(word: str) -> tuple[str, int]:
+    """A token as written -> its quoted lexeme and the lexeme's stored size (bytes + 8 of header).
+
+    One lookup per token instead of folding, stemming, cutting and quoting it
+    again: the text analysis was most of a bulk upsert's time on PostgreSQL.
+    """
+    token = fold(word)
+    # Every Porter rule removes or rewrites a suffix of letters: a token ending in a
+    # digit is its own stem. Such tokens are mostly unique (ids, numbers in keys),
+    # so they miss the cache and the pure-Python stemmer was half of a bulk upsert.
+    lex = fit_lexeme(token) if token[-1] in _DIGITS else lexeme(token)
+    return quote_lexeme(lex), len(lex.encode("utf-8", "surrogatepass")) + 8
+
+
+_DIGITS = frozenset("0123456789")
+
+
+@lru_cache(maxsize=4096)
+def _namespace_part(namespace: str) -> str:
+    return quote_lexeme(namespace_lexeme(namespace))
 
 
 def document_tsvector(namespace: str, *texts: str) -> str:
     """The tsvector text of a document: its stemmed tokens with positions, plus the namespace lexeme.
 
-    Texts so large that their tsvector would pass PostgreSQL's 1 MiB limit
-    keep their first lexemes (in order of appearance) up to the limit.
+    Fields (``texts``) are separated by a gap in positions, so a phrase never
+    spans two. Texts so large that their tsvector would pass PostgreSQL's
+    1 MiB limit keep their first lexemes (in order of appearance) up to it.
     """
-    positions = _positions(tokens(t) for t in texts)
-    ns = quote_lexeme(namespace_lexeme(namespace))
+    ns = _namespace_part(namespace)
+    positions: dict[str, list[int]] = {}  # quoted lexeme -> positions
+    sizes: dict[str, int] = {}
+    # An upper bound of the stored size (a repeated lexeme counted each time): a
+    # document under the limit by it needs no cut, which is nearly every document.
+    bound = len(ns)
+    pos = 0
+    for text in texts:
+        for word in words(text):
+            pos += 1
+            if pos > MAX_POSITION:
+                pos = MAX_POSITION  # PostgreSQL clamps too; the lexeme is still indexed
+            quoted, size = _indexed(word)
+            bound += size + 2
+            found = positions.get(quoted)
+            if found is None:
+                positions[quoted] = [pos]
+                sizes[quoted] = size
+            elif len(found) < MAX_POSITIONS_PER_LEXEME and found[-1] != pos:
+                found.append(pos)
+        pos += 1
     parts = [ns]
-    size = len(ns)
-    for lex, where in positions.items():
-        part = quote_lexeme(lex) + ":" + ",".join(map(str, where))
-        # Stored size is ~ lexeme bytes + 2 bytes a position + 8 bytes of header.
-        size += len(lex.encode("utf-8", "surrogatepass")) + 2 * len(where) + 8
-        if size > MAX_TSVECTOR_BYTES:
+    if bound <= MAX_TSVECTOR_BYTES:
+        for quoted, where in positions.items():
+            parts.append(f"{quoted}:{where[0]}" if len(where) == 1 else quoted + ":" + ",".join(map(str, where)))
+        return " ".join(parts)
+    total = len(ns)
+    for quoted, where in positions.items():
+        total += sizes[quoted] + 2 * len(where)  # stored: lexeme bytes + 8 of header + 2 a position
+        if total > MAX_TSVECTOR_BYTES:
             break
-        parts.append(part)
+        parts.append(quoted + ":" + ",".join(map(str, where)))
     return " ".join(parts)

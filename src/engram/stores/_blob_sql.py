@@ -2,7 +2,8 @@
 
 Pure functions of a :class:`BlobSQL` (table names, placeholder, how a time and
 the ref column travel) returning ``(sql, params)``; ``stores/sqlite/blobs.py``
-and ``stores/postgres/blobs.py`` run them with their driver.
+and ``stores/postgres/blobs.py`` run them with their driver. The reads are the
+same for both (:class:`BlobRowReads`); each backend writes in its own transactions.
 """
 
 from __future__ import annotations
@@ -69,3 +70,29 @@ class BlobSQL:
 
     def totals(self, project: str) -> Query:
         return f"SELECT count(*), coalesce(sum(size), 0) FROM {self.blobs} WHERE project = {self.p}", [project]
+
+
+class BlobRowReads:
+    """The reading ``BlobRows`` primitives of a database store over its ``blob_sql``."""
+
+    blob_sql: BlobSQL
+
+    def _blob_read(self, what: str, sql: str, params: list[Any]) -> list[Any]:
+        """The rows of a query, by the backend's driver."""
+        raise NotImplementedError
+
+    def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
+        rows = self._blob_read("reading a blob", *self.blob_sql.get_ref(project, blob_id))
+        return BlobRef.model_validate_json(rows[0][0]) if rows else None
+
+    def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
+        rows = self._blob_read("reading a blob", *self.blob_sql.get_chunk(project, blob_id, n))
+        return bytes(rows[0][0]) if rows else None
+
+    def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
+        rows = self._blob_read("listing blobs", *self.blob_sql.list(project, query))
+        return [BlobRef.model_validate_json(r[0]) for r in rows]
+
+    def blob_rows_totals(self, project: str) -> tuple[int, int]:
+        count, size = self._blob_read("counting blobs", *self.blob_sql.totals(project))[0]
+        return count, int(size)

@@ -18,6 +18,14 @@ import numpy as np
 from engram.search.vector import HeldRows, VectorEngine
 
 
+def held_state(owner: Any, attribute: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The vector state a store keeps in ``attribute``, made on first use (a store opens without vectors)."""
+    state = owner.__dict__.get(attribute)
+    if state is None:
+        state = owner.__dict__.setdefault(attribute, make())
+    return state
+
+
 class HeldVectors:
     """Vectors by record (``ident``: an entry's ``(namespace, key)``, a message's id), searched by the engine.
 

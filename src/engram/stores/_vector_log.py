@@ -25,7 +25,8 @@ A backend implements, for entries (:class:`LoggedVectors`):
 * ``_vl_entries(keys, now) -> {key: Entry}``: the live entries of those keys.
 * ``_vl_count(namespace) -> int``: vectors stored (``None``: in all namespaces).
 
-and its own ``get_vectors``, ``vectors_by_hash``, ``entries_without_vectors``
+and its own ``get_vectors``, ``vectors_by_hash``, ``entries_without_vectors``,
+``_put_entries_and_vectors(entries, vectors, now, model)`` (both in one write)
 and ``clear_vectors`` (which calls :meth:`LoggedVectors._vl_forget`), and may
 give the engine a graph hook (``_vector_graphs``: SQLite's graph files); for
 messages (:class:`LoggedMessageVectors`): ``_mv_head``, ``_mv_changes(after,
@@ -55,7 +56,7 @@ from engram.search.vector import (
     from_blob,
     to_blob,
 )
-from engram.stores.base import MetadataFilter, VectorModel
+from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 __all__ = ["CHANGE_LOG_KEEP", "LoggedMessageVectors", "LoggedVectors", "from_blob", "model_mismatch", "to_blob"]
 
@@ -94,14 +95,15 @@ class LoggedVectors:
     def count_vectors(self, namespace: str | None) -> int:
         return self._vl_count(namespace)
 
+    def put_entries_with_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    ) -> list[Entry]:
+        if not vectors:
+            return self.put_entries(entries, now=now)  # nothing to join the entries to: the plain write
+        return self._put_entries_and_vectors(entries, vectors, now, model)
+
     def search_vector(
-        self,
-        vector: np.ndarray,
-        *,
-        namespace: str | None,
-        metadata: MetadataFilter,
-        limit: int,
-        now: datetime,
+        self, vector: np.ndarray, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
         engine = self._vector_engine()
         want = limit + 8  # a few spare for entries that expired since
@@ -115,6 +117,8 @@ class LoggedVectors:
         return [(entries[k], s) for k, s in ranked if k in entries][:limit]
 
     # Provided by the backend (see the module docstring).
+    put_entries: Callable[..., list[Entry]]
+    _put_entries_and_vectors: Callable[[Sequence[Entry], Sequence[VectorItem], datetime, VectorModel], list[Entry]]
     _vl_head: Callable[[], tuple[int, int | None]]
     _vl_changes: Callable[[int, int], list[tuple[str, int]]]
     _vl_vectors: Callable[[str, Sequence[int] | None], list[tuple[int, bytes]]]

@@ -41,13 +41,7 @@ class VectorRows(BackendRoot):
         raise self._no_vectors("store embeddings")
 
     def search_vector(
-        self,
-        vector: Any,
-        *,
-        namespace: str | None,
-        metadata: MetadataFilter,
-        limit: int,
-        now: datetime,
+        self, vector: Any, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
         """Live entries nearest to ``vector`` by cosine similarity, best first."""
         raise self._no_vectors("search by vector")

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import RLock
+from typing import Any
 
 from engram._time import to_iso
 from engram.errors import Conflict, NotFound
@@ -170,11 +171,15 @@ class MemoryConversation:
 
     # -- checkpoints -----------------------------------------------------------
     def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._insert_new(self._chat.checkpoints, checkpoint, f"checkpoint {checkpoint.id} already exists")
+
+    def _insert_new(self, records: dict[str, Any], record: Any, taken: str) -> None:
+        """Insert a record (a checkpoint, a run) of an existing session; Conflict(``taken``) when its id is there."""
         with self._lock:
-            self._require_sessions([checkpoint.session_id])
-            if checkpoint.id in self._chat.checkpoints:
-                raise Conflict(f"checkpoint {checkpoint.id} already exists")
-            self._chat.checkpoints[checkpoint.id] = checkpoint
+            self._require_sessions([record.session_id])
+            if record.id in records:
+                raise Conflict(taken)
+            records[record.id] = record
 
     def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
         return self._chat.checkpoints.get(checkpoint_id)
@@ -219,11 +224,7 @@ class MemoryConversation:
 
     # -- runs ------------------------------------------------------------------
     def put_run(self, run: Run) -> None:
-        with self._lock:
-            self._require_sessions([run.session_id])
-            if run.id in self._chat.runs:
-                raise Conflict(f"storing a run violates a constraint: run id {run.id} is taken")
-            self._chat.runs[run.id] = run
+        self._insert_new(self._chat.runs, run, f"storing a run violates a constraint: run id {run.id} is taken")
 
     def get_run(self, run_id: str) -> Run | None:
         return self._chat.runs.get(run_id)

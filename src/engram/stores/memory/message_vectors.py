@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engram.errors import ConfigError
 from engram.models import Message
 from engram.search.query import Node
 from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
-from engram.stores._held_vectors import HeldVectors
+from engram.stores._held_vectors import HeldVectors, held_state
 from engram.stores.base import MessageVectorItem, VectorModel
+
+
+def _new_message_state() -> dict[str, Any]:
+    held = HeldVectors(MESSAGES, exact_max=MESSAGE_EXACT_MAX)
+    return {"held": held, "vectors": held.vectors}
 
 
 class MemoryMessageVectors:
@@ -27,15 +31,11 @@ class MemoryMessageVectors:
     _lock: Any
     _chat: Any
     _vstate: Any
-    url: str
+    _record_vector_model: Any
 
     def _mvstate(self) -> dict[str, Any]:
         """``held`` (one namespace, exact) and its ``vectors`` by message id."""
-        state = self.__dict__.get("_message_vectors_state")
-        if state is None:
-            held = HeldVectors(MESSAGES, exact_max=MESSAGE_EXACT_MAX)
-            state = self.__dict__.setdefault("_message_vectors_state", {"held": held, "vectors": held.vectors})
-        return state
+        return held_state(self, "_message_vectors_state", _new_message_state)
 
     def _message_fresh(self, message_id: str, content: str) -> bool:
         m = self._chat.by_id.get(message_id)
@@ -48,14 +48,7 @@ class MemoryMessageVectors:
         vstate = self._vstate()
         state = self._mvstate()
         with self._lock, vstate["lock"]:
-            recorded = vstate["model"]
-            if recorded is None:
-                vstate["model"] = model
-            elif recorded != model:
-                raise ConfigError(
-                    f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
-                    f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed everything"
-                )
+            self._record_vector_model(vstate, model)
             stored = 0
             for item in items:
                 if self._message_fresh(item.message_id, item.content):

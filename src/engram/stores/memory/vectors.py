@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from engram.embeddings.cache import content_hash
-from engram.errors import ConfigError
 from engram.models import Entry
 from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores._filters import is_live, metadata_matches
-from engram.stores._held_vectors import HeldVectors
+from engram.stores._held_vectors import HeldVectors, held_state
+from engram.stores._vector_log import model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 
 Ident = tuple[str, str]
@@ -37,14 +37,13 @@ class MemoryVectors:
 
     def _vstate(self) -> dict[str, Any]:
         """``model`` (the store's one, shared with message vectors), ``held``, its ``vectors``, ``lock``."""
-        state = self.__dict__.get("_vectors_state")
-        if state is None:
-            held = HeldVectors(exact_max=self.vector_exact_max)
-            state = self.__dict__.setdefault(
-                "_vectors_state", {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
-            )
+        state = held_state(self, "_vectors_state", self._new_vector_state)
         state["held"].engine.exact_max = self.vector_exact_max  # set on the store after it opened
         return state
+
+    def _new_vector_state(self) -> dict[str, Any]:
+        held = HeldVectors(exact_max=self.vector_exact_max)
+        return {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
 
     def _fresh(self, ident: Ident, content: str) -> bool:
         entry = self._entries.get(ident)
@@ -59,10 +58,13 @@ class MemoryVectors:
     def _check_vector_model(self, state: dict[str, Any], model: VectorModel) -> None:
         recorded = state["model"]
         if recorded is not None and recorded != model:
-            raise ConfigError(
-                f"{self.url} holds vectors of {recorded.name} ({recorded.dimensions} dimensions), "
-                f"not {model.name} ({model.dimensions}): run `engram reindex` to re-embed every entry"
-            )
+            raise model_mismatch(self.url, recorded, model)
+
+    def _record_vector_model(self, state: dict[str, Any], model: VectorModel) -> None:
+        """Record the store's one model (entry and message vectors), or check it is the one recorded."""
+        self._check_vector_model(state, model)
+        if state["model"] is None:
+            state["model"] = model
 
     def put_entries_with_vectors(
         self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
@@ -79,9 +81,7 @@ class MemoryVectors:
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         state = self._vstate()
         with self._lock, state["lock"]:
-            self._check_vector_model(state, model)
-            if state["model"] is None:
-                state["model"] = model
+            self._record_vector_model(state, model)
             stored = 0
             for item in items:
                 ident = (item.namespace, item.key)
@@ -137,13 +137,7 @@ class MemoryVectors:
             yield missing[i : i + batch_size]
 
     def search_vector(
-        self,
-        vector: np.ndarray,
-        *,
-        namespace: str | None,
-        metadata: MetadataFilter,
-        limit: int,
-        now: datetime,
+        self, vector: np.ndarray, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
         state = self._vstate()
         with self._lock, state["lock"]:

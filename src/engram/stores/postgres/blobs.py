@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
-from engram.stores._blob_sql import BlobSQL
+from engram.stores._blob_sql import BlobRowReads, BlobSQL
 
 # Migration 7 of engram.stores.postgres.sql.MIGRATIONS.
 BLOB_SCHEMA = """
@@ -42,12 +41,16 @@ CREATE TABLE engram_blob_chunks (
 SQL = BlobSQL(blobs="engram_blobs", chunks="engram_blob_chunks", p="%s", time=lambda t: t, ref="ref::text")
 
 
-class PostgresBlobRows:
+class PostgresBlobRows(BlobRowReads):
     """The ``BlobRows`` primitives of ``PostgresStore``; uses its ``_conn``/``_run``/``_fetch``."""
 
+    blob_sql = SQL
     _conn: Any
     _run: Any
     _fetch: Any
+
+    def _blob_read(self, what: str, sql: str, params: list[Any]) -> list[Any]:
+        return self._fetch(what, sql, params)
 
     def blob_rows_insert(self, project: str, ref: BlobRef, chunks: Iterable[bytes]) -> bool:
         with self._conn(f"storing blob {ref.id}") as conn, conn.transaction():
@@ -58,21 +61,6 @@ class PostgresBlobRows:
                     cursor.execute(SQL.insert_chunk(), (project, ref.id, n, bytes(chunk)))
         return True
 
-    def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
-        rows = self._fetch("reading a blob", *SQL.get_ref(project, blob_id))
-        return BlobRef.model_validate_json(rows[0][0]) if rows else None
-
-    def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
-        rows = self._fetch("reading a blob", *SQL.get_chunk(project, blob_id, n))
-        return bytes(rows[0][0]) if rows else None
-
     def blob_rows_delete(self, project: str, blob_id: str) -> bool:
         with self._conn(f"deleting blob {blob_id}") as conn:
             return self._run(conn, *SQL.delete(project, blob_id)).rowcount > 0
-
-    def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
-        return [BlobRef.model_validate_json(r[0]) for r in self._fetch("listing blobs", *SQL.list(project, query))]
-
-    def blob_rows_totals(self, project: str) -> tuple[int, int]:
-        count, size = self._fetch("counting blobs", *SQL.totals(project))[0]
-        return count, int(size)

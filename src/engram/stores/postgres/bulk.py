@@ -8,6 +8,10 @@ order, the order every process locks them in, so concurrent batches with
 overlapping keys never deadlock. One ``INSERT ... ON CONFLICT`` may not touch
 a row twice: a key repeated in the batch is applied after it, one row at a
 time in input order, so every key ends up as if stored one by one.
+
+The tsvector text of each row (``search/tsquery.py``, in Python) is computed
+as the row is written to the ``COPY`` stream, so the server stores the rows
+sent before it meanwhile (on another core) instead of waiting for them all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 import psycopg
 
+from engram.models import Entry
+from engram.search.tsquery import document_tsvector
 from engram.stores.postgres import sql as q
 
 # Below this many rows, the temporary table costs more than it saves.
@@ -63,23 +69,26 @@ SELECT namespace, key, id, created_at, metadata FROM written WHERE xmax::text <>
 Params = dict[str, Any]  # UPSERT_ENTRY's parameters of one entry (entry_params)
 
 
-def can_stage(params: Sequence[Params]) -> bool:
+def can_stage(entries: Sequence[Entry]) -> bool:
     """Whether the staged path applies: enough rows, all with metadata or all without."""
-    if len(params) < MIN_ROWS:
+    if len(entries) < MIN_ROWS:
         return False
-    given = params[0]["metadata"] is not None
-    return all((p["metadata"] is not None) is given for p in params)
+    given = entries[0].metadata is not None
+    return all((e.metadata is not None) is given for e in entries)
 
 
-def upsert_entries(conn: psycopg.Connection, params: Sequence[Params], now: datetime) -> list[Any]:
-    """Upsert ``params`` (inside the caller's transaction; see :func:`can_stage`).
+def upsert_entries(
+    conn: psycopg.Connection, entries: Sequence[Entry], params: Sequence[Params], now: datetime
+) -> list[Any]:
+    """Upsert ``entries``, whose ``params`` lack the tsvector text (inside the caller's
+    transaction; see :func:`can_stage`).
 
     Returns, in input order, ``(id, created_at, metadata)`` as stored for each
     entry that updated an existing key, or was repeated, or came without
     metadata; None for the others (stored as given).
     """
     seen: set[tuple[str, str]] = set()
-    first: list[Params] = []
+    first: list[int] = []
     repeats: list[int] = []
     for i, p in enumerate(params):
         k = (p["namespace"], p["key"])
@@ -87,16 +96,18 @@ def upsert_entries(conn: psycopg.Connection, params: Sequence[Params], now: date
             repeats.append(i)
         else:
             seen.add(k)
-            first.append(p)
+            first.append(i)
     keep = params[0]["metadata"] is None
     with conn.cursor() as cur:
         cur.execute(_STAGE)
         cur.execute("TRUNCATE pg_temp.engram_entry_batch")
         with cur.copy(_COPY) as copy:
-            for p in first:
+            for i in first:
+                p, e = params[i], entries[i]
+                tsv = document_tsvector(e.namespace, e.key, e.content)
                 copy.write_row(
                     (p["id"], p["namespace"], p["key"], p["content"], p["escaped"], p["metadata"],
-                     p["created_at"], p["updated_at"], p["expires_at"], p["tsv"])
+                     p["created_at"], p["updated_at"], p["expires_at"], tsv)
                 )  # fmt: skip
         updated = {(r[0], r[1]): r[2:] for r in cur.execute(_UPSERT_STAGED, {"now": now, "keep": keep})}
         out: list[Any] = [None] * len(params)
@@ -107,5 +118,7 @@ def upsert_entries(conn: psycopg.Connection, params: Sequence[Params], now: date
             elif keep:
                 out[i] = (p["id"], p["created_at"], {})  # new, without metadata
         for i in repeats:  # each after the batch, in input order
-            out[i] = cur.execute(q.UPSERT_ENTRY, params[i]).fetchone()
+            e = entries[i]
+            p = {**params[i], "tsv": document_tsvector(e.namespace, e.key, e.content)}
+            out[i] = cur.execute(q.UPSERT_ENTRY, p).fetchone()
     return out

@@ -13,6 +13,7 @@ from typing import Any
 
 from engram.search.query import Node
 from engram.search.tsquery import compile_tsquery, namespace_lexeme, quote_lexeme
+from engram.stores._where import given_named, where
 from engram.stores.base import MessageQuery, PrunePlan, RunQuery
 
 # Migration 2 of engram.stores.postgres.sql.MIGRATIONS.
@@ -195,18 +196,16 @@ def message_tsquery(node: Node, session_id: str | None, user_id: str | None) -> 
 
 def list_messages_sql(query: MessageQuery) -> tuple[str, dict[str, Any]]:
     """Messages of one session, oldest first; with a limit, the newest N of the range."""
-    where = ["m.session_id = %(session_id)s"]
-    params: dict[str, Any] = {"session_id": query.session_id}
-    for name, clause, value in (
-        ("after_seq", "m.seq > %(after_seq)s", query.after_seq),
-        ("before_seq", "m.seq < %(before_seq)s", query.before_seq),
-        ("after", "m.created_at > %(after)s", query.after),
-        ("before", "m.created_at < %(before)s", query.before),
-    ):
-        if value is not None:
-            where.append(clause)
-            params[name] = value
-    select = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m WHERE {' AND '.join(where)}"
+    clauses, params = given_named(
+        [
+            ("session_id", "m.session_id = %(session_id)s", query.session_id),
+            ("after_seq", "m.seq > %(after_seq)s", query.after_seq),
+            ("before_seq", "m.seq < %(before_seq)s", query.before_seq),
+            ("after", "m.created_at > %(after)s", query.after),
+            ("before", "m.created_at < %(before)s", query.before),
+        ]
+    )
+    select = f"SELECT {MESSAGE_COLUMNS} FROM engram_messages m{where(clauses)}"
     if query.limit is None:
         return select + " ORDER BY m.seq", params
     params["limit"] = query.limit
@@ -231,17 +230,18 @@ def list_checkpoints_sql(session_id: str, status: str | None) -> tuple[str, dict
 
 
 def list_runs_sql(query: RunQuery) -> tuple[str, dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
-    for column in ("session_id", "user_id"):  # constants, never input
-        if getattr(query, column) is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = getattr(query, column)
-    if query.statuses is not None:
-        where.append("status = ANY(%(statuses)s)")
-        params["statuses"] = list(query.statuses)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {RUN_COLUMNS} FROM engram_runs{clause} ORDER BY updated_at DESC, id LIMIT %(limit)s OFFSET %(offset)s", params
+    clauses, params = given_named(
+        [
+            ("session_id", "session_id = %(session_id)s", query.session_id),
+            ("user_id", "user_id = %(user_id)s", query.user_id),
+            ("statuses", "status = ANY(%(statuses)s)", None if query.statuses is None else list(query.statuses)),
+        ]
+    )
+    sql = (
+        f"SELECT {RUN_COLUMNS} FROM engram_runs{where(clauses)}"
+        " ORDER BY updated_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    return sql, {**params, "limit": query.limit, "offset": query.offset}
 
 
 def prune_selections(plan: PrunePlan) -> dict[str, tuple[str, str] | None]:

@@ -16,21 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engram.embeddings.cache import content_hash
 from engram.models import Message
 from engram.stores._sql_rows import POSTGRES_ROWS
-from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedMessageVectors, from_blob, model_mismatch, to_blob
+from engram.stores._vector_log import LoggedMessageVectors, from_blob
+from engram.stores._where import given, where
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.postgres import vectors as vq
 from engram.stores.postgres.pgvector import PUT_MESSAGE_VECTORS as PGVECTOR_PUT
-from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
 
 _message = POSTGRES_ROWS.message
 
 # Key of the advisory lock that orders message-vector-change numbers ("mvec").
 MESSAGE_VECTOR_LOG_LOCK = 0x6D766563
 
+_LOGGED = vq.change_logged(
+    "engram_log_message_vector_change",
+    "engram_message_vectors",
+    "engram_message_vector_changes",
+    ("message_seq",),
+    MESSAGE_VECTOR_LOG_LOCK,
+)
 # Migration 4 of engram.stores.postgres.sql.MIGRATIONS.
 MESSAGE_VECTOR_SCHEMA = f"""
 CREATE TABLE engram_message_vectors (
@@ -42,19 +48,7 @@ CREATE TABLE engram_message_vector_changes (
     seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_seq bigint NOT NULL
 );
-CREATE FUNCTION engram_log_message_vector_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock({MESSAGE_VECTOR_LOG_LOCK}, hashtext(current_schema()));
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO engram_message_vector_changes (message_seq) VALUES (OLD.message_seq);
-    ELSE
-        INSERT INTO engram_message_vector_changes (message_seq) VALUES (NEW.message_seq);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER engram_message_vectors_logged
-    AFTER INSERT OR UPDATE OR DELETE ON engram_message_vectors
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_log_message_vector_change();
+{_LOGGED}
 """
 
 # The messages first (in seq order), then the vectors: like LOCK_ENTRIES, so a concurrent
@@ -86,6 +80,7 @@ WITHOUT_VECTORS = (
     f"SELECT {cq.MESSAGE_COLUMNS} FROM engram_messages m WHERE m.seq > %s AND m.content != ''"
     " AND NOT EXISTS (SELECT 1 FROM engram_message_vectors v WHERE v.message_seq = m.seq) ORDER BY m.seq LIMIT %s"
 )
+MESSAGE_WRITES = vq.VectorWrites("engram_message_vectors", LOCK_MESSAGES, PUT_MESSAGE_VECTORS, PGVECTOR_PUT, TRIM_LOG)
 
 
 class PostgresMessageVectors(LoggedMessageVectors):
@@ -100,30 +95,9 @@ class PostgresMessageVectors(LoggedMessageVectors):
     def put_message_vectors(self, items: Sequence[MessageVectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
-        last: dict[str, MessageVectorItem] = {}
-        for item in items:  # one row may be written once per statement: the last vector wins
-            last[item.message_id] = item
-        chosen = [last[i] for i in sorted(last)]
-        params = {
-            "ids": [i.message_id for i in chosen],
-            "contents": [vq._stored_content(i.content) for i in chosen],
-            "escaped": ["\x00" in i.content for i in chosen],
-            "hashes": [content_hash(i.content) for i in chosen],
-            "vectors": [to_blob(i.vector) for i in chosen],
-        }
-        with self._conn(f"storing {len(chosen)} message vectors") as conn, conn.transaction():
-            row = self._run(conn, vq.LOCK_MODEL).fetchone()
-            if row is None:
-                self._run(conn, vq.RECORD_MODEL, (model.name, model.dimensions))
-                row = self._run(conn, vq.LOCK_MODEL).fetchone()
-            if (row[0], row[1]) != (model.name, model.dimensions):
-                raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
-            self._run(conn, LOCK_MESSAGES, params)
-            vectors = [i.vector for i in chosen]
-            statements = (PUT_MESSAGE_VECTORS, PGVECTOR_PUT)
-            stored = put_rows(self, conn, "engram_message_vectors", statements, params, vectors, loads_of(self))
-            self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
-        return stored
+        chosen = vq.last_per_key(items, lambda i: i.message_id)
+        params = {"ids": [i.message_id for i in chosen]}
+        return vq.store_vectors(self, f"storing {len(chosen)} message vectors", model, MESSAGE_WRITES, chosen, params)
 
     def get_message_vectors(self, message_ids: Sequence[str]) -> dict[str, Any]:
         if not message_ids:
@@ -160,14 +134,10 @@ class PostgresMessageVectors(LoggedMessageVectors):
         return [(r[0], bytes(r[1])) for r in rows]
 
     def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
-        where, params = [], []
-        for column, value in (("session_id", session_id), ("user_id", user_id)):
-            if value is not None:
-                where.append(f"m.{column} = %s")
-                params.append(value)
+        clauses, params = given([("m.session_id = %s", session_id), ("m.user_id = %s", user_id)])
         sql = (
             "SELECT m.seq FROM engram_messages m JOIN engram_message_vectors v ON v.message_seq = m.seq"
-            f" WHERE {' AND '.join(where)}"
+            + where(clauses)
         )
         return [r[0] for r in self._fetch("scoping messages", sql, params)]
 

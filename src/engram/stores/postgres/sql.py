@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from engram.stores._where import given_named, where
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 from engram.stores.postgres.blobs import BLOB_SCHEMA
 from engram.stores.postgres.chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
@@ -294,39 +295,31 @@ ITER_TASKS = f"SELECT {TASK_COLUMNS} FROM engram_tasks WHERE id > %(after)s ORDE
 
 
 def list_sessions_sql(query: SessionQuery) -> tuple[str, dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
-    if query.status is not None:
-        where.append("status = %(status)s")
-        params["status"] = query.status
-    if query.ended_before is not None:
-        where.append("ended_at < %(ended_before)s")
-        params["ended_before"] = query.ended_before
-    for column in ("user_id", "agent_id"):  # constants, never input
-        if getattr(query, column) is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = getattr(query, column)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clauses, params = given_named(
+        [
+            ("status", "status = %(status)s", query.status),
+            ("ended_before", "ended_at < %(ended_before)s", query.ended_before),
+            ("user_id", "user_id = %(user_id)s", query.user_id),
+            ("agent_id", "agent_id = %(agent_id)s", query.agent_id),
+        ]
+    )
     order = "started_at, id" if query.sort == "oldest" else "started_at DESC, id"
     sql = (
-        f"SELECT {SESSION_COLUMNS} FROM engram_sessions{clause}"
+        f"SELECT {SESSION_COLUMNS} FROM engram_sessions{where(clauses)}"
         f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
     )
-    return sql, params
+    return sql, {**params, "limit": query.limit, "offset": query.offset}
 
 
 def list_tasks_sql(query: TaskQuery) -> tuple[str, dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
-    if query.session_id is not None:
-        where.append("session_id = %(session_id)s")
-        params["session_id"] = query.session_id
-    if query.status is not None:
-        where.append("status = %(status)s")
-        params["status"] = query.status
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clauses, params = given_named(
+        [
+            ("session_id", "session_id = %(session_id)s", query.session_id),
+            ("status", "status = %(status)s", query.status),
+        ]
+    )
     sql = (
-        f"SELECT {TASK_COLUMNS} FROM engram_tasks{clause}"
+        f"SELECT {TASK_COLUMNS} FROM engram_tasks{where(clauses)}"
         " ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
     )
-    return sql, params
+    return sql, {**params, "limit": query.limit, "offset": query.offset}

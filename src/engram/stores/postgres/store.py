@@ -174,8 +174,12 @@ def connection_options(schema: str | None) -> str:
 _entry, _session, _task = POSTGRES_ROWS.entry, POSTGRES_ROWS.session, POSTGRES_ROWS.task
 
 
-def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
-    """Bound values of one upsert. Content with NUL (which ``text`` cannot hold) goes in as a JSON string."""
+def entry_params(e: Entry, now: datetime, *, tsv: bool = True) -> dict[str, Any]:
+    """Bound values of one upsert. Content with NUL (which ``text`` cannot hold) goes in as a JSON string.
+
+    ``tsv=False`` leaves the tsvector text out (None), for the bulk path, which
+    computes it while the batch streams to the server (``bulk.py``).
+    """
     escaped = "\x00" in e.content
     return {
         "id": e.id,
@@ -187,7 +191,7 @@ def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
         "created_at": e.created_at,
         "updated_at": e.updated_at,
         "expires_at": e.expires_at,
-        "tsv": document_tsvector(e.namespace, e.key, e.content),
+        "tsv": document_tsvector(e.namespace, e.key, e.content) if tsv else None,
         "now": now,
     }
 
@@ -385,14 +389,15 @@ class PostgresStore(
 
     # -- entries -----------------------------------------------------------------------
     def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
+        if _bulk.can_stage(entries):
+            params = [entry_params(e, now, tsv=False) for e in entries]
+            with self._conn(f"storing {len(entries)} entries") as conn, conn.transaction():
+                rows = _bulk.upsert_entries(conn, entries, params, now)
+            return [e if row is None else _stored(e, row) for e, row in zip(entries, rows)]
         params = [entry_params(e, now) for e in entries]
         if len(entries) == 1:
             with self._conn("storing an entry") as conn:
                 rows = [self._run(conn, q.UPSERT_ENTRY, params[0]).fetchone()]
-        elif _bulk.can_stage(params):
-            with self._conn(f"storing {len(entries)} entries") as conn, conn.transaction():
-                rows = _bulk.upsert_entries(conn, params, now)
-            return [e if row is None else _stored(e, row) for e, row in zip(entries, rows)]
         else:
             # Rows are locked in (namespace, key) order, the same in every process, so
             # concurrent batches with overlapping keys never deadlock. The sort is
@@ -415,11 +420,9 @@ class PostgresStore(
         with self._conn("writing in one transaction") as conn, conn.transaction(), loading(self, conn):
             yield
 
-    def put_entries_with_vectors(
-        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    def _put_entries_and_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], now: datetime, model: VectorModel
     ) -> list[Entry]:
-        if not vectors:
-            return self.put_entries(entries, now=now)
         # put_entries and put_vectors run on this connection (see _conn), inside this transaction.
         with self._conn("storing entries with their vectors") as conn, conn.transaction():
             stored = self.put_entries(entries, now=now)

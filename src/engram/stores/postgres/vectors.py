@@ -20,9 +20,10 @@ Without it, searches run on the in-process index of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,10 +36,41 @@ from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS
 from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
 
 _entry = POSTGRES_ROWS.entry
+_Item = TypeVar("_Item")
 
 # Key of the advisory lock that orders vector-change numbers ("vect").
 VECTOR_LOG_LOCK = 0x76656374
 
+
+def change_logged(function: str, vectors: str, log: str, columns: tuple[str, ...], lock: int) -> str:
+    """``function``, a deferred constraint trigger logging each change of ``vectors`` (its ``columns``) in ``log``.
+
+    The log's numbers are drawn under the advisory lock ``lock`` at commit: see the module docstring.
+    """
+    names = ", ".join(columns)
+    row = {which: ", ".join(f"{which}.{c}" for c in columns) for which in ("OLD", "NEW")}
+    return f"""CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({lock}, hashtext(current_schema()));
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO {log} ({names}) VALUES ({row["OLD"]});
+    ELSE
+        INSERT INTO {log} ({names}) VALUES ({row["NEW"]});
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER {vectors}_logged
+    AFTER INSERT OR UPDATE OR DELETE ON {vectors}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}();"""
+
+
+_LOGGED = change_logged(
+    "engram_log_vector_change",
+    "engram_entry_vectors",
+    "engram_vector_changes",
+    ("namespace", "entry_seq"),
+    VECTOR_LOG_LOCK,
+)
 VECTOR_SCHEMA = f"""
 CREATE TABLE engram_vector_model (
     id         integer PRIMARY KEY CHECK (id = 1),
@@ -58,19 +90,7 @@ CREATE TABLE engram_vector_changes (
     namespace text COLLATE "C" NOT NULL,
     entry_seq bigint NOT NULL
 );
-CREATE FUNCTION engram_log_vector_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock({VECTOR_LOG_LOCK}, hashtext(current_schema()));
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO engram_vector_changes (namespace, entry_seq) VALUES (OLD.namespace, OLD.entry_seq);
-    ELSE
-        INSERT INTO engram_vector_changes (namespace, entry_seq) VALUES (NEW.namespace, NEW.entry_seq);
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER engram_entry_vectors_logged
-    AFTER INSERT OR UPDATE OR DELETE ON engram_entry_vectors
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_log_vector_change();
+{_LOGGED}
 -- A vector belongs to the content it embeds: an upsert that changes it drops the vector.
 CREATE FUNCTION engram_drop_stale_vector() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -132,6 +152,56 @@ BY_HASH = "SELECT content_hash, vector FROM engram_entry_vectors WHERE content_h
 CLEAR = ["DELETE FROM engram_entry_vectors", "DELETE FROM engram_vector_model"]
 
 
+@dataclass(frozen=True)
+class VectorWrites:
+    """The statements that store one kind of vector (entry, message): see :func:`store_vectors`."""
+
+    table: str  # where the vectors go
+    lock: str  # locks the records the vectors belong to, in a fixed order
+    put: str  # inserts the vectors as bytes
+    pgvector_put: str  # the same, with the pgvector column
+    trim: str  # trims the kind's change log
+
+
+ENTRY_WRITES = VectorWrites("engram_entry_vectors", LOCK_ENTRIES, PUT_VECTORS, PUT_ENTRY_VECTORS, TRIM_LOG)
+
+
+def last_per_key(items: Sequence[_Item], key: Callable[[_Item], Any]) -> list[_Item]:
+    """One item per key, the last given, in key order: a statement may write a row only once."""
+    last = {key(item): item for item in items}
+    return [last[k] for k in sorted(last)]
+
+
+def store_vectors(
+    store: Any, what: str, model: VectorModel, writes: VectorWrites, chosen: Sequence[Any], params: dict[str, Any]
+) -> int:
+    """Store the vectors of ``chosen`` (items with ``content`` and ``vector``) whose record still holds that content.
+
+    ``params`` names the records (``writes.lock``/``put`` read them); the
+    model is recorded when none is, else must be it. Returns the rows stored.
+    """
+    params = {
+        **params,
+        "contents": [_stored_content(i.content) for i in chosen],
+        "escaped": ["\x00" in i.content for i in chosen],
+        "hashes": [content_hash(i.content) for i in chosen],
+        "vectors": [to_blob(i.vector) for i in chosen],
+    }
+    with store._conn(what) as conn, conn.transaction():
+        row = store._run(conn, LOCK_MODEL).fetchone()
+        if row is None:
+            store._run(conn, RECORD_MODEL, (model.name, model.dimensions))
+            row = store._run(conn, LOCK_MODEL).fetchone()
+        if (row[0], row[1]) != (model.name, model.dimensions):
+            raise model_mismatch(store.url, VectorModel(row[0], row[1]), model)
+        store._run(conn, writes.lock, params)
+        vectors = [i.vector for i in chosen]
+        statements = (writes.put, writes.pgvector_put)
+        stored = put_rows(store, conn, writes.table, statements, params, vectors, loads_of(store))
+        store._run(conn, writes.trim, (CHANGE_LOG_KEEP,))
+    return stored
+
+
 def without_vectors_sql(namespace: str | None, after: int, limit: int) -> tuple[str, dict[str, Any]]:
     scope = "" if namespace is None else " AND e.namespace = %(namespace)s"
     sql = (
@@ -158,31 +228,9 @@ class PostgresVectors(LoggedVectors):
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
         if not items:
             return 0
-        last: dict[tuple[str, str], VectorItem] = {}
-        for item in items:  # one row may be written once per statement: the last vector wins
-            last[(item.namespace, item.key)] = item
-        chosen = [last[ident] for ident in sorted(last)]
-        params = {
-            "namespaces": [i.namespace for i in chosen],
-            "keys": [i.key for i in chosen],
-            "contents": [_stored_content(i.content) for i in chosen],
-            "escaped": ["\x00" in i.content for i in chosen],
-            "hashes": [content_hash(i.content) for i in chosen],
-            "vectors": [to_blob(i.vector) for i in chosen],
-        }
-        with self._conn(f"storing {len(chosen)} vectors") as conn, conn.transaction():
-            row = self._run(conn, LOCK_MODEL).fetchone()
-            if row is None:
-                self._run(conn, RECORD_MODEL, (model.name, model.dimensions))
-                row = self._run(conn, LOCK_MODEL).fetchone()
-            if (row[0], row[1]) != (model.name, model.dimensions):
-                raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
-            self._run(conn, LOCK_ENTRIES, params)
-            vectors = [i.vector for i in chosen]
-            statements = (PUT_VECTORS, PUT_ENTRY_VECTORS)
-            stored = put_rows(self, conn, "engram_entry_vectors", statements, params, vectors, loads_of(self))
-            self._run(conn, TRIM_LOG, (CHANGE_LOG_KEEP,))
-        return stored
+        chosen = last_per_key(items, lambda i: (i.namespace, i.key))
+        params = {"namespaces": [i.namespace for i in chosen], "keys": [i.key for i in chosen]}
+        return store_vectors(self, f"storing {len(chosen)} vectors", model, ENTRY_WRITES, chosen, params)
 
     def clear_vectors(self) -> int:
         with self._conn("dropping vectors") as conn, conn.transaction():

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engram._time import from_iso, to_iso
 from engram.errors import Conflict, NotFound
@@ -37,6 +37,7 @@ from engram.stores.redis import layout as lay
 CHUNK = 1000  # records per pipeline or script call
 SESSIONS_PER_SCRIPT = 100  # sessions deleted per script call when pruning (each holds its records)
 END_STATUSES = ("ended", "error")
+_R = TypeVar("_R")
 
 
 def _json(value: Any) -> str:
@@ -337,12 +338,18 @@ class RedisConversation:
         return _summary(h) if h else None
 
     def iter_summaries(self) -> Iterator[Summary]:
-        with self._translated("exporting summaries"):
-            ids = sorted(self._client.smembers(self.keys.summaries))
+        return self._iter_indexed("exporting summaries", self.keys.summaries, self.keys.summary, _summary)
+
+    def _iter_indexed(
+        self, what: str, index: str, key_of: Callable[[str], str], record_of: Callable[[dict[str, str]], _R]
+    ) -> Iterator[_R]:
+        """The records whose ids the set ``index`` holds, in id order, read a chunk of hashes at a time."""
+        with self._translated(what):
+            ids = sorted(self._client.smembers(index))
         for chunk in _chunks(ids):
-            with self._translated("exporting summaries"):
-                hashes = self._hashes([self.keys.summary(i) for i in chunk])
-            yield from (_summary(h) for h in hashes if h)
+            with self._translated(what):
+                hashes = self._hashes([key_of(i) for i in chunk])
+            yield from (record_of(h) for h in hashes if h)
 
     def put_profile(self, profile: Profile) -> None:
         traits = _json({name: t.model_dump(mode="json") for name, t in profile.traits.items()})
@@ -372,12 +379,7 @@ class RedisConversation:
         return bool(deleted)
 
     def iter_profiles(self) -> Iterator[Profile]:
-        with self._translated("exporting profiles"):
-            ids = sorted(self._client.smembers(self.keys.profiles))
-        for chunk in _chunks(ids):
-            with self._translated("exporting profiles"):
-                hashes = self._hashes([self.keys.profile(i) for i in chunk])
-            yield from (_profile(h) for h in hashes if h)
+        return self._iter_indexed("exporting profiles", self.keys.profiles, self.keys.profile, _profile)
 
     # -- checkpoints -----------------------------------------------------------
     def put_checkpoint(self, checkpoint: Checkpoint) -> None:

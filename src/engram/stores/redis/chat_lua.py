@@ -196,6 +196,13 @@ return 1
 
 PUT_CHECKPOINT = put_in_session("checkpoint")
 
+# The end of a script that changed the hash KEYS[1]: returns {'ok', field, value, ...}.
+RETURN_OK_HASH = """
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 'ok')
+return out
+"""
+
 # KEYS: checkpoint.  ARGV: now (ISO).
 # Compare-and-set inside one script, so of racing callers exactly one resumes it.
 # Returns {'missing'}, {'resumed', resumed_at} (already resumed), or {'ok', field, value, ...}.
@@ -203,11 +210,7 @@ RESUME_CHECKPOINT = """
 local h = redis.call('HMGET', KEYS[1], 'status', 'resumed_at')
 if not h[1] then return {'missing'} end
 if h[1] ~= 'paused' then return {'resumed', h[2] or ''} end
-redis.call('HSET', KEYS[1], 'status', 'resumed', 'resumed_at', ARGV[1])
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, 'ok')
-return out
-"""
+redis.call('HSET', KEYS[1], 'status', 'resumed', 'resumed_at', ARGV[1])""" + RETURN_OK_HASH
 
 # KEYS: checkpoints.  ARGV: prefix, checkpoint ids...  Returns how many were stored.
 DELETE_CHECKPOINTS = """

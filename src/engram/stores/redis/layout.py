@@ -147,6 +147,10 @@ class Keys:
         self.summaries = f"{prefix}:summaries"
         self.profiles = f"{prefix}:profiles"
         self.checkpoints = f"{prefix}:checkpoints"
+        self.vector_model = f"{prefix}:vec:model"
+        self.vector_seq = f"{prefix}:vec:seq"
+        self.vector_log = f"{prefix}:vec:log"
+        self.vector_log_floor = f"{prefix}:vec:log:floor"
         self._ns_keys: dict[str, tuple[str, ...]] = {}
 
     @staticmethod
@@ -208,22 +212,6 @@ class Keys:
 
     def ns_vectors(self, namespace: str) -> str:
         return f"{self.prefix}:ns:{namespace}:vectors"
-
-    @property
-    def vector_model(self) -> str:
-        return f"{self.prefix}:vec:model"
-
-    @property
-    def vector_seq(self) -> str:
-        return f"{self.prefix}:vec:seq"
-
-    @property
-    def vector_log(self) -> str:
-        return f"{self.prefix}:vec:log"
-
-    @property
-    def vector_log_floor(self) -> str:
-        return f"{self.prefix}:vec:log:floor"
 
     def entry_keys(self, namespace: str, key: str) -> list[str]:
         """KEYS of PUT_ENTRY and DELETE_ENTRY, in their order."""

@@ -36,11 +36,7 @@ local allowed = false
 for i = 4, #ARGV do if ARGV[i] == current then allowed = true end end
 if not allowed then return {'conflict', current} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[3])
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'checkpoint_id', ARGV[2]) end
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, 'ok')
-return out
-"""
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'checkpoint_id', ARGV[2]) end""" + lua.RETURN_OK_HASH
 
 # KEYS: runs.  ARGV: prefix, session ids...  Removes every run of those sessions.
 DELETE_SESSION_RUNS = """

@@ -130,11 +130,9 @@ class RedisVectors(LoggedVectors):
                 ]
             yield args
 
-    def put_entries_with_vectors(
-        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    def _put_entries_and_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], now: datetime, model: VectorModel
     ) -> list[Entry]:
-        if not vectors:
-            return self.put_entries(entries, now=now)
         import redis
 
         batches = list(self._vector_args(vectors, model))

@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from engram._time import to_iso
-from engram.blobs.base import BlobQuery
 from engram.models import BlobRef
-from engram.stores._blob_sql import BlobSQL
+from engram.stores._blob_sql import BlobRowReads, BlobSQL
 
 # Migration 8 of engram.stores.sqlite.schema.MIGRATIONS.
 BLOB_SCHEMA = """
@@ -41,11 +40,15 @@ CREATE TABLE blob_chunks (
 SQL = BlobSQL(blobs="blobs", chunks="blob_chunks", p="?", time=to_iso, ref="ref")
 
 
-class SQLiteBlobRows:
+class SQLiteBlobRows(BlobRowReads):
     """The ``BlobRows`` primitives of ``SQLiteStore``; uses its ``_read``/``_write``."""
 
+    blob_sql = SQL
     _read: Any
     _write: Any
+
+    def _blob_read(self, what: str, sql: str, params: list[Any]) -> list[Any]:
+        return self._read(what, sql, params)
 
     def blob_rows_insert(self, project: str, ref: BlobRef, chunks: Iterable[bytes]) -> bool:
         with self._write(f"storing blob {ref.id}") as conn:
@@ -54,21 +57,6 @@ class SQLiteBlobRows:
             conn.executemany(SQL.insert_chunk(), ((project, ref.id, n, chunk) for n, chunk in enumerate(chunks)))
         return True
 
-    def blob_rows_ref(self, project: str, blob_id: str) -> BlobRef | None:
-        rows = self._read("reading a blob", *SQL.get_ref(project, blob_id))
-        return BlobRef.model_validate_json(rows[0][0]) if rows else None
-
-    def blob_rows_chunk(self, project: str, blob_id: str, n: int) -> bytes | None:
-        rows = self._read("reading a blob", *SQL.get_chunk(project, blob_id, n))
-        return bytes(rows[0][0]) if rows else None
-
     def blob_rows_delete(self, project: str, blob_id: str) -> bool:
         with self._write(f"deleting blob {blob_id}") as conn:
             return conn.execute(*SQL.delete(project, blob_id)).rowcount > 0
-
-    def blob_rows_list(self, project: str, query: BlobQuery) -> list[BlobRef]:
-        return [BlobRef.model_validate_json(r[0]) for r in self._read("listing blobs", *SQL.list(project, query))]
-
-    def blob_rows_totals(self, project: str) -> tuple[int, int]:
-        count, size = self._read("counting blobs", *SQL.totals(project))[0]
-        return count, size

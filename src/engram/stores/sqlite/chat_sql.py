@@ -14,6 +14,7 @@ from typing import Any
 from engram._time import to_iso
 from engram.search.fts5 import compile_fts5
 from engram.search.query import Node
+from engram.stores._where import given, where
 from engram.stores.base import MessageQuery, PrunePlan, RunQuery
 
 MESSAGE_COLUMNS = (
@@ -70,18 +71,12 @@ def move_run_sql(
 
 
 def list_runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    for column in ("session_id", "user_id"):  # constants, never input
-        if getattr(query, column) is not None:
-            where.append(f"{column} = ?")
-            params.append(getattr(query, column))
+    clauses, params = given([("session_id = ?", query.session_id), ("user_id = ?", query.user_id)])
     if query.statuses is not None:
-        where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
+        clauses.append(f"status IN ({', '.join('?' * len(query.statuses))})")
         params += query.statuses
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
     return (
-        f"SELECT {RUN_COLUMNS} FROM runs{clause} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
+        f"SELECT {RUN_COLUMNS} FROM runs{where(clauses)} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
         params + [query.limit, query.offset],
     )
 
@@ -118,21 +113,16 @@ def list_messages_sql(query: MessageQuery) -> tuple[str, list[Any], bool]:
     first (straight down the ``(session_id, seq)`` index, no sort) and the
     caller reverses them: a subquery re-sorting in SQL cost ~40% of the read.
     """
-    where = ["m.session_id = ?"]
-    params: list[Any] = [query.session_id]
-    if query.after_seq is not None:
-        where.append("m.seq > ?")
-        params.append(query.after_seq)
-    if query.before_seq is not None:
-        where.append("m.seq < ?")
-        params.append(query.before_seq)
-    if query.after is not None:
-        where.append("m.created_at > ?")
-        params.append(to_iso(query.after))
-    if query.before is not None:
-        where.append("m.created_at < ?")
-        params.append(to_iso(query.before))
-    select = f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {' AND '.join(where)}"
+    clauses, params = given(
+        [
+            ("m.session_id = ?", query.session_id),
+            ("m.seq > ?", query.after_seq),
+            ("m.seq < ?", query.before_seq),
+            ("m.created_at > ?", to_iso(query.after)),
+            ("m.created_at < ?", to_iso(query.before)),
+        ]
+    )
+    select = f"SELECT {MESSAGE_COLUMNS} FROM messages m{where(clauses)}"
     if query.limit is None:
         return select + " ORDER BY m.seq", params, False
     return select + " ORDER BY m.seq DESC LIMIT ?", params + [query.limit], True

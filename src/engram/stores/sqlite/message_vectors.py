@@ -21,14 +21,22 @@ from engram.models import Message
 from engram.search.query import Node
 from engram.search.vector import MESSAGE_EXACT_MAX, MESSAGES
 from engram.stores._sql_rows import SQLITE_ROWS
+from engram.stores._where import given, where
 from engram.stores._vector_log import LoggedMessageVectors
 from engram.stores.base import MessageVectorItem, VectorModel
 from engram.stores.sqlite import chat_sql as sql_chat
-from engram.stores.sqlite.vectors import CHANGE_LOG_KEEP, _blob, _vec, read_in
+from engram.stores.sqlite.vector_tables import MESSAGE_VECTORS, read_in
+from engram.stores.sqlite.vectors import CHANGE_LOG_KEEP, _blob, _vec
 
 _message = SQLITE_ROWS.message
 
 __all__ = ["MESSAGE_EXACT_MAX", "SQLiteMessageVectors"]
+
+_PUT_MESSAGE_VECTORS = (
+    "INSERT INTO message_vectors (seq, content_hash, vector)"
+    " SELECT m.seq, ?, ? FROM messages m WHERE m.id = ? AND m.content = ?"
+    " ON CONFLICT (seq) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector"
+)
 
 
 class SQLiteMessageVectors(LoggedMessageVectors):
@@ -46,22 +54,11 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         with self._write(f"storing {len(items)} message vectors") as conn:
             self._check_model(conn, model)
             # Only where the content is still what was embedded.
-            stored = conn.executemany(
-                "INSERT INTO message_vectors (seq, content_hash, vector)"
-                " SELECT m.seq, ?, ? FROM messages m WHERE m.id = ? AND m.content = ?"
-                " ON CONFLICT (seq) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector",
-                rows,
-            ).rowcount
-            conn.execute(
-                "DELETE FROM message_vector_changes WHERE seq <= (SELECT max(seq) FROM message_vector_changes) - ?",
-                (CHANGE_LOG_KEEP,),
-            )
-        return stored
+            return MESSAGE_VECTORS.store(conn, _PUT_MESSAGE_VECTORS, rows, CHANGE_LOG_KEEP)
 
     def clear_vectors(self) -> int:
         with self._write("dropping message vectors") as conn:
-            n = conn.execute("SELECT count(*) FROM message_vectors").fetchone()[0]
-            conn.execute("DELETE FROM message_vectors")
+            n = MESSAGE_VECTORS.clear(conn)
         self._mv_forget()
         return n + super().clear_vectors()  # type: ignore[misc]
 
@@ -93,12 +90,7 @@ class SQLiteMessageVectors(LoggedMessageVectors):
 
     # -- the primitives of LoggedMessageVectors ------------------------------------------
     def _mv_head(self) -> tuple[int, int | None]:
-        newest, oldest = self._read(
-            "reading message vector changes",
-            # Two subqueries: SQLite answers a lone max() or min() from the key, both together by a scan.
-            "SELECT (SELECT max(seq) FROM message_vector_changes), (SELECT min(seq) FROM message_vector_changes)",
-        )[0]
-        return newest or 0, oldest
+        return MESSAGE_VECTORS.head(self._read)
 
     def _mv_changes(self, after: int, upto: int) -> list[int]:
         return [
@@ -111,19 +103,11 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         ]
 
     def _mv_vectors(self, seqs: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        if seqs is None:
-            rows = self._read("loading message vectors", "SELECT seq, vector FROM message_vectors")
-            return [(r[0], r[1]) for r in rows]
-        sql = "SELECT seq, vector FROM message_vectors WHERE seq IN ({marks})"
-        return [(r[0], r[1]) for r in read_in(self._read, "reading message vectors", sql, seqs)]
+        return MESSAGE_VECTORS.vectors(self._read, seqs)
 
     def _mv_scope(self, session_id: str | None, user_id: str | None) -> list[int]:
-        where, params = [], []
-        for column, value in (("session_id", session_id), ("user_id", user_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        rows = self._read("scoping messages", f"SELECT seq FROM messages WHERE {' AND '.join(where)}", params)
+        clauses, params = given([("session_id = ?", session_id), ("user_id = ?", user_id)])
+        rows = self._read("scoping messages", f"SELECT seq FROM messages{where(clauses)}", params)
         return [r[0] for r in rows]
 
     def _mv_messages(self, seqs: Sequence[int]) -> dict[int, Message]:
@@ -134,4 +118,4 @@ class SQLiteMessageVectors(LoggedMessageVectors):
         loaded = self._message_engine().count(MESSAGES)  # loaded: the change log brings it up to date cheaply
         if loaded is not None:
             return loaded
-        return self._read("counting message vectors", "SELECT count(*) FROM message_vectors")[0][0]
+        return MESSAGE_VECTORS.count(self._read)

@@ -1,11 +1,58 @@
 """SQLite schema as ordered migrations; ``user_version``-style table ``engram_schema``.
 
-Append new migrations at the end; never edit one that has shipped.
+Append new migrations at the end; never edit one that has shipped. The
+blocks that recur (an FTS5 index and its triggers, a vector table's change
+log and its drop-with-the-record triggers) are rendered by the helpers below
+to the very statements those migrations shipped with.
 """
 
 from __future__ import annotations
 
 from engram.stores.sqlite.blobs import BLOB_SCHEMA
+
+
+def _fts_index(table: str, rowid: str, columns: tuple[str, ...]) -> str:
+    """An external-content FTS5 index ``<table>_fts`` of ``columns``, kept in step with ``table`` by triggers."""
+    fts, cols = f"{table}_fts", ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in (rowid, *columns))
+    old = ", ".join(f"old.{c}" for c in (rowid, *columns))
+    add = f"        INSERT INTO {fts} (rowid, {cols}) VALUES ({new});\n"
+    remove = f"        INSERT INTO {fts} ({fts}, rowid, {cols})\n        VALUES ('delete', {old});\n"
+    return (
+        f"    CREATE VIRTUAL TABLE {fts} USING fts5 (\n"
+        f"        {cols},\n"
+        f"        content = '{table}', content_rowid = '{rowid}',\n"
+        "        tokenize = 'porter unicode61 remove_diacritics 2'\n"
+        "    );\n"
+        f"    CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN\n{add}    END;\n"
+        f"    CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN\n{remove}    END;\n"
+        f"    CREATE TRIGGER {fts}_update AFTER UPDATE OF {cols} ON {table} BEGIN\n{remove}{add}    END;\n"
+    )
+
+
+def _change_logged(vectors: str, log: str, logged: dict[str, str]) -> str:
+    """Triggers that log every insert, update and delete of ``vectors`` in ``log`` (column: vectors' column)."""
+    columns = ", ".join(logged)
+    triggers = ""
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        values = ", ".join(f"{row}.{c}" for c in logged.values())
+        triggers += (
+            f"    CREATE TRIGGER {vectors}_logged_{event} AFTER {event.upper()} ON {vectors} BEGIN\n"
+            f"        INSERT INTO {log} ({columns}) VALUES ({values});\n"
+            "    END;\n"
+        )
+    return triggers
+
+
+def _vector_dropped_with(records: str, vectors: str, key: str) -> str:
+    """Triggers that drop a record's vector when the record goes or its content changes."""
+    drop = f"        DELETE FROM {vectors} WHERE {key} = old.{key};\n    END;\n"
+    return (
+        f"    CREATE TRIGGER {records}_vector_delete AFTER DELETE ON {records} BEGIN\n{drop}"
+        f"    CREATE TRIGGER {records}_vector_stale AFTER UPDATE OF content ON {records}\n"
+        f"    WHEN old.content IS NOT new.content BEGIN\n{drop}"
+    )
+
 
 MIGRATIONS: list[str] = [
     # 1: entries with an external-content FTS5 index, sessions, tasks.
@@ -27,24 +74,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX entries_by_namespace_updated ON entries (namespace, updated_at DESC);
     CREATE INDEX entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
 
-    CREATE VIRTUAL TABLE entries_fts USING fts5 (
-        ns, key, content,
-        content = 'entries', content_rowid = 'rowid',
-        tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
-        INSERT INTO entries_fts (rowid, ns, key, content) VALUES (new.rowid, new.ns, new.key, new.content);
-    END;
-    CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
-        INSERT INTO entries_fts (entries_fts, rowid, ns, key, content)
-        VALUES ('delete', old.rowid, old.ns, old.key, old.content);
-    END;
-    CREATE TRIGGER entries_fts_update AFTER UPDATE OF ns, key, content ON entries BEGIN
-        INSERT INTO entries_fts (entries_fts, rowid, ns, key, content)
-        VALUES ('delete', old.rowid, old.ns, old.key, old.content);
-        INSERT INTO entries_fts (rowid, ns, key, content) VALUES (new.rowid, new.ns, new.key, new.content);
-    END;
-
+"""
+    + _fts_index("entries", "rowid", ("ns", "key", "content"))
+    + """
     CREATE TABLE sessions (
         id         TEXT PRIMARY KEY,
         status     TEXT NOT NULL CHECK (status IN ('active', 'ended', 'error')),
@@ -90,24 +122,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX messages_by_session ON messages (session_id, seq);
 
-    CREATE VIRTUAL TABLE messages_fts USING fts5 (
-        sess, usr, content,
-        content = 'messages', content_rowid = 'seq',
-        tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
-    END;
-    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
-        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
-    END;
-    CREATE TRIGGER messages_fts_update AFTER UPDATE OF sess, usr, content ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, sess, usr, content)
-        VALUES ('delete', old.seq, old.sess, old.usr, old.content);
-        INSERT INTO messages_fts (rowid, sess, usr, content) VALUES (new.seq, new.sess, new.usr, new.content);
-    END;
-
+"""
+    + _fts_index("messages", "seq", ("sess", "usr", "content"))
+    + """
     CREATE TABLE summaries (
         session_id    TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
         content       TEXT NOT NULL,
@@ -158,26 +175,13 @@ MIGRATIONS: list[str] = [
         namespace   TEXT NOT NULL,
         entry_rowid INTEGER NOT NULL
     );
-    CREATE TRIGGER entry_vectors_logged_insert AFTER INSERT ON entry_vectors BEGIN
-        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
-    END;
-    CREATE TRIGGER entry_vectors_logged_update AFTER UPDATE ON entry_vectors BEGIN
-        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (new.namespace, new.rowid);
-    END;
-    CREATE TRIGGER entry_vectors_logged_delete AFTER DELETE ON entry_vectors BEGIN
-        INSERT INTO vector_changes (namespace, entry_rowid) VALUES (old.namespace, old.rowid);
-    END;
-
+"""
+    + _change_logged("entry_vectors", "vector_changes", {"namespace": "namespace", "entry_rowid": "rowid"})
+    + """
     -- A vector belongs to the content it embeds: deleting the entry or
     -- changing its content drops the vector.
-    CREATE TRIGGER entries_vector_delete AFTER DELETE ON entries BEGIN
-        DELETE FROM entry_vectors WHERE rowid = old.rowid;
-    END;
-    CREATE TRIGGER entries_vector_stale AFTER UPDATE OF content ON entries
-    WHEN old.content IS NOT new.content BEGIN
-        DELETE FROM entry_vectors WHERE rowid = old.rowid;
-    END;
-    """,
+"""
+    + _vector_dropped_with("entries", "entry_vectors", "rowid"),
     # 4: an identity for this database, so files derived from it (the HNSW
     # graphs saved in <db>.vectors/) are never taken for another database's,
     # e.g. after the file was deleted and created again at the same path.
@@ -204,25 +208,12 @@ MIGRATIONS: list[str] = [
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         message_seq INTEGER NOT NULL
     );
-    CREATE TRIGGER message_vectors_logged_insert AFTER INSERT ON message_vectors BEGIN
-        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
-    END;
-    CREATE TRIGGER message_vectors_logged_update AFTER UPDATE ON message_vectors BEGIN
-        INSERT INTO message_vector_changes (message_seq) VALUES (new.seq);
-    END;
-    CREATE TRIGGER message_vectors_logged_delete AFTER DELETE ON message_vectors BEGIN
-        INSERT INTO message_vector_changes (message_seq) VALUES (old.seq);
-    END;
-
+"""
+    + _change_logged("message_vectors", "message_vector_changes", {"message_seq": "seq"})
+    + """
     -- A vector belongs to the message content it embeds.
-    CREATE TRIGGER messages_vector_delete AFTER DELETE ON messages BEGIN
-        DELETE FROM message_vectors WHERE seq = old.seq;
-    END;
-    CREATE TRIGGER messages_vector_stale AFTER UPDATE OF content ON messages
-    WHEN old.content IS NOT new.content BEGIN
-        DELETE FROM message_vectors WHERE seq = old.seq;
-    END;
-    """,
+"""
+    + _vector_dropped_with("messages", "message_vectors", "seq"),
     # 6: sessions by user and agent (issue 16): a chat session takes its first
     # message's user and agent; listing filters on them.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engram._time import to_iso
+from engram.stores._where import given, where
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
 ENTRY_COLUMNS = "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at"
@@ -16,6 +17,21 @@ SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id
 TASK_COLUMNS = (
     "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
 )
+UPSERT_SESSION = (
+    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,"
+    " started_at = excluded.started_at, ended_at = excluded.ended_at,"
+    " user_id = excluded.user_id, agent_id = excluded.agent_id"
+)
+GET_SESSION = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+UPSERT_TASK = (
+    f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET agent_type = excluded.agent_type, input = excluded.input,"
+    " output = excluded.output, status = excluded.status, session_id = excluded.session_id,"
+    " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+    " completed_at = excluded.completed_at"
+)
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
 
 # BM25 column weights for (ns, key, content): the namespace token never scores.
 BM25_WEIGHTS = (0.0, 1.0, 1.0)
@@ -137,33 +153,20 @@ _SEARCH_TOP = (
 
 
 def list_sessions_sql(query: SessionQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
-    if query.ended_before is not None:
-        where.append("ended_at IS NOT NULL AND ended_at < ?")
-        params.append(to_iso(query.ended_before))
-    for column in ("user_id", "agent_id"):  # constants, never input
-        if getattr(query, column) is not None:
-            where.append(f"{column} = ?")
-            params.append(getattr(query, column))
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clauses, params = given(
+        [
+            ("status = ?", query.status),
+            ("ended_at IS NOT NULL AND ended_at < ?", to_iso(query.ended_before)),
+            ("user_id = ?", query.user_id),
+            ("agent_id = ?", query.agent_id),
+        ]
+    )
     order = "started_at, id" if query.sort == "oldest" else "started_at DESC, id"
-    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{clause} ORDER BY {order} LIMIT ? OFFSET ?"
+    sql = f"SELECT {SESSION_COLUMNS} FROM sessions{where(clauses)} ORDER BY {order} LIMIT ? OFFSET ?"
     return sql, params + [query.limit, query.offset]
 
 
 def list_tasks_sql(query: TaskQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if query.session_id is not None:
-        where.append("session_id = ?")
-        params.append(query.session_id)
-    if query.status is not None:
-        where.append("status = ?")
-        params.append(query.status)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {TASK_COLUMNS} FROM tasks{clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+    clauses, params = given([("session_id = ?", query.session_id), ("status = ?", query.status)])
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks{where(clauses)} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
     return sql, params + [query.limit, query.offset]

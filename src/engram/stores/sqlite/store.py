@@ -333,52 +333,37 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
 
     # -- sessions and tasks --------------------------------------------------
     def put_session(self, session: Session) -> None:
+        params = (
+            session.id, session.status, _json(session.metadata), to_iso(session.started_at),
+            to_iso(session.ended_at), session.user_id, session.agent_id,
+        )  # fmt: skip
         with self._write("storing a session") as conn:
-            conn.execute(
-                f"INSERT INTO sessions ({_sql.SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, metadata = excluded.metadata,"
-                " started_at = excluded.started_at, ended_at = excluded.ended_at,"
-                " user_id = excluded.user_id, agent_id = excluded.agent_id",
-                (
-                    session.id, session.status, _json(session.metadata), to_iso(session.started_at),
-                    to_iso(session.ended_at), session.user_id, session.agent_id,
-                ),
-            )
+            conn.execute(_sql.UPSERT_SESSION, params)
 
     def get_session(self, session_id: str) -> Session | None:
-        rows = self._read(
-            "reading a session", f"SELECT {_sql.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
-        )
-        return first(rows, _session)
+        return first(self._read("reading a session", _sql.GET_SESSION, (session_id,)), _session)
 
     def list_sessions(self, query: SessionQuery) -> list[Session]:
         sql, params = _sql.list_sessions_sql(query)
         return [_session(r) for r in self._read("listing sessions", sql, params)]
 
     def put_task(self, task: Task) -> None:
+        params = (
+            task.id,
+            task.agent_type,
+            None if task.input is None else _json(task.input),
+            None if task.output is None else _json(task.output),
+            task.status,
+            task.session_id,
+            to_iso(task.created_at),
+            to_iso(task.updated_at),
+            to_iso(task.completed_at),
+        )
         with self._write("storing a task") as conn:
-            conn.execute(
-                f"INSERT INTO tasks ({_sql.TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET agent_type = excluded.agent_type, input = excluded.input,"
-                " output = excluded.output, status = excluded.status, session_id = excluded.session_id,"
-                " created_at = excluded.created_at, updated_at = excluded.updated_at,"
-                " completed_at = excluded.completed_at",
-                (
-                    task.id,
-                    task.agent_type,
-                    None if task.input is None else _json(task.input),
-                    None if task.output is None else _json(task.output),
-                    task.status,
-                    task.session_id,
-                    to_iso(task.created_at),
-                    to_iso(task.updated_at),
-                    to_iso(task.completed_at),
-                ),
-            )
+            conn.execute(_sql.UPSERT_TASK, params)
 
     def get_task(self, task_id: str) -> Task | None:
-        rows = self._read("reading a task", f"SELECT {_sql.TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
-        return first(rows, _task)
+        return first(self._read("reading a task", _sql.GET_TASK, (task_id,)), _task)
 
     def list_tasks(self, query: TaskQuery) -> list[Task]:
         sql, params = _sql.list_tasks_sql(query)

@@ -28,20 +28,19 @@ import numpy as np
 
 from engram._time import to_iso
 from engram.embeddings.cache import content_hash
-from engram.errors import ConfigError
 from engram.models import Entry
 from engram.search.vector import CHANGE_LOG_KEEP, VectorEngine, VectorIndex, ann_available, from_blob, to_blob
 from engram.stores._sql_rows import SQLITE_ROWS
-from engram.stores._vector_log import LoggedVectors
+from engram.stores._vector_log import LoggedVectors, model_mismatch
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 from engram.stores.sqlite import sql as _sql
 from engram.stores.sqlite.vector_files import VectorFiles, save_threshold
+from engram.stores.sqlite.vector_tables import ENTRY_VECTORS, chunks, read_in
 
 _entry = SQLITE_ROWS.entry
 
 __all__ = ["BULK_SYNC", "CHANGE_LOG_KEEP", "GraphFiles", "SQLiteVectors"]
 
-_CHUNK = 500  # bound parameters per IN (...) list
 # A write of at least this many vectors into one namespace brings its HNSW
 # graph up to date right away (when the namespace is big enough for one):
 # store_many, import and copy write 1000 at a time, reindex 4 embedding
@@ -51,19 +50,11 @@ _blob = to_blob
 _vec = from_blob
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def read_in(
-    read: Any, what: str, sql: str, keys: Sequence[Any], before: Sequence[Any] = (), after: Sequence[Any] = ()
-) -> list[Any]:
-    """Rows of ``sql`` (its ``{marks}`` an ``IN`` list) over ``keys``, a bounded chunk of parameters at a time."""
-    rows: list[Any] = []
-    for part in _chunks(list(keys)):
-        rows.extend(read(what, sql.format(marks=",".join("?" * len(part))), [*before, *part, *after]))
-    return rows
+_PUT_VECTORS = (
+    "INSERT INTO entry_vectors (rowid, namespace, content_hash, vector)"
+    " SELECT e.rowid, ?, ?, ? FROM entries e WHERE e.namespace = ? AND e.key = ? AND e.content = ?"
+    " ON CONFLICT (rowid) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector"
+)
 
 
 class GraphFiles:
@@ -157,10 +148,7 @@ class SQLiteVectors(LoggedVectors):
         if row is None:
             conn.execute("INSERT INTO vector_model (id, name, dimensions) VALUES (1, ?, ?)", (model.name, model.dimensions))
         elif (row[0], row[1]) != (model.name, model.dimensions):
-            raise ConfigError(
-                f"{self.url} holds vectors of {row[0]} ({row[1]} dimensions), not {model.name} "
-                f"({model.dimensions}): run `engram reindex` to re-embed every entry with the configured embedder"
-            )
+            raise model_mismatch(self.url, VectorModel(row[0], row[1]), model)
 
     # -- writes ----------------------------------------------------------------
     def put_vectors(self, items: Sequence[VectorItem], *, model: VectorModel) -> int:
@@ -170,11 +158,9 @@ class SQLiteVectors(LoggedVectors):
         self._after_vector_write(items, stored, model)
         return stored
 
-    def put_entries_with_vectors(
-        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], *, now: datetime, model: VectorModel
+    def _put_entries_and_vectors(
+        self, entries: Sequence[Entry], vectors: Sequence[VectorItem], now: datetime, model: VectorModel
     ) -> list[Entry]:
-        if not vectors:
-            return self.put_entries(entries, now=now)
         with self._write("storing entries with their vectors"):
             stored = self.put_entries(entries, now=now)  # joins this transaction
             n = self._insert_vectors(vectors, model)
@@ -189,16 +175,7 @@ class SQLiteVectors(LoggedVectors):
             self._check_model(conn, model)
             # Only where the content is still what was embedded: a concurrent
             # update of the entry must not get a vector of the old text.
-            stored = conn.executemany(
-                "INSERT INTO entry_vectors (rowid, namespace, content_hash, vector)"
-                " SELECT e.rowid, ?, ?, ? FROM entries e WHERE e.namespace = ? AND e.key = ? AND e.content = ?"
-                " ON CONFLICT (rowid) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector",
-                rows,
-            ).rowcount
-            conn.execute(
-                "DELETE FROM vector_changes WHERE seq <= (SELECT max(seq) FROM vector_changes) - ?", (CHANGE_LOG_KEEP,)
-            )
-        return stored
+            return ENTRY_VECTORS.store(conn, _PUT_VECTORS, rows, CHANGE_LOG_KEEP)
 
     def _after_vector_write(self, items: Sequence[VectorItem], stored: int, model: VectorModel) -> None:
         if getattr(self._local, "writing", False):
@@ -224,10 +201,7 @@ class SQLiteVectors(LoggedVectors):
             if namespace not in engine.indexes:
                 files = self._vector_files()
                 if files is None or not files.versions(namespace):
-                    n = self._read(
-                        "counting vectors", "SELECT count(*) FROM entry_vectors WHERE namespace = ?", (namespace,)
-                    )[0][0]
-                    if n <= self.vector_exact_max:
+                    if ENTRY_VECTORS.count(self._read, [namespace]) <= self.vector_exact_max:
                         return  # exact: loads in milliseconds when first searched
             engine.refresh(notify=False)
             index = engine.index(namespace, dimensions)
@@ -253,8 +227,7 @@ class SQLiteVectors(LoggedVectors):
 
     def clear_vectors(self) -> int:
         with self._write("dropping vectors") as conn:
-            n = conn.execute("SELECT count(*) FROM entry_vectors").fetchone()[0]
-            conn.execute("DELETE FROM entry_vectors")
+            n = ENTRY_VECTORS.clear(conn)
             conn.execute("DELETE FROM vector_model")
         engine = self._vector_engine()
         with engine.lock:
@@ -267,7 +240,7 @@ class SQLiteVectors(LoggedVectors):
     # -- reads -------------------------------------------------------------------
     def get_vectors(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         found: dict[tuple[str, str], np.ndarray] = {}
-        for part in _chunks(list(idents), 250):
+        for part in chunks(list(idents), 250):
             where = " OR ".join("(e.namespace = ? AND e.key = ?)" for _ in part)
             params = [x for ident in part for x in ident]
             rows = self._read(
@@ -301,12 +274,7 @@ class SQLiteVectors(LoggedVectors):
 
     # -- the primitives of LoggedVectors ---------------------------------------------
     def _vl_head(self) -> tuple[int, int | None]:
-        newest, oldest = self._read(
-            "reading vector changes",
-            # Two subqueries: SQLite answers a lone max() or min() from the key, both together by a scan.
-            "SELECT (SELECT max(seq) FROM vector_changes), (SELECT min(seq) FROM vector_changes)",
-        )[0]
-        return newest or 0, oldest
+        return ENTRY_VECTORS.head(self._read)
 
     def _vl_changes(self, after: int, upto: int) -> list[tuple[str, int]]:
         return [
@@ -319,13 +287,7 @@ class SQLiteVectors(LoggedVectors):
         ]
 
     def _vl_vectors(self, namespace: str, keys: Sequence[int] | None) -> list[tuple[int, bytes]]:
-        if keys is None:
-            rows = self._read(
-                "loading vectors", "SELECT rowid, vector FROM entry_vectors WHERE namespace = ?", (namespace,)
-            )
-            return [(r[0], r[1]) for r in rows]
-        sql = "SELECT rowid, vector FROM entry_vectors WHERE namespace = ? AND rowid IN ({marks})"
-        return [(r[0], r[1]) for r in read_in(self._read, "reading vectors", sql, keys, before=[namespace])]
+        return ENTRY_VECTORS.vectors(self._read, keys, [namespace])
 
     def _vl_namespaces(self) -> list[str]:
         return [r[0] for r in self._read("listing namespaces", "SELECT DISTINCT namespace FROM entry_vectors")]
@@ -348,8 +310,5 @@ class SQLiteVectors(LoggedVectors):
             loaded = self._vector_engine().count(namespace)
             if loaded is not None:
                 return loaded
-            sql = "SELECT count(*) FROM entry_vectors WHERE namespace = ?"
-            rows = self._read("counting vectors", sql, (namespace,))
-        else:
-            rows = self._read("counting vectors", "SELECT count(*) FROM entry_vectors")
-        return rows[0][0]
+            return ENTRY_VECTORS.count(self._read, [namespace])
+        return ENTRY_VECTORS.count(self._read)
