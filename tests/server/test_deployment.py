@@ -141,8 +141,10 @@ def client_loop(n: int, servers: list[Server], killed: threading.Event, key: str
                 with ledger.lock:
                     ledger.connection_errors[target] += 1
                     ledger.unanswered_writes += op != "search"
-                if op == "delete":
-                    mine.append(victim)  # unknown outcome: neither acknowledged stored nor deleted
+                    if op == "delete":
+                        # Unknown outcome: the dying server may have deleted it before the connection dropped,
+                        # so the key is no longer an acknowledged store the survivors must show.
+                        ledger.stored.pop(victim, None)
                 continue
             with ledger.lock:
                 ledger.statuses[(op, r.status_code)] += 1
