@@ -114,6 +114,7 @@ class _RecordingSession:
 @needs_model
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_settings_are_respected(threads: int, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.embeddings import local
     from engram.embeddings.local import BATCH_TOKENS, LocalEmbedder
 
     e = LocalEmbedder(runtime="onnx", threads=threads, batch_size=8)
@@ -130,8 +131,33 @@ def test_thread_settings_are_respected(threads: int, texts: list[str], monkeypat
     else:
         assert threading.get_ident() not in workers and 1 <= len(workers) <= threads
     recorder.calls.clear()
+    monkeypatch.setattr(local, "_busy_cores", lambda: 99.0)  # every core busy: a lone query takes no partner
     e.embed(["one query runs here, whatever the thread count"])
     assert recorder.calls == [(threading.get_ident(), (1, recorder.calls[0][1][1]))]
+
+
+@needs_model
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_lone_query_spreads_over_idle_cores_only(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.embeddings import local
+
+    e = local.LocalEmbedder(runtime="onnx", threads=threads)
+    model = e._model()
+    query = "what did Caroline paint after the camping trip?"
+    monkeypatch.setattr(local, "_busy_cores", lambda: 99.0)
+    narrow = e.embed([query])
+    monkeypatch.setattr(local, "_busy_cores", lambda: 0.0)
+    assert model._lone_session(threads) is (model.session if threads == 1 else model._wide)
+    wide = model._lone_session(threads)
+    assert wide.get_session_options().intra_op_num_threads == threads
+    recorder = _RecordingSession(wide)
+    monkeypatch.setattr(model, "_wide", recorder)
+    spread = e.embed([query])
+    if threads == 1:
+        assert recorder.calls == []  # one thread asked for: the one-thread session, idle cores or not
+    else:
+        assert [(ident, rows) for ident, (rows, _) in recorder.calls] == [(threading.get_ident(), 1)]
+    assert float(np.dot(narrow[0], spread[0])) > 0.999999  # the same vector, whichever session made it
 
 
 # -- the int8 variant ------------------------------------------------------------

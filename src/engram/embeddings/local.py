@@ -230,8 +230,10 @@ class _OnnxModel:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # each batch is padded to its own longest text, in numpy
         self.session = onnx_session(onnx_path, threads=1)
+        self._wide: Any = None  # every core on one text: made on the first lone query that finds cores idle
+        self._wide_lock = threading.Lock()
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
+    def _run(self, ids: list[list[int]], session: Any = None) -> np.ndarray:
         """Mean-pooled vectors of token id lists (padded here to the longest)."""
         width = max(len(row) for row in ids)
         input_ids = np.zeros((len(ids), width), dtype=np.int64)
@@ -240,18 +242,32 @@ class _OnnxModel:
             input_ids[r, : len(row)] = row
             mask[r, : len(row)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        return self.session.run(None, feed)[0]
+        return (session or self.session).run(None, feed)[0]
 
-    def encode(self, texts: list[str], batch_size: int, pool: Any = None) -> np.ndarray:
-        """Vectors in input order (not normalized); batches run on ``pool`` when given.
+    def _lone_session(self, threads: int) -> Any:
+        """The session for one text: ``threads`` threads when the last minute left them idle, else one.
+
+        Measured on 2 cores (bench/embeddings.py): one query 5.6 ms on one thread, 2.9 ms on two when
+        the machine was quiet; on a busy machine two threads were up to 2x slower, as each operator
+        waits for a descheduled partner, so the wide session is only taken while cores are idle.
+        """
+        # The load counts this process's own running thread, so below ``threads`` some core was idle.
+        if threads < 2 or _busy_cores() >= threads:
+            return self.session
+        with self._wide_lock:
+            if self._wide is None:
+                self._wide = onnx_session(self.onnx_path, threads=threads)
+            return self._wide
+
+    def encode(self, texts: list[str], batch_size: int, pool: Any = None, lone_threads: int = 1) -> np.ndarray:
+        """Vectors in input order (not normalized); batches run on ``pool`` when given, one text alone
+        on up to ``lone_threads`` threads.
 
         Texts are tokenized once, sorted by token count and cut into batches
         of at most ``batch_size`` texts and :data:`BATCH_TOKENS` padded tokens.
         """
         if len(texts) == 1:  # one query: no sorting, no padding, no thread hop
-            # One thread: a second one measured 1.4x faster on one busy minute and 2x slower
-            # on the next (it waits for a descheduled partner at every operator).
-            return self._run([self.tokenizer.encode(texts[0]).ids])
+            return self._run([self.tokenizer.encode(texts[0]).ids], self._lone_session(lone_threads))
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         batches = list(token_batches([len(row) for row in ids], 1 if self.one_per_call else batch_size, BATCH_TOKENS))
 
@@ -291,7 +307,7 @@ class _TorchModel:
             raise MissingDependency(f"the local embedder needs onnxruntime or sentence-transformers: {_INSTALL_HINT}") from exc
         self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
 
-    def encode(self, texts: list[str], batch_size: int, pool: Any = None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int, pool: Any = None, lone_threads: int = 1) -> np.ndarray:
         # sentence-transformers sorts by length itself; torch runs its own threads.
         return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
 
@@ -382,6 +398,14 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _busy_cores() -> float:
+    """Runnable threads over the last minute (the load average); 0 where the system does not say."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on Unix
+        return 0.0
+
+
 def _pick_runtime() -> str:
     import importlib.util
 
@@ -404,8 +428,9 @@ class LocalEmbedder:
         batch_size: at most this many texts per forward pass.
         threads: forward passes run at once on ONNX Runtime, one thread
             each (default: the cores this process may use); 1 runs every
-            batch on the calling thread. One text alone runs on the
-            calling thread.
+            batch on the calling thread. One text alone (a query) runs on
+            the calling thread, with up to this many intra-op threads while
+            the load average leaves them idle.
     """
 
     def __init__(
@@ -461,7 +486,8 @@ class LocalEmbedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._model()
         try:
-            out = model.encode(list(texts), self.batch_size, self._workers() if len(texts) > 1 else None)
+            out = model.encode(list(texts), self.batch_size, self._workers() if len(texts) > 1 else None,
+                               lone_threads=self.threads)
         except MissingDependency:
             raise
         except Exception as exc:  # noqa: BLE001 - a runtime failure must reach the user as ours
