@@ -147,17 +147,29 @@ def test_a_lone_query_spreads_over_idle_cores_only(threads: int, monkeypatch: py
     monkeypatch.setattr(local, "_busy_cores", lambda: 99.0)
     narrow = e.embed([query])
     monkeypatch.setattr(local, "_busy_cores", lambda: 0.0)
-    assert model._lone_session(threads) is (model.session if threads == 1 else model._wide)
+    assert model._lone_session(threads) is (model.session if threads == 1 else model._wide[threads])
     wide = model._lone_session(threads)
     assert wide.get_session_options().intra_op_num_threads == threads
     recorder = _RecordingSession(wide)
-    monkeypatch.setattr(model, "_wide", recorder)
+    monkeypatch.setitem(model._wide, threads, recorder)
     spread = e.embed([query])
     if threads == 1:
         assert recorder.calls == []  # one thread asked for: the one-thread session, idle cores or not
     else:
         assert [(ident, rows) for ident, (rows, _) in recorder.calls] == [(threading.get_ident(), 1)]
     assert float(np.dot(narrow[0], spread[0])) > 0.999999  # the same vector, whichever session made it
+
+
+@needs_model
+def test_embedders_sharing_a_model_keep_their_own_thread_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.embeddings import local
+
+    two, three = local.LocalEmbedder(runtime="onnx", threads=2), local.LocalEmbedder(runtime="onnx", threads=3)
+    model = two._model()
+    assert three._model() is model  # one loaded model per directory
+    monkeypatch.setattr(local, "_busy_cores", lambda: 0.0)
+    sessions = [model._lone_session(e.threads) for e in (two, three)]
+    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [2, 3]
 
 
 # -- the int8 variant ------------------------------------------------------------

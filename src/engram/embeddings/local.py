@@ -230,7 +230,9 @@ class _OnnxModel:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # each batch is padded to its own longest text, in numpy
         self.session = onnx_session(onnx_path, threads=1)
-        self._wide: Any = None  # every core on one text: made on the first lone query that finds cores idle
+        # Sessions for one text on several threads, by thread count (the model is shared by every
+        # embedder of this directory, each with its own ``threads``): made on the first idle-time query.
+        self._wide: dict[int, Any] = {}
         self._wide_lock = threading.Lock()
 
     def _run(self, ids: list[list[int]], session: Any = None) -> np.ndarray:
@@ -255,9 +257,9 @@ class _OnnxModel:
         if threads < 2 or _busy_cores() >= threads:
             return self.session
         with self._wide_lock:
-            if self._wide is None:
-                self._wide = onnx_session(self.onnx_path, threads=threads)
-            return self._wide
+            if threads not in self._wide:
+                self._wide[threads] = onnx_session(self.onnx_path, threads=threads)
+            return self._wide[threads]
 
     def encode(self, texts: list[str], batch_size: int, pool: Any = None, lone_threads: int = 1) -> np.ndarray:
         """Vectors in input order (not normalized); batches run on ``pool`` when given, one text alone
