@@ -157,8 +157,9 @@ class Settings(BaseSettings):
         10_000, ge=0, description="Embeddings kept in this process, keyed by (model, content hash), in front of a "
         "shared (Redis) cache; 0 turns embedding caching off."
     )
-    vector_exact_max: int = Field(
-        20_000, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index."
+    vector_exact_max: int | None = Field(
+        None, ge=0, description="Namespaces with more vectors than this are searched with an HNSW index "
+        "(default: 20,000 for the in-process index, 2,000 with pgvector, whose exact scan runs in SQL)."
     )
     search_relevance_floor: float = Field(
         0.2, ge=-1.0, le=1.0,

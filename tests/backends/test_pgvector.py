@@ -326,3 +326,21 @@ def test_the_pgvector_option_leaves_the_rest_of_the_url_alone() -> None:
     assert pgvector_option(url) == (url, True)
     assert pgvector_option(url + "&pgvector=off") == (url, False)
     assert pgvector_option(url + "&pgvector=auto") == (url, True)
+
+
+def test_a_namespace_of_a_few_thousand_vectors_walks_the_index_by_default(pgvector_url) -> None:
+    """An exact scan in SQL costs ~2 us a vector, so pgvector's own threshold (2,000) is 10x below the
+    in-process engine's 20,000; the vector_exact_max setting, where given, still decides."""
+    vs = np.random.default_rng(9).standard_normal((2_100, 8)).astype(np.float32)
+    walks = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'engram_entry_vectors_hnsw'"
+    with memory(pgvector_url) as m:
+        m.store_many([{"key": f"k{i}", "content": f"c {i}", "embedding": v} for i, v in enumerate(vs)], namespace="n")
+        sql(pgvector_url, "ANALYZE engram_entry_vectors")
+        for q in vs[:5]:
+            assert len(m.search("", mode="vector", vector=q, namespace="n", limit=10).results) == 10
+        deadline = time.monotonic() + 20  # a server process reports its index scans within ~10 s
+        while sql(pgvector_url, walks)[0][0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert sql(pgvector_url, walks)[0][0] > 0
+    with memory(pgvector_url, vector_exact_max=5_000) as m:
+        assert m.backend._pgv_exact_max() == 5_000

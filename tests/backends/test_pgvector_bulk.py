@@ -152,3 +152,23 @@ def test_the_batches_of_one_transaction_add_up_to_one_build_at_its_end(pgvector_
         assert sql(pgvector_url, "SELECT count(*) FROM engram_entry_vectors")[0][0] == 200
         for i in (0, 57, 150, 199):
             assert m.search("", mode="vector", vector=data[i], namespace="ns", limit=1).results[0].score > 0.999
+
+
+def test_a_bulk_build_of_a_large_graph_doubles_its_degree(pgvector_url, monkeypatch) -> None:
+    """m=16 stays under recall@10 0.95 at 1M up to pgvector's ef_search limit; a graph built over
+    LARGE_GRAPH_ROWS or more gets m=32 (here from 100 rows), a smaller one keeps m=16."""
+    from engram.stores.postgres import pgvector_schema
+
+    monkeypatch.setattr(pgvector_schema, "LARGE_GRAPH_ROWS", 100)
+    options = (
+        "SELECT c.reloptions FROM pg_class c WHERE c.relname = 'engram_entry_vectors_hnsw'"
+        " AND c.relnamespace = current_schema()::regnamespace"
+    )
+    data = vectors(180, 5)
+    with memory(pgvector_url, vector_exact_max=20) as m:
+        m.store_many(items("s", data[:60]), namespace="ns")  # 60 rows: built small
+        assert "m=16" in sql(pgvector_url, options)[0][0]
+        m.store_many(items("l", data[60:]), namespace="ns")  # 120 onto 60: rebuilt over 180
+        assert "m=32" in sql(pgvector_url, options)[0][0]
+        found = keys(m.search("", mode="vector", vector=data[100], namespace="ns", limit=10))
+        assert found[0] == "l40"  # the vector itself, through the new graph

@@ -105,7 +105,7 @@ class Semantic:
         self._search_cache = caches.searches if caches else None
         self._word_counts: dict[Any, tuple[int, float]] = {}
         self.vectors = VECTOR in backend.capabilities
-        if self.vectors and hasattr(backend, "vector_exact_max"):
+        if self.vectors and settings.vector_exact_max is not None and hasattr(backend, "vector_exact_max"):
             setattr(backend, "vector_exact_max", settings.vector_exact_max)  # a tuning knob of the vector engine
         if check_embedder and self.vectors and self.embedder is not None:
             recorded = self.backend.vector_model()

@@ -13,11 +13,13 @@ from engram import validation as check
 from engram._time import utcnow
 from engram.errors import InvalidInput, NotFound
 from engram.search.vector import ann_available
+from engram.search.vector.index import DEFAULT_EXACT_MAX
 from engram.server.dashboard import charts, counts, highlight
 from engram.server.dashboard.web import PageRoute, Viewer, form_of, quoted, redirect, render, viewer
 from engram.server.models import Name
 from engram.server.routes import SearchMode, search_kwargs
 from engram.stores.control_base import TransactionQuery
+from engram.stores.contracts.vectors import PGVECTOR
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(viewer)]
@@ -35,7 +37,9 @@ def vector_index(current: Viewer) -> str:
     note = memory.embedder_note
     if note:
         return note
-    exact = memory.settings.vector_exact_max
+    if memory.backend.vector_search_path() == PGVECTOR:
+        return "HNSW (pgvector) in PostgreSQL; small namespaces scanned exactly in SQL"
+    exact = memory.settings.vector_exact_max or DEFAULT_EXACT_MAX
     if ann_available():
         return f"exact scan up to {exact:,} vectors per namespace, HNSW (hnswlib) above"
     return "exact scan (install hnswlib for an HNSW index on large namespaces)"

@@ -13,6 +13,10 @@ from engram.stores.capabilities import VECTOR
 from engram.stores.contracts.root import BackendRoot
 from engram.stores.queries import MessageVectorItem, MetadataFilter, VectorItem, VectorModel
 
+# Where vector search runs (``vector_search_path``, ``engram stats``).
+IN_PROCESS = "in-process"  # engram's own index in each process
+PGVECTOR = "pgvector"  # in PostgreSQL
+
 
 class VectorRows(BackendRoot):
     """Vectors in and out.
@@ -24,7 +28,7 @@ class VectorRows(BackendRoot):
     def vector_search_path(self) -> str | None:
         """Where vector search runs: ``"in-process"`` (engram's own index in each process),
         ``"pgvector"`` (in the database), or None (this backend has no vector search)."""
-        return "in-process" if VECTOR in self.capabilities else None
+        return IN_PROCESS if VECTOR in self.capabilities else None
 
     def vector_model(self) -> VectorModel | None:
         """The model of the stored vectors, or None when none was recorded."""

@@ -3,8 +3,8 @@
 When the store opened with pgvector (see :mod:`engram.stores.postgres.pgvector_schema`),
 searches run in the database and no process holds a graph:
 
-* a namespace with up to ``vector_exact_max`` vectors (as the in-process
-  engine's exact threshold), and any search with a metadata filter, is an
+* a namespace with up to ``PGVECTOR_EXACT_MAX`` vectors (or the
+  ``vector_exact_max`` setting), and any search with a metadata filter, is an
   exact scan of just the rows the filter admits (namespace, live, metadata
   inside one query), ordered by cosine similarity;
 * a bigger one walks the HNSW index with the namespace condition in the same
@@ -34,13 +34,18 @@ from engram.models import Entry, Message
 from engram.search.vector.index import DEFAULT_EXACT_MAX, search_expansion
 from engram.stores.base import MetadataFilter
 from engram.stores.postgres import chat_sql as cq
-from engram.stores.postgres.pgvector_schema import IN_PROCESS, PGVECTOR, Embedding, register
+from engram.stores.contracts.vectors import IN_PROCESS, PGVECTOR
+from engram.stores.postgres.pgvector_schema import Embedding, register
 
 EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
 PGVECTOR_BEAM_FACTOR = (
     2  # pgvector's beam over the in-process engine's, for the same recall (see beam)
 )
 DOMINANT_SHARE = 0.5  # a namespace at least this share of the table walks the graph even at the limit
+# An exact scan in SQL costs ~2 us a vector (bench/pgvector.py: 25 ms for 12k, where the graph
+# walk found the same top 10 in 2.5 ms), so namespaces past a few thousand vectors walk the index;
+# the in-process engine's threshold (numpy's scan, ~0.1 us a vector) is 10x this.
+PGVECTOR_EXACT_MAX = 2_000
 SIZE_TTL_S = 30.0  # namespace sizes only steer the plan: a count a few seconds old is good enough
 
 _ENTRY_COLUMNS = (
@@ -175,7 +180,7 @@ class PgVectorSearch:
         ef = None
         if not metadata:
             rows, table_rows = self._pgv_sizes(namespace)
-            ef = None if rows <= self.vector_exact_max else beam(rows, table_rows, want)
+            ef = None if rows <= self._pgv_exact_max() else beam(rows, table_rows, want)
         with self._conn("searching by vector") as conn:
             register(conn, self.vector_oids)
             found: list[Any] = []
@@ -189,6 +194,10 @@ class PgVectorSearch:
                     conn, entries_exact_sql(namespace, clause), {**params, **extra}
                 ).fetchall()
         return [(_entry(r), float(r[9])) for r in found][:limit]
+
+    def _pgv_exact_max(self) -> int:
+        """The ``vector_exact_max`` setting where one was given (set on this store), else pgvector's own."""
+        return self.__dict__.get("vector_exact_max", PGVECTOR_EXACT_MAX)
 
     def _pgv_sizes(self, namespace: str | None) -> tuple[int, int]:
         """Vectors in ``namespace`` (None: all) and in the table, cached for SIZE_TTL_S."""
@@ -229,7 +238,7 @@ class PgVectorSearch:
                 total = self._run(
                     conn, TABLE_ROWS, ("engram_message_vectors",)
                 ).fetchone()[0]
-                if total > self.vector_exact_max:
+                if total > self._pgv_exact_max():
                     _set_ef(self, conn, beam(total, total, want) or EF_SEARCH_MAX)
                     found = self._run(conn, MESSAGES_ANN, params).fetchall()
             if len(found) < want:
