@@ -23,6 +23,7 @@ from engram import kinds as record_kinds
 from engram.errors import InvalidInput
 from engram.models import Entry, Message
 from engram.stores.base import MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem, VectorModel
+from engram.stores.contracts.entries import EntryRow
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -163,6 +164,17 @@ def write_entries(
         memory.backend.put_entries_with_vectors(entries, items, now=utcnow(), model=model)
     else:
         memory.backend.put_entries(entries, now=utcnow())
+
+
+def write_entry_rows(
+    memory: "Memory", rows: Sequence[EntryRow], prepared: tuple[list[VectorItem], VectorModel | None]
+) -> None:
+    """:func:`write_entries` of imported rows: as rows (``Store.put_entry_rows``) unless vectors go with them."""
+    items, model = prepared
+    if items and model is not None:
+        write_entries(memory, [row.entry() for row in rows], prepared)
+    else:
+        memory.backend.put_entry_rows(rows)
 
 
 def message_vectors_to_attach(

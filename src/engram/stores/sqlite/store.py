@@ -31,6 +31,7 @@ from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sql_rows import SQLITE_ROWS, first
 from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
+from engram.stores.contracts.entries import EntryRow
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
 from engram.stores.sqlite import bulk as _bulk
 from engram.stores.sqlite import sql as _sql
@@ -222,6 +223,15 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
             rows = _bulk.upsert_entries(conn, params)
         # Entries given without metadata keep the old one: ``rows`` holds what they ended up with.
         return [e if row is None else _as_stored(e, row) for e, row in zip(entries, rows)]
+
+    def put_entry_rows(self, rows: Sequence[EntryRow]) -> None:
+        # The rows' text goes in as it is: no datetime is formatted (to_iso is most of _entry_params).
+        params = [
+            (i, ns, key, content, None if meta is None else _json(meta), created, updated, expires, namespace_token(ns))
+            for i, key, ns, content, meta, created, updated, expires in rows
+        ]
+        with self._write(f"storing {len(rows)} entries") as conn:
+            _bulk.upsert_entries(conn, params)
 
     def get_entry(self, namespace: str, key: str, *, now: datetime) -> Entry | None:
         rows = self._read(
