@@ -150,9 +150,9 @@ def _lines(path: Path, f: Any) -> Iterator[str]:
         ) from exc
 
 
-def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[int, str, BaseModel, Any]]:
+def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[int, str, Any, Any]]:
     """``(line number, kind, record, embedding or None)`` for each record line (or for the
-    lines numbered in ``only``), after the header is checked.
+    lines numbered in ``only``), after the header is checked. An entry is an ``EntryRow``.
 
     Raises:
         ConfigError: not an engram export, or a newer format version.
@@ -173,7 +173,7 @@ def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[
             )
         file_model = vectors_io.header_model(header)
         for number, line in enumerate(lines, start=2):
-            if not line.strip() or (only is not None and number not in only):
+            if line.isspace() or (only is not None and number not in only):
                 continue
             kind, record = _parse(path, number, line)
             embedding = None
@@ -310,7 +310,7 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
     blobs: dict[str, int] = {}  # id -> size: the blob store must have room for them all
     blob_lines: list[int] = []  # held back, in one pass: written once every line has passed
 
-    def checked(records: Iterable[tuple[int, str, BaseModel, Any]], hold_blobs: bool) -> Iterator[Any]:
+    def checked(records: Iterable[tuple[int, str, Any, Any]], hold_blobs: bool) -> Iterator[Any]:
         for number, kind, record, embedding in records:
             counts[kind] = counts.get(kind, 0) + 1
             if isinstance(record, Blob):
@@ -360,7 +360,7 @@ class _Batch:
 
 def _apply(
     memory: "Memory",
-    records: Iterable[tuple[int, str, BaseModel, Any]],
+    records: Iterable[tuple[int, str, Any, Any]],
     file_model: Any,
     progress: Callable[[int], None] | None,
 ) -> None:
@@ -398,6 +398,10 @@ def _apply(
 
     with overlap:
         for _, kind, record, embedding in records:
+            if kind == "entry":  # most lines: tested first
+                if entries.add(record, embedding):
+                    flush_entries()
+                continue
             if isinstance(record, Message):
                 if messages.add(record, embedding):
                     flush_messages()
@@ -405,10 +409,6 @@ def _apply(
             if kind in CONVERSATION_KINDS:
                 flush_messages()  # a summary is re-pointed at the messages before it
                 _import_conversation(store, kind, record, seqs)
-            elif kind == "entry":
-                if entries.add(record, embedding):
-                    flush_entries()
-                continue
             else:
                 held = record_kinds.BY_NAME[kind]
                 _put(held.holder(memory), held, record)  # a blob goes to the blob store
