@@ -102,7 +102,7 @@ KINDS: tuple[RecordKind, ...] = (
                "iter_tasks", "put_task", "get_task", paged=True, writes=("prune_conversation",)),
     RecordKind("entry", Entry, ENTRIES, ("namespace", "key"), (), "entries", ("entries", "expired_entries"),
                "iter_entries", "put_entries", put_many=True, paged=True,
-               writes=("delete_entry", "delete_namespace", "prune_expired", "prune_entries")),
+               writes=("put_entry_rows", "delete_entry", "delete_namespace", "prune_expired", "prune_entries")),
     RecordKind("blob", Blob, BLOBS, ("id",), ("created_at", "id"), "blobs", (),
                "iter_blobs", "put_blob", "get_blob", paged=True, layer=BLOB_LAYER),
     RecordKind("message", Message, CONVERSATION_FAMILY, ("id",), ("seq",), "messages", ("messages",),

@@ -93,6 +93,29 @@ def test_every_write_path_invalidates(memory: engram.Memory, tmp_path: Path) -> 
     assert sorted(keys(memory)) == ["c", "copied", "imported"]
 
 
+def test_an_import_invalidates_results_cached_before_it(tmp_path: Path, cache_section: dict) -> None:
+    """Entries without vectors go in as rows (``Store.put_entry_rows``), not through ``put_entries``."""
+    settings = engram.load_settings(
+        database_url=f"sqlite:///{tmp_path / 's.db'}", embedder="none", storage={"cache": cache_section}
+    )
+    export = tmp_path / "e.jsonl"
+    source = engram.load_settings(database_url=f"sqlite:///{tmp_path / 'src.db'}", embedder="none")
+    with engram.Memory(settings=source) as src:
+        src.store_many([{"key": f"imported-{i}", "content": "apple pie"} for i in range(40)])  # a bulk batch
+        src.store("later", "apple later", ttl=3600)
+        src.export(export)
+    with engram.Memory(settings=settings) as memory:
+        memory.store("a", "apple")
+        for scope in ({}, {"namespace": "default"}):
+            keys(memory, limit=100, **scope), keys(memory, limit=100, **scope)
+            hits = cache_hits(memory)
+            assert keys(memory, limit=100, **scope) == ["a"]
+            assert cache_hits(memory) == hits + 1  # served from the cache
+        memory.import_(export)
+        for scope in ({}, {"namespace": "default"}):
+            assert len(keys(memory, limit=100, **scope)) == 42
+
+
 def test_a_write_elsewhere_keeps_other_namespaces_cached_but_not_all_namespace_searches(
     memory: engram.Memory,
 ) -> None:

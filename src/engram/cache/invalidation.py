@@ -1,6 +1,6 @@
 """Tell the search cache about every write to a store's entries, whoever makes it.
 
-:func:`watch_entry_writes` wraps, on one open store, the eight ``Store``
+:func:`watch_entry_writes` wraps, on one open store, the nine ``Store``
 methods that change what an entry search can return (entries, their vectors,
 namespaces, pruning) and calls ``written(namespaces, latest_expiry)`` after
 each: ``namespaces`` is the set written (None: any), ``latest_expiry`` the
@@ -18,6 +18,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 Scope = tuple[frozenset[str] | None, float | None]
@@ -35,9 +36,16 @@ def _entries(entries: Iterable[Any]) -> Scope:
     return frozenset(e.namespace for e in entries), max(expiries, default=None)
 
 
+def _rows(rows: Iterable[Any]) -> Scope:
+    rows = list(rows)
+    latest = max((r.expires_at for r in rows if r.expires_at is not None), default=None)  # to_iso text sorts as time
+    return frozenset(r.namespace for r in rows), None if latest is None else datetime.fromisoformat(latest).timestamp()
+
+
 # method -> what a call of it writes, from its bound arguments.
 ENTRY_WRITES: dict[str, Callable[[dict[str, Any]], Scope | None]] = {
     "put_entries": lambda a: _entries(a["entries"]),
+    "put_entry_rows": lambda a: _rows(a["rows"]),  # an import's entries, timestamps as text
     "put_entries_with_vectors": lambda a: _entries(a["entries"]),
     "put_vectors": lambda a: (frozenset(i.namespace for i in a["items"]), None),
     "delete_entry": lambda a: (frozenset([a["namespace"]]), None),
