@@ -30,6 +30,13 @@ written last, once every line has passed and all of them fit. Elsewhere the
 file is read through twice, first to check every line, then to apply it. So a
 bad line anywhere changes nothing. Entries go in with their vectors in one
 write per batch.
+
+An entry line in the export's own form (UTC timestamps, as ``export_jsonl``
+writes them) is validated into plain dicts and kept as text: an ``EntryRow``
+whose timestamps are already in the stores' form, which ``Store.put_entry_rows``
+writes without building an ``Entry`` or formatting a datetime (on SQLite).
+Any other line goes through the models, which accept the same values in any
+form they know, normalize them, and say what is wrong with a bad one.
 """
 
 from __future__ import annotations
@@ -234,7 +241,7 @@ def _stamp(text: str) -> str:
     Raises:
         ValueError: not a date (month 13, February 30).
     """
-    datetime.fromisoformat(text)  # pydantic accepts these forms exactly when they name a real time
+    datetime.fromisoformat(text)  # what it refuses (February 30) the Entry model judges and names
     if len(text) == 32:
         return text
     return (text[:26] if len(text) == 27 else text[:19] + ".000000") + "+00:00"

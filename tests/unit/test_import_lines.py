@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,21 @@ def test_an_export_line_takes_the_fast_path():
         "2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:06.000000+00:00", None,
     )  # fmt: skip
     assert _entry_row(line) == full_path(line)
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "2026-01-02T03:04:05.123456Z\n",  # a newline inside the string
+        "0000-01-02T03:04:05.123456Z",  # no year 0 in Python
+        "2026-01-02T23:59:60.000000Z",  # a leap second
+        "\u0662\u0660\u0662\u0666-01-02T03:04:05.123456Z",  # digits, but not ASCII ones
+        "2026-02-30T00:00:00.000000Z",
+        "2026-01-02T03:04:05.123456+01:00",  # another offset: normalized by the model
+    ],
+)
+def test_anything_but_the_export_form_goes_to_the_model(created):
+    line = json.dumps({"kind": "entry", "data": {
+        "id": "i", "key": "k", "namespace": "n", "content": "c", "created_at": created, "updated_at": created,
+    }})  # fmt: skip
+    assert _entry_row(line) is None
