@@ -230,8 +230,9 @@ class _ExportedEntryLine(TypedDict):
     data: _ExportedEntry
 
 
-# Validates into plain dicts: ~half the time of building the Entry model, and less than json.loads.
-_EXPORTED_ENTRY_LINE = TypeAdapter(_ExportedEntryLine)
+# Validates into plain dicts: ~half the time of building the Entry model, and less than json.loads
+# (the adapter's own validator: its validate_json wrapper adds ~7% per line).
+_validate_entry_line = TypeAdapter(_ExportedEntryLine).validator.validate_json
 _ENTRY_LINE = '{"kind": "entry", "data": {'
 
 
@@ -250,7 +251,7 @@ def _stamp(text: str) -> str:
 def _entry_row(line: str) -> EntryRow | None:
     """The row of a well-formed entry line in the export's own form, else None (to be checked in full)."""
     try:
-        d = _EXPORTED_ENTRY_LINE.validate_json(line)["data"]
+        d = _validate_entry_line(line)["data"]
         created = _stamp(d["created_at"])
         updated = created if d["updated_at"] == d["created_at"] else _stamp(d["updated_at"])
         expires = d.get("expires_at")
