@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engram import validation as check
 from engram.errors import InvalidInput
 from engram.stores.contracts.entries import EntryRow
 from engram.transfer import _entry_row, _EntryLine, _stamp
-from engram import validation as check
 
 TEXT = st.text(max_size=12)
 NAMES = st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=12) | TEXT  # mostly valid

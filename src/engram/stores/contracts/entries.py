@@ -65,7 +65,7 @@ class EntryRows(BackendRoot):
         """``put_entries`` of ``rows`` (the upsert rules are the same), returning nothing.
 
         A store that keeps timestamps as text overrides it to write the text
-        as given (SQLite: ~30% of an import's Python time saved).
+        as given (SQLite: its parameters for 100k rows in a quarter of the time).
         """
         self.put_entries([row.entry() for row in rows], now=utcnow())
 

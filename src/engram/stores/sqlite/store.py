@@ -31,8 +31,8 @@ from engram.stores._driver_errors import SQLITE, translating
 from engram.stores._files import create_private_file, ensure_directory
 from engram.stores._sql_rows import SQLITE_ROWS, first
 from engram.stores.base import Counts, EntryQuery, MetadataFilter, SessionQuery, Store, TaskQuery
-from engram.stores.contracts.entries import EntryRow
 from engram.stores.capabilities import CONVERSATION, FTS, MESSAGE_VECTOR, MULTIPROCESS, PERSISTENT, VACUUM, VECTOR
+from engram.stores.contracts.entries import EntryRow
 from engram.stores.sqlite import bulk as _bulk
 from engram.stores.sqlite import sql as _sql
 from engram.stores.sqlite.blobs import SQLiteBlobRows
