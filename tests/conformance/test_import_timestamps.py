@@ -64,3 +64,23 @@ def test_an_impossible_time_in_the_export_form_is_refused(memory: engram.Memory,
     with pytest.raises(InvalidInput, match=r"line 3: entry field created_at: "):
         memory.import_(path)
     assert memory.get("ok", namespace="ts") is None
+
+
+def test_an_import_upserts_existing_keys_and_applies_repeated_ones_in_file_order(memory: engram.Memory, tmp_path):
+    kept = memory.store("k0", "before the import", namespace="ts", metadata={"old": True})
+    stamp = "2026-01-02T03:04:05.123456Z"
+    lines = [line(f"k{i}", stamp) for i in range(40)]  # enough for a bulk batch
+    repeated = json.loads(lines[5])
+    repeated["data"].update(id="id-k5-again", content="k5, the second time", metadata={"n": 2})
+    lines.append(json.dumps(repeated))
+    path = tmp_path / "upserts.jsonl"
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+
+    assert memory.import_(path)["entry"] == 41
+    k0 = memory.get("k0", namespace="ts")
+    assert k0 is not None and k0.content == "content of k0" and k0.metadata == {"k": "k0"}
+    assert (k0.id, k0.created_at) == (kept.id, kept.created_at)  # an upsert keeps id and created_at
+    k5 = memory.get("k5", namespace="ts")
+    assert k5 is not None and (k5.content, k5.metadata, k5.id) == ("k5, the second time", {"n": 2}, "id-k5")
+    assert len(memory.list(namespace="ts", limit=100)) == 40
+    assert [h.entry.key for h in memory.search("second", namespace="ts").results] == ["k5"]
