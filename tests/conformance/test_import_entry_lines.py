@@ -1,8 +1,9 @@
-"""Imported timestamps in any form the Entry model accepts end up as the same instants.
+"""Entry lines of an import, on every backend: timestamps, upserts, repeated keys.
 
 Entry lines in the export's own form (UTC, "Z" or "+00:00") are kept as text on
 the way in; every other form takes the full model and is normalized. Either
-way every backend stores the same instant.
+way every backend stores the same instant. Imported rows follow the upsert
+rules of ``put_entries``.
 """
 
 from __future__ import annotations
