@@ -45,6 +45,17 @@ def _check_upgraded(memory: engram.Memory) -> None:
     assert (memory.get("new").context, memory.backend.count_vectors("default")) == ("its title", 1)
 
 
+def drop_entry_context(conn) -> None:
+    """Take a PostgreSQL store's schema back to before issue 15 (its migration 8 undone)."""
+    conn.execute("DROP TRIGGER engram_entries_vector_stale ON engram_entries")
+    conn.execute(
+        "CREATE TRIGGER engram_entries_vector_stale AFTER UPDATE OF content ON engram_entries"
+        " FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)"
+        " EXECUTE FUNCTION engram_drop_stale_vector()"
+    )
+    conn.execute("ALTER TABLE engram_entries DROP COLUMN context")
+
+
 def test_a_sqlite_store_from_before_is_upgraded(tmp_path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
@@ -74,14 +85,7 @@ def test_a_postgres_store_from_before_is_upgraded(postgres_url) -> None:
     with _memory(postgres_url) as memory:
         memory.store("old", "an old memory", embedding=VECTOR)
         with memory.backend._conn("test") as conn:
-            # Back to the schema as it was before issue 15, the entry and its vector in it.
-            conn.execute("DROP TRIGGER engram_entries_vector_stale ON engram_entries")
-            conn.execute(
-                "CREATE TRIGGER engram_entries_vector_stale AFTER UPDATE OF content ON engram_entries"
-                " FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content)"
-                " EXECUTE FUNCTION engram_drop_stale_vector()"
-            )
-            conn.execute("ALTER TABLE engram_entries DROP COLUMN context")
+            drop_entry_context(conn)  # the entry and its vector stay
             conn.execute("UPDATE engram_schema SET version = %s", (OLD_POSTGRES,))
     with _memory(postgres_url) as memory:
         assert memory.backend.schema_version() == len(pg.MIGRATIONS)
