@@ -64,6 +64,7 @@ def test_the_window_stays_in_its_namespace(memory: engram.Memory) -> None:
     [
         (lambda m: m.store("k", "v", context=5), "context must be a string"),
         (lambda m: m.store("k", "v", context="x" * 20_000), "context is 20000 characters"),
+        (lambda m: m.store("k", "v", context="date \ud800"), "context has an unpaired surrogate at position 5"),
         (lambda m: m.store_many([{"key": "k", "content": "v", "context": ["a"]}]), "item 0: context must be a string"),
         (lambda m: m.store_many([{"key": "k", "content": "v"}], context_window=-1), "context_window must be"),
         (lambda m: m.store_many([{"key": "k", "content": "v"}], context_window=True), "context_window must be"),

@@ -80,14 +80,23 @@ def _built_entry(fields: dict[str, Any]) -> Entry:
 
 
 def _context(value: Any) -> str | None:
-    if value is None or (type(value) is str and len(value) <= MAX_CONTEXT_INPUT):
-        return value or None
+    if value is None:
+        return None
     if not isinstance(value, str):
         raise InvalidInput(f"context must be a string (what surrounds the memory), not {type(value).__name__}")
-    raise InvalidInput(
-        f"context is {len(value)} characters; give at most {MAX_CONTEXT_INPUT} (only the first "
-        f"{CONTEXT_CHARS} are embedded)"
-    )
+    if len(value) > MAX_CONTEXT_INPUT:
+        raise InvalidInput(
+            f"context is {len(value)} characters; give at most {MAX_CONTEXT_INPUT} (only the first "
+            f"{CONTEXT_CHARS} are embedded and stored)"
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")  # it is stored: a lone surrogate cannot be
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"context has an unpaired surrogate at position {exc.start}; it cannot be stored as UTF-8"
+            ) from exc
+    return value or None
 
 
 def _context_window(value: Any) -> int:
