@@ -25,8 +25,8 @@ store of the key (None when that store gives none). Vectors are kept beside
 the hash of the text they embed, ``embedded_text(content, context)``, and a
 vector is reused only for that same text: an entry stored without context
 never gets a contextual vector of the same content, nor the other way round.
-``engram reindex``, import and copy embed ``embedded_text(content, context)``
-again. Entries stored before the context was kept read back with context
+``engram reindex``, and import and copy where they embed, embed
+``embedded_text(content, context)`` again. Entries stored before the context was kept read back with context
 None; their vectors embed the content alone, which is what
 ``embedded_text(content, None)`` is, so their hashes stay valid and nothing
 migrates but the new nullable column.
