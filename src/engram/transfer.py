@@ -69,7 +69,7 @@ BASE_KINDS = tuple(kind.name for kind in record_kinds.BASE_KINDS)
 
 
 def _line(kind: str, record: BaseModel, embedding: Any = None) -> str:
-    line: dict[str, Any] = {"kind": kind, "data": record.model_dump(mode="json")}
+    line: dict[str, Any] = {"kind": kind, "data": record_kinds.BY_NAME[kind].written(record)}
     if embedding is not None:
         line["embedding"] = vectors_io.encode(embedding)
     return json.dumps(line, ensure_ascii=False) + "\n"
