@@ -165,3 +165,11 @@ def test_serve_prints_the_store_path_and_how_to_mint_another_admin_key(tmp_path:
     assert f"(store: {tmp_path / 'rel.db'})" in second
     assert "An admin key exists" in second
     assert "engram --db sqlite:///rel.db key create --role server_admin" in second
+
+
+def test_store_keeps_a_context_that_get_shows(url: str) -> None:
+    assert invoke("--db", url, "store", "t7", "Yes, last spring!", "--context", "8 May 2023").exit_code == 0
+    shown = invoke("--db", url, "get", "t7")
+    assert shown.exit_code == 0 and "context: 8 May 2023" in shown.stdout and "Yes, last spring!" in shown.stdout
+    assert json.loads(invoke("--db", url, "get", "t7", "--json").stdout)["context"] == "8 May 2023"
+    assert json.loads(invoke("--db", url, "get", "diet", "--json").stdout)["context"] is None

@@ -16,10 +16,13 @@ from engram.stores.base import Counts
 
 def populate(memory: engram.Memory) -> None:
     memory.store("colour", "The user likes teal", namespace="user:1", metadata={"src": "chat", "n": 1})
-    memory.store("pet", "A cat named Ada 🐈 NUL\x00", namespace="user:1", metadata={"nested": {"ok": True}})
+    memory.store("pet", "A cat named Ada 🐈 NUL\x00", namespace="user:1", metadata={"nested": {"ok": True}},
+                 context="Ada's page, NUL\x00")  # the context is copied too (issue 15)
     memory.store("hour", "valid for an hour", ttl=3600)
     memory.store("gone", "already expired", namespace="tmp", ttl=0.05)
-    memory.store_many([{"key": f"bulk-{i}", "content": f"bulk entry {i}", "metadata": {"i": i}} for i in range(25)])
+    memory.store_many(
+        [{"key": f"bulk-{i}", "content": f"bulk entry {i}", "metadata": {"i": i}} for i in range(25)], context_window=1
+    )
     active = memory.session_start({"user": "1"})
     ended = memory.session_start()
     memory.session_end(ended.id)
@@ -101,6 +104,7 @@ def test_copy_moves_everything_and_is_idempotent(url_of, src_backend, dst_backen
         assert everything(dst) == everything(src)
         for ns, key in [("user:1", "colour"), ("user:1", "pet"), ("default", "bulk-3")]:
             assert dst.get(key, namespace=ns) == src.get(key, namespace=ns)  # ids and timestamps kept
+        assert (dst.get("pet", namespace="user:1").context, dst.get("bulk-3").context) == ("Ada's page, NUL\x00", "bulk entry 2")
 
         again = copy_store(src, dst)
         assert again == counts

@@ -22,6 +22,7 @@ import numpy as np
 from engram import kinds as record_kinds
 from engram.errors import InvalidInput
 from engram.models import Entry, Message
+from engram.search.context import embedded_text
 from engram.stores.base import MESSAGE_VECTOR, VECTOR, MessageVectorItem, VectorItem, VectorModel
 from engram.stores.contracts.entries import EntryRow
 
@@ -142,8 +143,10 @@ def entry_vectors_to_attach(
     memory: "Memory", entries: Sequence[Entry], embeddings: Sequence[Any], file_model: VectorModel | None
 ) -> tuple[list[VectorItem], VectorModel | None]:
     """The vectors to store with ``entries`` (see :func:`_chosen`), for ``put_entries_with_vectors``."""
-    found, model = _chosen(memory, VECTOR, [e.content for e in entries], embeddings, file_model, False)
-    return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found], model
+    texts = [embedded_text(e.content, e.context) for e in entries]
+    found, model = _chosen(memory, VECTOR, texts, embeddings, file_model, False)
+    return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v, entries[i].context)
+            for i, v in found], model
 
 
 def put_entries(

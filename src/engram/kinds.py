@@ -28,6 +28,9 @@ Each row says:
 - ``capability``: the capability a backend declares to hold it (None: every backend).
 - ``carrier``: for vectors, the kind whose export lines carry them as ``"embedding"``;
   such a kind has no lines of its own.
+- ``optional``: fields added to the kind's model after its files were first written (format
+  version 1); export lines and the JSON backend's files leave one out while it is None, so a
+  record without it is written byte for byte as before and still reads in an older engram.
 - ``layer``: which storage layer of a ``Memory`` holds it: the database (``memory.backend``,
   a ``Store``; every kind but one) or the blob store (``memory.blobs.records``). ``holder``
   gives the object whose ``iterate`` / ``put`` / ``get`` methods the row names, so export,
@@ -73,6 +76,7 @@ class RecordKind:
     capability: str | None = None
     carrier: str | None = None
     layer: str = DATABASE_LAYER
+    optional: tuple[str, ...] = ()
 
     @property
     def identity(self) -> Callable[[Any], Any]:
@@ -85,6 +89,15 @@ class RecordKind:
     def sort_key(self, record: Any) -> tuple[Any, ...]:
         """Where ``record`` goes among those written out (``order``)."""
         return tuple(getattr(record, f) for f in self.order)
+
+    def written(self, record: Any) -> dict[str, Any]:
+        """``record`` as export lines and the JSON backend's files hold it: its fields, JSON-ready,
+        less the ``optional`` ones that are None."""
+        data = record.model_dump(mode="json")
+        for name in self.optional:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
     def holder(self, memory: Any) -> Any:
         """The object of ``memory`` that holds this kind's records (and has the row's methods)."""
@@ -102,7 +115,8 @@ KINDS: tuple[RecordKind, ...] = (
                "iter_tasks", "put_task", "get_task", paged=True, writes=("prune_conversation",)),
     RecordKind("entry", Entry, ENTRIES, ("namespace", "key"), (), "entries", ("entries", "expired_entries"),
                "iter_entries", "put_entries", put_many=True, paged=True,
-               writes=("put_entry_rows", "delete_entry", "delete_namespace", "prune_expired", "prune_entries")),
+               writes=("put_entry_rows", "delete_entry", "delete_namespace", "prune_expired", "prune_entries"),
+               optional=("context",)),  # issue 15
     RecordKind("blob", Blob, BLOBS, ("id",), ("created_at", "id"), "blobs", (),
                "iter_blobs", "put_blob", "get_blob", paged=True, layer=BLOB_LAYER),
     RecordKind("message", Message, CONVERSATION_FAMILY, ("id",), ("seq",), "messages", ("messages",),

@@ -26,12 +26,18 @@ class _Model(BaseModel):
 
 
 class Entry(_Model):
-    """One memory: ``(namespace, key) -> content`` with JSON metadata."""
+    """One memory: ``(namespace, key) -> content`` with JSON metadata.
+
+    ``context`` is the text embedded ahead of the content (what surrounds the
+    memory: the turns before it, a date, a title), as bounded when it was
+    stored; None when it was stored without one (see :mod:`engram.search.context`).
+    """
 
     id: str
     key: str
     namespace: str
     content: str
+    context: str | None = None
     metadata: dict[str, JSONValue] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime

@@ -79,7 +79,7 @@ BASE_KINDS = tuple(kind.name for kind in record_kinds.BASE_KINDS)
 
 
 def _line(kind: str, record: BaseModel, embedding: Any = None) -> str:
-    line: dict[str, Any] = {"kind": kind, "data": record.model_dump(mode="json")}
+    line: dict[str, Any] = {"kind": kind, "data": record_kinds.BY_NAME[kind].written(record)}
     if embedding is not None:
         line["embedding"] = vectors_io.encode(embedding)
     return json.dumps(line, ensure_ascii=False) + "\n"
@@ -219,6 +219,7 @@ class _ExportedEntry(TypedDict):
     key: str
     namespace: str
     content: str
+    context: NotRequired[str | None]
     metadata: NotRequired[dict[str, Any]]
     created_at: _Stamp
     updated_at: _Stamp
@@ -257,7 +258,7 @@ def _entry_row(line: str) -> EntryRow | None:
         expires = d.get("expires_at")
         row = EntryRow(
             d["id"], check.name("key", d["key"]), check.name("namespace", d["namespace"]), d["content"],
-            d.get("metadata", {}), created, updated, None if expires is None else _stamp(expires),
+            d.get("context"), d.get("metadata", {}), created, updated, None if expires is None else _stamp(expires),
         )  # fmt: skip
     except (ValidationError, ValueError):  # InvalidInput included: the full path says what is wrong
         return None

@@ -9,6 +9,8 @@ import engram
 from engram.stores.postgres import sql as pg
 from engram.stores.sqlite.schema import MIGRATIONS
 
+from test_issue15_upgrade import drop_entry_context  # tests/backends is on sys.path (no package)
+
 OLD_SQLITE = 5  # the schema before issue 16
 OLD_POSTGRES = 4
 
@@ -55,6 +57,7 @@ def test_a_postgres_store_from_before_is_upgraded(postgres_url) -> None:
         # Back to the schema as it was before issue 16, with records in it.
         conn.execute("DROP TABLE engram_runs")
         conn.execute("DROP TABLE engram_blob_chunks, engram_blobs")  # issue 12's, later still
+        drop_entry_context(conn)  # issue 15's, later still
         conn.execute("DROP INDEX engram_sessions_by_user, engram_sessions_by_agent")
         conn.execute("ALTER TABLE engram_sessions DROP COLUMN user_id, DROP COLUMN agent_id")
         conn.execute("ALTER TABLE engram_profiles DROP COLUMN schema_name, DROP COLUMN schema_version")

@@ -30,7 +30,7 @@ def test_url_parsing(tmp_path):
 def test_layout_is_plain_json(tmp_path):
     with engram.Memory(url_of(tmp_path / "s")) as memory:
         memory.store("k", "hello\nworld", metadata={"a": 1})
-        memory.store("k2", "second")
+        memory.store("k2", "second", context="a title")
         s = memory.session_start()
         memory.task_create("agent", {"x": 1}, session_id=s.id)
     root = tmp_path / "s"
@@ -38,7 +38,9 @@ def test_layout_is_plain_json(tmp_path):
     data = json.loads((root / "entries.json").read_text())
     assert data["format"] == "engram-json" and data["version"] == 1 and data["kind"] == "entries"
     assert [r["key"] for r in data["records"]] == ["k", "k2"]  # first-insert order
-    assert set(data["records"][0]) == set(engram.Entry.model_fields)
+    # The context is written only when there is one (issue 15): files without it read as before.
+    assert set(data["records"][0]) == set(engram.Entry.model_fields) - {"context"}
+    assert set(data["records"][1]) == set(engram.Entry.model_fields) and data["records"][1]["context"] == "a title"
     lines = (root / "entries.json").read_text().splitlines()
     assert len(lines) == 2 + 2  # envelope line, one line per record, closing line
     assert (root / "entries.json").stat().st_mode & 0o777 == 0o600  # stored memory is private to its owner

@@ -5,9 +5,11 @@ They embed with the offline MiniLM model (``embedder="local"``).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import engram
+from engram.search.context import embedded_text
 
 pytestmark = pytest.mark.requires("vector")
 
@@ -33,7 +35,7 @@ def test_the_turns_before_an_entry_carry_its_meaning(memory: engram.Memory) -> N
     memory.store_many(TURNS, namespace="plain")
     memory.store_many(TURNS, namespace="windowed", context_window=1)
     assert cosine(memory, "reply", "windowed") > cosine(memory, "reply", "plain") + 0.1
-    # The context is not content: what is stored and returned is what was given.
+    # The context is not content: the content stored and returned is what was given.
     for ns in ("plain", "windowed"):
         assert [memory.get(t["key"], namespace=ns).content for t in TURNS] == [t["content"] for t in TURNS]
     # The first turn has nothing before it: its vector is the plain one.
@@ -62,6 +64,7 @@ def test_the_window_stays_in_its_namespace(memory: engram.Memory) -> None:
     [
         (lambda m: m.store("k", "v", context=5), "context must be a string"),
         (lambda m: m.store("k", "v", context="x" * 20_000), "context is 20000 characters"),
+        (lambda m: m.store("k", "v", context="date \ud800"), "context has an unpaired surrogate at position 5"),
         (lambda m: m.store_many([{"key": "k", "content": "v", "context": ["a"]}]), "item 0: context must be a string"),
         (lambda m: m.store_many([{"key": "k", "content": "v"}], context_window=-1), "context_window must be"),
         (lambda m: m.store_many([{"key": "k", "content": "v"}], context_window=True), "context_window must be"),
@@ -72,3 +75,36 @@ def test_a_bad_context_is_refused_and_nothing_is_stored(memory: engram.Memory, c
     with pytest.raises(engram.InvalidInput, match=message):
         call(memory)
     assert memory.get("k") is None
+
+
+def stored_vector(memory: engram.Memory, key: str, namespace: str = "default") -> np.ndarray:
+    return memory.backend.get_vectors([(namespace, key)])[(namespace, key)]
+
+
+def test_the_same_content_with_and_without_a_context_gets_two_vectors(memory: engram.Memory) -> None:
+    content, context = TURNS[1]["content"], TURNS[0]["content"]
+    alone, contextual = memory.embedder.embed([content, embedded_text(content, context)])
+    memory.store("with", content, context=context)
+    memory.store("without", content)  # must not reuse the vector of "with" (same content, other text embedded)
+    memory.store_many([{"key": "many", "content": content}])
+    assert np.allclose(stored_vector(memory, "with"), contextual, atol=1e-5)
+    assert np.allclose(stored_vector(memory, "without"), alone, atol=1e-5)
+    assert np.allclose(stored_vector(memory, "many"), alone, atol=1e-5)
+    # And the other way round: a context given later is embedded, not taken from the plain vector.
+    memory.store("without", content, context=context)
+    assert np.allclose(stored_vector(memory, "without"), contextual, atol=1e-5)
+    assert cosine(memory, "with", "default") == pytest.approx(cosine(memory, "without", "default"), abs=1e-5)
+    assert cosine(memory, "with", "default") > cosine(memory, "many", "default") + 0.1
+
+
+def test_reindex_embeds_an_entry_after_its_stored_context(memory: engram.Memory) -> None:
+    content, context = TURNS[1]["content"], TURNS[0]["content"]
+    memory.store_many(TURNS[:2], context_window=1)
+    memory.store("plain", content, embed=False)  # reindex embeds it, from its content alone
+    before = stored_vector(memory, "reply")
+    memory.backend.clear_vectors()
+    assert memory.reindex().entries == 3
+    expected = memory.embedder.embed([embedded_text(content, context)])[0]
+    assert np.allclose(stored_vector(memory, "reply"), expected, atol=1e-5)
+    assert np.allclose(stored_vector(memory, "reply"), before, atol=1e-5)
+    assert np.allclose(stored_vector(memory, "plain"), memory.embedder.embed([content])[0], atol=1e-5)

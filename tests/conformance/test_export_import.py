@@ -62,7 +62,7 @@ def test_export_writes_versioned_jsonl(memory, tmp_path):
     kinds = [r["kind"] for r in records]
     assert kinds == sorted(kinds, key=["session", "task", "entry"].index)  # sessions before tasks
     entry = next(r["data"] for r in records if r["kind"] == "entry" and r["data"]["key"] == "pet")
-    assert set(entry) == set(engram.Entry.model_fields)
+    assert set(entry) == set(engram.Entry.model_fields) - {"context"}  # written only when set (issue 15)
     assert entry["content"] == "A cat named Ada 🐈"
     assert not (tmp_path / "dump.jsonl.partial").exists()
 

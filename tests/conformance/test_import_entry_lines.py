@@ -35,6 +35,8 @@ FORMS = [
 def line(key: str, created: str, expires: str | None = None) -> str:
     data = {"id": f"id-{key}", "key": key, "namespace": "ts", "content": f"content of {key}", "metadata": {"k": key},
             "created_at": created, "updated_at": created, "expires_at": expires}  # fmt: skip
+    if key.endswith("3"):
+        data["context"] = f"what came before {key}"
     return json.dumps({"kind": "entry", "data": data})
 
 
@@ -52,6 +54,7 @@ def test_every_timestamp_form_is_the_same_instant(memory: engram.Memory, tmp_pat
         assert entry.created_at.utcoffset() == timedelta(0)
         assert entry.expires_at == (datetime(2126, 1, 2, 3, 4, 5, 500000, tzinfo=timezone.utc) if i % 2 else None)
         assert entry.metadata == {"k": f"k{i}"}
+        assert entry.context == (f"what came before k{i}" if i == 3 else None)
 
 
 @pytest.mark.parametrize(

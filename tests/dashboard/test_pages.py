@@ -82,6 +82,17 @@ def test_edit_an_entry(world, browser_for):
     assert log[0].target == "secret-ns/secret-key" and log[0].outcome == "ok"
 
 
+def test_an_entrys_context_is_shown_and_kept_by_an_edit(world, browser_for):
+    api_store(world, "member_a", key="t7", content="Yes, last spring!", namespace="turns", context="8 May 2023")
+    client = browser_for("member_a")
+    page = client.get("/entry?ns=turns&key=t7").text
+    assert '<pre class="content" id="entry-context">8 May 2023</pre>' in page
+    client.post("/entry", data={"csrf": csrf_of(page), "ns": "turns", "key": "t7", "content": "Yes!",
+                                "context": "8 May 2023", "metadata": "", "ttl": ""}, follow_redirects=False)
+    got = world.client.get("/api/v1/memories/turns/t7", headers=world.headers("member_a")).json()
+    assert (got["content"], got["context"]) == ("Yes!", "8 May 2023")
+
+
 def test_bad_metadata_is_a_400_page_that_says_what_to_change_and_changes_nothing(world, browser_for):
     client = browser_for("member_a")
     page = client.get("/entry?ns=secret-ns&key=secret-key").text

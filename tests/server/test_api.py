@@ -74,3 +74,17 @@ def test_bad_input_is_never_a_server_error(world: World) -> None:
         assert r.status_code == status, (method, path, r.status_code, r.text)
         assert set(r.json()["error"]) == {"type", "status", "message", "details"}
     assert "GET" in c.delete("/api/v1/memories", headers=h).headers["allow"]
+
+
+def test_an_entrys_context_is_stored_and_returned(world: World) -> None:
+    c, h = world.client, world.headers("member_a")
+    stored = c.post("/api/v1/memories", json={"key": "k", "content": "v", "namespace": "ns", "context": "a title"}, headers=h)
+    assert stored.status_code == 201 and stored.json()["context"] == "a title"
+    assert c.get("/api/v1/memories/ns/k", headers=h).json()["context"] == "a title"
+    batch = {"namespace": "turns", "context_window": 1, "items": [{"key": "a", "content": "one"}, {"key": "b", "content": "two"}]}
+    assert c.post("/api/v1/memories/batch", json=batch, headers=h).status_code == 200
+    assert {e["key"]: e["context"] for e in c.get("/api/v1/memories", params={"namespace": "turns"}, headers=h).json()} == {
+        "a": None, "b": "one"
+    }
+    # A later store of the key without a context drops it, like content it is replaced.
+    assert c.post("/api/v1/memories", json={"key": "k", "content": "v", "namespace": "ns"}, headers=h).json()["context"] is None

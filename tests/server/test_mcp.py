@@ -58,14 +58,16 @@ async def exercise(client: Client) -> None:
     assert names == TOOLS
 
     stored = await client.call_tool("memory_store", {"key": "diet", "content": "Alice is vegan", "namespace": "user:alice",
-                                                     "metadata": {"kind": "preference"}})
+                                                     "metadata": {"kind": "preference"}, "context": "Profile of Alice"})
     assert not stored.is_error and stored.structured_content["key"] == "diet"
+    assert stored.structured_content["context"] == "Profile of Alice"
     found = await client.call_tool("memory_search", {"query": "vegan", "namespace": "user:alice"})
     assert found.structured_content["count"] == 1
     hit = found.structured_content["results"][0]
     assert {"entry", "score", "match_type"} <= set(hit) and hit["entry"]["content"] == "Alice is vegan"
     got = await client.call_tool("memory_get", {"key": "diet", "namespace": "user:alice"})
     assert got.structured_content["id"] == stored.structured_content["id"]
+    assert got.structured_content["context"] == "Profile of Alice" and hit["entry"]["context"] == "Profile of Alice"
     listed = await client.call_tool("memory_list", {"namespace": "user:alice"})
     assert [e["key"] for e in listed.structured_content["entries"]] == ["diet"]
     assert "user:alice" in (await client.call_tool("memory_namespaces", {})).structured_content["namespaces"]

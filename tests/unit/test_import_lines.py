@@ -49,7 +49,7 @@ def entry_lines(draw: st.DrawFn) -> str:
     """Entry lines as an export writes them, and now and then a field that is wrong or missing."""
     data: dict[str, object] = {
         "id": draw(TEXT), "key": draw(NAMES), "namespace": draw(NAMES), "content": draw(TEXT),
-        "metadata": draw(METADATA),
+        "context": draw(st.none() | TEXT), "metadata": draw(METADATA),
         "created_at": draw(TIMES.flatmap(stamp_texts)), "updated_at": draw(TIMES.flatmap(stamp_texts)),
         "expires_at": draw(st.none() | TIMES.flatmap(stamp_texts)),
     }  # fmt: skip
@@ -92,7 +92,7 @@ def test_an_export_line_takes_the_fast_path():
         "created_at": "2026-01-02T03:04:05.123456Z", "updated_at": "2026-01-02T03:04:06Z", "expires_at": None,
     }})  # fmt: skip
     assert _entry_row(line) == EntryRow(
-        "i", "k", "n", "c", {"a": [1, {"b": None}]},
+        "i", "k", "n", "c", None, {"a": [1, {"b": None}]},
         "2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:06.000000+00:00", None,
     )  # fmt: skip
     assert _entry_row(line) == full_path(line)
@@ -114,3 +114,13 @@ def test_anything_but_the_export_form_goes_to_the_model(created):
         "id": "i", "key": "k", "namespace": "n", "content": "c", "created_at": created, "updated_at": created,
     }})  # fmt: skip
     assert _entry_row(line) is None
+
+
+def test_a_context_comes_with_its_entry():
+    line = json.dumps({"kind": "entry", "data": {
+        "id": "i", "key": "k", "namespace": "n", "content": "c", "context": "Tuesday, 2 pm",
+        "created_at": "2026-01-02T03:04:05.123456Z", "updated_at": "2026-01-02T03:04:05.123456Z",
+    }})  # fmt: skip
+    row = _entry_row(line)
+    assert row is not None and row.context == "Tuesday, 2 pm" and row == full_path(line)
+    assert row.entry().context == "Tuesday, 2 pm"

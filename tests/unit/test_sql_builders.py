@@ -137,8 +137,9 @@ def test_list_tasks_sql():
 
 def test_upsert_keeps_id_and_created_at_of_live_rows():
     sql = _sql.UPSERT_ENTRY
-    assert placeholders(sql) == 9
+    assert placeholders(sql) == 10
     assert "ON CONFLICT (namespace, key) DO UPDATE" in sql
+    assert "context = excluded.context" in sql  # replaced like the content (issue 15)
     assert "THEN excluded.id ELSE entries.id" in sql
     assert "THEN excluded.created_at ELSE entries.created_at" in sql
     assert "RETURNING id, created_at" in _sql.UPSERT_ENTRY_RETURNING

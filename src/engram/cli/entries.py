@@ -27,6 +27,8 @@ def _print_entry(entry: Any) -> None:
         out.print(f"metadata: {json.dumps(entry.metadata, ensure_ascii=False)}")
     if entry.expires_at:
         out.print(f"expires: {entry.expires_at:%Y-%m-%d %H:%M:%S}")
+    if entry.context:
+        out.print(f"context: {entry.context}", markup=False)
     out.print(entry.content, markup=False)
 
 
@@ -49,12 +51,20 @@ def _ttl_seconds(value: float | None) -> float | None:
     "--ttl", type=float, metavar="SECONDS", callback=lambda _c, _p, v: _ttl_seconds(v),
     help=f"Expire the entry after this many seconds (more than 0, at most {MAX_TTL_SECONDS}); omit it for no expiry.",
 )
+@click.option(
+    "--context", metavar="TEXT",
+    help="What surrounds the memory (a title, a date, the turns before it): embedded ahead of CONTENT and stored as its context.",
+)
 @json_option
-def store(key: str, content: str, namespace: str, metadata: str | None, ttl: float | None, as_json: bool) -> None:
+def store(
+    key: str, content: str, namespace: str, metadata: str | None, ttl: float | None, context: str | None, as_json: bool
+) -> None:
     """Store (upsert) CONTENT under KEY. Use - as CONTENT to read standard input."""
     if content == "-":
         content = sys.stdin.read()
-    entry = _memory().store(key, content, namespace=namespace, metadata=parse_json_option("--metadata", metadata), ttl=ttl)
+    entry = _memory().store(
+        key, content, namespace=namespace, metadata=parse_json_option("--metadata", metadata), ttl=ttl, context=context
+    )
     _done(entry, as_json, f"stored {entry.namespace}/{entry.key} (id {entry.id})")
 
 

@@ -80,14 +80,23 @@ def _built_entry(fields: dict[str, Any]) -> Entry:
 
 
 def _context(value: Any) -> str | None:
-    if value is None or (type(value) is str and len(value) <= MAX_CONTEXT_INPUT):
-        return value or None
+    if value is None:
+        return None
     if not isinstance(value, str):
         raise InvalidInput(f"context must be a string (what surrounds the memory), not {type(value).__name__}")
-    raise InvalidInput(
-        f"context is {len(value)} characters; give at most {MAX_CONTEXT_INPUT} (only the first "
-        f"{CONTEXT_CHARS} are embedded)"
-    )
+    if len(value) > MAX_CONTEXT_INPUT:
+        raise InvalidInput(
+            f"context is {len(value)} characters; give at most {MAX_CONTEXT_INPUT} (only the first "
+            f"{CONTEXT_CHARS} are embedded and stored)"
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")  # it is stored: a lone surrogate cannot be
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"context has an unpaired surrogate at position {exc.start}; it cannot be stored as UTF-8"
+            ) from exc
+    return value or None
 
 
 def _context_window(value: Any) -> int:
@@ -106,7 +115,9 @@ class Entries:
         self.semantic = semantic
         self.max_bytes = max_bytes
 
-    def _entry(self, key: Any, content: Any, namespace: Any, metadata: Any, ttl: Any, now: datetime) -> Entry:
+    def _entry(
+        self, key: Any, content: Any, namespace: Any, metadata: Any, ttl: Any, now: datetime, context: str | None = None
+    ) -> Entry:
         seconds = None if ttl is None else check.ttl(ttl)
         return _built_entry(
             {
@@ -114,6 +125,7 @@ class Entries:
                 "key": check.name("key", key),
                 "namespace": check.name("namespace", namespace),
                 "content": check.content(content, self.max_bytes),
+                "context": context,
                 # None (not given) tells the store to keep an existing entry's metadata.
                 "metadata": None if metadata is None else check.metadata(metadata, self.max_bytes),
                 "created_at": now,
@@ -139,8 +151,10 @@ class Entries:
         An existing entry keeps its id and created_at; content and expiry are
         replaced and updated_at moves. Metadata is replaced when given:
         ``metadata=None`` (the default) keeps the existing entry's metadata
-        ({} for a new entry), ``metadata={}`` clears it. Changed content drops
-        the old embedding; the new one is computed before anything is written.
+        ({} for a new entry), ``metadata={}`` clears it. The context is
+        replaced like the content: the new call's, or None when it gives none.
+        Changed content or context drops the old embedding; the new one is
+        computed before anything is written.
 
         Args:
             ttl: seconds until the entry expires; None keeps it forever.
@@ -151,20 +165,21 @@ class Entries:
             context: what surrounds this memory (the turns before it, the
                 session's date, the document's title), embedded ahead of the
                 content so search by meaning finds what the content leaves
-                unsaid; not stored (the vector carries it, see
-                :mod:`engram.search.context`).
+                unsaid. Its first :data:`~engram.search.context.CONTEXT_CHARS`
+                characters are stored as the entry's ``context`` (the content
+                is unchanged), so ``engram reindex`` and import embed it again;
+                see :mod:`engram.search.context`.
         Raises:
             InvalidInput: a bad key, namespace, metadata, ttl, context or embedding size.
             ContentTooLarge: content over ``max_content_bytes``.
         """
         now = utcnow()
-        entry = self._entry(key, content, namespace, metadata, ttl, now)
         own = _context(context)
+        entry = self._entry(key, content, namespace, metadata, ttl, now, None if own is None else bounded_context(own))
         if embedding is None and not embed and self.semantic.embedder is None:
             return self.backend.put_entries([entry], now=now)[0]  # nothing to embed: the short way
         given = None if embedding is None else as_vector(embedding)
-        contexts = None if own is None else [bounded_context(own)]
-        vectors = self.semantic.vectors_for([entry], [given], embed, contexts=contexts)
+        vectors = self.semantic.vectors_for([entry], [given], embed)
         stored = self.semantic.put_with_vectors([entry], vectors, now)[0]
         return stored
 
@@ -191,18 +206,20 @@ class Entries:
                 many items before it (of this call and namespace) as context,
                 after its own: for items that are a sequence, such as the
                 turns of a conversation in order or a document's chunks.
+                Each entry stores the context it was embedded with.
         """
         now = utcnow()
         window = _context_window(context_window)
         with gc_paused():  # not while embedding: that may take minutes
             entries, given, own = self._entries_of(items, namespace, now)
         if entries:
+            if window or any(own):
+                contexts = windowed_contexts([e.namespace for e in entries], [e.content for e in entries], own, window)
+                for entry, bounded in zip(entries, contexts):
+                    entry.__dict__["context"] = bounded  # built here, not yet shared: set in place
             # Nothing to embed and no vector given (checked at C speed; `is`, since vectors may be arrays).
             nothing = not embed and self.semantic.embedder is None and all(map(operator.is_, given, repeat(None)))
-            contexts = None
-            if not nothing and (window or any(own)):
-                contexts = windowed_contexts([e.namespace for e in entries], [e.content for e in entries], own, window)
-            vectors = [] if nothing else self.semantic.vectors_for(entries, given, embed, contexts=contexts)
+            vectors = [] if nothing else self.semantic.vectors_for(entries, given, embed)
             with gc_paused():
                 self.semantic.put_with_vectors(entries, vectors, now)
         return len(entries)

@@ -82,6 +82,11 @@ def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
     return vec / norm
 
 
+def vector_item(entry: Entry, vector: Any) -> VectorItem:
+    """``vector`` to attach to ``entry``: it embeds the entry's content after its context."""
+    return VectorItem(entry.namespace, entry.key, entry.content, vector, entry.context)
+
+
 class Semantic:
     """Embedding and vector/hybrid search over ``backend``, with the embedder ``settings`` configure.
 
@@ -219,24 +224,15 @@ class Semantic:
             out += list(zip(to_embed, vectors))
         return out
 
-    def vectors_for(
-        self,
-        entries: Sequence[Entry],
-        given: Sequence[Any],
-        embed: bool | None,
-        *,
-        contexts: Sequence[str | None] | None = None,
-    ) -> list[VectorItem]:
+    def vectors_for(self, entries: Sequence[Entry], given: Sequence[Any], embed: bool | None) -> list[VectorItem]:
         """Vectors to attach: the precomputed ones, plus embeddings where asked or configured
-        (of each entry's content after its context, when ``contexts`` gives one)."""
-        texts = [e.content for e in entries]
-        if contexts is not None:
-            texts = [embedded_text(text, context) for text, context in zip(texts, contexts)]
+        (of each entry's content after its context, when it has one)."""
+        texts = [embedded_text(e.content, e.context) for e in entries]
         found = self.embeddings(
             texts, given, embed, capable=self.vectors,
             note=self.embedder_note or "this backend cannot store embeddings",
         )
-        return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v) for i, v in found]
+        return [vector_item(entries[i], v) for i, v in found]
 
     def attach(self, items: Sequence[VectorItem]) -> None:
         if items:
@@ -476,6 +472,9 @@ class Semantic:
         """Embed every entry (and, without ``namespace``, every chat message) that lacks a vector;
         returns how many were embedded (an int; ``.entries`` and ``.messages`` say of which kind).
 
+        An entry stored with a context is embedded as it was stored: its
+        context, then its content (:func:`engram.search.context.embedded_text`).
+
         When the store holds vectors of another model than the configured
         embedder, they are all dropped first and every namespace is re-embedded
         (one store never mixes two models), whatever ``namespace`` says.
@@ -499,8 +498,11 @@ class Semantic:
         def embed_contents(records: Sequence[Any]) -> np.ndarray:
             return self.embed([r.content for r in records])
 
+        def embed_entries(entries: Sequence[Entry]) -> np.ndarray:
+            return self.embed([embedded_text(e.content, e.context) for e in entries])
+
         def attach_entries(batch: Sequence[Entry], vectors: np.ndarray) -> None:
-            self.attach([VectorItem(e.namespace, e.key, e.content, v) for e, v in zip(batch, vectors)])
+            self.attach([vector_item(e, v) for e, v in zip(batch, vectors)])
             done["entries"] += len(batch)
             if progress:
                 progress(len(batch))
@@ -516,7 +518,7 @@ class Semantic:
 
         # The next batch is embedded while the one before it is written (keyset-paged reads, so
         # reading ahead of the write never returns a batch twice).
-        overlapped(self.backend.entries_without_vectors(ns, batch_size=batch_size), embed_contents, attach_entries)
+        overlapped(self.backend.entries_without_vectors(ns, batch_size=batch_size), embed_entries, attach_entries)
         if ns is None and MESSAGE_VECTOR in self.backend.capabilities:  # messages belong to no namespace
             overlapped(self.backend.messages_without_vectors(batch_size=batch_size), embed_contents, attach_messages)
         return Reindexed(done["entries"], done["messages"])

@@ -18,13 +18,18 @@ of a longer text, which would be the content itself; so the context is
 held to :data:`CONTEXT_CHARS`: an item's own context keeps its start (a
 header), the earlier items keep the nearest text.
 
-The context is not stored; the vector carries it. Stores written before it
-existed keep their vectors (the content alone, which is what an entry
-without context gets), so nothing migrates. ``engram reindex`` embeds
-entries from their content: after a change of model, store a sequence again
-with ``context_window`` to get its context back. As with a precomputed
-``embedding=``, a later entry of the same content may reuse the stored
-vector (vectors are looked up by content hash).
+The effective context (what :func:`embedded_text` put ahead of the content:
+the bounded own context and window) is stored with the entry as
+``Entry.context`` on every backend, and replaced, like the content, by each
+store of the key (None when that store gives none). Vectors are kept beside
+the hash of the text they embed, ``embedded_text(content, context)``, and a
+vector is reused only for that same text: an entry stored without context
+never gets a contextual vector of the same content, nor the other way round.
+``engram reindex``, and import and copy where they embed, embed
+``embedded_text(content, context)`` again. Entries stored before the context was kept read back with context
+None; their vectors embed the content alone, which is what
+``embedded_text(content, None)`` is, so their hashes stay valid and nothing
+migrates but the new nullable column.
 """
 
 from __future__ import annotations

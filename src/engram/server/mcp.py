@@ -40,7 +40,9 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
         "Store a memory: content under (namespace, key). Storing the same key again in the same namespace "
         "replaces the content and keeps the entry's id; metadata is replaced when given, kept when left out, "
         "and cleared by {}. Optional metadata is a JSON object; "
-        "optional ttl is seconds until the memory expires. Returns the stored entry."
+        "optional ttl is seconds until the memory expires; optional context is what surrounds the memory "
+        "(a title, a date, the turns before it), embedded with it for search by meaning and stored as the "
+        "entry's context (replaced by each store). Returns the stored entry."
     ),
     "memory_search": (
         "Search memories, best match first. The query language: plain words (all must match, stemmed, "
@@ -163,9 +165,12 @@ def build_mcp_server(resolve: Resolver) -> MCPServer:
         namespace: NamespaceArg = "default",
         metadata: MetadataArg = None,
         ttl: Annotated[float | None, Field(description="Seconds until it expires (default: never).")] = None,
+        context: Annotated[
+            str | None, Field(description="What surrounds the memory, embedded ahead of it (default: none).")
+        ] = None,
     ) -> dict[str, Any]:
         return await call(ctx, "mcp.memory_store", f"{namespace}/{key}", lambda m: _dump(
-            m.store(key, content, namespace=namespace, metadata=metadata, ttl=ttl)))
+            m.store(key, content, namespace=namespace, metadata=metadata, ttl=ttl, context=context)))
 
     @tool
     async def memory_search(

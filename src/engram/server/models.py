@@ -143,7 +143,9 @@ class StoreRequest(_Model):
     metadata: dict[str, Any] | None = None
     ttl: Annotated[float, Field(gt=0, le=MAX_TTL_SECONDS)] | None = Field(None, description="Seconds until it expires.")
     context: str | None = Field(
-        None, description="What surrounds the memory (earlier turns, a date, a title): embedded with it, not stored."
+        None,
+        description="What surrounds the memory (earlier turns, a date, a title): embedded with it and stored as "
+        "the entry's context (replaced by each store of the key).",
     )
 
 
@@ -154,7 +156,9 @@ class StoreManyItem(_Model):
     metadata: dict[str, Any] | None = None
     ttl: Annotated[float, Field(gt=0, le=MAX_TTL_SECONDS)] | None = None
     context: str | None = Field(
-        None, description="What surrounds the memory (earlier turns, a date, a title): embedded with it, not stored."
+        None,
+        description="What surrounds the memory (earlier turns, a date, a title): embedded with it and stored as "
+        "the entry's context (replaced by each store of the key).",
     )
 
 
@@ -162,7 +166,8 @@ class StoreManyRequest(_Model):
     items: Annotated[list[StoreManyItem], Field(max_length=10_000)]
     namespace: Name = "default"
     context_window: Annotated[int, Field(ge=0, le=MAX_CONTEXT_WINDOW)] = Field(
-        0, description="Embed each item with the contents of up to this many items before it (same namespace) as context."
+        0, description="Embed each item with the contents of up to this many items before it (same namespace) as context "
+        "(stored as each entry's context)."
     )
 
 

@@ -96,6 +96,7 @@ class RowCodec:
                 "created_at": time_set(row[5 + x]),
                 "updated_at": time_set(row[6 + x]),
                 "expires_at": time(row[7 + x]),
+                "context": row[8 + x],  # SQLite's text, PostgreSQL's json (a string, decoded), or NULL
             }
             return built(Entry, values)
 
@@ -160,6 +161,8 @@ class RowCodec:
             )  # fmt: skip
 
         self.entry: Reader[Entry] = entry
+        # How many columns an entry takes (``ENTRY_COLUMNS``): a query's own columns come after them.
+        self.entry_width = 9 + x
         self.message: Reader[Message] = message
         self.session: Reader[Session] = session
         self.task: Reader[Task] = task

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engram.embeddings.cache import content_hash
 from engram.errors import Conflict
 from engram.models import Run
+from engram.search.context import embedded_text
 
 MetadataFilter = dict[str, Any]
 
@@ -66,12 +68,28 @@ class VectorModel:
 
 @dataclass(frozen=True, slots=True)
 class VectorItem:
-    """A vector to attach to the entry ``(namespace, key)`` if its content is still ``content``."""
+    """A vector to attach to the entry ``(namespace, key)`` if its content is still ``content``
+    and its context still ``context``.
+
+    The vector embeds :attr:`embedded` (the context, then the content); stores key it by
+    :attr:`digest`, the hash of that text, so a vector is only ever reused for the same text.
+    """
 
     namespace: str
     key: str
     content: str
     vector: Any  # numpy float32 array of unit length
+    context: str | None = None
+
+    @property
+    def embedded(self) -> str:
+        """The text the vector embeds (the content alone without a context)."""
+        return embedded_text(self.content, self.context)
+
+    @property
+    def digest(self) -> bytes:
+        """The hash of :attr:`embedded` that the store keeps beside the vector."""
+        return content_hash(embedded_text(self.content, self.context))
 
 
 @dataclass(frozen=True, slots=True)

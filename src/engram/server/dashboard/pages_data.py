@@ -132,11 +132,13 @@ def _ttl(text: str, current_expiry: Any) -> float | None:
 
 
 def _store_form(current: Viewer, form: dict[str, str], ns: str, key: str, expiry: Any) -> Response:
-    """Store the form's content, metadata and TTL (``_ttl``: empty keeps ``expiry``) as ``POST /api/v1/memories``."""
+    """Store the form's content, context, metadata and TTL (``_ttl``: empty keeps ``expiry``) as
+    ``POST /api/v1/memories`` (an empty context is none: a store replaces the context)."""
     metadata = _metadata(form.get("metadata", ""))
     ttl = _ttl(form.get("ttl", ""), expiry)
+    context = form.get("context", "").strip() or None
     with current.logged("memories.store", f"{ns}/{key}"):
-        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl)
+        current.memory.store(key, form.get("content", ""), namespace=ns, metadata=metadata, ttl=ttl, context=context)
     return redirect("/entry", ns=ns, key=key, notice="saved")
 
 

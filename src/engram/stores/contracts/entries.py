@@ -25,6 +25,7 @@ class EntryRow(NamedTuple):
     key: str
     namespace: str
     content: str
+    context: str | None
     metadata: dict[str, Any]
     created_at: str
     updated_at: str
@@ -34,14 +35,15 @@ class EntryRow(NamedTuple):
     def of(cls, entry: Entry) -> "EntryRow":
         """``entry`` with its timestamps as text."""
         return cls(
-            entry.id, entry.key, entry.namespace, entry.content, entry.metadata,
+            entry.id, entry.key, entry.namespace, entry.content, entry.context, entry.metadata,
             to_iso(entry.created_at), to_iso(entry.updated_at), to_iso(entry.expires_at),  # type: ignore[arg-type]
         )  # fmt: skip
 
     def entry(self) -> Entry:
         """The same entry as the model every other call takes."""
         return Entry.model_construct(
-            id=self.id, key=self.key, namespace=self.namespace, content=self.content, metadata=self.metadata,
+            id=self.id, key=self.key, namespace=self.namespace, content=self.content, context=self.context,
+            metadata=self.metadata,
             created_at=from_iso(self.created_at), updated_at=from_iso(self.updated_at),
             expires_at=from_iso(self.expires_at),
         )  # fmt: skip

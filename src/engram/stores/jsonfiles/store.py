@@ -111,7 +111,8 @@ def _stamp(path: Path) -> _Stamp:
 def render(kind: str, records: list[BaseModel]) -> str:
     """The text of one file: the envelope, then one record a line."""
     head = json.dumps({"format": FORMAT, "version": VERSION, "kind": kind}, ensure_ascii=False)[:-1]
-    lines = ",\n".join(json.dumps(r.model_dump(mode="json"), ensure_ascii=False) for r in records)
+    written = record_kinds.by_file(kind).written
+    lines = ",\n".join(json.dumps(written(r), ensure_ascii=False) for r in records)
     return f'{head}, "records": [\n{lines}\n]}}\n' if records else f'{head}, "records": []}}\n'
 
 

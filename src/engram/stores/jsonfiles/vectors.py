@@ -2,14 +2,15 @@
 
 The vectors live in ``vectors.json`` beside the other files (same envelope,
 ``"kind": "vectors"``, plus ``"model": {"name", "dimensions"}``), one record
-a line: ``{"namespace", "key", "content_hash" (hex blake2b-128 of the content
-embedded), "vector" (base64 of little-endian float32)}``. It is written like
+a line: ``{"namespace", "key", "content_hash" (hex blake2b-128 of the text
+embedded: the entry's context, then its content; the content alone without
+one), "vector" (base64 of little-endian float32)}``. It is written like
 every other file (under the lock, temp file + fsync + rename) and reloaded
 when another process replaced it. In memory the vectors sit in the working
 copy (a ``MemoryStore``, so the in-process index of ``engram.search.vector``
-searches them); a vector whose entry is gone or whose content no longer
-matches its ``content_hash`` is stale and is dropped, in memory and (at the
-next entries write) from the file.
+searches them); a vector whose entry is gone or whose content or context
+no longer matches its ``content_hash`` is stale and is dropped, in memory
+and (at the next entries write) from the file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from engram.embeddings.cache import content_hash
 from engram.errors import BackendError
 from engram.models import Entry
+from engram.search.context import embedded_text
 from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
 from engram.stores.jsonfiles.snapshot import FILES_WRITTEN
@@ -111,8 +113,10 @@ def restore_vectors(mem: Any, path: Path) -> None:
 
     def item_of(record: Any, model: VectorModel) -> VectorItem | None:
         entry = mem._entries.get((record["namespace"], record["key"]))
-        vector = None if entry is None else decode_fresh_vector(record, entry.content, model)
-        return None if vector is None else VectorItem(entry.namespace, entry.key, entry.content, vector)
+        if entry is None:
+            return None
+        vector = decode_fresh_vector(record, embedded_text(entry.content, entry.context), model)
+        return None if vector is None else VectorItem(entry.namespace, entry.key, entry.content, vector, entry.context)
 
     restore_vector_file(path, "vectors", item_of, mem.put_vectors)
 

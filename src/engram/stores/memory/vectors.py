@@ -2,7 +2,7 @@
 
 The vectors are :class:`~engram.stores._held_vectors.HeldVectors` by entry
 ``(namespace, key)``: a vector whose entry was deleted or whose content
-changed is stale, is never returned, and is dropped when a search or count
+or context changed is stale (it holds the text it embeds), is never returned, and is dropped when a search or count
 meets it. So the entry primitives need no hooks.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from engram.embeddings.cache import content_hash
 from engram.models import Entry
+from engram.search.context import embedded_text
 from engram.search.vector import DEFAULT_EXACT_MAX
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores._held_vectors import HeldVectors, held_state
@@ -45,9 +46,10 @@ class MemoryVectors:
         held = HeldVectors(exact_max=self.vector_exact_max)
         return {"model": None, "held": held, "vectors": held.vectors, "lock": threading.RLock()}
 
-    def _fresh(self, ident: Ident, content: str) -> bool:
+    def _fresh(self, ident: Ident, embedded: str) -> bool:
+        """Whether the entry ``ident`` still holds the text a vector embeds (its context, then its content)."""
         entry = self._entries.get(ident)
-        return entry is not None and entry.content == content
+        return entry is not None and embedded_text(entry.content, entry.context) == embedded
 
     def _sweep(self, state: dict[str, Any], namespace: str | None) -> None:
         state["held"].sweep(self._fresh, namespace)
@@ -85,8 +87,9 @@ class MemoryVectors:
             stored = 0
             for item in items:
                 ident = (item.namespace, item.key)
-                if self._fresh(ident, item.content):
-                    state["held"].put(ident, item.content, item.vector)
+                embedded = item.embedded
+                if self._fresh(ident, embedded):
+                    state["held"].put(ident, embedded, item.vector)
                     stored += 1
         return stored
 
@@ -117,9 +120,9 @@ class MemoryVectors:
         state = self._vstate()
         with self._lock, state["lock"]:
             found = {}
-            for ident, (_, content, vector) in state["vectors"].items():
-                if self._fresh(ident, content):
-                    digest = content_hash(content)
+            for ident, (_, embedded, vector) in state["vectors"].items():
+                if self._fresh(ident, embedded):
+                    digest = content_hash(embedded)
                     if digest in wanted:
                         found[digest] = vector.copy()
             return found

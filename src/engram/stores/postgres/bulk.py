@@ -34,12 +34,13 @@ MIN_ROWS = 32
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS engram_entry_batch (
     id text COLLATE "C", namespace text COLLATE "C", key text COLLATE "C", content text, escaped boolean,
-    metadata json, created_at timestamptz, updated_at timestamptz, expires_at timestamptz, tsv tsvector
+    metadata json, created_at timestamptz, updated_at timestamptz, expires_at timestamptz, tsv tsvector,
+    context json
 ) ON COMMIT DELETE ROWS
 """
 _COPY = (
     "COPY pg_temp.engram_entry_batch"
-    " (id, namespace, key, content, escaped, metadata, created_at, updated_at, expires_at, tsv) FROM STDIN"
+    " (id, namespace, key, content, escaped, metadata, created_at, updated_at, expires_at, tsv, context) FROM STDIN"
 )
 # The rules of UPSERT_ENTRY, for a batch whose entries all came with metadata
 # (%(keep)s false: it replaces the stored one) or all without (true: a live
@@ -48,15 +49,16 @@ _COPY = (
 _UPSERT_STAGED = """
 WITH written AS (
     INSERT INTO engram_entries AS e
-        (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv)
+        (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv, context)
     SELECT id, namespace, key, content, escaped, coalesce(metadata, '{}'::json), created_at, updated_at,
-           expires_at, tsv
+           expires_at, tsv, context
     FROM pg_temp.engram_entry_batch ORDER BY namespace, key
     ON CONFLICT (namespace, key) DO UPDATE SET
         id = CASE WHEN e.expires_at <= %(now)s THEN excluded.id ELSE e.id END,
         created_at = CASE WHEN e.expires_at <= %(now)s THEN excluded.created_at ELSE e.created_at END,
         content = excluded.content,
         content_escaped = excluded.content_escaped,
+        context = excluded.context,
         metadata = CASE WHEN NOT %(keep)s OR e.expires_at <= %(now)s THEN excluded.metadata ELSE e.metadata END,
         updated_at = excluded.updated_at,
         expires_at = excluded.expires_at,
@@ -107,7 +109,7 @@ def upsert_entries(
                 tsv = document_tsvector(e.namespace, e.key, e.content)
                 copy.write_row(
                     (p["id"], p["namespace"], p["key"], p["content"], p["escaped"], p["metadata"],
-                     p["created_at"], p["updated_at"], p["expires_at"], tsv)
+                     p["created_at"], p["updated_at"], p["expires_at"], tsv, p["context"])
                 )  # fmt: skip
         updated = {(r[0], r[1]): r[2:] for r in cur.execute(_UPSERT_STAGED, {"now": now, "keep": keep})}
         out: list[Any] = [None] * len(params)

@@ -35,6 +35,7 @@ from engram.search.vector.index import DEFAULT_EXACT_MAX, search_expansion
 from engram.stores.base import MetadataFilter
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.contracts.vectors import IN_PROCESS, PGVECTOR
+from engram.stores.postgres.columns import ENTRY_COLUMNS
 from engram.stores.postgres.pgvector_schema import Embedding, register
 
 EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
@@ -48,10 +49,6 @@ DOMINANT_SHARE = 0.5  # a namespace at least this share of the table walks the g
 PGVECTOR_EXACT_MAX = 2_000
 SIZE_TTL_S = 30.0  # namespace sizes only steer the plan: a count a few seconds old is good enough
 
-_ENTRY_COLUMNS = (
-    "e.id, e.key, e.namespace, e.content, e.content_escaped, e.metadata,"
-    " e.created_at, e.updated_at, e.expires_at"
-)
 _LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
 TABLE_ROWS = (
     "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"
@@ -71,7 +68,7 @@ def entries_exact_sql(namespace: str | None, metadata_clause: str | None) -> str
         where.append(metadata_clause)
     # ORDER BY the similarity (not the distance operator): the planner cannot take the HNSW index.
     return (
-        f"SELECT {_ENTRY_COLUMNS}, 1 - (v.embedding <=> %(q)s) AS score"
+        f"SELECT {ENTRY_COLUMNS}, 1 - (v.embedding <=> %(q)s) AS score"
         " FROM engram_entry_vectors v JOIN engram_entries e ON e.seq = v.entry_seq"
         f" WHERE {' AND '.join(where)} ORDER BY score DESC, e.seq LIMIT %(want)s"
     )
@@ -83,7 +80,7 @@ def entries_ann_sql(namespace: str | None) -> str:
     # LATERAL: each of the few rows the walk yields is looked up by primary key (a plain join
     # may be planned as a hash join over the whole entries table when statistics are missing).
     return (
-        f"SELECT {_ENTRY_COLUMNS}, 1 - n.distance AS score FROM ("
+        f"SELECT {ENTRY_COLUMNS}, 1 - n.distance AS score FROM ("
         f" SELECT v.entry_seq, v.embedding <=> %(q)s AS distance FROM engram_entry_vectors v{scope}"
         " ORDER BY v.embedding <=> %(q)s LIMIT %(want)s) AS n"
         f" CROSS JOIN LATERAL (SELECT * FROM engram_entries e WHERE e.seq = n.entry_seq AND {_LIVE}) AS e"
@@ -167,7 +164,7 @@ class PgVectorSearch:
                 vector, namespace=namespace, metadata=metadata, limit=limit, now=now
             )
         from engram.stores.postgres.sql import metadata_conditions
-        from engram.stores.postgres.store import _entry
+        from engram.stores.postgres.store import _AFTER, _entry
 
         # a few spare for entries that expired since, as the in-process engine does
         want = limit + 8
@@ -193,7 +190,7 @@ class PgVectorSearch:
                 found = self._run(
                     conn, entries_exact_sql(namespace, clause), {**params, **extra}
                 ).fetchall()
-        return [(_entry(r), float(r[9])) for r in found][:limit]
+        return [(_entry(r), float(r[_AFTER])) for r in found][:limit]
 
     def _pgv_exact_max(self) -> int:
         """The ``vector_exact_max`` setting where one was given (set on this store), else pgvector's own."""
@@ -260,10 +257,10 @@ PUT_ENTRY_VECTORS = """
 INSERT INTO engram_entry_vectors (entry_seq, namespace, content_hash, vector, embedding)
 SELECT e.seq, e.namespace, v.hash, v.vector, v.embedding
 FROM unnest(%(namespaces)s::text[], %(keys)s::text[], %(contents)s::text[], %(escaped)s::boolean[],
-            %(hashes)s::bytea[], %(vectors)s::bytea[], %(embeddings)b::vector[])
-     AS v(namespace, key, content, escaped, hash, vector, embedding)
+            %(contexts)s::text[], %(hashes)s::bytea[], %(vectors)s::bytea[], %(embeddings)b::vector[])
+     AS v(namespace, key, content, escaped, context, hash, vector, embedding)
 JOIN engram_entries e ON e.namespace = v.namespace COLLATE "C" AND e.key = v.key COLLATE "C"
-    AND e.content = v.content AND e.content_escaped = v.escaped
+    AND e.content = v.content AND e.content_escaped = v.escaped AND e.context::text IS NOT DISTINCT FROM v.context
 ON CONFLICT (entry_seq) DO UPDATE
     SET content_hash = excluded.content_hash, vector = excluded.vector, embedding = excluded.embedding
 """

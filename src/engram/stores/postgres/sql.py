@@ -19,6 +19,7 @@ from engram.stores._where import given_named, where
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 from engram.stores.postgres.blobs import BLOB_SCHEMA
 from engram.stores.postgres.chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
+from engram.stores.postgres.columns import ENTRY_COLUMNS
 from engram.stores.postgres.message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores.postgres.vectors import VECTOR_SCHEMA
 from engram.validation import json_encoder
@@ -94,6 +95,16 @@ MIGRATIONS: list[str] = [
     RUN_SCHEMA,
     # 7: blobs of the database blob store (issue 12): a row per blob, its bytes in chunks.
     BLOB_SCHEMA,
+    # 8: an entry's context (issue 15), the text embedded ahead of its content; NULL without one
+    # (and in every row stored before). A JSON string, so it may hold NUL, which text cannot. The
+    # vector embeds both, so it goes when either changes.
+    """
+    ALTER TABLE engram_entries ADD COLUMN context json;
+    DROP TRIGGER engram_entries_vector_stale ON engram_entries;
+    CREATE TRIGGER engram_entries_vector_stale AFTER UPDATE OF content, context ON engram_entries
+        FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content OR OLD.context::text IS DISTINCT FROM NEW.context::text)
+        EXECUTE FUNCTION engram_drop_stale_vector();
+    """,
 ]
 
 # -- schema version --------------------------------------------------------------
@@ -108,10 +119,6 @@ UPDATE_VERSION = "UPDATE engram_schema SET version = %s"
 
 # -- entries ---------------------------------------------------------------------
 
-ENTRY_COLUMNS = (
-    "e.id, e.key, e.namespace, e.content, e.content_escaped, e.metadata,"
-    " e.created_at, e.updated_at, e.expires_at"
-)
 SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id"
 TASK_COLUMNS = "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
 
@@ -121,14 +128,15 @@ LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
 # Metadata NULL (not given) keeps a live entry's metadata; '{}' clears it.
 UPSERT_ENTRY = """
 INSERT INTO engram_entries AS e
-    (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv)
+    (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv, context)
 VALUES (%(id)s, %(namespace)s, %(key)s, %(content)s, %(escaped)s, coalesce(%(metadata)s::json, '{}'::json),
-        %(created_at)s, %(updated_at)s, %(expires_at)s, %(tsv)s::tsvector)
+        %(created_at)s, %(updated_at)s, %(expires_at)s, %(tsv)s::tsvector, %(context)s::json)
 ON CONFLICT (namespace, key) DO UPDATE SET
     id = CASE WHEN e.expires_at <= %(now)s THEN excluded.id ELSE e.id END,
     created_at = CASE WHEN e.expires_at <= %(now)s THEN excluded.created_at ELSE e.created_at END,
     content = excluded.content,
     content_escaped = excluded.content_escaped,
+    context = excluded.context,
     metadata = CASE WHEN %(metadata)s::json IS NOT NULL OR e.expires_at <= %(now)s
                     THEN excluded.metadata ELSE e.metadata END,
     updated_at = excluded.updated_at,

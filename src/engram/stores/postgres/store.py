@@ -172,10 +172,12 @@ def connection_options(schema: str | None) -> str:
 # -- rows <-> records ----------------------------------------------------------------
 
 _entry, _session, _task = POSTGRES_ROWS.entry, POSTGRES_ROWS.session, POSTGRES_ROWS.task
+_AFTER = POSTGRES_ROWS.entry_width  # the first column a query selects after an entry's
 
 
 def entry_params(e: Entry, now: datetime, *, tsv: bool = True) -> dict[str, Any]:
-    """Bound values of one upsert. Content with NUL (which ``text`` cannot hold) goes in as a JSON string.
+    """Bound values of one upsert. Content with NUL (which ``text`` cannot hold) goes in as a JSON string;
+    the context always does (its column is ``json``).
 
     ``tsv=False`` leaves the tsvector text out (None), for the bulk path, which
     computes it while the batch streams to the server (``bulk.py``).
@@ -192,6 +194,7 @@ def entry_params(e: Entry, now: datetime, *, tsv: bool = True) -> dict[str, Any]
         "updated_at": e.updated_at,
         "expires_at": e.expires_at,
         "tsv": document_tsvector(e.namespace, e.key, e.content) if tsv else None,
+        "context": None if e.context is None else q.json_text(e.context),
         "now": now,
     }
 
@@ -454,7 +457,7 @@ class PostgresStore(
         self, query: Node, *, namespace: str | None, metadata: MetadataFilter, limit: int, now: datetime
     ) -> list[tuple[Entry, float]]:
         sql, params = q.search_sql(scoped_tsquery(query, namespace), rank_tsquery(query), metadata, limit, now)
-        return [(_entry(r), float(r[9])) for r in self._fetch("searching", sql, params)]
+        return [(_entry(r), float(r[_AFTER])) for r in self._fetch("searching", sql, params)]
 
     def count_text_matches(self, query: Node, *, namespace: str | None, cap: int) -> int:
         # Reads at most ``cap`` matching rows and ranks none: ts_rank_cd over every entry holding a
@@ -476,7 +479,7 @@ class PostgresStore(
 
     def iter_entries(self, *, batch_size: int = 1000) -> Iterator[Entry]:
         fetch = partial(self._fetch, "exporting entries", q.ITER_ENTRIES)
-        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _entry, 9, 0)
+        return paged(lambda after: fetch({"after": after, "limit": batch_size}), _entry, _AFTER, 0)
 
     # -- sessions and tasks ----------------------------------------------------------------
     def put_session(self, session: Session) -> None:

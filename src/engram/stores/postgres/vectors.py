@@ -32,10 +32,15 @@ from engram.models import Entry
 from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
+from engram.stores.postgres.columns import ENTRY_COLUMNS
 from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS
 from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
+from engram.validation import json_encoder
+
+json_text = json_encoder(allow_nan=False)  # as engram.stores.postgres.sql.json_text (which imports this module)
 
 _entry = POSTGRES_ROWS.entry
+_AFTER = POSTGRES_ROWS.entry_width  # the first column a query selects after an entry's
 _Item = TypeVar("_Item")
 
 # Key of the advisory lock that orders vector-change numbers ("vect").
@@ -102,10 +107,6 @@ CREATE TRIGGER engram_entries_vector_stale AFTER UPDATE OF content ON engram_ent
     EXECUTE FUNCTION engram_drop_stale_vector();
 """
 
-_ENTRY_COLUMNS = (
-    "e.id, e.key, e.namespace, e.content, e.content_escaped, e.metadata,"
-    " e.created_at, e.updated_at, e.expires_at"
-)
 _LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
 
 READ_MODEL = "SELECT name, dimensions FROM engram_vector_model"
@@ -117,9 +118,10 @@ PUT_VECTORS = """
 INSERT INTO engram_entry_vectors (entry_seq, namespace, content_hash, vector)
 SELECT e.seq, e.namespace, v.hash, v.vector
 FROM unnest(%(namespaces)s::text[], %(keys)s::text[], %(contents)s::text[], %(escaped)s::boolean[],
-            %(hashes)s::bytea[], %(vectors)s::bytea[]) AS v(namespace, key, content, escaped, hash, vector)
+            %(contexts)s::text[], %(hashes)s::bytea[], %(vectors)s::bytea[])
+     AS v(namespace, key, content, escaped, context, hash, vector)
 JOIN engram_entries e ON e.namespace = v.namespace COLLATE "C" AND e.key = v.key COLLATE "C"
-    AND e.content = v.content AND e.content_escaped = v.escaped
+    AND e.content = v.content AND e.content_escaped = v.escaped AND e.context::text IS NOT DISTINCT FROM v.context
 ON CONFLICT (entry_seq) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector
 """
 # The entries first, in (namespace, key) order like put_entries: an upsert that changes content
@@ -141,7 +143,7 @@ SOME_VECTORS = "SELECT entry_seq, vector FROM engram_entry_vectors WHERE namespa
 NAMESPACES = "SELECT DISTINCT namespace FROM engram_entry_vectors"
 COUNT_ALL = "SELECT count(*) FROM engram_entry_vectors"
 COUNT_NAMESPACE = "SELECT count(*) FROM engram_entry_vectors WHERE namespace = %s"
-ENTRIES_BY_SEQ = f"SELECT {_ENTRY_COLUMNS}, e.seq FROM engram_entries e WHERE e.seq = ANY(%(keys)s) AND {_LIVE}"
+ENTRIES_BY_SEQ = f"SELECT {ENTRY_COLUMNS}, e.seq FROM engram_entries e WHERE e.seq = ANY(%(keys)s) AND {_LIVE}"
 GET_VECTORS = """
 SELECT e.namespace, e.key, v.vector
 FROM unnest(%s::text[], %s::text[]) AS i(namespace, key)
@@ -175,7 +177,8 @@ def last_per_key(items: Sequence[_Item], key: Callable[[_Item], Any]) -> list[_I
 def store_vectors(
     store: Any, what: str, model: VectorModel, writes: VectorWrites, chosen: Sequence[Any], params: dict[str, Any]
 ) -> int:
-    """Store the vectors of ``chosen`` (items with ``content`` and ``vector``) whose record still holds that content.
+    """Store the vectors of ``chosen`` (items with ``content`` and ``vector``) whose record still holds that content
+    (and, for entries, the context in ``params["contexts"]``).
 
     ``params`` names the records (``writes.lock``/``put`` read them); the
     model is recorded when none is, else must be it. Returns the rows stored.
@@ -184,7 +187,7 @@ def store_vectors(
         **params,
         "contents": [_stored_content(i.content) for i in chosen],
         "escaped": ["\x00" in i.content for i in chosen],
-        "hashes": [content_hash(i.content) for i in chosen],
+        "hashes": [item_digest(i) for i in chosen],
         "vectors": [to_blob(i.vector) for i in chosen],
     }
     with store._conn(what) as conn, conn.transaction():
@@ -202,10 +205,15 @@ def store_vectors(
     return stored
 
 
+def item_digest(item: Any) -> bytes:
+    """The hash kept beside a vector: of the text it embeds (an entry's context, then its content)."""
+    return item.digest if isinstance(item, VectorItem) else content_hash(item.content)
+
+
 def without_vectors_sql(namespace: str | None, after: int, limit: int) -> tuple[str, dict[str, Any]]:
     scope = "" if namespace is None else " AND e.namespace = %(namespace)s"
     sql = (
-        f"SELECT {_ENTRY_COLUMNS}, e.seq FROM engram_entries e WHERE e.seq > %(after)s{scope}"
+        f"SELECT {ENTRY_COLUMNS}, e.seq FROM engram_entries e WHERE e.seq > %(after)s{scope}"
         " AND NOT EXISTS (SELECT 1 FROM engram_entry_vectors v WHERE v.entry_seq = e.seq)"
         " ORDER BY e.seq LIMIT %(limit)s"
     )
@@ -229,7 +237,12 @@ class PostgresVectors(LoggedVectors):
         if not items:
             return 0
         chosen = last_per_key(items, lambda i: (i.namespace, i.key))
-        params = {"namespaces": [i.namespace for i in chosen], "keys": [i.key for i in chosen]}
+        params = {
+            "namespaces": [i.namespace for i in chosen],
+            "keys": [i.key for i in chosen],
+            # As the entries table holds it (json text): the vector is only for the context it embeds.
+            "contexts": [None if i.context is None else json_text(i.context) for i in chosen],
+        }
         return store_vectors(self, f"storing {len(chosen)} vectors", model, ENTRY_WRITES, chosen, params)
 
     def clear_vectors(self) -> int:
@@ -262,7 +275,7 @@ class PostgresVectors(LoggedVectors):
             if not rows:
                 return
             yield [_entry(r) for r in rows]
-            after = rows[-1][9]
+            after = rows[-1][_AFTER]
 
     # -- the primitives of LoggedVectors ---------------------------------------------
     def _vl_head(self) -> tuple[int, int | None]:
@@ -291,7 +304,7 @@ class PostgresVectors(LoggedVectors):
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
         rows = self._fetch("reading entries", ENTRIES_BY_SEQ, {"keys": list(keys), "now": now})
-        return {r[9]: _entry(r) for r in rows}
+        return {r[_AFTER]: _entry(r) for r in rows}
 
     def _vl_count(self, namespace: str | None) -> int:
         if namespace is None:

@@ -10,7 +10,8 @@ key                                    type       holds
 ``P:entry:{n}:{ns}:{key}``             hash       one entry: id, namespace, key, content,
                                                   metadata (JSON), created_at, updated_at,
                                                   expires_at (ISO-8601 UTC, "" = never), order
-                                                  (its order member). Redis expires it
+                                                  (its order member), context ("" or absent =
+                                                  none). Redis expires it
                                                   ``expiry_grace`` seconds after expires_at.
 ``P:ns:{ns}:order``                    zset       order members of the namespace (score 0)
 ``P:ns:{ns}:expiry``                   zset       order members of the entries that expire,
@@ -57,9 +58,9 @@ key                                    type       holds
 ``P:checkpoints:session:{session_id}`` zset       the same, per session
 ``P:vec:{n}:{ns}:{key}``               hash       the entry's embedding: vector (base64 of
                                                   little-endian float32), hash (hex blake2b-128
-                                                  of the content embedded); expires with the
-                                                  entry, deleted with it or when an upsert
-                                                  changes its content
+                                                  of the text embedded: context, then content);
+                                                  expires with the entry, deleted with it or
+                                                  when an upsert changes its content or context
 ``P:ns:{ns}:vectors``                  set        tails of the namespace's entries that have
                                                   a vector
 ``P:vec:model``                        hash       name, dimensions of the embedding model
@@ -268,11 +269,12 @@ end
 
 # KEYS: entry, ns order, ns expiry, order, namespaces, seq, ns version
 # ARGV: id, namespace, key, content, metadata, created_at ("" = updated_at), updated_at,
-#       expiry ("" = never, else "{{expires_at ISO}}|{{µs}}|{{pexpireat ms}}"), now (ISO; "" = updated_at)
+#       expiry ("" = never, else "{{expires_at ISO}}|{{µs}}|{{pexpireat ms}}"), now (ISO; "" = updated_at),
+#       context ("" = none)
 # (The prefix P and the entry's tail come from KEYS: a shorter call, the one every store() makes.)
 # An existing live entry keeps id and created_at; its first-insert sequence is kept either way.
 # Metadata "" (not given) keeps a live entry's metadata ("{{}}" when new or expired).
-# A new entry, or new content, drops the entry's vector; a kept vector expires with the entry.
+# A new entry, or new content or context, drops the entry's vector; a kept vector expires with the entry.
 # Returns {{id, created_at, metadata}} as stored, or 0 when that is what was given (the
 # usual new entry: a shorter reply for the client to read).
 PUT_ENTRY = DROP_VECTOR + f"""
@@ -287,10 +289,10 @@ local expires, expires_us, pexpireat = '', '', ''
 if ARGV[8] ~= '' then
   expires, expires_us, pexpireat = string.match(ARGV[8], '^(.-)|(.-)|(.-)$')
 end
-local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content', 'metadata')
+local old = redis.call('HMGET', KEYS[1], 'id', 'created_at', 'expires_at', 'order', 'content', 'metadata', 'context')
 if metadata == '' then metadata = '{{}}' end
 local seq
-if old[5] ~= ARGV[4] then
+if old[5] ~= ARGV[4] or (old[7] or '') ~= ARGV[10] then
   drop_vector(P, ARGV[2], tail)
 elseif expires_us ~= '' then
   redis.call('PEXPIREAT', P .. 'vec:' .. tail, pexpireat)
@@ -313,7 +315,8 @@ else
 end
 local member = updated .. '|' .. seq .. '|' .. tail
 redis.call('HSET', KEYS[1], 'id', id, 'namespace', ARGV[2], 'key', ARGV[3], 'content', ARGV[4],
-  'metadata', metadata, 'created_at', created, 'updated_at', updated, 'expires_at', expires, 'order', member)
+  'metadata', metadata, 'created_at', created, 'updated_at', updated, 'expires_at', expires, 'order', member,
+  'context', ARGV[10])
 redis.call('ZADD', KEYS[2], 0, member)
 redis.call('ZADD', KEYS[4], 0, member)
 redis.call('INCR', KEYS[7])

@@ -115,6 +115,7 @@ def _entry(h: dict[str, str]) -> Entry:
         created_at=from_iso(h["created_at"]),
         updated_at=from_iso(h["updated_at"]),
         expires_at=from_iso(h["expires_at"] or None),
+        context=h.get("context") or None,  # absent from hashes written before issue 15
     )
 
 
@@ -251,7 +252,7 @@ class RedisStore(RedisConversation, RedisRuns, RedisSessions, RedisMessageVector
         args = [
             e.id, e.namespace, e.key, e.content, "" if e.metadata is None else _json(e.metadata),
             "" if e.created_at is e.updated_at else to_iso(e.created_at), updated, expiry,
-            "" if now is e.updated_at else to_iso(now),
+            "" if now is e.updated_at else to_iso(now), e.context or "",
         ]  # fmt: skip
         return self.keys.entry_keys(e.namespace, e.key), args
 

@@ -7,9 +7,9 @@ little-endian float32, ``hash``: hex blake2b-128 of the content embedded);
 ``P:vec:model`` the model; ``P:vec:seq`` / ``P:vec:log`` /
 ``P:vec:log:floor`` the change counter and log.
 
-A vector is written only while its entry still holds the content embedded,
-and gets the entry's expiry; the entry scripts drop it when the entry is
-deleted, pruned, or rewritten with other content, and log that change. Plain
+A vector is written only while its entry still holds the content and context
+embedded, and gets the entry's expiry; the entry scripts drop it when the entry
+is deleted, pruned, or rewritten with other content or context, and log that change. Plain
 Redis has no vector index, so searches run client-side on the in-process
 index of :mod:`engram.stores._vector_log` (keys: 63 bits of blake2b of the
 tail), which each process keeps coherent with the change log.
@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from engram.embeddings.cache import content_hash
 from engram.models import Entry
 from engram.stores._filters import is_live, metadata_matches
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, model_mismatch
@@ -44,7 +43,8 @@ end
 """
 
 # ARGV: P ("prefix:"), model name, dimensions, log records to keep,
-#       then per vector: tail, namespace, content, content hash (hex), vector (base64).
+#       then per vector: tail, namespace, content, context ("" = none), hash of the text embedded (hex),
+#       vector (base64).
 # Returns the number stored, or {-1, name, dimensions} when the store holds another model.
 PUT_VECTORS = (
     """
@@ -53,12 +53,13 @@ local mk = P .. 'vec:model'
 """
     + RECORD_MODEL_LUA
     + """local stored = 0
-for i = 5, #ARGV, 5 do
+for i = 5, #ARGV, 6 do
   local tail, ns = ARGV[i], ARGV[i + 1]
   local ek = P .. 'entry:' .. tail
-  if redis.call('HGET', ek, 'content') == ARGV[i + 2] then
+  local held = redis.call('HMGET', ek, 'content', 'context')
+  if held[1] == ARGV[i + 2] and (held[2] or '') == ARGV[i + 3] then
     local vk = P .. 'vec:' .. tail
-    redis.call('HSET', vk, 'vector', ARGV[i + 4], 'hash', ARGV[i + 3])
+    redis.call('HSET', vk, 'vector', ARGV[i + 5], 'hash', ARGV[i + 4])
     local at = redis.call('PEXPIRETIME', ek)
     if at > 0 then redis.call('PEXPIREAT', vk, at) else redis.call('PERSIST', vk) end
     redis.call('SADD', P .. 'ns:' .. ns .. ':vectors', tail)
@@ -125,7 +126,8 @@ class RedisVectors(LoggedVectors):
                     self.keys.tail(i.namespace, i.key),
                     i.namespace,
                     i.content,
-                    content_hash(i.content).hex(),
+                    i.context or "",
+                    i.digest.hex(),
                     base64.b64encode(np.ascontiguousarray(i.vector, dtype="<f4").tobytes()).decode("ascii"),
                 ]
             yield args

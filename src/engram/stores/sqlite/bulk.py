@@ -30,9 +30,9 @@ Row = tuple[Any, ...]  # UPSERT_ENTRY's parameters: id, namespace, key, content,
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS engram_batch"
-    " (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)"
+    " (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns, context)"
 )
-_STAGE_ROW = "INSERT INTO temp.engram_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STAGE_ROW = "INSERT INTO temp.engram_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # The rules of UPSERT_ENTRY: a live entry keeps id and created_at (an expired
 # one is replaced as if new); metadata NULL (not given) keeps a live entry's.
 _UPDATE_EXISTING = """
@@ -40,6 +40,7 @@ UPDATE entries AS e SET
     id = CASE WHEN e.expires_at <= b.updated_at THEN b.id ELSE e.id END,
     created_at = CASE WHEN e.expires_at <= b.updated_at THEN b.created_at ELSE e.created_at END,
     content = b.content,
+    context = b.context,
     metadata = CASE WHEN b.metadata IS NOT NULL OR e.expires_at <= b.updated_at
                     THEN coalesce(b.metadata, '{}') ELSE e.metadata END,
     updated_at = b.updated_at,
@@ -50,8 +51,8 @@ RETURNING namespace, key, id, created_at, metadata
 """
 # Keys just updated conflict and are skipped; a clash on id still fails (Conflict).
 _INSERT_NEW = """
-INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
-SELECT id, namespace, key, content, coalesce(metadata, '{}'), created_at, updated_at, expires_at, ns
+INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns, context)
+SELECT id, namespace, key, content, coalesce(metadata, '{}'), created_at, updated_at, expires_at, ns, context
 FROM temp.engram_batch WHERE true ORDER BY rowid
 ON CONFLICT (namespace, key) DO NOTHING
 """

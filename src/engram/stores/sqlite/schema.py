@@ -244,4 +244,14 @@ MIGRATIONS: list[str] = [
     """,
     # 8: blobs of the database blob store (issue 12): a row per blob, its bytes in chunks.
     BLOB_SCHEMA,
+    # 9: an entry's context (issue 15): the text embedded ahead of its content, NULL without
+    # one (and in every row stored before). The vector embeds both, so it goes when either changes.
+    """
+    ALTER TABLE entries ADD COLUMN context TEXT;
+    DROP TRIGGER entries_vector_stale;
+    CREATE TRIGGER entries_vector_stale AFTER UPDATE OF content, context ON entries
+    WHEN old.content IS NOT new.content OR old.context IS NOT new.context BEGIN
+        DELETE FROM entry_vectors WHERE rowid = old.rowid;
+    END;
+    """,
 ]

@@ -12,7 +12,9 @@ from engram._time import to_iso
 from engram.stores._where import given, where
 from engram.stores.base import EntryQuery, MetadataFilter, SessionQuery, TaskQuery
 
-ENTRY_COLUMNS = "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at"
+ENTRY_COLUMNS = (
+    "e.id, e.key, e.namespace, e.content, e.metadata, e.created_at, e.updated_at, e.expires_at, e.context"
+)
 SESSION_COLUMNS = "id, status, metadata, started_at, ended_at, user_id, agent_id"
 TASK_COLUMNS = (
     "id, agent_type, input, output, status, session_id, created_at, updated_at, completed_at"
@@ -48,13 +50,14 @@ NAMESPACE_COUNTS = (
 )
 
 UPSERT_ENTRY = """
-INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns)
-VALUES (?, ?, ?, ?, coalesce(?5, '{}'), ?, ?, ?, ?)
+INSERT INTO entries (id, namespace, key, content, metadata, created_at, updated_at, expires_at, ns, context)
+VALUES (?, ?, ?, ?, coalesce(?5, '{}'), ?, ?, ?, ?, ?)
 ON CONFLICT (namespace, key) DO UPDATE SET
     id = CASE WHEN entries.expires_at <= excluded.updated_at THEN excluded.id ELSE entries.id END,
     created_at = CASE WHEN entries.expires_at <= excluded.updated_at
                       THEN excluded.created_at ELSE entries.created_at END,
     content = excluded.content,
+    context = excluded.context,
     metadata = CASE WHEN ?5 IS NOT NULL OR entries.expires_at <= excluded.updated_at
                     THEN excluded.metadata ELSE entries.metadata END,
     updated_at = excluded.updated_at,

@@ -55,6 +55,7 @@ def namespace_token(namespace: str) -> str:
 
 
 _entry, _session, _task = SQLITE_ROWS.entry, SQLITE_ROWS.session, SQLITE_ROWS.task
+_AFTER = SQLITE_ROWS.entry_width  # the first column a query selects after an entry's
 
 
 _to_json = json_encoder(allow_nan=True)  # built once, not per call
@@ -92,6 +93,7 @@ def _entry_params(e: Entry, now: datetime | None = None, now_iso: str | None = N
         created_iso if f["updated_at"] is created else to_iso(f["updated_at"]),
         None if expires is None else to_iso(expires),
         namespace_token(f["namespace"]),
+        f["context"],
     )
 
 
@@ -227,8 +229,9 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
     def put_entry_rows(self, rows: Sequence[EntryRow]) -> None:
         # The rows' text goes in as it is: no datetime is formatted (to_iso is most of _entry_params).
         params = [
-            (i, ns, key, content, None if meta is None else _json(meta), created, updated, expires, namespace_token(ns))
-            for i, key, ns, content, meta, created, updated, expires in rows
+            (i, ns, key, content, None if meta is None else _json(meta), created, updated, expires, namespace_token(ns),
+             context)
+            for i, key, ns, content, context, meta, created, updated, expires in rows
         ]
         with self._write(f"storing {len(rows)} entries") as conn:
             _bulk.upsert_entries(conn, params)
@@ -280,7 +283,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
             match = index_match(query, None if namespace is None else namespace_token(namespace))
             sql, params = _sql.search_sql(match, metadata, limit, iso)
             rows = self._read("searching", sql, params)
-            return [(_entry(r), -r[8]) for r in rows]
+            return [(_entry(r), -r[_AFTER]) for r in rows]
         match = index_match(query, self._scope_token(namespace))
         # Rank inside the index, then read only the k best entries; expired
         # ones among them (rare), or of another namespace (see _scope_token),
@@ -289,9 +292,9 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
         while True:
             sql, params = _sql.search_top_sql(match, k, iso)
             rows = self._read("searching", sql, params)
-            live = [r for r in rows if r[9] and (namespace is None or r[2] == namespace)]
+            live = [r for r in rows if r[_AFTER + 1] and (namespace is None or r[2] == namespace)]
             if len(live) >= limit or len(rows) < k:
-                return [(_entry(r), -r[8]) for r in live[:limit]]
+                return [(_entry(r), -r[_AFTER]) for r in live[:limit]]
             k *= 4
 
     def _scope_token(self, namespace: str | None) -> str | None:
@@ -339,7 +342,7 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
             if not rows:
                 return
             yield from (_entry(r) for r in rows)
-            last = rows[-1][8]
+            last = rows[-1][_AFTER]
 
     # -- sessions and tasks --------------------------------------------------
     def put_session(self, session: Session) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from engram._time import to_iso
-from engram.embeddings.cache import content_hash
 from engram.models import Entry
 from engram.search.vector import CHANGE_LOG_KEEP, VectorEngine, VectorIndex, ann_available, from_blob, to_blob
 from engram.stores._sql_rows import SQLITE_ROWS
@@ -38,6 +37,7 @@ from engram.stores.sqlite.vector_files import VectorFiles, save_threshold
 from engram.stores.sqlite.vector_tables import ENTRY_VECTORS, chunks, read_in
 
 _entry = SQLITE_ROWS.entry
+_AFTER = SQLITE_ROWS.entry_width  # the first column a query selects after an entry's
 
 __all__ = ["BULK_SYNC", "CHANGE_LOG_KEEP", "GraphFiles", "SQLiteVectors"]
 
@@ -52,7 +52,8 @@ _vec = from_blob
 
 _PUT_VECTORS = (
     "INSERT INTO entry_vectors (rowid, namespace, content_hash, vector)"
-    " SELECT e.rowid, ?, ?, ? FROM entries e WHERE e.namespace = ? AND e.key = ? AND e.content = ?"
+    " SELECT e.rowid, ?, ?, ? FROM entries e"
+    " WHERE e.namespace = ? AND e.key = ? AND e.content = ? AND e.context IS ?"
     " ON CONFLICT (rowid) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector"
 )
 
@@ -169,11 +170,11 @@ class SQLiteVectors(LoggedVectors):
 
     def _insert_vectors(self, items: Sequence[VectorItem], model: VectorModel) -> int:
         rows = [
-            (i.namespace, content_hash(i.content), _blob(i.vector), i.namespace, i.key, i.content) for i in items
+            (i.namespace, i.digest, _blob(i.vector), i.namespace, i.key, i.content, i.context) for i in items
         ]
         with self._write(f"storing {len(items)} vectors") as conn:
             self._check_model(conn, model)
-            # Only where the content is still what was embedded: a concurrent
+            # Only where the content and context are still what was embedded: a concurrent
             # update of the entry must not get a vector of the old text.
             return ENTRY_VECTORS.store(conn, _PUT_VECTORS, rows, CHANGE_LOG_KEEP)
 
@@ -270,7 +271,7 @@ class SQLiteVectors(LoggedVectors):
             if not rows:
                 return
             yield [_entry(r) for r in rows]
-            last = rows[-1][8]
+            last = rows[-1][_AFTER]
 
     # -- the primitives of LoggedVectors ---------------------------------------------
     def _vl_head(self) -> tuple[int, int | None]:
@@ -303,7 +304,7 @@ class SQLiteVectors(LoggedVectors):
 
     def _vl_entries(self, keys: Sequence[int], now: datetime) -> dict[int, Entry]:
         sql = f"SELECT {_sql.ENTRY_COLUMNS}, e.rowid FROM entries e WHERE e.rowid IN ({{marks}}) AND {_sql.LIVE}"
-        return {r[8]: _entry(r) for r in read_in(self._read, "reading entries", sql, keys, after=[to_iso(now)])}
+        return {r[_AFTER]: _entry(r) for r in read_in(self._read, "reading entries", sql, keys, after=[to_iso(now)])}
 
     def _vl_count(self, namespace: str | None) -> int:
         if namespace is not None:
