@@ -89,17 +89,27 @@ def vectors_for(
     return matrix, q_vecs[: len(q_vecs) // 2], turns, questions
 
 
-def server_uri(shared_buffers: str) -> str:
-    """The bench server's URI, restarted first when its ``shared_buffers`` differs from the one asked for."""
+def server_uri(shared_buffers: str, pgvector_version: str | None = None) -> str:
+    """The bench server's URI, restarted first when its ``shared_buffers`` differs from the one asked for.
+
+    ``pgvector_version``: run a copy of the wheel's PostgreSQL with that pgvector built for this
+    CPU (bench/pgvector_build.py), on its own data directory; None: the wheel's own (0.6.2).
+    """
     import pgserver
 
-    SERVER_DIR.mkdir(exist_ok=True)
-    server = pgserver.get_server(SERVER_DIR, cleanup_mode="stop")
+    directory = SERVER_DIR
+    if pgvector_version:
+        from pgvector_build import native_install, use_install
+
+        use_install(native_install(pgvector_version))
+        directory = Path(f"{SERVER_DIR}-{pgvector_version}")
+    directory.mkdir(exist_ok=True)
+    server = pgserver.get_server(directory, cleanup_mode="stop")
     if server.psql("SHOW shared_buffers").split()[2] != shared_buffers:
         # a server setting: written to postgresql.auto.conf, read at the next start
         server.psql(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
         server.cleanup()
-        server = pgserver.get_server(SERVER_DIR, cleanup_mode="stop")
+        server = pgserver.get_server(directory, cleanup_mode="stop")
     return server.get_uri()
 
 
@@ -158,7 +168,9 @@ def measure(url: str, queries_path: str, truth_path: str) -> dict:
     queries = np.load(queries_path)
     truth = [set(t) for t in json.loads(Path(truth_path).read_text())]
     before = rss_mb()
-    settings = engram.load_settings(database_url=url, embedder="none")
+    # As load() recorded them: the local model's vectors (a precomputed query vector is taken as one
+    # of them; with no embedder each search would read the recorded model first, a round trip).
+    settings = engram.load_settings(database_url=url, embedder="local")
     with engram.Memory(settings=settings) as m:
         t = time.perf_counter()
         m.search("", vector=queries[0], mode="vector", namespace="big", limit=10)
@@ -324,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         " PostgreSQL's default is 128MB)",
     )
     parser.add_argument(
+        "--pgvector-version",
+        help="build this pgvector from Debian's source for this CPU (e.g. 0.8.0) and run the bench on it;"
+        " default: the pgserver wheel's 0.6.2",
+    )
+    parser.add_argument(
         "--locomo", type=Path, default=LOCOMO if LOCOMO.exists() else SHARED_LOCOMO
     )
     parser.add_argument(
@@ -336,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         print(json.dumps(measure(*args.measure)))
         return 0
-    uri = server_uri(args.shared_buffers)
+    uri = server_uri(args.shared_buffers, args.pgvector_version)
     console.print(f"PostgreSQL with pgvector at {uri}; {load_note()}")
     for n in args.sizes:
         matrix, queries, turns, questions = vectors_for(n, args.locomo)
@@ -354,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             option = options[name]
             schema = f"bench_{name.replace('-', '_')}_{n}"
             urls[name] = f"{uri}&schema={schema}{option}"
-            built = Path(f"/tmp/engram-bench-pgvector-build-{schema}.json")
+            built = Path(f"/tmp/engram-bench-pgvector-build-{schema}-{args.pgvector_version or 'wheel'}.json")
             if args.reuse and built.exists() and stored_entries(uri, schema) == n:
                 build = json.loads(built.read_text())[
                     "build_s"

@@ -36,12 +36,15 @@ from engram.stores.base import MetadataFilter
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.contracts.vectors import IN_PROCESS, PGVECTOR
 from engram.stores.postgres.columns import ENTRY_COLUMNS
-from engram.stores.postgres.pgvector_schema import Embedding, register
+from engram.stores.postgres.pgvector_schema import HNSW_M_LARGE, Embedding, register
 
 EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
 PGVECTOR_BEAM_FACTOR = (
     2  # pgvector's beam over the in-process engine's, for the same recall (see beam)
 )
+# The same for a graph of twice the degree (built over LARGE_GRAPH_ROWS or more): at 1M, m=32 gave
+# recall@10 0.949 at ef_search 800 and 0.967 at 1000 (docs/backends.md), so 1.125 x 800 = 900.
+WIDE_GRAPH_BEAM_FACTOR = 1.125
 DOMINANT_SHARE = 0.5  # a namespace at least this share of the table walks the graph even at the limit
 # An exact scan in SQL costs ~2 us a vector (bench/pgvector.py: 25 ms for 12k, where the graph
 # walk found the same top 10 in 2.5 ms), so namespaces past a few thousand vectors walk the index;
@@ -52,6 +55,12 @@ SIZE_TTL_S = 30.0  # namespace sizes only steer the plan: a count a few seconds 
 _LIVE = "(e.expires_at IS NULL OR e.expires_at > %(now)s)"
 TABLE_ROWS = (
     "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"
+)
+# The entry table's rows and its HNSW index's degree (m), in one round trip
+ENTRY_TABLE_SHAPE = (
+    "SELECT greatest(c.reltuples, 0)::bigint, (SELECT substring(array_to_string(i.reloptions, ',')"
+    " FROM 'm=([0-9]+)')::int FROM pg_class i WHERE i.oid = to_regclass('engram_entry_vectors_hnsw'))"
+    " FROM pg_class c WHERE c.oid = 'engram_entry_vectors'::regclass"
 )
 NAMESPACE_ROWS = "SELECT count(*) FROM engram_entry_vectors WHERE namespace = %s"
 ALL_ROWS = "SELECT count(*) FROM engram_entry_vectors"
@@ -116,7 +125,7 @@ MESSAGES_ANN = (
 )
 
 
-def beam(rows: int, table_rows: int, want: int) -> int | None:
+def beam(rows: int, table_rows: int, want: int, m: int | None = None) -> int | None:
     """``hnsw.ef_search`` for a namespace of ``rows`` in a table of ``table_rows``; None: scan it exactly.
 
     Twice the in-process engine's beam for a graph of ``rows``: pgvector's graph
@@ -125,11 +134,13 @@ def beam(rows: int, table_rows: int, want: int) -> int | None:
     ef 200 0.981, ef 400 0.993). Widened by the namespace's share of the table, since
     pgvector drops other namespaces' candidates after the walk. Past pgvector's
     limit of 1000 a namespace that is most of the table walks at 1000 (an exact
-    scan of it would be far slower), a smaller one is scanned exactly.
+    scan of it would be far slower), a smaller one is scanned exactly. A graph of degree ``m``
+    at least HNSW_M_LARGE needs less (``WIDE_GRAPH_BEAM_FACTOR``).
     """
     share = rows / max(rows, table_rows, 1)
+    factor = WIDE_GRAPH_BEAM_FACTOR if m is not None and m >= HNSW_M_LARGE else PGVECTOR_BEAM_FACTOR
     ef = math.ceil(
-        max(PGVECTOR_BEAM_FACTOR * search_expansion(rows), want) / max(share, 1e-9)
+        max(factor * search_expansion(rows), want) / max(share, 1e-9)
     )
     if ef <= EF_SEARCH_MAX:
         return ef
@@ -176,8 +187,8 @@ class PgVectorSearch:
         }
         ef = None
         if not metadata:
-            rows, table_rows = self._pgv_sizes(namespace)
-            ef = None if rows <= self._pgv_exact_max() else beam(rows, table_rows, want)
+            rows, table_rows, m = self._pgv_sizes(namespace)
+            ef = None if rows <= self._pgv_exact_max() else beam(rows, table_rows, want, m)
         with self._conn("searching by vector") as conn:
             register(conn, self.vector_oids)
             found: list[Any] = []
@@ -196,24 +207,23 @@ class PgVectorSearch:
         """The ``vector_exact_max`` setting where one was given (set on this store), else pgvector's own."""
         return self.__dict__.get("vector_exact_max", PGVECTOR_EXACT_MAX)
 
-    def _pgv_sizes(self, namespace: str | None) -> tuple[int, int]:
-        """Vectors in ``namespace`` (None: all) and in the table, cached for SIZE_TTL_S."""
-        cache: dict[str | None, tuple[float, int, int]] = self.__dict__.setdefault(
+    def _pgv_sizes(self, namespace: str | None) -> tuple[int, int, int | None]:
+        """Vectors in ``namespace`` (None: all), in the table, and the index's degree (None: no
+        index), cached for SIZE_TTL_S."""
+        cache: dict[str | None, tuple[float, int, int, int | None]] = self.__dict__.setdefault(
             "_pgv_size_cache", {}
         )
         hit = cache.get(namespace)
         if hit is not None and time.monotonic() - hit[0] < SIZE_TTL_S:
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         with self._conn("counting vectors") as conn:
             if namespace is None:
                 rows = self._run(conn, ALL_ROWS).fetchone()[0]
             else:
                 rows = self._run(conn, NAMESPACE_ROWS, (namespace,)).fetchone()[0]
-            table_rows = self._run(
-                conn, TABLE_ROWS, ("engram_entry_vectors",)
-            ).fetchone()[0]
-        cache[namespace] = (time.monotonic(), rows, max(rows, table_rows))
-        return rows, max(rows, table_rows)
+            table_rows, m = self._run(conn, ENTRY_TABLE_SHAPE).fetchone()
+        cache[namespace] = (time.monotonic(), rows, max(rows, table_rows), m)
+        return rows, max(rows, table_rows), m
 
     # -- messages ------------------------------------------------------------------------
     def search_message_vectors(
