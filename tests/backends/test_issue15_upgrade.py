@@ -56,13 +56,19 @@ def drop_entry_context(conn) -> None:
     conn.execute("ALTER TABLE engram_entries DROP COLUMN context")
 
 
-def test_a_sqlite_store_from_before_is_upgraded(tmp_path) -> None:
-    path = tmp_path / "old.db"
+def old_sqlite_store(path, version: int) -> sqlite3.Connection:
+    """A SQLite database as the code of schema ``version`` left it (its migrations, its version row)."""
     conn = sqlite3.connect(path)
-    for script in MIGRATIONS[:OLD_SQLITE]:
+    for script in MIGRATIONS[:version]:
         conn.executescript(script)
     conn.execute("CREATE TABLE engram_schema (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO engram_schema (version) VALUES (?)", (OLD_SQLITE,))
+    conn.execute("INSERT INTO engram_schema (version) VALUES (?)", (version,))
+    return conn
+
+
+def test_a_sqlite_store_from_before_is_upgraded(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    conn = old_sqlite_store(path, OLD_SQLITE)
     row = conn.execute(
         "INSERT INTO entries (id, namespace, key, content, created_at, updated_at, ns)"
         " VALUES ('e1', 'default', 'old', 'an old memory', '2026-01-01T00:00:00+00:00',"

@@ -3,13 +3,12 @@ no runs) upgrade in place and keep their records, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import engram
 from engram.stores.postgres import sql as pg
 from engram.stores.sqlite.schema import MIGRATIONS
 
-from test_issue15_upgrade import drop_entry_context  # tests/backends is on sys.path (no package)
+from test_issue15_upgrade import drop_entry_context, old_sqlite_store  # tests/backends is on sys.path (no package)
 
 OLD_SQLITE = 5  # the schema before issue 16
 OLD_POSTGRES = 4
@@ -31,11 +30,7 @@ def _check_upgraded(memory: engram.Memory) -> None:
 
 def test_a_sqlite_store_from_before_is_upgraded(tmp_path) -> None:
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    for script in MIGRATIONS[:OLD_SQLITE]:
-        conn.executescript(script)
-    conn.execute("CREATE TABLE engram_schema (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO engram_schema (version) VALUES (?)", (OLD_SQLITE,))
+    conn = old_sqlite_store(path, OLD_SQLITE)
     conn.execute("INSERT INTO sessions (id, status, started_at) VALUES ('old', 'active', '2026-01-01T00:00:00+00:00')")
     conn.execute(
         "INSERT INTO messages (seq, id, session_id, role, content, created_at, sess, usr)"
