@@ -3,7 +3,6 @@ no runs) upgrade in place and keep their records, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-
 import engram
 from engram.stores.postgres import sql as pg
 from engram.stores.sqlite.schema import MIGRATIONS
