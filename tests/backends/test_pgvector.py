@@ -317,9 +317,10 @@ def test_the_beam_widens_with_the_namespace_share_and_gives_way_to_an_exact_scan
     )  # pgvector's limit, for a namespace that is the table
     assert beam(50_000, 1_000_000, 18) is None  # 5% of the table: scanned exactly
     assert beam(30_000, 30_000, 500) == 500  # never below what is asked
-    # a graph of twice the degree (a bulk build over 250k+) needs 1.125x the in-process beam
-    assert beam(1_000_000, 1_000_000, 18, m=32) == 900
-    assert beam(300_000, 300_000, 18, m=32) == 270
+    # a graph of twice the degree and construction beam (a bulk build over 250k+) needs half
+    # the in-process beam, never under its smallest (128)
+    assert beam(1_000_000, 1_000_000, 18, m=32) == 400
+    assert beam(300_000, 300_000, 18, m=32) == 128
     assert beam(300_000, 300_000, 18, m=16) == 480
 
 

@@ -170,7 +170,7 @@ def test_a_bulk_build_of_a_large_graph_doubles_its_degree(pgvector_url, monkeypa
         assert "m=16" in sql(pgvector_url, options)[0][0]
         assert m.backend._pgv_sizes("ns")[2] == 16  # what the search's beam reads
         m.store_many(items("l", data[60:]), namespace="ns")  # 120 onto 60: rebuilt over 180
-        assert "m=32" in sql(pgvector_url, options)[0][0]
+        assert {"m=32", "ef_construction=256"} <= set(sql(pgvector_url, options)[0][0])
         assert m.backend._pgv_sizes("ns")[2] == 32
         found = keys(m.search("", mode="vector", vector=data[100], namespace="ns", limit=10))
         assert found[0] == "l40"  # the vector itself, through the new graph

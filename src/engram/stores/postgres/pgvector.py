@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from engram.models import Entry, Message
-from engram.search.vector.index import DEFAULT_EXACT_MAX, search_expansion
+from engram.search.vector.index import DEFAULT_EXACT_MAX, HNSW_EXPANSION_SEARCH, search_expansion
 from engram.stores.base import MetadataFilter
 from engram.stores.postgres import chat_sql as cq
 from engram.stores.contracts.vectors import IN_PROCESS, PGVECTOR
@@ -42,9 +42,10 @@ EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
 PGVECTOR_BEAM_FACTOR = (
     2  # pgvector's beam over the in-process engine's, for the same recall (see beam)
 )
-# The same for a graph of twice the degree (built over LARGE_GRAPH_ROWS or more): at 1M, m=32 gave
-# recall@10 0.949 at ef_search 800 and 0.967 at 1000 (docs/backends.md), so 1.125 x 800 = 900.
-WIDE_GRAPH_BEAM_FACTOR = 1.125
+# The same for a graph of twice the degree and construction beam (built over LARGE_GRAPH_ROWS or
+# more): at 1M it gave recall@10 0.948 at ef_search 300 and 0.967 at 400 (docs/backends.md), so
+# 0.5 x 800 = 400; never under the in-process engine's smallest beam.
+WIDE_GRAPH_BEAM_FACTOR = 0.5
 DOMINANT_SHARE = 0.5  # a namespace at least this share of the table walks the graph even at the limit
 # An exact scan in SQL costs ~2 us a vector (bench/pgvector.py: 25 ms for 12k, where the graph
 # walk found the same top 10 in 2.5 ms), so namespaces past a few thousand vectors walk the index;
@@ -135,13 +136,15 @@ def beam(rows: int, table_rows: int, want: int, m: int | None = None) -> int | N
     pgvector drops other namespaces' candidates after the walk. Past pgvector's
     limit of 1000 a namespace that is most of the table walks at 1000 (an exact
     scan of it would be far slower), a smaller one is scanned exactly. A graph of degree ``m``
-    at least HNSW_M_LARGE needs less (``WIDE_GRAPH_BEAM_FACTOR``).
+    at least HNSW_M_LARGE (built with twice the construction beam) needs less
+    (``WIDE_GRAPH_BEAM_FACTOR``, never under the engine's smallest beam).
     """
     share = rows / max(rows, table_rows, 1)
-    factor = WIDE_GRAPH_BEAM_FACTOR if m is not None and m >= HNSW_M_LARGE else PGVECTOR_BEAM_FACTOR
-    ef = math.ceil(
-        max(factor * search_expansion(rows), want) / max(share, 1e-9)
-    )
+    if m is not None and m >= HNSW_M_LARGE:
+        walk = max(WIDE_GRAPH_BEAM_FACTOR * search_expansion(rows), HNSW_EXPANSION_SEARCH)
+    else:
+        walk = PGVECTOR_BEAM_FACTOR * search_expansion(rows)
+    ef = math.ceil(max(walk, want) / max(share, 1e-9))
     if ef <= EF_SEARCH_MAX:
         return ef
     return EF_SEARCH_MAX if share >= DOMINANT_SHARE else None

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from engram.stores.postgres.pgvector import with_embeddings
-from engram.stores.postgres.pgvector_schema import HNSW_EF_CONSTRUCTION, hnsw_m
+from engram.stores.postgres.pgvector_schema import hnsw_parameters
 
 BULK_MIN_ROWS = 10_000  # below this the per-row inserts cost less than rebuilding the index
 CHUNK_ROWS = 20_000  # rows a statement: ~60 MB of parameters at 384 dimensions
@@ -48,7 +48,7 @@ CURRENT_MEMORY_MB = "SELECT pg_size_bytes(current_setting('maintenance_work_mem'
 def graph_memory_mb(rows: int, dimensions: int) -> int:
     """What pgvector's in-memory graph of ``rows`` vectors takes while it is built, in MB, with a margin:
     the vector, 2*M level-0 neighbours (plus upper levels) at ~16 bytes each, ~200 bytes of element."""
-    per_row = dimensions * 4 + 8 + 3 * hnsw_m(rows) * 16 + 200
+    per_row = dimensions * 4 + 8 + 3 * hnsw_parameters(rows)[0] * 16 + 200
     return int(rows * per_row * 1.2 / 2**20) + 64
 
 
@@ -131,6 +131,7 @@ def put_rows(
 
 def build_index(store: Any, conn: Any, table: str, rows: int, dimensions: int) -> None:
     """Create ``table``'s HNSW index over its rows (inside the caller's transaction) and refresh its statistics."""
+    m, ef_construction = hnsw_parameters(rows)
     current = store._run(conn, CURRENT_MEMORY_MB).fetchone()[0]
     memory = min(max(graph_memory_mb(rows, dimensions), current), max(BUILD_MEMORY_MAX_MB, current))
     store._run(conn, f"SET LOCAL maintenance_work_mem = '{int(memory)}MB'")
@@ -142,7 +143,7 @@ def build_index(store: Any, conn: Any, table: str, rows: int, dimensions: int) -
         conn,
         # IF NOT EXISTS: a model recorded since (a reindex in the same transaction) has built it
         f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops)"
-        f" WITH (m = {hnsw_m(rows)}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+        f" WITH (m = {m}, ef_construction = {ef_construction})",
     )
     store._run(conn, f"SET CONSTRAINTS {table}_logged DEFERRED")
     store._run(conn, f"ANALYZE {table}")  # the planner's row counts, for the searches that follow
