@@ -265,6 +265,13 @@ def _entry_row(line: str) -> EntryRow | None:
     return row
 
 
+def _entry_record(record: Entry) -> EntryRow:
+    """An entry line read by the model, its names checked, as the row the import writes."""
+    check.name("key", record.key)
+    check.name("namespace", record.namespace)
+    return EntryRow.of(record)
+
+
 def _parse(path: Path, number: int, line: str) -> tuple[str, Any]:
     """``(kind, record)`` of a record line; an entry comes as an ``EntryRow``."""
     if line.startswith(_ENTRY_LINE):
@@ -278,9 +285,7 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, Any]:
         except ValidationError:
             pass
         else:
-            check.name("key", record.key)
-            check.name("namespace", record.namespace)
-            return "entry", EntryRow.of(record)
+            return "entry", _entry_record(record)
     where = f"{path}, line {number}"
     try:
         obj: Any = json.loads(line)
@@ -296,9 +301,7 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, Any]:
             f"{where}: {obj['kind']} field {'.'.join(map(str, first['loc']))}: {first['msg']}"
         ) from exc
     if isinstance(record, Entry):
-        check.name("key", record.key)
-        check.name("namespace", record.namespace)
-        return "entry", EntryRow.of(record)
+        return "entry", _entry_record(record)
     return obj["kind"], record
 
 
