@@ -145,8 +145,7 @@ def entry_vectors_to_attach(
     """The vectors to store with ``entries`` (see :func:`_chosen`), for ``put_entries_with_vectors``."""
     texts = [embedded_text(e.content, e.context) for e in entries]
     found, model = _chosen(memory, VECTOR, texts, embeddings, file_model, False)
-    return [VectorItem(entries[i].namespace, entries[i].key, entries[i].content, v, entries[i].context)
-            for i, v in found], model
+    return [VectorItem.of(entries[i], v) for i, v in found], model
 
 
 def put_entries(

@@ -82,11 +82,6 @@ def as_vector(value: Any, field: str = "embedding") -> np.ndarray:
     return vec / norm
 
 
-def vector_item(entry: Entry, vector: Any) -> VectorItem:
-    """``vector`` to attach to ``entry``: it embeds the entry's content after its context."""
-    return VectorItem(entry.namespace, entry.key, entry.content, vector, entry.context)
-
-
 class Semantic:
     """Embedding and vector/hybrid search over ``backend``, with the embedder ``settings`` configure.
 
@@ -232,7 +227,7 @@ class Semantic:
             texts, given, embed, capable=self.vectors,
             note=self.embedder_note or "this backend cannot store embeddings",
         )
-        return [vector_item(entries[i], v) for i, v in found]
+        return [VectorItem.of(entries[i], v) for i, v in found]
 
     def attach(self, items: Sequence[VectorItem]) -> None:
         if items:
@@ -502,7 +497,7 @@ class Semantic:
             return self.embed([embedded_text(e.content, e.context) for e in entries])
 
         def attach_entries(batch: Sequence[Entry], vectors: np.ndarray) -> None:
-            self.attach([vector_item(e, v) for e, v in zip(batch, vectors)])
+            self.attach([VectorItem.of(e, v) for e, v in zip(batch, vectors)])
             done["entries"] += len(batch)
             if progress:
                 progress(len(batch))

@@ -12,7 +12,7 @@ from typing import Any
 
 from engram.embeddings.cache import content_hash
 from engram.errors import Conflict
-from engram.models import Run
+from engram.models import Entry, Run
 from engram.search.context import embedded_text
 
 MetadataFilter = dict[str, Any]
@@ -81,6 +81,11 @@ class VectorItem:
     vector: Any  # numpy float32 array of unit length
     context: str | None = None
 
+    @classmethod
+    def of(cls, entry: Entry, vector: Any) -> "VectorItem":
+        """``vector`` to attach to ``entry``: it embeds the entry's content after its context."""
+        return cls(entry.namespace, entry.key, entry.content, vector, entry.context)
+
     @property
     def embedded(self) -> str:
         """The text the vector embeds (the content alone without a context)."""
@@ -89,7 +94,7 @@ class VectorItem:
     @property
     def digest(self) -> bytes:
         """The hash of :attr:`embedded` that the store keeps beside the vector."""
-        return content_hash(embedded_text(self.content, self.context))
+        return content_hash(self.embedded)
 
 
 @dataclass(frozen=True, slots=True)

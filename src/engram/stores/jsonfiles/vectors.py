@@ -116,7 +116,7 @@ def restore_vectors(mem: Any, path: Path) -> None:
         if entry is None:
             return None
         vector = decode_fresh_vector(record, embedded_text(entry.content, entry.context), model)
-        return None if vector is None else VectorItem(entry.namespace, entry.key, entry.content, vector, entry.context)
+        return None if vector is None else VectorItem.of(entry, vector)
 
     restore_vector_file(path, "vectors", item_of, mem.put_vectors)
 

@@ -22,7 +22,6 @@ from engram.stores.postgres.chat_sql import CONVERSATION_SCHEMA, RUN_SCHEMA
 from engram.stores.postgres.columns import ENTRY_COLUMNS
 from engram.stores.postgres.message_vectors import MESSAGE_VECTOR_SCHEMA
 from engram.stores.postgres.vectors import VECTOR_SCHEMA
-from engram.validation import json_encoder
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Key of the advisory lock that serializes migrations across processes ("engr").
@@ -191,14 +190,6 @@ VACUUM = [
     "VACUUM (ANALYZE) engram_message_vectors",
     "VACUUM (ANALYZE) engram_message_vector_changes",
 ]
-
-
-_to_json = json_encoder(allow_nan=False)  # built once: json.dumps builds an encoder per call
-
-
-def json_text(value: Any) -> str:
-    """Exact JSON text (the ``json`` type keeps it verbatim; NUL stays escaped as ``\\u0000``)."""
-    return _to_json(value)
 
 
 def metadata_conditions(metadata: MetadataFilter, column: str = "e.metadata") -> tuple[str, dict[str, Any]]:

@@ -69,6 +69,7 @@ from engram.stores.postgres import bulk as _bulk
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.blobs import PostgresBlobRows
 from engram.stores.postgres.chat import PostgresConversation
+from engram.stores.postgres.columns import json_text
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.message_vectors import PostgresMessageVectors
 from engram.stores.postgres.pgvector import PgVectorSearch
@@ -189,12 +190,12 @@ def entry_params(e: Entry, now: datetime, *, tsv: bool = True) -> dict[str, Any]
         "key": e.key,
         "content": json.dumps(e.content) if escaped else e.content,
         "escaped": escaped,
-        "metadata": None if e.metadata is None else q.json_text(e.metadata),
+        "metadata": None if e.metadata is None else json_text(e.metadata),
         "created_at": e.created_at,
         "updated_at": e.updated_at,
         "expires_at": e.expires_at,
         "tsv": document_tsvector(e.namespace, e.key, e.content) if tsv else None,
-        "context": None if e.context is None else q.json_text(e.context),
+        "context": None if e.context is None else json_text(e.context),
         "now": now,
     }
 
@@ -214,7 +215,7 @@ def _session_params(s: Session) -> dict[str, Any]:
     return {
         "id": s.id,
         "status": s.status,
-        "metadata": q.json_text(s.metadata),
+        "metadata": json_text(s.metadata),
         "started_at": s.started_at,
         "ended_at": s.ended_at,
         "user_id": s.user_id,
@@ -226,8 +227,8 @@ def _task_params(t: Task) -> dict[str, Any]:
     return {
         "id": t.id,
         "agent_type": t.agent_type,
-        "input": None if t.input is None else q.json_text(t.input),
-        "output": None if t.output is None else q.json_text(t.output),
+        "input": None if t.input is None else json_text(t.input),
+        "output": None if t.output is None else json_text(t.output),
         "status": t.status,
         "session_id": t.session_id,
         "created_at": t.created_at,

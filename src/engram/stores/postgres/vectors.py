@@ -32,12 +32,9 @@ from engram.models import Entry
 from engram.stores._sql_rows import POSTGRES_ROWS
 from engram.stores._vector_log import CHANGE_LOG_KEEP, LoggedVectors, from_blob, model_mismatch, to_blob
 from engram.stores.base import MetadataFilter, VectorItem, VectorModel
-from engram.stores.postgres.columns import ENTRY_COLUMNS
+from engram.stores.postgres.columns import ENTRY_COLUMNS, json_text
 from engram.stores.postgres.pgvector import PUT_ENTRY_VECTORS
 from engram.stores.postgres.pgvector_bulk import loads_of, put_rows
-from engram.validation import json_encoder
-
-json_text = json_encoder(allow_nan=False)  # as engram.stores.postgres.sql.json_text (which imports this module)
 
 _entry = POSTGRES_ROWS.entry
 _AFTER = POSTGRES_ROWS.entry_width  # the first column a query selects after an entry's
