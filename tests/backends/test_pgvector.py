@@ -349,3 +349,22 @@ def test_a_namespace_of_a_few_thousand_vectors_walks_the_index_by_default(pgvect
         assert sql(pgvector_url, walks)[0][0] > 0
     with memory(pgvector_url, vector_exact_max=5_000) as m:
         assert m.backend._pgv_exact_max() == 5_000
+
+
+def test_a_large_store_moving_to_pgvector_gets_the_graph_of_a_large_bulk_build(pgvector_url, monkeypatch) -> None:
+    """The index built when stored vectors move into pgvector follows the rule of a bulk build over as
+    many rows (hnsw_parameters): here from 100 rows, lowered for the test."""
+    from engram.stores.postgres import pgvector_schema
+
+    monkeypatch.setattr(pgvector_schema, "LARGE_GRAPH_ROWS", 100)
+    off = pgvector_url + "&pgvector=off"
+    vectors = np.random.default_rng(4).standard_normal((150, 8)).astype(np.float32)
+    with memory(off) as m:
+        m.store_many([{"key": f"k{i}", "content": f"entry {i}", "embedding": v} for i, v in enumerate(vectors)])
+        m.add_message("s1", "user", "hello there", embedding=vectors[0])
+    with memory(pgvector_url) as m:
+        assert m.stats().vector_search == "pgvector"
+    options = "SELECT c.relname, c.reloptions FROM pg_class c WHERE c.relname LIKE 'engram_%_vectors_hnsw'"
+    found = dict(sql(pgvector_url, options + " AND c.relnamespace = current_schema()::regnamespace"))
+    assert {"m=32", "ef_construction=256"} <= set(found["engram_entry_vectors_hnsw"])
+    assert {"m=16", "ef_construction=128"} <= set(found["engram_message_vectors_hnsw"])

@@ -286,10 +286,12 @@ def install(
     # Built once over the filled column (faster than inserting into an empty graph).
     run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
     for table in ("entry", "message"):
+        # the parameters of a bulk build over as many rows (see hnsw_parameters)
+        m, ef_construction = hnsw_parameters(run(conn, f"SELECT count(*) FROM engram_{table}_vectors").fetchone()[0])
         run(
             conn,
             f"CREATE INDEX engram_{table}_vectors_hnsw ON engram_{table}_vectors USING hnsw"
-            f" (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+            f" (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})",
         )
 
 
