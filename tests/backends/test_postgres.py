@@ -247,3 +247,26 @@ def test_raw_tsquery_text_is_valid_for_postgres(postgres_url):
     with psycopg.connect(postgres_url.split("?")[0]) as conn:
         for text in queries:
             conn.execute("SELECT %s::tsquery", (scoped_tsquery(parse(text), "ns"),))
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "words", "absent"),
+    [
+        (psycopg.errors.DeadlockDetected("deadlock detected"), engram.Conflict, "concurrent transaction", "start"),
+        (psycopg.errors.SerializationFailure("could not serialize"), engram.Conflict, "try again", "start"),
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), engram.BackendError,
+         "statement timeout", "start PostgreSQL"),  # fmt: skip
+        (psycopg.OperationalError("server closed the connection unexpectedly"), engram.BackendError,
+         "start PostgreSQL", None),  # fmt: skip
+    ],
+)
+def test_a_server_side_failure_is_not_reported_as_a_server_that_is_down(raised, expected, words, absent):
+    """A deadlock or timeout comes from a running server: the error says what happened, not
+    "start PostgreSQL" (which only a lost or refused connection earns)."""
+    from engram.stores.postgres.errors import PostgresErrors
+
+    with pytest.raises(expected) as caught:
+        with PostgresErrors("127.0.0.1:5432/test", DBConnectionSettings())("storing 10 entries"):
+            raise raised
+    assert words in str(caught.value)
+    assert absent is None or absent not in str(caught.value)

@@ -1,8 +1,8 @@
 """Upserts inside one big batch behave exactly like the same stores one by one.
 
 Batches here are large enough (200 items) to take the backends' bulk paths
-(SQLite indexes a batch's new rows in one statement; see
-``engram.stores.sqlite.bulk``), where a key repeated in the batch, or a key
+(SQLite indexes a batch's new rows in one statement, see
+``engram.stores.sqlite.bulk``; PostgreSQL stages parts of it with ``COPY``), where a key repeated in the batch, or a key
 already stored, is the case a fast path gets wrong.
 """
 
@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from engram.stores.postgres import bulk as _postgres_bulk
+
 BATCH = 200
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch) -> None:
+    """PostgreSQL sends a large batch in parts (``stores/postgres/bulk.py``): small parts
+    here, so a key repeated or already stored falls in a part of its own."""
+    monkeypatch.setattr(_postgres_bulk, "FIRST_PART_ROWS", 7)
+    monkeypatch.setattr(_postgres_bulk, "PART_ROWS", 31)
 
 
 def _filler(prefix: str, n: int = BATCH, namespace: str = "ns") -> list[dict]:

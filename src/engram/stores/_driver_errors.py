@@ -42,6 +42,12 @@ def sqlstate_is(*states: str) -> Callable[[BaseException], bool]:
     return lambda exc: getattr(exc, "sqlstate", None) in states
 
 
+def sqlstate_class_is(cls: str, *, or_none: bool = False) -> Callable[[BaseException], bool]:
+    """A rule condition: the exception's SQLSTATE is of class ``cls`` (its first two
+    characters); ``or_none``: an exception without one (as libpq's own) counts too."""
+    return lambda exc: (getattr(exc, "sqlstate", None) or (cls if or_none else "")).startswith(cls)
+
+
 def message_matches(pattern: str) -> Callable[[BaseException], bool]:
     """A rule condition: the driver's message matches ``pattern`` (a regular expression)."""
     compiled = re.compile(pattern)

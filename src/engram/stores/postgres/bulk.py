@@ -9,22 +9,26 @@ overlapping keys never deadlock. One ``INSERT ... ON CONFLICT`` may not touch
 a row twice: a key repeated in the batch is applied after it, one row at a
 time in input order, so every key ends up as if stored one by one.
 
-The tsvector text of each row (``search/tsquery.py``, in Python) is computed
-as the row is written to the ``COPY`` stream, so the server stores the rows
-sent before it meanwhile (on another core) instead of waiting for them all.
+A large batch goes in parts (``PART_ROWS``), in that same order: while the
+server upserts one part, a worker thread builds the next part's rows (the
+tsvector text, computed in Python by ``search/tsquery.py``, is most of the
+client's work), so the client and the server each keep a core busy instead of
+taking turns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from engram.models import Entry
-from engram.search.tsquery import document_tsvector
 from engram.stores.postgres import sql as q
+from engram.stores.postgres.columns import ENTRY_VALUES, entry_params, entry_values
 
 # Below this many rows, the temporary table costs more than it saves.
 MIN_ROWS = 32
@@ -38,10 +42,7 @@ CREATE TEMP TABLE IF NOT EXISTS engram_entry_batch (
     context json
 ) ON COMMIT DELETE ROWS
 """
-_COPY = (
-    "COPY pg_temp.engram_entry_batch"
-    " (id, namespace, key, content, escaped, metadata, created_at, updated_at, expires_at, tsv, context) FROM STDIN"
-)
+_COPY = f"COPY pg_temp.engram_entry_batch ({', '.join(ENTRY_VALUES)}) FROM STDIN"
 # The rules of UPSERT_ENTRY, for a batch whose entries all came with metadata
 # (%(keep)s false: it replaces the stored one) or all without (true: a live
 # entry keeps its own). Only the rows that were updated are returned (xmax is
@@ -68,7 +69,14 @@ WITH written AS (
 SELECT namespace, key, id, created_at, metadata FROM written WHERE xmax::text <> '0'
 """
 
-Params = dict[str, Any]  # UPSERT_ENTRY's parameters of one entry (entry_params)
+Row = tuple[Any, ...]  # one row of the COPY stream (columns.entry_values)
+
+# A call of more rows goes to the server in parts of this many: the server
+# upserts one part while a worker thread builds the next part's rows (the
+# tsvector text is most of the client's work), so both cores work at once.
+# The first part is smaller: the server waits for it.
+PART_ROWS = 2_000
+FIRST_PART_ROWS = 500
 
 
 def can_stage(entries: Sequence[Entry]) -> bool:
@@ -79,48 +87,50 @@ def can_stage(entries: Sequence[Entry]) -> bool:
     return all((e.metadata is not None) is given for e in entries)
 
 
-def upsert_entries(
-    conn: psycopg.Connection, entries: Sequence[Entry], params: Sequence[Params], now: datetime
-) -> list[Any]:
-    """Upsert ``entries``, whose ``params`` lack the tsvector text (inside the caller's
-    transaction; see :func:`can_stage`).
+def _rows(part: list[Entry]) -> list[Row]:
+    return [entry_values(e) for e in part]
+
+
+def upsert_entries(conn: psycopg.Connection, entries: Sequence[Entry], now: datetime) -> list[Any]:
+    """Upsert ``entries`` inside the caller's transaction (see :func:`can_stage`).
 
     Returns, in input order, ``(id, created_at, metadata)`` as stored for each
     entry that updated an existing key, or was repeated, or came without
     metadata; None for the others (stored as given).
     """
-    seen: set[tuple[str, str]] = set()
-    first: list[int] = []
-    repeats: list[int] = []
-    for i, p in enumerate(params):
-        k = (p["namespace"], p["key"])
-        if k in seen:
-            repeats.append(i)
-        else:
-            seen.add(k)
-            first.append(i)
-    keep = params[0]["metadata"] is None
-    with conn.cursor() as cur:
+    keys = [(e.namespace, e.key) for e in entries]
+    firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # key -> where it first appears
+    repeats = [] if len(firsts) == len(keys) else [i for i, k in enumerate(keys) if firsts[k] != i]
+    # Parts go in (namespace, key) order, as the rows within each: the whole batch
+    # locks its rows in that order (Python compares str as "C" collates UTF-8).
+    first = [entries[i] for i in sorted(firsts.values(), key=keys.__getitem__)]
+    keep = entries[0].metadata is None
+    updated: dict[tuple[str, str], Any] = {}
+    parts = [first[:FIRST_PART_ROWS]]
+    parts += [first[i : i + PART_ROWS] for i in range(FIRST_PART_ROWS, len(first), PART_ROWS)]
+    with conn.cursor() as cur, ThreadPoolExecutor(1, "engram-bulk-rows") if len(parts) > 1 else nullcontext() as pool:
         cur.execute(_STAGE)
-        cur.execute("TRUNCATE pg_temp.engram_entry_batch")
-        with cur.copy(_COPY) as copy:
-            for i in first:
-                p, e = params[i], entries[i]
-                tsv = document_tsvector(e.namespace, e.key, e.content)
-                copy.write_row(
-                    (p["id"], p["namespace"], p["key"], p["content"], p["escaped"], p["metadata"],
-                     p["created_at"], p["updated_at"], p["expires_at"], tsv, p["context"])
-                )  # fmt: skip
-        updated = {(r[0], r[1]): r[2:] for r in cur.execute(_UPSERT_STAGED, {"now": now, "keep": keep})}
-        out: list[Any] = [None] * len(params)
-        for i, p in enumerate(params):
-            row = updated.get((p["namespace"], p["key"])) if updated else None
+        rows = _rows(parts[0])
+        ahead: Future[list[Row]] | None = None
+        for k in range(len(parts)):
+            if ahead is not None:
+                rows = ahead.result()
+            cur.execute("TRUNCATE pg_temp.engram_entry_batch")
+            with cur.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # The next part is built while the server upserts this one. Not sooner: while
+            # this thread writes the COPY stream, the worker would hold the GIL from it.
+            if pool is not None and k + 1 < len(parts):
+                ahead = pool.submit(_rows, parts[k + 1])
+            updated.update(((r[0], r[1]), r[2:]) for r in cur.execute(_UPSERT_STAGED, {"now": now, "keep": keep}))
+        out: list[Any] = [None] * len(entries)
+        for i, e in enumerate(entries):
+            row = updated.get(keys[i]) if updated else None
             if row is not None:
                 out[i] = row
             elif keep:
-                out[i] = (p["id"], p["created_at"], {})  # new, without metadata
+                out[i] = (e.id, e.created_at, {})  # new, without metadata
         for i in repeats:  # each after the batch, in input order
-            e = entries[i]
-            p = {**params[i], "tsv": document_tsvector(e.namespace, e.key, e.content)}
-            out[i] = cur.execute(q.UPSERT_ENTRY, p).fetchone()
+            out[i] = cur.execute(q.UPSERT_ENTRY, entry_params(entries[i], now)).fetchone()
     return out

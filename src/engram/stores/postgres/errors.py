@@ -12,7 +12,7 @@ import psycopg_pool
 
 from engram.config import DBConnectionSettings
 from engram.errors import BackendError, Conflict
-from engram.stores._driver_errors import DriverTable, Rule, first_line, sqlstate_is, translating
+from engram.stores._driver_errors import DriverTable, Rule, first_line, sqlstate_class_is, sqlstate_is, translating
 
 HOW_TO_START = (
     "start PostgreSQL (`sudo service postgresql start`, or `pg_ctlcluster <version> main start`) "
@@ -76,7 +76,13 @@ POSTGRES_ERRORS = DriverTable(
         Rule(psycopg_pool.PoolClosed, BackendError, "{action} failed: the store for {where} is closed"),
         Rule(psycopg.errors.IntegrityError, Conflict, "{action} violates a constraint: {first_line}"),
         Rule(psycopg.OperationalError, BackendError, _no_slot, when=sqlstate_is(TOO_MANY_CLIENTS)),
-        Rule(psycopg.OperationalError, BackendError, "{action} failed: PostgreSQL at {where}: {first_line}; {how_to_start}"),
+        # A deadlock or a serialization failure: the server is fine, the transaction was rolled back.
+        Rule(psycopg.OperationalError, Conflict,
+             "{action} failed: it collided with a concurrent transaction on PostgreSQL at {where} ({first_line}); "
+             "nothing of it was written: try again", when=sqlstate_class_is("40")),  # fmt: skip
+        # Only a lost or refused connection (no SQLSTATE, or class 08) means the server may be down.
+        Rule(psycopg.OperationalError, BackendError, "{action} failed: PostgreSQL at {where}: {first_line}; {how_to_start}",
+             when=sqlstate_class_is("08", or_none=True)),  # fmt: skip
         Rule(psycopg.Error, BackendError, "{action} failed: PostgreSQL at {where}: {first_line}"),
     ],
 )

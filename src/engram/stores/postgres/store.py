@@ -32,7 +32,6 @@ URL options (query string), besides libpq's own (``sslmode``, ...):
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -51,7 +50,7 @@ from engram.config import DBConnectionSettings, Settings
 from engram.errors import BackendError, ConfigError
 from engram.models import Entry, Session, Task
 from engram.search.query import Node, positive_terms
-from engram.search.tsquery import compile_tsquery, document_tsvector, scoped_tsquery
+from engram.search.tsquery import compile_tsquery, scoped_tsquery
 from engram.stores._files import redact
 from engram.stores._sql_rows import POSTGRES_ROWS, first, paged, utc
 from engram.stores.base import (
@@ -69,7 +68,7 @@ from engram.stores.postgres import bulk as _bulk
 from engram.stores.postgres import sql as q
 from engram.stores.postgres.blobs import PostgresBlobRows
 from engram.stores.postgres.chat import PostgresConversation
-from engram.stores.postgres.columns import json_text
+from engram.stores.postgres.columns import entry_params, json_text
 from engram.stores.postgres.errors import PostgresErrors, connect_problem
 from engram.stores.postgres.message_vectors import PostgresMessageVectors
 from engram.stores.postgres.pgvector import PgVectorSearch
@@ -174,30 +173,6 @@ def connection_options(schema: str | None) -> str:
 
 _entry, _session, _task = POSTGRES_ROWS.entry, POSTGRES_ROWS.session, POSTGRES_ROWS.task
 _AFTER = POSTGRES_ROWS.entry_width  # the first column a query selects after an entry's
-
-
-def entry_params(e: Entry, now: datetime, *, tsv: bool = True) -> dict[str, Any]:
-    """Bound values of one upsert. Content with NUL (which ``text`` cannot hold) goes in as a JSON string;
-    the context always does (its column is ``json``).
-
-    ``tsv=False`` leaves the tsvector text out (None), for the bulk path, which
-    computes it while the batch streams to the server (``bulk.py``).
-    """
-    escaped = "\x00" in e.content
-    return {
-        "id": e.id,
-        "namespace": e.namespace,
-        "key": e.key,
-        "content": json.dumps(e.content) if escaped else e.content,
-        "escaped": escaped,
-        "metadata": None if e.metadata is None else json_text(e.metadata),
-        "created_at": e.created_at,
-        "updated_at": e.updated_at,
-        "expires_at": e.expires_at,
-        "tsv": document_tsvector(e.namespace, e.key, e.content) if tsv else None,
-        "context": None if e.context is None else json_text(e.context),
-        "now": now,
-    }
 
 
 def _stored(e: Entry, row: Sequence[Any]) -> Entry:
@@ -394,9 +369,8 @@ class PostgresStore(
     # -- entries -----------------------------------------------------------------------
     def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
         if _bulk.can_stage(entries):
-            params = [entry_params(e, now, tsv=False) for e in entries]
             with self._conn(f"storing {len(entries)} entries") as conn, conn.transaction():
-                rows = _bulk.upsert_entries(conn, entries, params, now)
+                rows = _bulk.upsert_entries(conn, entries, now)
             return [e if row is None else _stored(e, row) for e, row in zip(entries, rows)]
         params = [entry_params(e, now) for e in entries]
         if len(entries) == 1:
