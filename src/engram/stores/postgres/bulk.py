@@ -35,14 +35,19 @@ MIN_ROWS = 32
 
 # ON COMMIT DELETE ROWS: nothing outlives a transaction; TRUNCATE below also
 # empties it between the batches of one (an import is one transaction).
+# The rows come in binary COPY, which the client writes ~3x faster than text
+# (and the server reads without parsing timestamps); the tsvector arrives as
+# its text, parsed by the upsert (psycopg has no binary form of it), and so does
+# the JSON of metadata and context (psycopg would encode a str as a JSON string).
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS engram_entry_batch (
     id text COLLATE "C", namespace text COLLATE "C", key text COLLATE "C", content text, escaped boolean,
-    metadata json, created_at timestamptz, updated_at timestamptz, expires_at timestamptz, tsv tsvector,
-    context json
+    metadata text, created_at timestamptz, updated_at timestamptz, expires_at timestamptz, tsv text,
+    context text
 ) ON COMMIT DELETE ROWS
 """
-_COPY = f"COPY pg_temp.engram_entry_batch ({', '.join(ENTRY_VALUES)}) FROM STDIN"
+_COPY = f"COPY pg_temp.engram_entry_batch ({', '.join(ENTRY_VALUES)}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("text", "text", "text", "text", "bool", "text", "timestamptz", "timestamptz", "timestamptz", "text", "text")
 # The rules of UPSERT_ENTRY, for a batch whose entries all came with metadata
 # (%(keep)s false: it replaces the stored one) or all without (true: a live
 # entry keeps its own). Only the rows that were updated are returned (xmax is
@@ -51,8 +56,8 @@ _UPSERT_STAGED = """
 WITH written AS (
     INSERT INTO engram_entries AS e
         (id, namespace, key, content, content_escaped, metadata, created_at, updated_at, expires_at, tsv, context)
-    SELECT id, namespace, key, content, escaped, coalesce(metadata, '{}'::json), created_at, updated_at,
-           expires_at, tsv, context
+    SELECT id, namespace, key, content, escaped, coalesce(metadata::json, '{}'::json), created_at, updated_at,
+           expires_at, tsv::tsvector, context::json
     FROM pg_temp.engram_entry_batch ORDER BY namespace, key
     ON CONFLICT (namespace, key) DO UPDATE SET
         id = CASE WHEN e.expires_at <= %(now)s THEN excluded.id ELSE e.id END,
@@ -117,6 +122,7 @@ def upsert_entries(conn: psycopg.Connection, entries: Sequence[Entry], now: date
                 rows = ahead.result()
             cur.execute("TRUNCATE pg_temp.engram_entry_batch")
             with cur.copy(_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
             # The next part is built while the server upserts this one. Not sooner: while
