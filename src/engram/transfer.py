@@ -58,6 +58,7 @@ from engram._time import utcnow
 from engram.embeddings.pipeline import Overlap
 from engram.errors import ConfigError, InvalidInput
 from engram.models import Blob, Entry, Message, Summary
+from engram.search.context import CONTEXT_CHARS
 from engram.stores.base import Store
 from engram.stores.contracts.entries import EntryRow
 
@@ -157,13 +158,16 @@ def _lines(path: Path, f: Any) -> Iterator[str]:
         ) from exc
 
 
-def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[int, str, Any, Any]]:
+def _records(
+    path: Path, max_bytes: int, only: Collection[int] | None = None
+) -> Iterator[tuple[int, str, Any, Any]]:
     """``(line number, kind, record, embedding or None)`` for each record line (or for the
     lines numbered in ``only``), after the header is checked. An entry is an ``EntryRow``.
 
     Raises:
         ConfigError: not an engram export, or a newer format version.
-        InvalidInput: a line that is not text, not JSON or not a valid record.
+        InvalidInput: a line that is not text, not JSON or not a valid record, or holds
+            what a store would refuse (see :func:`_screen`).
     """
     with _open(path) as f:
         lines = _lines(path, f)
@@ -183,6 +187,7 @@ def _records(path: Path, only: Collection[int] | None = None) -> Iterator[tuple[
             if line.isspace() or (only is not None and number not in only):
                 continue
             kind, record = _parse(path, number, line)
+            _screen(path, number, line, record, max_bytes)
             embedding = None
             if kind in vectors_io.VECTORS_OF:
                 embedding = vectors_io.line_embedding(path, number, line, file_model)
@@ -272,6 +277,45 @@ def _entry_record(record: Entry) -> EntryRow:
     return EntryRow.of(record)
 
 
+def _screen(path: Path, number: int, line: str, record: Any, max_bytes: int) -> None:
+    """Refuse, naming the line, what ``store()`` and ``add_message()`` refuse: an unpaired
+    surrogate anywhere (it cannot be stored as UTF-8), content or metadata over
+    ``max_bytes`` or nested too deeply, an entry's context longer than a store keeps.
+
+    The full checks run only on a line that could fail them (a ``\\ud`` escape, more
+    characters than ``max_bytes / 4``, more brackets than the nesting limit): an
+    export's lines pass the screen at the cost of three scans of their text.
+    """
+    where = f"{path}, line {number}"
+    try:
+        if ("\\ud" in line or "\\uD" in line) and not _encodable(line):
+            raise InvalidInput("it holds an unpaired surrogate (a \\ud800-\\udfff escape alone): it cannot be stored as UTF-8")
+        context = getattr(record, "context", None)
+        if context is not None and len(context) > CONTEXT_CHARS:
+            raise InvalidInput(
+                f"context is {len(context)} characters; an entry keeps at most {CONTEXT_CHARS} (what store() keeps of one)"
+            )
+        if isinstance(record, (EntryRow, Message, Summary)) and (
+            len(line) * 4 > max_bytes or line.count("[") + line.count("{") > check.MAX_JSON_DEPTH
+        ):
+            check.content(record.content, max_bytes)
+            if not isinstance(record, Summary):
+                check.metadata(record.metadata, max_bytes)
+    except InvalidInput as exc:  # ContentTooLarge included, its type kept
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _encodable(line: str) -> bool:
+    # A surrogate pair (an emoji written as two escapes) decodes to one character and passes.
+    try:
+        json.dumps(json.loads(line), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except RecursionError:  # nested past the limit: the checks after this one say so
+        pass
+    return True
+
+
 def _parse(path: Path, number: int, line: str) -> tuple[str, Any]:
     """``(kind, record)`` of a record line; an entry comes as an ``EntryRow``."""
     if line.startswith(_ENTRY_LINE):
@@ -291,6 +335,11 @@ def _parse(path: Path, number: int, line: str) -> tuple[str, Any]:
         obj: Any = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{where} is not JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise InvalidInput(
+            f"{where} nests lists and objects deeper than this reader can follow; "
+            f"records nest at most {check.MAX_JSON_DEPTH} levels"
+        ) from None
     if not isinstance(obj, dict) or obj.get("kind") not in KINDS or not isinstance(obj.get("data"), dict):
         raise InvalidInput(f'{where} must be {{"kind": one of {", ".join(KINDS)}, "data": {{...}}}}')
     try:
@@ -319,6 +368,7 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
             (the store is unchanged).
     """
     counts = {kind: 0 for kind in BASE_KINDS}
+    max_bytes = memory.settings.max_content_bytes
     blobs: dict[str, int] = {}  # id -> size: the blob store must have room for them all
     blob_lines: list[int] = []  # held back, in one pass: written once every line has passed
 
@@ -334,18 +384,18 @@ def import_jsonl(memory: "Memory", path: Path, *, progress: Callable[[int], None
 
     store = memory.backend
     if type(store).transaction is Store.transaction:  # no transactions: check everything, write nothing
-        for _ in checked(_records(path), hold_blobs=False):
+        for _ in checked(_records(path, max_bytes), hold_blobs=False):
             pass
         memory.blobs.check_room(blobs)
         with store.transaction():
-            _apply(memory, _records(path), _file_model(path), progress)
+            _apply(memory, _records(path, max_bytes), _file_model(path), progress)
         return counts
     # Parsing each line once is a third of an import's time; a bad line rolls back all before it.
     with store.transaction():
-        _apply(memory, checked(_records(path), hold_blobs=True), _file_model(path), progress)
+        _apply(memory, checked(_records(path, max_bytes), hold_blobs=True), _file_model(path), progress)
         if blob_lines:  # the blob store is outside the transaction: blobs last, when all fit
             memory.blobs.check_room(blobs)
-            _apply(memory, _records(path, only=set(blob_lines)), None, progress)
+            _apply(memory, _records(path, max_bytes, only=set(blob_lines)), None, progress)
     return counts
 
 
