@@ -200,6 +200,39 @@ def test_store_many_with_an_invalid_item_stores_nothing(memory, bad_item, words)
     assert memory.get("existing").content == "keep me"
 
 
+def _parted(monkeypatch) -> None:
+    # Where a store writes one part of the items while the next is checked (SQLite), small parts:
+    # a bad item then comes after parts already written in the transaction.
+    from engram.memory import entries
+
+    monkeypatch.setattr(entries, "FIRST_PART_ITEMS", 4)
+
+
+def test_store_many_with_an_invalid_item_after_many_good_ones_stores_nothing(memory, monkeypatch):
+    _parted(monkeypatch)
+    memory.store("k3", "keep me")
+    before = snapshot(memory)
+    items = [{"key": f"k{i}", "content": f"words {i}", "namespace": "default"} for i in range(40)]
+    items.append({"key": "late", "content": 7})
+    with pytest.raises(engram.InvalidInput, match="item 40: content"):
+        memory.store_many(iter(items))  # a generator too: nothing held back to check first
+    assert snapshot(memory) == before
+    assert memory.get("k3").content == "keep me"
+
+
+def test_store_many_in_parts_is_one_batch(memory, monkeypatch):
+    _parted(monkeypatch)
+    memory.store("k1", "before", metadata={"kept": True})
+    assert memory.search("repeated", mode="fts").count == 0  # a search cached before the batch
+    items = [{"key": f"k{i % 30}", "content": f"repeated words {i}", "context": f"turn {i}"} for i in range(45)]
+    assert memory.store_many(items) == 45
+    assert len(memory.list(limit=100)) == 30
+    assert memory.get("k1").content == "repeated words 31"  # the last item of a key wins
+    assert memory.get("k1").metadata == {"kept": True}  # no metadata given: kept, as with store()
+    assert memory.get("k1").context == "turn 31"
+    assert memory.search("repeated", mode="fts", limit=50).count == 30
+
+
 def test_store_many_content_too_large_stores_nothing(memory_factory):
     memory = memory_factory(max_content_bytes=100)
     with pytest.raises(engram.ContentTooLarge, match="item 1.*100"):

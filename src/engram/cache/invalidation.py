@@ -1,6 +1,6 @@
 """Tell the search cache about every write to a store's entries, whoever makes it.
 
-:func:`watch_entry_writes` wraps, on one open store, the nine ``Store``
+:func:`watch_entry_writes` wraps, on one open store, the ten ``Store``
 methods that change what an entry search can return (entries, their vectors,
 namespaces, pruning) and calls ``written(namespaces, latest_expiry)`` after
 each: ``namespaces`` is the set written (None: any), ``latest_expiry`` the
@@ -60,6 +60,9 @@ ENTRY_WRITES: dict[str, Callable[[dict[str, Any]], Scope | None]] = {
     ),
     "clear_vectors": lambda a: EVERY,
 }
+# Methods that take their entries as an iterable of parts, pulled while they write (put_entry_parts):
+# what they wrote is known only afterwards, from the parts as they were taken.
+STREAMED_ENTRY_WRITES = {"put_entry_parts": "parts"}
 
 
 class _Pending(threading.local):
@@ -104,8 +107,27 @@ def watch_entry_writes(store: Any, written: Written) -> None:
 
         setattr(store, name, call)
 
+    def wrap_streamed(name: str, argument: str) -> None:
+        method = getattr(store, name)
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            taken: list[Any] = []
+            parts = bound.arguments[argument]
+            bound.arguments[argument] = (taken.append(part) or part for part in parts)
+            try:
+                return method(*bound.args, **bound.kwargs)
+            finally:
+                report(_entries(e for part in taken for e in part))
+
+        setattr(store, name, call)
+
     for name, scope_of in ENTRY_WRITES.items():
         wrap(name, scope_of)
+    for name, argument in STREAMED_ENTRY_WRITES.items():
+        wrap_streamed(name, argument)
 
     transaction = store.transaction
 

@@ -10,9 +10,9 @@ import builtins
 import operator
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from itertools import repeat
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any
 
 from engram import validation as check
@@ -27,13 +27,20 @@ from engram.search.context import (
     bounded_context,
     windowed_contexts,
 )
-from engram.stores.base import ENTRY_ORDERS, EntryQuery
+from engram.stores.base import ENTRY_ORDERS, EntryQuery, VectorItem
+from engram.stores.contracts.entries import EntryRows
 
 if TYPE_CHECKING:
     from engram.memory.semantic import Semantic
     from engram.stores.base import Store
 
 MAX_CONTEXT_INPUT = 16 * 1024  # characters; longer is a mistake (a whole document), not a context
+# Where the store writes one part of store_many's items while the next is checked (SQLite), the
+# first part is small (the store waits for it) and each next one this many times the last: checking
+# a part takes about a third of the time writing one does, and each part costs the store a write of
+# its own (SQLite: a full-text index segment), so there are few.
+FIRST_PART_ITEMS = 2_000
+PART_GROWTH = 2
 _ITEM_FIELDS = frozenset({"key", "content", "metadata", "namespace", "ttl", "embedding", "context"})
 
 
@@ -97,6 +104,11 @@ def _context(value: Any) -> str | None:
                 f"context has an unpaired surrogate at position {exc.start}; it cannot be stored as UTF-8"
             ) from exc
     return value or None
+
+
+def _overlaps_parts(store: "Store") -> bool:
+    """Whether ``store`` writes one part of a batch while the next is checked (see ``put_entry_parts``)."""
+    return type(store).put_entry_parts is not EntryRows.put_entry_parts
 
 
 def _context_window(value: Any) -> int:
@@ -210,6 +222,8 @@ class Entries:
         """
         now = utcnow()
         window = _context_window(context_window)
+        if not window and not embed and self.semantic.embedder is None and _overlaps_parts(self.backend):
+            return self._store_parts(items, namespace, now)
         with gc_paused():  # not while embedding: that may take minutes
             entries, given, own = self._entries_of(items, namespace, now)
         if entries:
@@ -224,15 +238,40 @@ class Entries:
                 self.semantic.put_with_vectors(entries, vectors, now)
         return len(entries)
 
+    def _store_parts(self, items: Iterable[Mapping[str, Any]], namespace: str, now: datetime) -> int:
+        """``store_many`` with nothing to embed, on a store that writes a part while the next
+        is checked (``Store.put_entry_parts``): one transaction, so a bad item anywhere
+        still stores nothing."""
+        given_vectors: builtins.list[VectorItem] = []
+
+        def parts() -> Iterator[builtins.list[Entry]]:
+            pending = iter(items)
+            start, size = 0, FIRST_PART_ITEMS
+            while chunk := builtins.list(islice(pending, size)):
+                entries, given, own = self._entries_of(chunk, namespace, now, start)
+                if any(own):
+                    for entry, context in zip(entries, own):
+                        entry.__dict__["context"] = bounded_context(context)  # not yet shared: set in place
+                if not all(map(operator.is_, given, repeat(None))):
+                    given_vectors.extend(self.semantic.vectors_for(entries, given, None))
+                start, size = start + len(chunk), size * PART_GROWTH
+                yield entries
+
+        with gc_paused(), self.backend.transaction():
+            count = self.backend.put_entry_parts(parts(), now=now)
+            self.semantic.attach(given_vectors)  # the vectors given with items, after their entries
+        return count
+
     def _entries_of(
-        self, items: Iterable[Mapping[str, Any]], namespace: str, now: datetime
+        self, items: Iterable[Mapping[str, Any]], namespace: str, now: datetime, start: int = 0
     ) -> tuple[builtins.list[Entry], builtins.list[Any], builtins.list[str | None]]:
-        """The checked entries of ``store_many`` items, the vectors and the contexts given with them."""
+        """The checked entries of ``store_many`` items (numbered from ``start`` in errors), the
+        vectors and the contexts given with them."""
         entries = []
         given: builtins.list[Any] = []
         own: builtins.list[str | None] = []
         new_entry = self._entry
-        for i, item in enumerate(items):
+        for i, item in enumerate(items, start):
             # type() first: the Mapping ABC check costs more than the rest of the loop.
             if type(item) is not dict and not isinstance(item, Mapping):
                 raise InvalidInput(f"item {i} must be a dict with key and content, not {type(item).__name__}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -62,6 +62,20 @@ class EntryRows(BackendRoot):
         expired), while ``{}`` clears it. Returns the entries as stored, in
         input order (with the metadata they ended up with).
         """
+
+    def put_entry_parts(self, parts: Iterable[Sequence[Entry]], *, now: datetime) -> int:
+        """``put_entries`` of the entries of every part, as one batch; returns how many.
+
+        Taking the next part may run the caller's work on it (``store_many``
+        checks its items part by part). The default takes every part first,
+        then writes once; a store that can do that work meanwhile overrides
+        it (SQLite takes the next part while it indexes this one, all in one
+        transaction).
+        """
+        entries = [e for part in parts for e in part]
+        if entries:
+            self.put_entries(entries, now=now)
+        return len(entries)
 
     def put_entry_rows(self, rows: Sequence[EntryRow]) -> None:
         """``put_entries`` of ``rows`` (the upsert rules are the same), returning nothing.

@@ -12,12 +12,18 @@ and what other processes see are unchanged).
 
 A key repeated in the batch is applied after it, one row at a time in input
 order, so every key ends up as if the entries had been stored one by one.
+
+The insert of the new rows (with the trigger's indexing, most of a batch's
+time) is one statement, which SQLite runs with the GIL released: given
+``meanwhile``, it runs on a worker thread while the caller's thread does that
+Python work (``store_many`` checks its next part), so the two cores both work.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from operator import itemgetter
 from typing import Any
 
@@ -58,8 +64,11 @@ ON CONFLICT (namespace, key) DO NOTHING
 """
 
 
-def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row | None]:
-    """Upsert ``params`` (inside the caller's write transaction) as ``UPSERT_ENTRY`` row by row would.
+def upsert_entries(
+    conn: sqlite3.Connection, params: Sequence[Row], *, meanwhile: Callable[[], object] | None = None
+) -> list[Row | None]:
+    """Upsert ``params`` (inside the caller's write transaction) as ``UPSERT_ENTRY`` row by row would,
+    calling ``meanwhile`` (Python work of the caller's, not touching ``conn``) while SQLite indexes.
 
     Returns, in input order, ``(id, created_at, metadata)`` as stored for
     each entry whose stored id or metadata may differ from the one given
@@ -69,12 +78,14 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
     first, repeats = _first_and_repeats(params)
     if len(first) < MIN_ROWS:
         _upsert_rows(conn, params, range(len(params)), out)
+        if meanwhile is not None:
+            meanwhile()
         return out
     conn.execute(_STAGE)
     try:
         conn.executemany(_STAGE_ROW, [params[i] for i in first] if repeats else params)
         updated = {(r[0], r[1]): r[2:] for r in conn.execute(_UPDATE_EXISTING)}
-        conn.execute(_INSERT_NEW)
+        _insert_new(conn, meanwhile)
     finally:
         try:
             conn.execute("DELETE FROM temp.engram_batch")
@@ -91,6 +102,21 @@ def upsert_entries(conn: sqlite3.Connection, params: Sequence[Row]) -> list[Row 
     for i in repeats:  # each after the batch, in input order, reading back what it kept
         out[i] = conn.execute(_sql.UPSERT_ENTRY_RETURNING, params[i]).fetchone()
     return out
+
+
+def _insert_new(conn: sqlite3.Connection, meanwhile: Callable[[], object] | None) -> None:
+    if meanwhile is None:
+        conn.execute(_INSERT_NEW)
+        return
+    # Not before the staging above: its executemany takes the GIL back after every row,
+    # and would wait for it behind the Python work at each one.
+    with ThreadPoolExecutor(1, "engram-sqlite-insert") as pool:
+        inserted = pool.submit(conn.execute, _INSERT_NEW)
+        try:
+            meanwhile()
+        finally:
+            wait([inserted])  # the connection is the worker's until the insert is over
+        inserted.result()  # its failure, when meanwhile did not fail first
 
 
 _metadata = itemgetter(4)

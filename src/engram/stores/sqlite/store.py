@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -225,6 +225,25 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
             rows = _bulk.upsert_entries(conn, params)
         # Entries given without metadata keep the old one: ``rows`` holds what they ended up with.
         return [e if row is None else _as_stored(e, row) for e, row in zip(entries, rows)]
+
+    def put_entry_parts(self, parts: Iterable[Sequence[Entry]], *, now: datetime) -> int:
+        # One transaction; the next part is taken (checked, by store_many) and made parameters
+        # while this one is indexed.
+        iso = to_iso(now)
+        pending = iter(parts)
+
+        def next_params() -> list[tuple[Any, ...]]:
+            return [_entry_params(e, now, iso) for e in next(pending, ())]
+
+        params = next_params()
+        count = 0
+        with self._write("storing entries") as conn:
+            while params:
+                count += len(params)
+                taken: list[list[tuple[Any, ...]]] = []
+                _bulk.upsert_entries(conn, params, meanwhile=lambda: taken.append(next_params()))
+                params = taken[0]
+        return count
 
     def put_entry_rows(self, rows: Sequence[EntryRow]) -> None:
         # The rows' text goes in as it is: no datetime is formatted (to_iso is most of _entry_params).
