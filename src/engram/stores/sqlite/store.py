@@ -216,8 +216,10 @@ class SQLiteStore(SQLiteConversation, SQLiteMessageVectors, SQLiteVectors, SQLit
     def put_entries(self, entries: Sequence[Entry], *, now: datetime) -> list[Entry]:
         if len(entries) == 1:
             e = entries[0]
-            with self._write("storing an entry") as conn:
-                row = conn.execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e)).fetchone()
+            # One statement is atomic on its own (the index trigger's writes included): outside a
+            # transaction it runs in autocommit, without a BEGIN and a COMMIT of its own.
+            with translating(SQLITE, "storing an entry"):
+                row = self._conn().execute(_sql.UPSERT_ENTRY_RETURNING, _entry_params(e)).fetchall()[0]
             return [_as_stored(e, row)]
         iso = to_iso(now)
         params = [_entry_params(e, now, iso) for e in entries]
