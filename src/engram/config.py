@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     embedding_timeout: float = Field(30.0, gt=0, description="Seconds before one embeddings request times out.")
     embedding_retries: int = Field(3, ge=0, le=10, description="Retries of a failed embeddings request, with backoff.")
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    int8_queries: bool = Field(
+        True, description="local embedder, shipped model: embed search queries with its int8 matrix products "
+        "(~1.5x faster; within 0.998 cosine of the exact vector, LoCoMo recall unchanged); stored entries are "
+        "embedded exactly either way. false: exact queries."
+    )
     embedding_cache_size: int = Field(
         10_000, ge=0, description="Embeddings kept in this process, keyed by (model, content hash), in front of a "
         "shared (Redis) cache; 0 turns embedding caching off."

@@ -397,3 +397,43 @@ def test_import_embeds_the_next_batch_while_writing_and_stores_each_once(
         assert np.allclose(np.vstack([found[("default", f"k{i:02}")] for i in range(17)]), _unit(contents), atol=1e-6)
         m.import_(tmp_path / "dump.jsonl")  # twice is once
         assert m.backend.count_vectors(None) == 17 and len(m.list(limit=100)) == 17
+
+
+# -- int8 queries over fp32 entries -----------------------------------------------
+@needs_model
+def test_queries_run_on_the_int8_graph_within_cosine_0998_of_exact(texts: list[str]) -> None:
+    from engram.embeddings.local import LocalEmbedder
+
+    fast, exact = LocalEmbedder(threads=2), LocalEmbedder(threads=2, int8_queries=False)
+    assert (fast.name, fast.query_name, exact.query_name) == ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2+int8-queries", None)
+    queries = [t for t in texts if t][:80]
+    quick, precise = fast.embed_queries(queries), exact.embed(queries)
+    cosine = np.sum(quick * precise, axis=1)
+    assert cosine.min() >= 0.99, f"min cosine {cosine.min():.4f}"
+    assert cosine.mean() >= 0.998
+    assert not np.array_equal(quick, precise)  # really the int8 graph
+    assert np.array_equal(fast.embed(queries), precise)  # what is stored stays exact
+    assert np.array_equal(exact.embed_queries(queries), precise)
+    assert LocalEmbedder(INT8).query_name is None  # a model already int8 has one way
+
+
+@needs_model
+def test_search_embeds_its_query_the_fast_way_and_stores_exactly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    with engram.Memory(settings=engram.load_settings(database_url=url, embedder="local")) as m:
+        seen: list[str] = []
+        embed_queries = m.embedder.embed_queries
+        m.embedder.embed_queries = lambda texts: seen.extend(texts) or embed_queries(texts)
+        m.store("cat", "A cat is sleeping on the sofa.")
+        m.store("rates", "Interest rates rose by half a point.")
+        assert seen == []  # entries: the exact graph
+        assert m.search("a kitten naps on the couch", mode="vector").results[0].entry.key == "cat"
+        assert m.search("a kitten naps on the couch", mode="hybrid").results[0].entry.key == "cat"
+        assert seen == ["a kitten naps on the couch"]  # once: the second search took it from the cache
+        # A query equal to a stored text is still embedded the query way, never from the store's vectors.
+        m.search("A cat is sleeping on the sofa.", mode="vector")
+        assert seen[-1] == "A cat is sleeping on the sofa."
+    exact = engram.load_settings(database_url=url, embedder="local", int8_queries=False)
+    with engram.Memory(settings=exact) as m:
+        assert m.embedder.query_name is None
+        assert m.search("a kitten naps on the couch", mode="vector").results[0].entry.key == "cat"

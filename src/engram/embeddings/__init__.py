@@ -32,6 +32,10 @@ class Embedder(Protocol):
 
     ``name`` identifies the model (it is recorded in the store, so vectors of
     two models are never mixed) and ``dimensions`` is the vector size.
+
+    An embedder may also embed search queries its own, faster way: then it has
+    ``query_name`` (naming those vectors, which are cached apart from the
+    model's) and ``embed_queries(texts)``, used for queries only.
     """
 
     name: str
@@ -75,7 +79,9 @@ def create_embedder(settings: "Settings") -> Embedder | None:
     if kind == "local":
         from engram.embeddings.local import LocalEmbedder
 
-        return LocalEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+        return LocalEmbedder(
+            settings.embedding_model, batch_size=settings.embedding_batch_size, int8_queries=settings.int8_queries
+        )
     if kind == "openai":
         from engram.embeddings.openai import OpenAIEmbedder
 

@@ -433,6 +433,10 @@ class LocalEmbedder:
             batch on the calling thread. One text alone (a query) runs on
             the calling thread, with up to this many intra-op threads while
             the load average leaves them idle.
+        int8_queries: search queries of the shipped model run on its int8
+            graph (``embed_queries``): ~1.5x faster, within 0.998 cosine of
+            the exact vector (bench/embeddings.py; LoCoMo any@10 unchanged).
+            What is stored is always embedded exactly. False: exact queries.
     """
 
     def __init__(
@@ -442,6 +446,7 @@ class LocalEmbedder:
         runtime: str | None = None,
         batch_size: int = 64,
         threads: int | None = None,
+        int8_queries: bool = True,
     ):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise InvalidInput(f"threads must be a whole number >= 1, got {threads!r}")
@@ -460,6 +465,9 @@ class LocalEmbedder:
         default_name = QUANTIZED_MODEL if self.quantized else LOCAL_MODEL
         self.name = default_name if self.model_dir is None else self.model_dir.name
         self.dimensions = DIMENSIONS if self.model_dir is None else self._read_dimensions()
+        # Only the shipped model's int8 graph was measured against its fp32 one.
+        fast = int8_queries and self.model_dir is None and not self.quantized and self.runtime == "onnx"
+        self.query_name: str | None = f"{LOCAL_MODEL}+int8-queries" if fast else None
 
     def _read_dimensions(self) -> int:
         import json
@@ -494,6 +502,21 @@ class LocalEmbedder:
             raise
         except Exception as exc:  # noqa: BLE001 - a runtime failure must reach the user as ours
             raise BackendError(f"the local embedder failed: {type(exc).__name__}: {exc}") from exc
+        return normalize(out)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors of search queries: :meth:`embed`'s, or with ``int8_queries`` the shipped model's
+        int8 graph's, one text per call (its activations are scaled per call), each on the idle cores."""
+        if self.query_name is None or not texts:
+            return self.embed(texts)
+        try:
+            model = _load(package_model_dir(), "onnx", quantized=True)
+            out = np.concatenate([model.encode([t], 1, None, lone_threads=self.threads) for t in texts])
+        except Exception as exc:  # noqa: BLE001 - int8 only buys speed: exact vectors still serve
+            logging.getLogger(__name__).warning("embedding queries exactly: the int8 graph failed (%s: %s)",
+                                                type(exc).__name__, exc)
+            self.query_name = None
+            return self.embed(texts)
         return normalize(out)
 
     def __repr__(self) -> str:
