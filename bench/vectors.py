@@ -290,7 +290,7 @@ def bench_hybrid(base: np.ndarray, turns: list[str], questions: list[str], n: in
             for side, fn in pair if i % 2 else pair[::-1]:
                 sides[side].append(timed(fn))
             sides["cached"].append(timed(lambda: m.search(q, namespace="big", mode="hybrid")))
-            sides["embed"].append(timed(lambda: m.embedder.embed([q])))
+            sides["embed"].append(timed(lambda: m.embedder.embed_queries([q])))
     p = {side: (statistics.median(w for w, _ in v) * 1000, statistics.median(c for _, c in v) * 1000)
          for side, v in sides.items()}
     labels = (("uncached", "query embedded (words' list beside the embedding)"),

@@ -422,16 +422,26 @@ def test_search_embeds_its_query_the_fast_way_and_stores_exactly(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'q.db'}"
     with engram.Memory(settings=engram.load_settings(database_url=url, embedder="local")) as m:
         seen: list[str] = []
+        threads: list[int | None] = []
         embed_queries = m.embedder.embed_queries
-        m.embedder.embed_queries = lambda texts: seen.extend(texts) or embed_queries(texts)
+
+        def recorded(texts: list[str], threads_: int | None = None, **kw: int | None) -> np.ndarray:
+            seen.extend(texts)
+            threads.append(kw.get("threads", threads_))
+            return embed_queries(texts, threads=threads[-1])
+
+        m.embedder.embed_queries = recorded
         m.store("cat", "A cat is sleeping on the sofa.")
         m.store("rates", "Interest rates rose by half a point.")
         assert seen == []  # entries: the exact graph
         assert m.search("a kitten naps on the couch", mode="vector").results[0].entry.key == "cat"
         assert m.search("a kitten naps on the couch", mode="hybrid").results[0].entry.key == "cat"
         assert seen == ["a kitten naps on the couch"]  # once: the second search took it from the cache
+        m.search("a dog barks at the mailman", mode="hybrid")  # its words' list runs beside: one thread
+        assert threads == [None, 1]
         # A query equal to a stored text is still embedded the query way, never from the store's vectors.
         m.search("A cat is sleeping on the sofa.", mode="vector")
+        assert threads[-1] is None
         assert seen[-1] == "A cat is sleeping on the sofa."
     exact = engram.load_settings(database_url=url, embedder="local", int8_queries=False)
     with engram.Memory(settings=exact) as m:

@@ -35,7 +35,8 @@ class Embedder(Protocol):
 
     An embedder may also embed search queries its own, faster way: then it has
     ``query_name`` (naming those vectors, which are cached apart from the
-    model's) and ``embed_queries(texts)``, used for queries only.
+    model's) and ``embed_queries(texts, threads=None)``, used for queries only (``threads=1``:
+    other work of the search takes the other cores).
     """
 
     name: str

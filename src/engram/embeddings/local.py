@@ -492,31 +492,37 @@ class LocalEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text; batched, texts of like length together."""
+        return self._embed(texts, self.threads)
+
+    def _embed(self, texts: list[str], lone_threads: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._model()
         try:
             out = model.encode(list(texts), self.batch_size, self._workers() if len(texts) > 1 else None,
-                               lone_threads=self.threads)
+                               lone_threads=lone_threads)
         except MissingDependency:
             raise
         except Exception as exc:  # noqa: BLE001 - a runtime failure must reach the user as ours
             raise BackendError(f"the local embedder failed: {type(exc).__name__}: {exc}") from exc
         return normalize(out)
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
+    def embed_queries(self, texts: list[str], threads: int | None = None) -> np.ndarray:
         """Vectors of search queries: :meth:`embed`'s, or with ``int8_queries`` the shipped model's
-        int8 graph's, one text per call (its activations are scaled per call), each on the idle cores."""
+        int8 graph's, one text per call (its activations are scaled per call). Each runs on up to
+        ``threads`` (default: this embedder's) while cores are idle; a search whose words' list
+        runs beside asks for one."""
+        lone = threads or self.threads
         if self.query_name is None or not texts:
-            return self.embed(texts)
+            return self._embed(texts, lone)
         try:
             model = _load(package_model_dir(), "onnx", quantized=True)
-            out = np.concatenate([model.encode([t], 1, None, lone_threads=self.threads) for t in texts])
+            out = np.concatenate([model.encode([t], 1, None, lone_threads=lone) for t in texts])
         except Exception as exc:  # noqa: BLE001 - int8 only buys speed: exact vectors still serve
             logging.getLogger(__name__).warning("embedding queries exactly: the int8 graph failed (%s: %s)",
                                                 type(exc).__name__, exc)
             self.query_name = None
-            return self.embed(texts)
+            return self._embed(texts, lone)
         return normalize(out)
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -138,13 +139,16 @@ class Semantic:
             )
         return model
 
-    def embed(self, texts: Sequence[str], *, look_in_store: bool = True, queries: bool = False) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], *, look_in_store: bool = True, queries: bool = False, one_thread: bool = False
+    ) -> np.ndarray:
         """Embed texts with the configured embedder (cached by model and content hash).
 
         ``look_in_store=False`` skips looking for stored vectors of the same
         text (two reads that a search query, rarely a stored text, never needs).
         ``queries``: the texts are search queries, embedded the embedder's
-        faster way where it has one (``query_name``), and cached under that name.
+        faster way where it has one (``query_name``), and cached under that name;
+        ``one_thread``: on one thread, as other work of the search takes the other cores.
 
         Raises:
             InvalidInput: no embedder is configured.
@@ -154,9 +158,10 @@ class Semantic:
             raise InvalidInput(f"cannot embed: {NO_EMBEDDER_NOTE}")
         texts = list(texts)
         name, encode = embedder.name, embedder.embed
-        query_name = getattr(embedder, "query_name", None) if queries else None
-        if query_name:
-            name, encode, look_in_store = query_name, embedder.embed_queries, False
+        if queries and hasattr(embedder, "embed_queries"):
+            name = getattr(embedder, "query_name", None) or name
+            encode = partial(embedder.embed_queries, threads=1) if one_thread else embedder.embed_queries
+            look_in_store = look_in_store and name == embedder.name
         out = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
         digests = [content_hash(t) for t in texts]
         cache = self._embedding_cache if self._embedding_cache.size > 0 else None
@@ -247,7 +252,7 @@ class Semantic:
         return self.backend.put_entries_with_vectors(entries, items, now=now, model=model)
 
     # -- search ----------------------------------------------------------------
-    def _query_vector(self, query: str, vector: Any) -> np.ndarray:
+    def _query_vector(self, query: str, vector: Any, *, beside: bool = False) -> np.ndarray:
         if vector is not None:
             vec = as_vector(vector, "vector")
             self.model_for(len(vec))
@@ -255,7 +260,8 @@ class Semantic:
         if self.embedder is None:
             raise InvalidInput(f"search by meaning needs an embedder or vector=: {NO_EMBEDDER_NOTE}")
         # A query may hold lone surrogates (content cannot); tokenizers and JSON APIs reject them.
-        return self.embed([query.encode("utf-8", "replace").decode("utf-8")], look_in_store=False, queries=True)[0]
+        text = query.encode("utf-8", "replace").decode("utf-8")
+        return self.embed([text], look_in_store=False, queries=True, one_thread=beside)[0]
 
     @staticmethod
     def check_search(query: Any, mode: Any, threshold: Any) -> None:
@@ -351,7 +357,7 @@ class Semantic:
         # The words' list does not need the query vector: it runs while the query is embedded.
         pending = overlap.beside(text_list) if vector is None and self.embedder is not None else None
         try:
-            listed = near(self._query_vector(meaning, vector), depth)
+            listed = near(self._query_vector(meaning, vector, beside=pending is not None), depth)
         except BaseException:
             if pending is not None:
                 overlap.abandon(pending)
