@@ -42,6 +42,7 @@ form they know, normalize them, and say what is wrong with a bad one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from functools import partial
@@ -286,9 +287,8 @@ def _screen(path: Path, number: int, line: str, record: Any, max_bytes: int) -> 
     characters than ``max_bytes / 4``, more brackets than the nesting limit): an
     export's lines pass the screen at the cost of three scans of their text.
     """
-    where = f"{path}, line {number}"
     try:
-        if ("\\ud" in line or "\\uD" in line) and not _encodable(line):
+        if "\\u" in line and _SURROGATE_ESCAPE.search(line) and not _encodable(line):
             raise InvalidInput("it holds an unpaired surrogate (a \\ud800-\\udfff escape alone): it cannot be stored as UTF-8")
         context = getattr(record, "context", None)
         if context is not None and len(context) > CONTEXT_CHARS:
@@ -302,7 +302,10 @@ def _screen(path: Path, number: int, line: str, record: Any, max_bytes: int) -> 
             if not isinstance(record, Summary):
                 check.metadata(record.metadata, max_bytes)
     except InvalidInput as exc:  # ContentTooLarge included, its type kept
-        raise type(exc)(f"{where}: {exc}") from None
+        raise type(exc)(f"{path}, line {number}: {exc}") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _encodable(line: str) -> bool:
