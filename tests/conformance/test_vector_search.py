@@ -112,6 +112,26 @@ def test_store_many_with_embeddings(memory: engram.Memory) -> None:
     assert memory.get("d") is None
 
 
+def test_store_many_with_embeddings_in_parts(memory: engram.Memory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the store writes one part while the next is checked (SQLite), the vectors given
+    with items of every part are attached, and a bad one in a late part stores nothing."""
+    from engram.memory import entries
+
+    monkeypatch.setattr(entries, "FIRST_PART_ITEMS", 2)
+    items = [{"key": f"k{i}", "content": f"text {i}", "embedding": CAT if i % 2 else DOG} for i in range(9)]
+    assert memory.store_many(items) == 9
+    found = memory.search("", mode="vector", vector=DOG, limit=20)
+    assert sorted(keys(found)[:5]) == ["k0", "k2", "k4", "k6", "k8"]
+    before = memory.stats()
+    bad = [{"key": f"n{i}", "content": "x", "embedding": CAT} for i in range(8)] + [
+        {"key": "late", "content": "x", "embedding": [1.0]}
+    ]
+    with pytest.raises(engram.InvalidInput, match="dimensions"):
+        memory.store_many(bad)
+    assert memory.get("n0") is None
+    assert memory.stats().entries == before.entries
+
+
 def test_hybrid_fuses_both_lists(filled: engram.Memory) -> None:
     result = filled.search("barks", mode="hybrid", vector=CAT)
     assert all(h.match_type == "hybrid" for h in result.results)

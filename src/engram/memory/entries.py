@@ -242,9 +242,10 @@ class Entries:
         """``store_many`` with nothing to embed, on a store that writes a part while the next
         is checked (``Store.put_entry_parts``): one transaction, so a bad item anywhere
         still stores nothing."""
-        given_vectors: builtins.list[VectorItem] = []
+        with_vectors: builtins.list[tuple[builtins.list[Entry], builtins.list[Any]]] = []
 
         def parts() -> Iterator[builtins.list[Entry]]:
+            # Runs while the store writes the part before: it must not touch the store.
             pending = iter(items)
             start, size = 0, FIRST_PART_ITEMS
             while chunk := builtins.list(islice(pending, size)):
@@ -253,13 +254,17 @@ class Entries:
                     for entry, context in zip(entries, own):
                         entry.__dict__["context"] = bounded_context(context)  # not yet shared: set in place
                 if not all(map(operator.is_, given, repeat(None))):
-                    given_vectors.extend(self.semantic.vectors_for(entries, given, None))
+                    with_vectors.append((entries, given))
                 start, size = start + len(chunk), size * PART_GROWTH
                 yield entries
 
         with gc_paused(), self.backend.transaction():
             count = self.backend.put_entry_parts(parts(), now=now)
-            self.semantic.attach(given_vectors)  # the vectors given with items, after their entries
+            # The vectors given with items, after their entries (checking them may read the store).
+            given: builtins.list[VectorItem] = []
+            for entries, vectors in with_vectors:
+                given += self.semantic.vectors_for(entries, vectors, None)
+            self.semantic.attach(given)
         return count
 
     def _entries_of(
