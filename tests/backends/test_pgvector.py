@@ -9,6 +9,7 @@ with its namespace condition, and a change of model.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -351,19 +352,23 @@ def test_a_namespace_of_a_few_thousand_vectors_walks_the_index_by_default(pgvect
         assert m.backend._pgv_exact_max() == 5_000
 
 
-def test_a_large_store_moving_to_pgvector_gets_the_graph_of_a_large_bulk_build(pgvector_url, monkeypatch) -> None:
+def test_a_large_store_moving_to_pgvector_gets_the_graph_of_a_large_bulk_build(pgvector_url, monkeypatch, caplog) -> None:
     """The index built when stored vectors move into pgvector follows the rule of a bulk build over as
     many rows (hnsw_parameters): here from 100 rows, lowered for the test."""
     from engram.stores.postgres import pgvector_schema
 
     monkeypatch.setattr(pgvector_schema, "LARGE_GRAPH_ROWS", 100)
+    monkeypatch.setattr(pgvector_schema, "graph_memory_mb", lambda rows, dimensions: 700 + rows)
     off = pgvector_url + "&pgvector=off"
     vectors = np.random.default_rng(4).standard_normal((150, 8)).astype(np.float32)
     with memory(off) as m:
         m.store_many([{"key": f"k{i}", "content": f"entry {i}", "embedding": v} for i, v in enumerate(vectors)])
         m.add_message("s1", "user", "hello there", embedding=vectors[0])
-    with memory(pgvector_url) as m:
+    with caplog.at_level(logging.DEBUG, logger="engram.stores.postgres"), memory(pgvector_url + "&echo=true") as m:
         assert m.stats().vector_search == "pgvector"
+    # Its memory is sized to the graph too (it was a fixed 256 MB, slow for a large store).
+    sizes = [r.getMessage() for r in caplog.records if "maintenance_work_mem =" in r.getMessage()]
+    assert len(sizes) == 2 and "'850MB'" in sizes[0], sizes  # the entries' graph: 150 rows
     options = "SELECT c.relname, c.reloptions FROM pg_class c WHERE c.relname LIKE 'engram_%_vectors_hnsw'"
     found = dict(sql(pgvector_url, options + " AND c.relnamespace = current_schema()::regnamespace"))
     assert {"m=32", "ef_construction=256"} <= set(found["engram_entry_vectors_hnsw"])

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from engram.stores.postgres import pgvector_bulk
+from engram.stores.postgres import pgvector_bulk, pgvector_schema
 from tests.backends.test_pgvector import keys, memory, sql
 
 INDEX_OID = (
@@ -133,9 +133,9 @@ def test_writers_and_searches_during_a_bulk_load_all_come_out_right(pgvector_url
 
 
 def test_the_graph_memory_estimate_grows_with_rows_and_dimensions() -> None:
-    small, big = pgvector_bulk.graph_memory_mb(100_000, 384), pgvector_bulk.graph_memory_mb(1_000_000, 384)
+    small, big = pgvector_schema.graph_memory_mb(100_000, 384), pgvector_schema.graph_memory_mb(1_000_000, 384)
     assert 150 < small < 400 and 1500 < big < 4000  # pgvector reported ~2 GB for 1M x 384 (m 16)
-    assert pgvector_bulk.graph_memory_mb(100_000, 768) > small
+    assert pgvector_schema.graph_memory_mb(100_000, 768) > small
 
 
 def test_the_batches_of_one_transaction_add_up_to_one_build_at_its_end(pgvector_url) -> None:

@@ -32,24 +32,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from engram.stores.postgres.pgvector import with_embeddings
-from engram.stores.postgres.pgvector_schema import hnsw_parameters
+from engram.stores.postgres.pgvector_schema import prepare_build
 
 BULK_MIN_ROWS = 10_000  # below this the per-row inserts cost less than rebuilding the index
 CHUNK_ROWS = 20_000  # rows a statement: ~60 MB of parameters at 384 dimensions
-# maintenance_work_mem for the build: the graph's estimated size (pgvector builds far slower
-# once it no longer fits), never below the server's own setting, at most this much.
-BUILD_MEMORY_MAX_MB = 4096
-BUILD_WORKERS = 4  # parallel build workers asked for (the server caps them by max_parallel_workers)
 
 RECORDED_DIMENSIONS = "SELECT dimensions FROM engram_vector_model"
-CURRENT_MEMORY_MB = "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576"
-
-
-def graph_memory_mb(rows: int, dimensions: int) -> int:
-    """What pgvector's in-memory graph of ``rows`` vectors takes while it is built, in MB, with a margin:
-    the vector, 2*M level-0 neighbours (plus upper levels) at ~16 bytes each, ~200 bytes of element."""
-    per_row = dimensions * 4 + 8 + 3 * hnsw_parameters(rows)[0] * 16 + 200
-    return int(rows * per_row * 1.2 / 2**20) + 64
 
 
 class Loads:
@@ -131,11 +119,7 @@ def put_rows(
 
 def build_index(store: Any, conn: Any, table: str, rows: int, dimensions: int) -> None:
     """Create ``table``'s HNSW index over its rows (inside the caller's transaction) and refresh its statistics."""
-    m, ef_construction = hnsw_parameters(rows)
-    current = store._run(conn, CURRENT_MEMORY_MB).fetchone()[0]
-    memory = min(max(graph_memory_mb(rows, dimensions), current), max(BUILD_MEMORY_MAX_MB, current))
-    store._run(conn, f"SET LOCAL maintenance_work_mem = '{int(memory)}MB'")
-    store._run(conn, f"SET LOCAL max_parallel_maintenance_workers = {BUILD_WORKERS}")
+    m, ef_construction = prepare_build(conn, store._run, rows, dimensions)
     # CREATE INDEX refuses a table with queued trigger events: log the changes now (the log's
     # lock is then held to commit, as at commit) and defer the log's trigger again after.
     store._run(conn, f"SET CONSTRAINTS {table}_logged IMMEDIATE")

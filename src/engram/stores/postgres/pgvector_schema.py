@@ -63,6 +63,31 @@ def hnsw_parameters(rows: int) -> tuple[int, int]:
         return HNSW_M_LARGE, HNSW_EF_CONSTRUCTION_LARGE
     return HNSW_M, HNSW_EF_CONSTRUCTION
 
+
+# maintenance_work_mem for a build: the graph's estimated size (pgvector builds far slower
+# once it no longer fits), never below the server's own setting, at most this much.
+BUILD_MEMORY_MAX_MB = 4096
+BUILD_WORKERS = 4  # parallel build workers asked for (the server caps them by max_parallel_workers)
+CURRENT_MEMORY_MB = "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576"
+
+
+def graph_memory_mb(rows: int, dimensions: int) -> int:
+    """What pgvector's in-memory graph of ``rows`` vectors takes while it is built, in MB, with a margin:
+    the vector, 2*M level-0 neighbours (plus upper levels) at ~16 bytes each, ~200 bytes of element."""
+    per_row = dimensions * 4 + 8 + 3 * hnsw_parameters(rows)[0] * 16 + 200
+    return int(rows * per_row * 1.2 / 2**20) + 64
+
+
+def prepare_build(conn: psycopg.Connection, run: Callable[..., Any], rows: int, dimensions: int) -> tuple[int, int]:
+    """Size this transaction's index build for a graph of ``rows`` vectors (its memory and
+    parallel workers); returns the graph's ``(m, ef_construction)`` (``hnsw_parameters``)."""
+    current = run(conn, CURRENT_MEMORY_MB).fetchone()[0]
+    memory = min(max(graph_memory_mb(rows, dimensions), current), max(BUILD_MEMORY_MAX_MB, current))
+    run(conn, f"SET LOCAL maintenance_work_mem = '{int(memory)}MB'")
+    run(conn, f"SET LOCAL max_parallel_maintenance_workers = {BUILD_WORKERS}")
+    return hnsw_parameters(rows)
+
+
 BACKFILL_BATCH = 2000
 
 # Decodes little-endian float32 bytes into a vector: sign, exponent and mantissa by
@@ -283,11 +308,11 @@ def install(
             conn,
             f"ALTER TABLE engram_{table}_vectors ENABLE TRIGGER engram_{table}_vectors_logged",
         )
-    # Built once over the filled column (faster than inserting into an empty graph).
-    run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
+    # Built once over the filled column (faster than inserting into an empty graph), as a bulk
+    # build over as many rows is: its graph, its memory, its workers.
     for table in ("entry", "message"):
-        # the parameters of a bulk build over as many rows (see hnsw_parameters)
-        m, ef_construction = hnsw_parameters(run(conn, f"SELECT count(*) FROM engram_{table}_vectors").fetchone()[0])
+        rows = run(conn, f"SELECT count(*) FROM engram_{table}_vectors").fetchone()[0]
+        m, ef_construction = prepare_build(conn, run, rows, dimensions)
         run(
             conn,
             f"CREATE INDEX engram_{table}_vectors_hnsw ON engram_{table}_vectors USING hnsw"
