@@ -447,3 +447,24 @@ def test_search_embeds_its_query_the_fast_way_and_stores_exactly(tmp_path: Path)
     with engram.Memory(settings=exact) as m:
         assert m.embedder.query_name is None
         assert m.search("a kitten naps on the couch", mode="vector").results[0].entry.key == "cat"
+
+
+@needs_model
+def test_queries_fall_back_to_exact_vectors_when_the_int8_graph_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engram.embeddings import local, quantize
+
+    fp32 = local.LocalEmbedder()._model().onnx_path
+    monkeypatch.setattr(local, "_models", {})
+    monkeypatch.setattr(local, "onnx_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(local, "_fp32_graph", lambda model_dir: fp32)
+
+    def broken(source: Path, target: Path, layers: int) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(quantize, "quantize_onnx", broken)
+    e = local.LocalEmbedder(threads=1)
+    queries = ["what did the lecturer say", "a cat on the sofa"]
+    assert np.array_equal(e.embed_queries(queries), e.embed(queries))  # exact, never an error
+    assert e.query_name is None  # and no longer cached as int8 queries

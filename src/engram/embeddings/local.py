@@ -494,10 +494,10 @@ class LocalEmbedder:
         """Unit-length float32 vectors, one row per text; batched, texts of like length together."""
         return self._embed(texts, self.threads)
 
-    def _embed(self, texts: list[str], lone_threads: int) -> np.ndarray:
+    def _embed(self, texts: list[str], lone_threads: int, model: Any = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        model = self._model()
+        model = model or self._model()
         try:
             out = model.encode(list(texts), self.batch_size, self._workers() if len(texts) > 1 else None,
                                lone_threads=lone_threads)
@@ -509,21 +509,17 @@ class LocalEmbedder:
 
     def embed_queries(self, texts: list[str], threads: int | None = None) -> np.ndarray:
         """Vectors of search queries: :meth:`embed`'s, or with ``int8_queries`` the shipped model's
-        int8 graph's, one text per call (its activations are scaled per call). Each runs on up to
-        ``threads`` (default: this embedder's) while cores are idle; a search whose words' list
-        runs beside asks for one."""
+        int8 graph's (each text in its own call: its activations are scaled per call). One text
+        runs on up to ``threads`` (default: this embedder's) while cores are idle; a search whose
+        words' list runs beside asks for one."""
         lone = threads or self.threads
-        if self.query_name is None or not texts:
-            return self._embed(texts, lone)
-        try:
-            model = _load(package_model_dir(), "onnx", quantized=True)
-            out = np.concatenate([model.encode([t], 1, None, lone_threads=lone) for t in texts])
-        except Exception as exc:  # noqa: BLE001 - int8 only buys speed: exact vectors still serve
-            logging.getLogger(__name__).warning("embedding queries exactly: the int8 graph failed (%s: %s)",
-                                                type(exc).__name__, exc)
-            self.query_name = None
-            return self._embed(texts, lone)
-        return normalize(out)
+        if self.query_name is not None and texts:
+            try:
+                return self._embed(texts, lone, _load(package_model_dir(), "onnx", quantized=True))
+            except (BackendError, MissingDependency) as exc:  # int8 only buys speed: exact vectors still serve
+                logging.getLogger(__name__).warning("embedding queries exactly: the int8 graph failed (%s)", exc)
+                self.query_name = None
+        return self._embed(texts, lone)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder({self.name!r}, runtime={self.runtime!r})"

@@ -1,6 +1,7 @@
-"""What the modules that read and write entries share (``sql``, ``vectors``, ``pgvector``), which
-cannot import one another without a cycle: the columns an entry is selected by, in the order
-``engram.stores._sql_rows`` reads them, and the text of a value for a ``json`` column.
+"""What the modules that read and write entries share (``store``, ``bulk``, ``sql``, ``vectors``,
+``pgvector``), which cannot import one another without a cycle: the columns an entry is selected
+by, in the order ``engram.stores._sql_rows`` reads them; the values it is written with (one
+upsert's parameters, the bulk ``COPY``'s rows); the text of a value for a ``json`` column.
 """
 
 from __future__ import annotations
@@ -45,4 +46,4 @@ def entry_values(e: Entry) -> tuple[Any, ...]:
 
 def entry_params(e: Entry, now: datetime) -> dict[str, Any]:
     """Bound values of one upsert (``sql.UPSERT_ENTRY``)."""
-    return {**dict(zip(ENTRY_VALUES, entry_values(e))), "now": now}
+    return dict(zip(ENTRY_VALUES, entry_values(e)), now=now)
